@@ -1,0 +1,258 @@
+/* store.h — the copy-on-write block store: bases, layers, branches and their file namespaces. */
+#ifndef RIFT_STORE_H
+#define RIFT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Model. A store lives in a state directory: `db/` (RocksDB) and `base/<gen>/` (immutable base
+ * data directories). A branch is a name and a head layer; a layer holds the changes made over
+ * its parent layer; the root of every chain is the base layer of one base generation, whose
+ * file contents are the files of `base/<gen>/`. Creating a branch freezes the parent's head and
+ * gives parent and child fresh heads over it: O(1), one synced RocksDB batch.
+ *
+ * Every function returns 0 or a negative errno. Storage failures are sticky: after the first,
+ * every mutating call and every sync returns the same error (-EIO, or -ENOSPC when the disk is
+ * full) until the store is closed. Functions are thread-safe unless said otherwise.
+ *
+ * Durability: each mutating call is one RocksDB write batch with the WAL on and no sync, so a
+ * crash loses at most a suffix of acknowledged calls; rift_store_sync makes everything
+ * acknowledged so far durable (one WAL sync shared by concurrent callers). Branch creation and
+ * deletion are synced themselves.
+ */
+
+#define RIFT_BLOCK_SIZE   8192u
+#define RIFT_ROOT_INO     1u /* the root directory's inode number inside every branch */
+#define RIFT_NAME_MAX_LEN 255u
+#define RIFT_SYMLINK_MAX  4095u
+#define RIFT_ERRMSG_LEN   512u
+
+struct rift_store;
+struct rift_branch;
+
+/* Attributes of one inode as a branch sees it. */
+struct rift_attr {
+	uint64_t ino;    /* inode number inside the branch (RIFT_ROOT_INO for the root) */
+	uint64_t st_ino; /* number to report as st_ino: unique per branch for the root */
+	uint32_t mode;   /* type and permission bits, as in struct stat */
+	uint32_t uid, gid;
+	uint32_t nlink;
+	uint64_t size;
+	struct timespec atime, mtime, ctime;
+};
+
+/* Which fields of a rift_attr rift_store_setattr changes. */
+enum {
+	RIFT_SET_MODE = 1 << 0,
+	RIFT_SET_UID = 1 << 1,
+	RIFT_SET_GID = 1 << 2,
+	RIFT_SET_SIZE = 1 << 3,
+	RIFT_SET_ATIME = 1 << 4,
+	RIFT_SET_MTIME = 1 << 5,
+	RIFT_SET_CTIME = 1 << 6,
+};
+
+/* A branch as listed: names are at most 63 bytes (see branch_name.h). */
+struct rift_branch_info {
+	char name[64];
+	char parent[64];       /* branch it was created from; "" when made from a base */
+	uint32_t base_gen;     /* base generation at the root of its chain */
+	uint64_t head_layer;   /* current head layer id */
+	uint32_t chain_depth;  /* layers from head down to (not counting) the base layer */
+	int64_t created_ns;    /* CLOCK_REALTIME at creation, nanoseconds */
+	uint64_t bytes_own;    /* bytes stored in layers only this branch can see */
+	uint64_t bytes_shared; /* bytes stored in its ancestor layers shared with other branches */
+	uint32_t nchildren;    /* branches created from it that still exist */
+};
+
+/* Space of one layer. */
+struct rift_layer_info {
+	uint64_t id;
+	uint64_t parent; /* 0 for a base layer */
+	uint32_t base_gen;
+	bool frozen;
+	uint32_t nchildren; /* child layers */
+	uint64_t bytes;     /* keys and values of its blocks (8 KiB data, or bare ZERO markers) */
+	uint64_t blocks;    /* blocks stored, ZERO markers included */
+};
+
+/* ---- store ---- */
+
+/*
+ * Opens the store in state_dir, creating `db/` and `base/` when create is true and they are
+ * missing. Recovers after a crash: files unlinked while open are freed. Verifies that every
+ * base generation still matches the identity recorded when it was imported; a changed base is
+ * refused (-ESTALE) rather than served. On failure *err (errlen bytes) says what went wrong and
+ * what to do. The caller owns *out and frees it with rift_store_close.
+ */
+int rift_store_open(const char *state_dir, bool create, struct rift_store **out, char *err,
+		    size_t errlen) __attribute__((warn_unused_result));
+
+/* Closes branches still open, stops background work, syncs and closes RocksDB. NULL is fine. */
+void rift_store_close(struct rift_store *store);
+
+/*
+ * Makes every call acknowledged so far durable: returns at once when nothing is pending, else
+ * one WAL sync shared by all concurrent callers. Returns the sticky error if there is one.
+ */
+int rift_store_sync(struct rift_store *store) __attribute__((warn_unused_result));
+
+/* The sticky storage error (0 if none). */
+int rift_store_error(struct rift_store *store);
+
+/*
+ * Imports the directory tree src_dir (regular files, directories, symlinks) as a new base
+ * generation at `<state>/base/<gen>/`: renamed there when src_dir is on the same filesystem
+ * and under `<state>/`, copied otherwise. Records each file's identity (size, mtime, st_ino).
+ * *gen_out receives the new generation number. On failure *err says why.
+ */
+int rift_store_base_import(struct rift_store *store, const char *src_dir, uint32_t *gen_out,
+			   char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Newest base generation, or 0 when none was imported yet. */
+uint32_t rift_store_base_latest(struct rift_store *store);
+
+/* Re-checks every file of base generation gen against its recorded identity (-ESTALE if not). */
+int rift_store_base_verify(struct rift_store *store, uint32_t gen, char *err, size_t errlen);
+
+/* ---- branches ---- */
+
+/*
+ * Creates branch name from branch from, or from base generation base_gen when from is NULL
+ * (0 = newest). from may be open and being written: its writers are paused for the switch to
+ * a new head, so the child sees exactly the calls acknowledged before. One synced batch, cost
+ * independent of the data size. -EEXIST, -ENOENT (no such parent), -EINVAL (bad name).
+ * The new branch inherits everything but `postmaster.pid` at the root, which it does not see.
+ */
+int rift_store_branch_create(struct rift_store *store, const char *name, const char *from,
+			     uint32_t base_gen) __attribute__((warn_unused_result));
+
+/*
+ * Deletes branch name and every layer no other branch needs, then compacts so the space comes
+ * back. -ENOENT; -EBUSY if it is open; -ENOTEMPTY if branches were created from it (delete
+ * those first: their chains share its layers, so they are kept alive by reference counts).
+ */
+int rift_store_branch_delete(struct rift_store *store, const char *name)
+    __attribute__((warn_unused_result));
+
+/* Fills *info for branch name. -ENOENT if there is none. */
+int rift_store_branch_info(struct rift_store *store, const char *name,
+			   struct rift_branch_info *info);
+
+/*
+ * Lists branches sorted by name: *out (owned by the caller, free()) gets *count entries.
+ */
+int rift_store_branch_list(struct rift_store *store, struct rift_branch_info **out, size_t *count)
+    __attribute__((warn_unused_result));
+
+/* Fills *info for layer id. -ENOENT if there is none. */
+int rift_store_layer_info(struct rift_store *store, uint64_t id, struct rift_layer_info *info);
+
+/*
+ * Opens branch name for file operations; at most one open handle per branch (-EBUSY). The
+ * caller closes it with rift_store_branch_close; open inode references are dropped then.
+ */
+int rift_store_branch_open(struct rift_store *store, const char *name, struct rift_branch **out)
+    __attribute__((warn_unused_result));
+void rift_store_branch_close(struct rift_branch *branch);
+
+/*
+ * Merges, for every chain, frozen layers left with a single child into that child, so chains
+ * stay shallow. Runs in the background on its own after deletions; callable directly (tests,
+ * maintenance). Returns the number of layers merged, or a negative errno.
+ */
+int rift_store_squash(struct rift_store *store);
+
+/* ---- namespace (all inode numbers are branch-relative; RIFT_ROOT_INO is the root) ---- */
+
+int rift_store_getattr(struct rift_branch *b, uint64_t ino, struct rift_attr *attr);
+int rift_store_lookup(struct rift_branch *b, uint64_t dir, const char *name,
+		      struct rift_attr *attr);
+
+/*
+ * Creates a regular file (S_IFREG in mode) or other non-directory node. -EEXIST if the name
+ * exists: the caller decides about O_EXCL/O_TRUNC with lookup + setattr. mode's type bits must
+ * be S_IFREG, S_IFIFO or S_IFSOCK (no device nodes).
+ */
+int rift_store_create(struct rift_branch *b, uint64_t dir, const char *name, uint32_t mode,
+		      uint32_t uid, uint32_t gid, struct rift_attr *attr)
+    __attribute__((warn_unused_result));
+int rift_store_mkdir(struct rift_branch *b, uint64_t dir, const char *name, uint32_t mode,
+		     uint32_t uid, uint32_t gid, struct rift_attr *attr)
+    __attribute__((warn_unused_result));
+int rift_store_symlink(struct rift_branch *b, uint64_t dir, const char *name, const char *target,
+		       uint32_t uid, uint32_t gid, struct rift_attr *attr)
+    __attribute__((warn_unused_result));
+/* Copies the target into buf (NUL-terminated, truncated to size-1 bytes). */
+int rift_store_readlink(struct rift_branch *b, uint64_t ino, char *buf, size_t size);
+
+/*
+ * Removes a non-directory entry. If the inode is still referenced (rift_store_ref), it lives
+ * on, readable and writable, until the last rift_store_unref; else its data is freed now.
+ */
+int rift_store_unlink(struct rift_branch *b, uint64_t dir, const char *name)
+    __attribute__((warn_unused_result));
+int rift_store_rmdir(struct rift_branch *b, uint64_t dir, const char *name)
+    __attribute__((warn_unused_result));
+
+/* Flags for rift_store_rename. */
+#define RIFT_RENAME_NOREPLACE 1u
+#define RIFT_RENAME_EXCHANGE  2u
+/*
+ * Atomically renames, replacing an existing target like rename(2) (a file over a file, a
+ * directory over an empty directory). A replaced inode that is still referenced lives on as
+ * with unlink. RIFT_RENAME_EXCHANGE is not supported (-EINVAL).
+ */
+int rift_store_rename(struct rift_branch *b, uint64_t dir, const char *name, uint64_t newdir,
+		      const char *newname, unsigned flags) __attribute__((warn_unused_result));
+
+/*
+ * Changes the fields named in mask (RIFT_SET_*); RIFT_SET_SIZE truncates or extends (the
+ * extension reads as zeros, never as older data). ctime is set to now unless given.
+ */
+int rift_store_setattr(struct rift_branch *b, uint64_t ino, const struct rift_attr *in,
+		       unsigned mask, struct rift_attr *out) __attribute__((warn_unused_result));
+
+/* One directory entry, as rift_store_readdir reports it. */
+struct rift_dirent {
+	uint64_t ino;
+	uint32_t mode; /* type bits only */
+	const char *name;
+};
+/*
+ * Calls fn for every entry of directory dir ("." and ".." not included), in name order, until
+ * fn returns non-zero (which readdir then returns). The listing is one consistent snapshot.
+ */
+int rift_store_readdir(struct rift_branch *b, uint64_t dir,
+		       int (*fn)(const struct rift_dirent *ent, void *arg), void *arg);
+
+/* ---- data ---- */
+
+/*
+ * Reads up to len bytes at off into buf; returns the bytes read (short only at end of file),
+ * or a negative errno. Never-written ranges inside the file read as zeros.
+ */
+ssize_t rift_store_read(struct rift_branch *b, uint64_t ino, uint64_t off, size_t len, void *buf);
+
+/* Writes len bytes at off, extending the file as needed; returns len or a negative errno. */
+ssize_t rift_store_write(struct rift_branch *b, uint64_t ino, uint64_t off, size_t len,
+			 const void *buf) __attribute__((warn_unused_result));
+
+/* Ensures the file is at least off+len bytes long (fallocate mode 0; blocks stay holes). */
+int rift_store_fallocate(struct rift_branch *b, uint64_t ino, uint64_t off, uint64_t len)
+    __attribute__((warn_unused_result));
+
+/*
+ * Reference counting for open files and kernel lookups: an inode with references outlives its
+ * last name. rift_store_unref frees an unlinked inode when the count reaches zero.
+ */
+int rift_store_ref(struct rift_branch *b, uint64_t ino);
+int rift_store_unref(struct rift_branch *b, uint64_t ino);
+
+/* Filesystem totals for statfs: bytes stored in the whole store and the inodes in use. */
+int rift_store_statfs(struct rift_store *store, uint64_t *bytes_used, uint64_t *bytes_free);
+
+#endif
