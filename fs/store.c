@@ -1,0 +1,583 @@
+/* store.c — opens and closes the store, loads its records, group-commits syncs, owns errors. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store_internal.h"
+
+int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+struct timespec now_ts(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts;
+}
+
+/*
+ * Records a storage failure: the first one becomes the sticky error every later call returns.
+ * rocks_err (freed here) decides between ENOSPC and EIO.
+ */
+int store_fail(struct rift_store *s, char *rocks_err, const char *what)
+{
+	int code = -EIO;
+	int expected = 0;
+
+	if (rocks_err != NULL && (strstr(rocks_err, "No space") || strstr(rocks_err, "ENOSPC")))
+		code = -ENOSPC;
+	if (atomic_compare_exchange_strong(&s->error, &expected, code))
+		fprintf(stderr, "rift store %s: %s failed: %s; the store refuses writes until reopened\n",
+			s->state_dir, what, rocks_err ? rocks_err : "unknown error");
+	free(rocks_err);
+	return atomic_load(&s->error);
+}
+
+int store_write(struct rift_store *s, rocksdb_writebatch_t *wb, bool sync)
+{
+	char *err = NULL;
+	int e = atomic_load(&s->error);
+
+	if (e != 0)
+		return e;
+	rocksdb_write(s->db, sync ? s->wo_sync : s->wo, wb, &err);
+	if (err != NULL)
+		return store_fail(s, err, "write");
+	if (sync)
+		atomic_store(&s->synced_seq, atomic_fetch_add(&s->write_seq, 1) + 1);
+	else
+		atomic_fetch_add(&s->write_seq, 1);
+	return 0;
+}
+
+int rift_store_sync(struct rift_store *s)
+{
+	uint64_t target = atomic_load(&s->write_seq);
+	char *err = NULL;
+	int e;
+
+	if (atomic_load(&s->synced_seq) >= target)
+		return atomic_load(&s->error);
+	/* Whoever holds sync_mu syncs for everyone who arrived before its flush started. */
+	pthread_mutex_lock(&s->sync_mu);
+	if (atomic_load(&s->synced_seq) < target && atomic_load(&s->error) == 0) {
+		uint64_t upto = atomic_load(&s->write_seq);
+		rocksdb_flush_wal(s->db, 1, &err);
+		if (err != NULL)
+			store_fail(s, err, "WAL sync");
+		else if (atomic_load(&s->synced_seq) < upto)
+			atomic_store(&s->synced_seq, upto);
+	}
+	e = atomic_load(&s->error);
+	pthread_mutex_unlock(&s->sync_mu);
+	return e;
+}
+
+int rift_store_error(struct rift_store *s)
+{
+	return atomic_load(&s->error);
+}
+
+/* Ids (inodes, data ids, layers) come from one counter; its high-water mark is written in the
+ * same batch as the first id above it, so a replayed prefix never reuses an id. */
+uint64_t store_alloc_id(struct rift_store *s, rocksdb_writebatch_t *wb)
+{
+	uint64_t id = s->next_id++;
+
+	if (s->next_id > s->id_hwm) {
+		uint8_t k = 'N', v[8];
+		s->id_hwm = s->next_id + ID_RESERVE;
+		put_be64(v, s->id_hwm);
+		rocksdb_writebatch_put_cf(wb, s->cf_meta, (const char *)&k, 1, (const char *)v, 8);
+	}
+	return id;
+}
+
+int meta_get(struct rift_store *s, const uint8_t *key, size_t klen, uint8_t *val, size_t cap,
+	     size_t *vlen)
+{
+	char *err = NULL;
+	rocksdb_pinnableslice_t *ps;
+	const char *p;
+	size_t n;
+
+	ps = rocksdb_get_pinned_cf(s->db, s->ro, s->cf_meta, (const char *)key, klen, &err);
+	if (err != NULL)
+		return store_fail(s, err, "read");
+	if (ps == NULL)
+		return -ENOENT;
+	p = rocksdb_pinnableslice_value(ps, &n);
+	if (n > cap) {
+		rocksdb_pinnableslice_destroy(ps);
+		return -EIO;
+	}
+	memcpy(val, p, n);
+	*vlen = n;
+	rocksdb_pinnableslice_destroy(ps);
+	return 0;
+}
+
+struct layer *store_layer(struct rift_store *s, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < s->nlayers; i++)
+		if (s->layers[i].id == id)
+			return &s->layers[i];
+	return NULL;
+}
+
+struct layer *store_layer_add(struct rift_store *s, const struct layer *l)
+{
+	if (s->nlayers == s->layers_cap) {
+		size_t cap = s->layers_cap ? s->layers_cap * 2 : 16;
+		struct layer *n = realloc(s->layers, cap * sizeof(*n));
+		if (n == NULL)
+			return NULL;
+		s->layers = n;
+		s->layers_cap = cap;
+	}
+	s->layers[s->nlayers] = *l;
+	return &s->layers[s->nlayers++];
+}
+
+void store_layer_remove(struct rift_store *s, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < s->nlayers; i++) {
+		if (s->layers[i].id == id) {
+			s->layers[i] = s->layers[--s->nlayers];
+			return;
+		}
+	}
+}
+
+/* Rebuilds b->chain from its head down to the base layer. */
+int store_chain_build(struct rift_store *s, struct branch_rec *b)
+{
+	uint64_t *chain = NULL;
+	uint32_t n = 0, cap = 0;
+	uint64_t id = b->head;
+
+	while (id != 0) {
+		struct layer *l = store_layer(s, id);
+		if (l == NULL || n > s->nlayers) {
+			free(chain);
+			return -EIO;
+		}
+		if (n == cap) {
+			uint64_t *c;
+			cap = cap ? cap * 2 : 8;
+			c = realloc(chain, cap * sizeof(*c));
+			if (c == NULL) {
+				free(chain);
+				return -ENOMEM;
+			}
+			chain = c;
+		}
+		chain[n++] = id;
+		id = l->parent;
+	}
+	free(b->chain);
+	b->chain = chain;
+	b->depth = n;
+	return 0;
+}
+
+struct branch_rec *store_branch_find(struct rift_store *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->nbranches; i++)
+		if (strcmp(s->branches[i]->name, name) == 0)
+			return s->branches[i];
+	return NULL;
+}
+
+uint64_t store_base_layer(struct rift_store *s, uint32_t gen)
+{
+	size_t i;
+
+	for (i = 0; i < s->nbases; i++)
+		if (s->bases[i].gen == gen)
+			return s->bases[i].layer;
+	return 0;
+}
+
+uint32_t rift_store_base_latest(struct rift_store *s)
+{
+	uint32_t best = 0;
+	size_t i;
+
+	pthread_rwlock_rdlock(&s->lock);
+	for (i = 0; i < s->nbases; i++)
+		if (s->bases[i].gen > best)
+			best = s->bases[i].gen;
+	pthread_rwlock_unlock(&s->lock);
+	return best;
+}
+
+/* Calls fn for every meta key starting with prefix (plen bytes). */
+static int scan_prefix(struct rift_store *s, const uint8_t *prefix, size_t plen,
+		       int (*fn)(struct rift_store *, const uint8_t *, size_t, const uint8_t *,
+				 size_t))
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf_meta);
+	char *err = NULL;
+	int rc = 0;
+
+	for (rocksdb_iter_seek(it, (const char *)prefix, plen); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+		const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+		if (kl < plen || memcmp(k, prefix, plen) != 0)
+			break;
+		rc = fn(s, k, kl, v, vl);
+		if (rc != 0)
+			goto out;
+	}
+	rocksdb_iter_get_error(it, &err);
+	if (err != NULL)
+		rc = store_fail(s, err, "scan");
+out:
+	rocksdb_iter_destroy(it);
+	return rc;
+}
+
+static int load_base(struct rift_store *s, const uint8_t *k, size_t kl, const uint8_t *v,
+		     size_t vl)
+{
+	struct base_gen *nb;
+
+	if (kl != 5 || vl != 8)
+		return -EIO;
+	nb = realloc(s->bases, (s->nbases + 1) * sizeof(*nb));
+	if (nb == NULL)
+		return -ENOMEM;
+	s->bases = nb;
+	nb[s->nbases].gen = ((uint32_t)k[1] << 24) | ((uint32_t)k[2] << 16) |
+			    ((uint32_t)k[3] << 8) | k[4];
+	nb[s->nbases].layer = get_be64(v);
+	s->nbases++;
+	return 0;
+}
+
+static int load_layer(struct rift_store *s, const uint8_t *k, size_t kl, const uint8_t *v,
+		      size_t vl)
+{
+	struct layer l;
+
+	if (kl != 9 || layer_decode(v, vl, &l) != 0)
+		return -EIO;
+	l.id = get_be64(k + 1);
+	return store_layer_add(s, &l) ? 0 : -ENOMEM;
+}
+
+static int load_branch(struct rift_store *s, const uint8_t *k, size_t kl, const uint8_t *v,
+		       size_t vl)
+{
+	struct branch_rec *b, **nb;
+
+	if (kl < 2 || kl > NAME_BUF)
+		return -EIO;
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return -ENOMEM;
+	memcpy(b->name, k + 1, kl - 1);
+	if (branch_decode(v, vl, b) != 0) {
+		free(b);
+		return -EIO;
+	}
+	nb = realloc(s->branches, (s->nbranches + 1) * sizeof(*nb));
+	if (nb == NULL) {
+		free(b);
+		return -ENOMEM;
+	}
+	s->branches = nb;
+	nb[s->nbranches++] = b;
+	return 0;
+}
+
+static int load_presence(struct rift_store *s, const uint8_t *k, size_t kl, const uint8_t *v,
+			 size_t vl)
+{
+	struct presence *p;
+	struct layer *l;
+
+	if (kl != 17 || vl != 16)
+		return -EIO;
+	p = index_add(s, get_be64(k + 1), get_be64(k + 9));
+	if (p == NULL)
+		return -ENOMEM;
+	p->nfull = get_be64(v);
+	p->nzero = get_be64(v + 8);
+	l = store_layer(s, p->layer);
+	if (l != NULL) {
+		l->blocks += p->nfull + p->nzero;
+		l->bytes += p->nfull * (RIFT_BLOCK_SIZE + DATA_KEY_LEN) + p->nzero * DATA_KEY_LEN;
+	}
+	return 0;
+}
+
+/* Frees what an inode unlinked while open left behind when the process died. */
+static int load_orphan(struct rift_store *s, const uint8_t *k, size_t kl, const uint8_t *v,
+		       size_t vl)
+{
+	uint8_t ik[KEY_MAX], val[INODE_BUF];
+	struct inode_rec rec;
+	rocksdb_writebatch_t *wb;
+	uint64_t layer, ino;
+	size_t n;
+	int rc;
+
+	if (kl != 17)
+		return -EIO;
+	layer = get_be64(k + 1);
+	ino = get_be64(k + 9);
+	wb = rocksdb_writebatch_create();
+	rc = meta_get(s, ik, key_inode(ik, layer, ino), val, sizeof(val), &n);
+	if (rc == 0 && inode_decode(val, n, &rec) == 0 && rec.nlink == 0) {
+		rocksdb_writebatch_delete_cf(wb, s->cf_meta, (const char *)ik, 17);
+		if (S_ISREG(rec.mode))
+			data_drop_layer(s, wb, layer, rec.data_id);
+	}
+	rocksdb_writebatch_delete_cf(wb, s->cf_meta, (const char *)k, kl);
+	rc = store_write(s, wb, false);
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+static int load_all(struct rift_store *s, char *err, size_t errlen)
+{
+	uint8_t key = 'N', val[8];
+	size_t i, n;
+	int rc;
+
+	rc = meta_get(s, &key, 1, val, sizeof(val), &n);
+	if (rc == 0 && n == 8)
+		s->id_hwm = get_be64(val);
+	else if (rc != -ENOENT)
+		goto fail;
+	else
+		s->id_hwm = 16; /* ids below are reserved (RIFT_ROOT_INO = 1) */
+	/* Everything before the mark may have been handed out before a crash. */
+	s->next_id = s->id_hwm;
+
+	key = 'G';
+	if ((rc = scan_prefix(s, &key, 1, load_base)) != 0)
+		goto fail;
+	key = 'L';
+	if ((rc = scan_prefix(s, &key, 1, load_layer)) != 0)
+		goto fail;
+	key = 'B';
+	if ((rc = scan_prefix(s, &key, 1, load_branch)) != 0)
+		goto fail;
+	key = 'P';
+	if ((rc = scan_prefix(s, &key, 1, load_presence)) != 0)
+		goto fail;
+	key = 'O';
+	if ((rc = scan_prefix(s, &key, 1, load_orphan)) != 0)
+		goto fail;
+	for (i = 0; i < s->nbranches; i++)
+		if ((rc = store_chain_build(s, s->branches[i])) != 0)
+			goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen,
+		 "the store in %s could not be loaded (%s); its metadata is damaged or from a newer "
+		 "rift",
+		 s->state_dir, strerror(-rc));
+	return rc;
+}
+
+static int make_dir(const char *path, char *err, size_t errlen)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return 0;
+	snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+	return -errno;
+}
+
+static int open_db(struct rift_store *s, bool create, char *err, size_t errlen)
+{
+	const char *names[3] = { "default", "meta", "data" };
+	const rocksdb_options_t *cf_opts[3];
+	rocksdb_column_family_handle_t *handles[3];
+	char path[4096], *rerr = NULL;
+	rocksdb_options_t *data_opts;
+
+	snprintf(path, sizeof(path), "%s/db/CURRENT", s->state_dir);
+	if (!create && access(path, F_OK) != 0) {
+		snprintf(err, errlen,
+			 "no rift store in %s (run `rift init` to create one, or pass the right "
+			 "--state)",
+			 s->state_dir);
+		return -ENOENT;
+	}
+	snprintf(path, sizeof(path), "%s/db", s->state_dir);
+	s->opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(s->opts, create);
+	rocksdb_options_set_create_missing_column_families(s->opts, create);
+	rocksdb_options_increase_parallelism(s->opts, 2);
+	rocksdb_options_set_max_open_files(s->opts, 512);
+	s->cache = rocksdb_cache_create_lru(64u << 20);
+	s->table_opts = rocksdb_block_based_options_create();
+	rocksdb_block_based_options_set_block_cache(s->table_opts, s->cache);
+	rocksdb_block_based_options_set_filter_policy(s->table_opts,
+						       rocksdb_filterpolicy_create_bloom(10));
+	rocksdb_options_set_block_based_table_factory(s->opts, s->table_opts);
+	data_opts = s->opts; /* same tuning for both; separate CFs let a layer be one range */
+	cf_opts[0] = s->opts;
+	cf_opts[1] = s->opts;
+	cf_opts[2] = data_opts;
+	s->db = rocksdb_open_column_families(s->opts, path, 3, names, cf_opts, handles, &rerr);
+	if (rerr != NULL) {
+		if (strstr(rerr, "lock"))
+			snprintf(err, errlen,
+				 "the store in %s is in use by another process (%s); stop it first",
+				 s->state_dir, rerr);
+		else
+			snprintf(err, errlen, "cannot open the store database %s: %s", path, rerr);
+		free(rerr);
+		return -EIO;
+	}
+	s->cf_default = handles[0];
+	s->cf_meta = handles[1];
+	s->cf_data = handles[2];
+	return 0;
+}
+
+int rift_store_open(const char *state_dir, bool create, struct rift_store **out, char *err,
+		    size_t errlen)
+{
+	struct rift_store *s;
+	char path[4096];
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->state_dir = strdup(state_dir);
+	pthread_rwlock_init(&s->lock, NULL);
+	pthread_mutex_init(&s->sync_mu, NULL);
+	pthread_mutex_init(&s->fd_mu, NULL);
+	pthread_mutex_init(&s->squash_mu, NULL);
+	pthread_cond_init(&s->squash_cv, NULL);
+	s->wo = rocksdb_writeoptions_create();
+	s->wo_sync = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(s->wo_sync, 1);
+	s->ro = rocksdb_readoptions_create();
+	if (s->state_dir == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (create) {
+		if ((rc = make_dir(state_dir, err, errlen)) != 0)
+			goto fail;
+		snprintf(path, sizeof(path), "%s/base", state_dir);
+		if ((rc = make_dir(path, err, errlen)) != 0)
+			goto fail;
+	}
+	if ((rc = open_db(s, create, err, errlen)) != 0)
+		goto fail;
+	if ((rc = load_all(s, err, errlen)) != 0)
+		goto fail;
+	for (i = 0; i < s->nbases; i++)
+		if ((rc = rift_store_base_verify(s, s->bases[i].gen, err, errlen)) != 0)
+			goto fail;
+	if (pthread_create(&s->squasher, NULL, squash_thread, s) != 0) {
+		snprintf(err, errlen, "cannot start the store's background thread: out of resources");
+		rc = -EAGAIN;
+		goto fail;
+	}
+	s->squasher_running = true;
+	*out = s;
+	return 0;
+fail:
+	rift_store_close(s);
+	return rc;
+}
+
+void rift_store_close(struct rift_store *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	if (s->squasher_running) {
+		pthread_mutex_lock(&s->squash_mu);
+		s->squash_stop = true;
+		pthread_cond_signal(&s->squash_cv);
+		pthread_mutex_unlock(&s->squash_mu);
+		pthread_join(s->squasher, NULL);
+	}
+	for (i = 0; i < s->nbranches; i++)
+		if (s->branches[i]->open != NULL)
+			rift_store_branch_close(s->branches[i]->open);
+	if (s->db != NULL) {
+		if (atomic_load(&s->error) == 0 && rift_store_sync(s) != 0)
+			fprintf(stderr, "rift store %s: final sync failed\n", s->state_dir);
+		rocksdb_column_family_handle_destroy(s->cf_default);
+		rocksdb_column_family_handle_destroy(s->cf_meta);
+		rocksdb_column_family_handle_destroy(s->cf_data);
+		rocksdb_close(s->db);
+	}
+	for (i = 0; i < s->nbranches; i++) {
+		free(s->branches[i]->chain);
+		free(s->branches[i]);
+	}
+	free(s->branches);
+	free(s->layers);
+	free(s->bases);
+	index_free(s);
+	base_close_fds(s);
+	if (s->opts)
+		rocksdb_options_destroy(s->opts);
+	if (s->table_opts)
+		rocksdb_block_based_options_destroy(s->table_opts);
+	if (s->cache)
+		rocksdb_cache_destroy(s->cache);
+	rocksdb_writeoptions_destroy(s->wo);
+	rocksdb_writeoptions_destroy(s->wo_sync);
+	rocksdb_readoptions_destroy(s->ro);
+	pthread_rwlock_destroy(&s->lock);
+	pthread_mutex_destroy(&s->sync_mu);
+	pthread_mutex_destroy(&s->fd_mu);
+	pthread_mutex_destroy(&s->squash_mu);
+	pthread_cond_destroy(&s->squash_cv);
+	free(s->state_dir);
+	free(s);
+}
+
+int rift_store_statfs(struct rift_store *s, uint64_t *bytes_used, uint64_t *bytes_free)
+{
+	struct statvfs sv;
+	uint64_t used = 0;
+	size_t i;
+
+	pthread_rwlock_rdlock(&s->lock);
+	for (i = 0; i < s->nlayers; i++)
+		used += s->layers[i].bytes;
+	pthread_rwlock_unlock(&s->lock);
+	if (statvfs(s->state_dir, &sv) != 0)
+		return -errno;
+	*bytes_used = used;
+	*bytes_free = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return 0;
+}

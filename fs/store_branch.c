@@ -1,0 +1,404 @@
+/* store_branch.c — branch lifecycle: O(1) create, delete with space reclaim, listing, handles. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rift/branch_name.h"
+#include "store_internal.h"
+
+void put_layer(struct rift_store *s, rocksdb_writebatch_t *wb, const struct layer *l)
+{
+	uint8_t k[9], v[LAYER_BUF];
+	size_t n = layer_encode(l, v);
+
+	key_layer(k, l->id);
+	rocksdb_writebatch_put_cf(wb, s->cf_meta, (const char *)k, sizeof(k), (const char *)v, n);
+}
+
+static void put_branch(struct rift_store *s, rocksdb_writebatch_t *wb, const struct branch_rec *b)
+{
+	uint8_t k[NAME_BUF + 1], v[BRANCH_BUF];
+	size_t n = branch_encode(b, v);
+
+	rocksdb_writebatch_put_cf(wb, s->cf_meta, (const char *)k, key_branch(k, b->name),
+				  (const char *)v, n);
+}
+
+static int add_branch(struct rift_store *s, struct branch_rec *b)
+{
+	struct branch_rec **nb;
+
+	if (s->nbranches == s->branches_cap) {
+		size_t cap = s->branches_cap ? s->branches_cap * 2 : 16;
+		nb = realloc(s->branches, cap * sizeof(*nb));
+		if (nb == NULL)
+			return -ENOMEM;
+		s->branches = nb;
+		s->branches_cap = cap;
+	}
+	s->branches[s->nbranches++] = b;
+	return 0;
+}
+
+int rift_store_branch_create(struct rift_store *s, const char *name, const char *from,
+			     uint32_t base_gen)
+{
+	struct branch_rec *c = calloc(1, sizeof(*c)), *p = NULL;
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	struct layer frozen, parent_head, child_head, *l;
+	uint8_t k[KEY_MAX], v[DENTRY_LEN] = { 0 };
+	size_t i;
+	int rc;
+
+	if (c == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (rift_branch_name_check(name) != RIFT_NAME_OK) {
+		rc = -EINVAL;
+		goto out;
+	}
+	pthread_rwlock_wrlock(&s->lock); /* the write barrier: no call is half-applied now */
+	rc = atomic_load(&s->error);
+	if (rc != 0)
+		goto unlock;
+	if (store_branch_find(s, name) != NULL) {
+		rc = -EEXIST;
+		goto unlock;
+	}
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->created_ns = now_ns();
+	c->root_st_ino = store_alloc_id(s, wb);
+	memset(&child_head, 0, sizeof(child_head));
+	child_head.id = store_alloc_id(s, wb);
+	if (from != NULL) {
+		p = store_branch_find(s, from);
+		if (p == NULL) {
+			rc = -ENOENT;
+			goto unlock;
+		}
+		l = store_layer(s, p->head);
+		if (l == NULL) {
+			rc = -EIO;
+			goto unlock;
+		}
+		frozen = *l;
+		frozen.frozen = true;
+		frozen.nchildren = 2;
+		memset(&parent_head, 0, sizeof(parent_head));
+		parent_head.id = store_alloc_id(s, wb);
+		parent_head.parent = frozen.id;
+		parent_head.gen = frozen.gen;
+		put_layer(s, wb, &parent_head);
+		snprintf(c->parent, sizeof(c->parent), "%s", from);
+		c->gen = p->gen;
+	} else {
+		uint64_t bl;
+		if (base_gen == 0) {
+			for (i = 0; i < s->nbases; i++)
+				if (s->bases[i].gen > base_gen)
+					base_gen = s->bases[i].gen;
+		}
+		bl = store_base_layer(s, base_gen);
+		l = bl ? store_layer(s, bl) : NULL;
+		if (l == NULL) {
+			rc = -ENOENT;
+			goto unlock;
+		}
+		frozen = *l;
+		frozen.nchildren++;
+		c->gen = base_gen;
+	}
+	child_head.parent = frozen.id;
+	child_head.gen = frozen.gen;
+	put_layer(s, wb, &frozen);
+	put_layer(s, wb, &child_head);
+	c->head = child_head.id;
+	put_branch(s, wb, c);
+	/* A branch never inherits its parent's lock file: its server would refuse to start. */
+	rocksdb_writebatch_put_cf(wb, s->cf_meta, (const char *)k,
+				  key_dentry(k, child_head.id, RIFT_ROOT_INO, POSTMASTER_PID),
+				  (const char *)v, sizeof(v));
+	if (p != NULL) {
+		struct branch_rec moved = *p;
+		moved.head = parent_head.id;
+		put_branch(s, wb, &moved);
+	}
+	rc = store_write(s, wb, true);
+	if (rc != 0)
+		goto unlock;
+	/* Durable; now the in-memory picture follows. */
+	*store_layer(s, frozen.id) = frozen;
+	if (store_layer_add(s, &child_head) == NULL ||
+	    (p != NULL && store_layer_add(s, &parent_head) == NULL) || add_branch(s, c) != 0) {
+		rc = store_fail(s, NULL, "branch create (out of memory)");
+		goto unlock;
+	}
+	if (p != NULL) {
+		p->head = parent_head.id;
+		rc = store_chain_build(s, p);
+	}
+	if (rc == 0)
+		rc = store_chain_build(s, c);
+	c = NULL;
+unlock:
+	pthread_rwlock_unlock(&s->lock);
+out:
+	rocksdb_writebatch_destroy(wb);
+	free(c);
+	return rc;
+}
+
+/* Drops layer id's records and blocks into wb and forgets it in memory. */
+void drop_layer(struct rift_store *s, rocksdb_writebatch_t *wb, uint64_t id)
+{
+	uint8_t from[KEY_MAX], to[KEY_MAX], k[9];
+	const char prefixes[] = { 'I', 'D', 'O' };
+	size_t i;
+
+	for (i = 0; i < sizeof(prefixes); i++) {
+		from[0] = to[0] = (uint8_t)prefixes[i];
+		put_be64(from + 1, id);
+		put_be64(to + 1, id + 1);
+		rocksdb_writebatch_delete_range_cf(wb, s->cf_meta, (const char *)from, 9,
+						   (const char *)to, 9);
+	}
+	put_be64(from, id);
+	put_be64(to, id + 1);
+	rocksdb_writebatch_delete_range_cf(wb, s->cf_data, (const char *)from, 8, (const char *)to,
+					   8);
+	for (i = 0; i < s->index_cap; i++) {
+		struct data_index_entry *e = &s->index[i];
+		uint32_t j;
+		for (j = 0; e->data_id != 0 && j < e->n; j++) {
+			if (e->v[j].layer == id) {
+				uint8_t pk[17];
+				key_presence(pk, e->data_id, id);
+				rocksdb_writebatch_delete_cf(wb, s->cf_meta, (const char *)pk, 17);
+				e->v[j] = e->v[--e->n];
+				break;
+			}
+		}
+	}
+	key_layer(k, id);
+	rocksdb_writebatch_delete_cf(wb, s->cf_meta, (const char *)k, sizeof(k));
+	store_layer_remove(s, id);
+}
+
+void compact_layer(struct rift_store *s, uint64_t id)
+{
+	uint8_t from[9], to[9];
+
+	put_be64(from, id);
+	put_be64(to, id + 1);
+	rocksdb_compact_range_cf(s->db, s->cf_data, (const char *)from, 8, (const char *)to, 8);
+}
+
+int rift_store_branch_delete(struct rift_store *s, const char *name)
+{
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	uint64_t dropped[256];
+	size_t ndropped = 0, i, idx = 0;
+	struct branch_rec *b;
+	uint8_t k[NAME_BUF + 1];
+	uint64_t id;
+	int rc;
+
+	pthread_rwlock_wrlock(&s->lock);
+	rc = atomic_load(&s->error);
+	if (rc != 0)
+		goto unlock;
+	b = store_branch_find(s, name);
+	if (b == NULL) {
+		rc = -ENOENT;
+		goto unlock;
+	}
+	if (b->open != NULL) {
+		rc = -EBUSY;
+		goto unlock;
+	}
+	for (i = 0; i < s->nbranches; i++) {
+		if (strcmp(s->branches[i]->parent, name) == 0) {
+			rc = -ENOTEMPTY;
+			goto unlock;
+		}
+		if (s->branches[i] == b)
+			idx = i;
+	}
+	rocksdb_writebatch_delete_cf(wb, s->cf_meta, (const char *)k, key_branch(k, name));
+	/* Drop the head, then every frozen ancestor left with no child; bases stay. */
+	id = b->head;
+	for (;;) {
+		struct layer *l = store_layer(s, id), *parent;
+		uint64_t pid;
+		if (l == NULL) {
+			rc = store_fail(s, NULL, "branch delete (layer missing)");
+			goto unlock;
+		}
+		pid = l->parent;
+		drop_layer(s, wb, id);
+		if (ndropped < sizeof(dropped) / sizeof(dropped[0]))
+			dropped[ndropped++] = id;
+		parent = store_layer(s, pid);
+		if (parent == NULL)
+			break;
+		parent->nchildren--;
+		if (parent->parent != 0 && parent->nchildren == 0) {
+			id = pid;
+			continue;
+		}
+		put_layer(s, wb, parent);
+		break;
+	}
+	rc = store_write(s, wb, true);
+	if (rc != 0)
+		goto unlock;
+	free(b->chain);
+	free(b);
+	s->branches[idx] = s->branches[--s->nbranches];
+unlock:
+	pthread_rwlock_unlock(&s->lock);
+	rocksdb_writebatch_destroy(wb);
+	/* Outside the lock: compaction can take a while and nothing needs to wait for it. */
+	for (i = 0; rc == 0 && i < ndropped; i++)
+		compact_layer(s, dropped[i]);
+	if (rc == 0)
+		store_squash_kick(s);
+	return rc;
+}
+
+/* Fills info from b; caller holds the lock. */
+static void fill_info(struct rift_store *s, const struct branch_rec *b,
+		      struct rift_branch_info *info)
+{
+	uint32_t i;
+	size_t j;
+
+	memset(info, 0, sizeof(*info));
+	snprintf(info->name, sizeof(info->name), "%s", b->name);
+	snprintf(info->parent, sizeof(info->parent), "%s", b->parent);
+	info->base_gen = b->gen;
+	info->head_layer = b->head;
+	info->chain_depth = b->depth > 0 ? b->depth - 1 : 0;
+	info->created_ns = b->created_ns;
+	for (i = 0; i < b->depth; i++) {
+		struct layer *l = store_layer(s, b->chain[i]);
+		if (l == NULL)
+			continue;
+		/* The head is the branch's own; frozen layers are shared with its relatives. */
+		if (i == 0)
+			info->bytes_own += l->bytes;
+		else
+			info->bytes_shared += l->bytes;
+	}
+	for (j = 0; j < s->nbranches; j++)
+		if (strcmp(s->branches[j]->parent, b->name) == 0)
+			info->nchildren++;
+}
+
+int rift_store_branch_info(struct rift_store *s, const char *name, struct rift_branch_info *info)
+{
+	struct branch_rec *b;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&s->lock);
+	b = store_branch_find(s, name);
+	if (b == NULL)
+		rc = -ENOENT;
+	else
+		fill_info(s, b, info);
+	pthread_rwlock_unlock(&s->lock);
+	return rc;
+}
+
+static int cmp_info(const void *a, const void *b)
+{
+	return strcmp(((const struct rift_branch_info *)a)->name,
+		      ((const struct rift_branch_info *)b)->name);
+}
+
+int rift_store_branch_list(struct rift_store *s, struct rift_branch_info **out, size_t *count)
+{
+	struct rift_branch_info *v;
+	size_t i;
+
+	pthread_rwlock_rdlock(&s->lock);
+	v = calloc(s->nbranches + 1, sizeof(*v));
+	if (v == NULL) {
+		pthread_rwlock_unlock(&s->lock);
+		return -ENOMEM;
+	}
+	for (i = 0; i < s->nbranches; i++)
+		fill_info(s, s->branches[i], &v[i]);
+	*count = s->nbranches;
+	pthread_rwlock_unlock(&s->lock);
+	qsort(v, *count, sizeof(*v), cmp_info);
+	*out = v;
+	return 0;
+}
+
+int rift_store_layer_info(struct rift_store *s, uint64_t id, struct rift_layer_info *info)
+{
+	struct layer *l;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&s->lock);
+	l = store_layer(s, id);
+	if (l == NULL) {
+		rc = -ENOENT;
+	} else {
+		info->id = l->id;
+		info->parent = l->parent;
+		info->base_gen = l->gen;
+		info->frozen = l->frozen;
+		info->nchildren = l->nchildren;
+		info->bytes = l->bytes;
+		info->blocks = l->blocks;
+	}
+	pthread_rwlock_unlock(&s->lock);
+	return rc;
+}
+
+int rift_store_branch_open(struct rift_store *s, const char *name, struct rift_branch **out)
+{
+	struct rift_branch *h = calloc(1, sizeof(*h));
+	struct branch_rec *b;
+	int rc = 0;
+
+	*out = NULL;
+	if (h == NULL)
+		return -ENOMEM;
+	pthread_rwlock_wrlock(&s->lock);
+	b = store_branch_find(s, name);
+	if (b == NULL)
+		rc = -ENOENT;
+	else if (b->open != NULL)
+		rc = -EBUSY;
+	if (rc == 0) {
+		h->store = s;
+		h->rec = b;
+		pthread_mutex_init(&h->refs_mu, NULL);
+		b->open = h;
+		*out = h;
+		h = NULL;
+	}
+	pthread_rwlock_unlock(&s->lock);
+	free(h);
+	return rc;
+}
+
+void rift_store_branch_close(struct rift_branch *h)
+{
+	struct rift_store *s;
+
+	if (h == NULL)
+		return;
+	s = h->store;
+	ns_release_all(h);
+	pthread_rwlock_wrlock(&s->lock);
+	h->rec->open = NULL;
+	pthread_rwlock_unlock(&s->lock);
+	pthread_mutex_destroy(&h->refs_mu);
+	free(h);
+}

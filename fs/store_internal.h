@@ -1,0 +1,223 @@
+/* store_internal.h — the store's private structures, key layout and helpers shared by fs/store*.c. */
+#ifndef RIFT_STORE_INTERNAL_H
+#define RIFT_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <rocksdb/c.h>
+#include <stdatomic.h>
+
+#include "rift/store.h"
+
+/*
+ * Keys, all integers big-endian so that RocksDB's order groups what belongs together:
+ *   meta CF  'N'                               next free id high-water mark
+ *            'G' gen4                          base generation record
+ *            'L' layer8                        layer record
+ *            'B' name                          branch record
+ *            'I' layer8 ino8                   inode record, as of that layer
+ *            'D' layer8 dir8 name              directory entry or whiteout
+ *            'P' data8 layer8                  that layer holds blocks of that data id (counts)
+ *            'O' layer8 ino8                   inode unlinked while open (freed on recovery)
+ *   data CF  layer8 data8 block8               8192 bytes, or empty = a ZERO block
+ * Layer-first keys make a layer's inodes, entries and blocks single ranges for DeleteRange.
+ */
+#define KEY_MAX		   (1 + 8 + 8 + RIFT_NAME_MAX_LEN + 1)
+#define DATA_KEY_LEN	   24u
+#define ID_RESERVE	   65536u
+#define MAX_MASKS	   64u
+#define NAME_BUF	   64u
+#define POSTMASTER_PID	   "postmaster.pid"
+
+/* One entry of an inode's truncation masks: blocks >= limit from layers older than layer
+ * (and from the base file) are hidden, so that truncate-then-extend never resurrects them. */
+struct trunc_mask {
+	uint64_t layer;
+	uint64_t limit;
+};
+
+/* An inode record, decoded. */
+struct inode_rec {
+	uint32_t mode, uid, gid, nlink;
+	uint64_t size;
+	struct timespec atime, mtime, ctime;
+	uint64_t parent;  /* directories: the containing directory, for rename loop checks */
+	uint64_t data_id; /* regular files: identity of the content lineage (new on truncate to 0) */
+	uint32_t base_gen;   /* non-zero: blocks not in any layer come from a base file */
+	uint64_t base_size;  /* base file identity, recorded at import */
+	int64_t base_mtime_ns;
+	uint64_t base_st_ino;
+	uint32_t nmasks;
+	struct trunc_mask masks[MAX_MASKS];
+	char tail[RIFT_SYMLINK_MAX + 1]; /* symlink target, or the base file's relative path */
+	uint32_t tail_len;
+};
+
+struct layer {
+	uint64_t id, parent;
+	uint32_t gen;
+	bool frozen;
+	uint32_t nchildren;
+	uint64_t bytes, blocks; /* derived from the presence records */
+};
+
+/* Blocks of one data id held by one layer. */
+struct presence {
+	uint64_t layer;
+	uint64_t nfull, nzero;
+};
+
+struct data_index_entry {
+	uint64_t data_id; /* 0 = empty slot */
+	uint32_t n, cap;
+	struct presence *v;
+};
+
+struct branch_rec {
+	char name[NAME_BUF], parent[NAME_BUF];
+	uint32_t gen;
+	uint64_t head;
+	int64_t created_ns;
+	uint64_t root_st_ino;
+	uint64_t *chain; /* head first, base layer last */
+	uint32_t depth;	 /* entries in chain */
+	struct rift_branch *open;
+};
+
+struct base_gen {
+	uint32_t gen;
+	uint64_t layer;
+};
+
+struct ref_entry {
+	uint64_t ino; /* 0 = empty */
+	uint64_t count;
+	bool orphan; /* unlinked while referenced */
+};
+
+struct rift_branch {
+	struct rift_store *store;
+	struct branch_rec *rec;
+	pthread_mutex_t refs_mu;
+	struct ref_entry *refs;
+	size_t refs_cap, refs_used;
+};
+
+/* Base file descriptors, opened on first read, keyed by data id. */
+struct fd_entry {
+	uint64_t data_id;
+	int fd;
+};
+
+struct rift_store {
+	char *state_dir;
+	rocksdb_t *db;
+	rocksdb_options_t *opts;
+	rocksdb_column_family_handle_t *cf_default, *cf_meta, *cf_data;
+	rocksdb_writeoptions_t *wo, *wo_sync;
+	rocksdb_readoptions_t *ro;
+	rocksdb_block_based_table_options_t *table_opts;
+	rocksdb_cache_t *cache;
+
+	/* Mutations hold lock for writing; reads for reading. */
+	pthread_rwlock_t lock;
+	uint64_t next_id, id_hwm;
+
+	struct layer *layers;
+	size_t nlayers, layers_cap;
+	struct branch_rec **branches;
+	size_t nbranches, branches_cap;
+	struct base_gen *bases;
+	size_t nbases;
+
+	struct data_index_entry *index;
+	size_t index_cap, index_used;
+
+	pthread_mutex_t fd_mu;
+	struct fd_entry *fds;
+	size_t fds_cap, fds_used;
+
+	pthread_mutex_t sync_mu;
+	atomic_uint_least64_t write_seq, synced_seq;
+	atomic_int error;
+
+	pthread_t squasher;
+	pthread_mutex_t squash_mu;
+	pthread_cond_t squash_cv;
+	bool squash_wanted, squash_stop, squasher_running;
+};
+
+/* ---- keys and records (store_codec.c) ---- */
+void put_be64(uint8_t *p, uint64_t v);
+uint64_t get_be64(const uint8_t *p);
+size_t key_inode(uint8_t *k, uint64_t layer, uint64_t ino);
+size_t key_dentry(uint8_t *k, uint64_t layer, uint64_t dir, const char *name);
+size_t key_presence(uint8_t *k, uint64_t data_id, uint64_t layer);
+size_t key_orphan(uint8_t *k, uint64_t layer, uint64_t ino);
+size_t key_layer(uint8_t *k, uint64_t layer);
+size_t key_branch(uint8_t *k, const char *name);
+size_t key_base(uint8_t *k, uint32_t gen);
+size_t key_data(uint8_t *k, uint64_t layer, uint64_t data_id, uint64_t block);
+/* Serialises rec into buf (capacity cap); returns the length, or 0 if it does not fit. */
+size_t inode_encode(const struct inode_rec *rec, uint8_t *buf, size_t cap);
+int inode_decode(const uint8_t *buf, size_t len, struct inode_rec *rec);
+size_t layer_encode(const struct layer *l, uint8_t *buf);
+int layer_decode(const uint8_t *buf, size_t len, struct layer *l);
+size_t branch_encode(const struct branch_rec *b, uint8_t *buf);
+int branch_decode(const uint8_t *buf, size_t len, struct branch_rec *b);
+#define INODE_BUF  (sizeof(struct inode_rec) + 64)
+#define LAYER_BUF  64u
+#define BRANCH_BUF 256u
+/* Directory entry values: ino8 mode4; a whiteout has ino 0. */
+#define DENTRY_LEN 12u
+
+/* ---- store.c ---- */
+int store_fail(struct rift_store *s, char *rocks_err, const char *what);
+int store_write(struct rift_store *s, rocksdb_writebatch_t *wb, bool sync);
+uint64_t store_alloc_id(struct rift_store *s, rocksdb_writebatch_t *wb);
+struct layer *store_layer(struct rift_store *s, uint64_t id);
+struct layer *store_layer_add(struct rift_store *s, const struct layer *l);
+void store_layer_remove(struct rift_store *s, uint64_t id);
+int store_chain_build(struct rift_store *s, struct branch_rec *b);
+struct branch_rec *store_branch_find(struct rift_store *s, const char *name);
+uint64_t store_base_layer(struct rift_store *s, uint32_t gen);
+void store_squash_kick(struct rift_store *s);
+int64_t now_ns(void);
+struct timespec now_ts(void);
+int meta_get(struct rift_store *s, const uint8_t *key, size_t klen, uint8_t *val, size_t cap,
+	     size_t *vlen);
+
+/* ---- store_index.c: which layers hold blocks of which data id ---- */
+struct data_index_entry *index_find(struct rift_store *s, uint64_t data_id);
+struct presence *index_get(struct rift_store *s, uint64_t data_id, uint64_t layer);
+struct presence *index_add(struct rift_store *s, uint64_t data_id, uint64_t layer);
+void index_remove(struct rift_store *s, uint64_t data_id, uint64_t layer);
+void index_free(struct rift_store *s);
+void presence_put(struct rift_store *s, rocksdb_writebatch_t *wb, uint64_t data_id,
+		  const struct presence *p);
+
+/* ---- store_ns.c ---- */
+int inode_get(struct rift_branch *b, uint64_t ino, struct inode_rec *rec, uint64_t *found_in);
+void inode_put(struct rift_branch *b, rocksdb_writebatch_t *wb, uint64_t ino,
+	       const struct inode_rec *rec);
+
+/* ---- store_data.c ---- */
+int data_truncate(struct rift_branch *b, rocksdb_writebatch_t *wb, struct inode_rec *rec,
+		  uint64_t new_size);
+void data_drop_layer(struct rift_store *s, rocksdb_writebatch_t *wb, uint64_t layer,
+		     uint64_t data_id);
+void attr_from_rec(const struct rift_branch *b, uint64_t ino, const struct inode_rec *rec,
+		   struct rift_attr *attr);
+int base_open_fd(struct rift_store *s, const struct inode_rec *rec, uint64_t data_id);
+void base_close_fds(struct rift_store *s);
+
+bool block_masked(const struct inode_rec *rec, uint64_t layer, uint64_t block);
+
+/* ---- store_branch.c ---- */
+void ns_release_all(struct rift_branch *b);
+void drop_layer(struct rift_store *s, rocksdb_writebatch_t *wb, uint64_t id);
+void put_layer(struct rift_store *s, rocksdb_writebatch_t *wb, const struct layer *l);
+void compact_layer(struct rift_store *s, uint64_t id);
+int squash_once(struct rift_store *s);
+void *squash_thread(void *arg);
+
+#endif

@@ -1,0 +1,331 @@
+/* test_store.c — unit tests of the store: bases, branches, namespace, blocks, truncation. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rift/store.h"
+
+struct fixture {
+	char dir[64];
+	char state[128];
+	struct rift_store *s;
+	struct rift_branch *main;
+};
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+/* A base tree: PG_VERSION, a 3-block relation file, a subdirectory, a symlink, a lock file. */
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char path[256], err[RIFT_ERRMSG_LEN];
+	uint8_t rel[3 * RIFT_BLOCK_SIZE];
+	uint32_t gen;
+	size_t i;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/rift-test-store.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
+	snprintf(path, sizeof(path), "%s/src", f->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/src/PG_VERSION", f->dir);
+	write_file(path, "15\n", 3);
+	snprintf(path, sizeof(path), "%s/src/postmaster.pid", f->dir);
+	write_file(path, "123\n", 4);
+	snprintf(path, sizeof(path), "%s/src/base", f->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	for (i = 0; i < sizeof(rel); i++)
+		rel[i] = (uint8_t)(i * 7 + i / RIFT_BLOCK_SIZE);
+	snprintf(path, sizeof(path), "%s/src/base/1259", f->dir);
+	write_file(path, rel, sizeof(rel));
+	snprintf(path, sizeof(path), "%s/src/link", f->dir);
+	assert_int_equal(symlink("base/1259", path), 0);
+
+	assert_int_equal(rift_store_open(f->state, true, &f->s, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/src", f->dir);
+	assert_int_equal(rift_store_base_import(f->s, path, &gen, err, sizeof(err)), 0);
+	assert_int_equal(gen, 1);
+	assert_int_equal(rift_store_branch_create(f->s, "main", NULL, 0), 0);
+	assert_int_equal(rift_store_branch_open(f->s, "main", &f->main), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[256];
+
+	rift_store_close(f->s);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static uint64_t lookup_path(struct rift_branch *b, const char *dir_name, const char *name)
+{
+	struct rift_attr a;
+	uint64_t dir = RIFT_ROOT_INO;
+
+	if (dir_name != NULL) {
+		assert_int_equal(rift_store_lookup(b, RIFT_ROOT_INO, dir_name, &a), 0);
+		dir = a.ino;
+	}
+	assert_int_equal(rift_store_lookup(b, dir, name, &a), 0);
+	return a.ino;
+}
+
+static void test_base_visible_and_lock_file_hidden(void **state)
+{
+	struct fixture *f = *state;
+	struct rift_attr a;
+	uint8_t buf[3 * RIFT_BLOCK_SIZE];
+	char target[64];
+	uint64_t ino;
+	size_t i;
+
+	assert_int_equal(rift_store_lookup(f->main, RIFT_ROOT_INO, "postmaster.pid", &a), -ENOENT);
+	ino = lookup_path(f->main, "base", "1259");
+	assert_int_equal(rift_store_read(f->main, ino, 0, sizeof(buf), buf), sizeof(buf));
+	for (i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], (uint8_t)(i * 7 + i / RIFT_BLOCK_SIZE));
+	ino = lookup_path(f->main, NULL, "link");
+	assert_int_equal(rift_store_readlink(f->main, ino, target, sizeof(target)), 0);
+	assert_string_equal(target, "base/1259");
+	assert_int_equal(rift_store_getattr(f->main, RIFT_ROOT_INO, &a), 0);
+	assert_true(S_ISDIR(a.mode));
+	assert_int_not_equal(a.st_ino, RIFT_ROOT_INO);
+}
+
+static void test_unaligned_write_and_branch_isolation(void **state)
+{
+	struct fixture *f = *state;
+	struct rift_branch *child;
+	uint8_t buf[64], got[64];
+	uint64_t ino = lookup_path(f->main, "base", "1259");
+	struct rift_attr a, b;
+
+	memset(buf, 0xAB, sizeof(buf));
+	/* straddles the first block boundary */
+	assert_int_equal(rift_store_write(f->main, ino, RIFT_BLOCK_SIZE - 10, sizeof(buf), buf),
+			 sizeof(buf));
+	assert_int_equal(rift_store_branch_create(f->s, "child", "main", 0), 0);
+	assert_int_equal(rift_store_branch_open(f->s, "child", &child), 0);
+	assert_int_equal(rift_store_read(child, ino, RIFT_BLOCK_SIZE - 10, 64, got), 64);
+	assert_memory_equal(got, buf, 64);
+	/* writes after the branch point stay on their side */
+	memset(buf, 0xCD, sizeof(buf));
+	assert_int_equal(rift_store_write(f->main, ino, 0, 16, buf), 16);
+	assert_int_equal(rift_store_read(child, ino, 0, 16, got), 16);
+	assert_int_equal(got[0], 0); /* i * 7 at i = 0 */
+	memset(buf, 0xEE, sizeof(buf));
+	assert_int_equal(rift_store_write(child, ino, 100, 16, buf), 16);
+	assert_int_equal(rift_store_read(f->main, ino, 100, 16, got), 16);
+	assert_int_not_equal(got[0], 0xEE);
+	/* each branch root reports its own inode number */
+	assert_int_equal(rift_store_getattr(f->main, RIFT_ROOT_INO, &a), 0);
+	assert_int_equal(rift_store_getattr(child, RIFT_ROOT_INO, &b), 0);
+	assert_int_not_equal(a.st_ino, b.st_ino);
+	assert_int_equal(rift_store_branch_delete(f->s, "main"), -EBUSY);
+	rift_store_branch_close(child);
+	assert_int_equal(rift_store_branch_delete(f->s, "main"), -EBUSY);
+	assert_int_equal(rift_store_branch_delete(f->s, "child"), 0);
+	assert_int_equal(rift_store_branch_delete(f->s, "child"), -ENOENT);
+}
+
+static void test_truncate_never_resurrects(void **state)
+{
+	struct fixture *f = *state;
+	struct rift_branch *child;
+	uint64_t ino = lookup_path(f->main, "base", "1259");
+	struct rift_attr in = { 0 }, a;
+	uint8_t got[3 * RIFT_BLOCK_SIZE];
+	size_t i;
+
+	assert_int_equal(rift_store_branch_create(f->s, "t", "main", 0), 0);
+	assert_int_equal(rift_store_branch_open(f->s, "t", &child), 0);
+	in.size = 100; /* inside the first block: the tail of block 0 and blocks 1..2 go */
+	assert_int_equal(rift_store_setattr(child, ino, &in, RIFT_SET_SIZE, &a), 0);
+	assert_int_equal(a.size, 100);
+	in.size = sizeof(got);
+	assert_int_equal(rift_store_setattr(child, ino, &in, RIFT_SET_SIZE, &a), 0);
+	assert_int_equal(rift_store_read(child, ino, 0, sizeof(got), got), sizeof(got));
+	for (i = 0; i < 100; i++)
+		assert_int_equal(got[i], (uint8_t)(i * 7));
+	for (i = 100; i < sizeof(got); i++)
+		if (got[i] != 0)
+			fail_msg("byte %zu resurrected after truncate+extend: %u", i, got[i]);
+	/* to zero and back */
+	in.size = 0;
+	assert_int_equal(rift_store_setattr(child, ino, &in, RIFT_SET_SIZE, &a), 0);
+	in.size = 5000;
+	assert_int_equal(rift_store_setattr(child, ino, &in, RIFT_SET_SIZE, &a), 0);
+	assert_int_equal(rift_store_read(child, ino, 0, 5000, got), 5000);
+	for (i = 0; i < 5000; i++)
+		assert_int_equal(got[i], 0);
+	/* the parent is untouched */
+	assert_int_equal(rift_store_read(f->main, ino, 0, sizeof(got), got), sizeof(got));
+	assert_int_equal(got[RIFT_BLOCK_SIZE * 2 + 1], (uint8_t)((RIFT_BLOCK_SIZE * 2 + 1) * 7 + 2));
+	rift_store_branch_close(child);
+}
+
+static int count_entry(const struct rift_dirent *ent, void *arg)
+{
+	(*(int *)arg)++;
+	(void)ent;
+	return 0;
+}
+
+static void test_namespace_ops(void **state)
+{
+	struct fixture *f = *state;
+	struct rift_attr a, d, old;
+	uint8_t buf[100], got[100];
+	int n = 0;
+
+	assert_int_equal(rift_store_mkdir(f->main, RIFT_ROOT_INO, "pg_wal", 0700, 101, 104, &d),
+			 0);
+	assert_int_equal(d.uid, 101);
+	assert_int_equal(rift_store_create(f->main, d.ino, "a", S_IFREG | 0600, 101, 104, &a), 0);
+	assert_int_equal(rift_store_create(f->main, d.ino, "a", S_IFREG | 0600, 101, 104, &a),
+			 -EEXIST);
+	assert_int_equal(rift_store_create(f->main, d.ino, "b", S_IFREG | 0600, 0, 0, &old), 0);
+	memset(buf, 'x', sizeof(buf));
+	assert_int_equal(rift_store_write(f->main, a.ino, 0, sizeof(buf), buf), sizeof(buf));
+	/* rename over an open file: the old one lives on through its reference */
+	assert_int_equal(rift_store_ref(f->main, old.ino), 0);
+	assert_int_equal(rift_store_write(f->main, old.ino, 0, 3, "old"), 3);
+	assert_int_equal(rift_store_rename(f->main, d.ino, "a", d.ino, "b", 0), 0);
+	assert_int_equal(rift_store_lookup(f->main, d.ino, "a", &a), -ENOENT);
+	assert_int_equal(rift_store_lookup(f->main, d.ino, "b", &a), 0);
+	assert_int_equal(rift_store_read(f->main, a.ino, 0, sizeof(got), got), sizeof(got));
+	assert_memory_equal(got, buf, sizeof(buf));
+	assert_int_equal(rift_store_read(f->main, old.ino, 0, 3, got), 3);
+	assert_memory_equal(got, "old", 3);
+	assert_int_equal(rift_store_getattr(f->main, old.ino, &old), 0);
+	assert_int_equal(old.nlink, 0);
+	assert_int_equal(rift_store_unref(f->main, old.ino), 0);
+	assert_int_equal(rift_store_getattr(f->main, old.ino, &old), -ENOENT);
+	assert_int_equal(rift_store_readdir(f->main, d.ino, count_entry, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(rift_store_rmdir(f->main, RIFT_ROOT_INO, "pg_wal"), -ENOTEMPTY);
+	assert_int_equal(rift_store_unlink(f->main, d.ino, "b"), 0);
+	assert_int_equal(rift_store_rmdir(f->main, RIFT_ROOT_INO, "pg_wal"), 0);
+	/* a directory cannot move into itself */
+	assert_int_equal(rift_store_mkdir(f->main, RIFT_ROOT_INO, "x", 0700, 0, 0, &d), 0);
+	assert_int_equal(rift_store_mkdir(f->main, d.ino, "y", 0700, 0, 0, &a), 0);
+	assert_int_equal(rift_store_rename(f->main, RIFT_ROOT_INO, "x", a.ino, "z", 0), -EINVAL);
+	/* base entries can be deleted in a branch (whiteouts) */
+	assert_int_equal(rift_store_unlink(f->main, RIFT_ROOT_INO, "PG_VERSION"), 0);
+	assert_int_equal(rift_store_lookup(f->main, RIFT_ROOT_INO, "PG_VERSION", &a), -ENOENT);
+	assert_int_equal(rift_store_create(f->main, RIFT_ROOT_INO, "PG_VERSION", 0600, 0, 0, &a),
+			 0);
+	assert_int_equal(a.size, 0);
+}
+
+static void test_zero_blocks_cost_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct rift_branch_info info;
+	struct rift_layer_info li;
+	struct rift_attr a;
+	uint8_t *zeros = calloc(1, 1 << 20);
+	int i;
+
+	assert_int_equal(rift_store_create(f->main, RIFT_ROOT_INO, "seg", 0600, 0, 0, &a), 0);
+	for (i = 0; i < 16; i++)
+		assert_int_equal(rift_store_write(f->main, a.ino, (uint64_t)i << 20, 1 << 20, zeros),
+				 1 << 20);
+	assert_int_equal(rift_store_branch_info(f->s, "main", &info), 0);
+	assert_int_equal(rift_store_layer_info(f->s, info.head_layer, &li), 0);
+	assert_true(li.bytes < 64 * 1024);
+	assert_int_equal(rift_store_getattr(f->main, a.ino, &a), 0);
+	assert_int_equal(a.size, 16u << 20);
+	free(zeros);
+}
+
+static void test_reopen_keeps_acknowledged_state(void **state)
+{
+	struct fixture *f = *state;
+	char err[RIFT_ERRMSG_LEN];
+	struct rift_attr a;
+	char got[6];
+
+	assert_int_equal(rift_store_create(f->main, RIFT_ROOT_INO, "keep", 0600, 0, 0, &a), 0);
+	assert_int_equal(rift_store_write(f->main, a.ino, 8190, 5, "hello"), 5);
+	assert_int_equal(rift_store_sync(f->s), 0);
+	assert_int_equal(rift_store_sync(f->s), 0); /* nothing pending: returns at once */
+	rift_store_close(f->s);
+	assert_int_equal(rift_store_open(f->state, false, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(rift_store_branch_open(f->s, "main", &f->main), 0);
+	assert_int_equal(rift_store_read(f->main, lookup_path(f->main, NULL, "keep"), 8190, 5, got),
+			 5);
+	assert_memory_equal(got, "hello", 5);
+}
+
+static void test_changed_base_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	char err[RIFT_ERRMSG_LEN], path[256];
+
+	rift_store_close(f->s);
+	f->s = NULL;
+	snprintf(path, sizeof(path), "%s/base/1/PG_VERSION", f->state);
+	write_file(path, "16\n", 3);
+	assert_int_equal(rift_store_open(f->state, false, &f->s, err, sizeof(err)), -ESTALE);
+	assert_non_null(strstr(err, "PG_VERSION"));
+	assert_null(f->s);
+	/* teardown closes NULL harmlessly */
+}
+
+static void test_bad_names_and_missing_store(void **state)
+{
+	struct fixture *f = *state;
+	char err[RIFT_ERRMSG_LEN];
+	struct rift_store *none;
+
+	assert_int_equal(rift_store_branch_create(f->s, "../x", "main", 0), -EINVAL);
+	assert_int_equal(rift_store_branch_create(f->s, "A", "main", 0), -EINVAL);
+	assert_int_equal(rift_store_branch_create(f->s, "main", NULL, 0), -EEXIST);
+	assert_int_equal(rift_store_branch_create(f->s, "x", "nope", 0), -ENOENT);
+	assert_int_not_equal(rift_store_open("/nonexistent/rift", false, &none, err, sizeof(err)),
+			     0);
+	assert_non_null(strstr(err, "rift init"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_base_visible_and_lock_file_hidden, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unaligned_write_and_branch_isolation, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_truncate_never_resurrects, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_namespace_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zero_blocks_cost_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_keeps_acknowledged_state, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_changed_base_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_names_and_missing_store, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
