@@ -39,7 +39,8 @@ int store_fail(struct rift_store *s, char *rocks_err, const char *what)
 	if (rocks_err != NULL && (strstr(rocks_err, "No space") || strstr(rocks_err, "ENOSPC")))
 		code = -ENOSPC;
 	if (atomic_compare_exchange_strong(&s->error, &expected, code))
-		fprintf(stderr, "rift store %s: %s failed: %s; the store refuses writes until reopened\n",
+		fprintf(stderr,
+			"rift store %s: %s failed: %s; the store refuses writes until reopened\n",
 			s->state_dir, what, rocks_err ? rocks_err : "unknown error");
 	free(rocks_err);
 	return atomic_load(&s->error);
@@ -258,8 +259,7 @@ out:
 	return rc;
 }
 
-static int load_base(struct rift_store *s, const uint8_t *k, size_t kl, const uint8_t *v,
-		     size_t vl)
+static int load_base(struct rift_store *s, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
 	struct base_gen *nb;
 
@@ -269,8 +269,8 @@ static int load_base(struct rift_store *s, const uint8_t *k, size_t kl, const ui
 	if (nb == NULL)
 		return -ENOMEM;
 	s->bases = nb;
-	nb[s->nbases].gen = ((uint32_t)k[1] << 24) | ((uint32_t)k[2] << 16) |
-			    ((uint32_t)k[3] << 8) | k[4];
+	nb[s->nbases].gen =
+	    ((uint32_t)k[1] << 24) | ((uint32_t)k[2] << 16) | ((uint32_t)k[3] << 8) | k[4];
 	nb[s->nbases].layer = get_be64(v);
 	s->nbases++;
 	return 0;
@@ -397,10 +397,11 @@ static int load_all(struct rift_store *s, char *err, size_t errlen)
 			goto fail;
 	return 0;
 fail:
-	snprintf(err, errlen,
-		 "the store in %s could not be loaded (%s); its metadata is damaged or from a newer "
-		 "rift",
-		 s->state_dir, strerror(-rc));
+	snprintf(
+	    err, errlen,
+	    "the store in %s could not be loaded (%s); its metadata is damaged or from a newer "
+	    "rift",
+	    s->state_dir, strerror(-rc));
 	return rc;
 }
 
@@ -438,7 +439,7 @@ static int open_db(struct rift_store *s, bool create, char *err, size_t errlen)
 	s->table_opts = rocksdb_block_based_options_create();
 	rocksdb_block_based_options_set_block_cache(s->table_opts, s->cache);
 	rocksdb_block_based_options_set_filter_policy(s->table_opts,
-						       rocksdb_filterpolicy_create_bloom(10));
+						      rocksdb_filterpolicy_create_bloom(10));
 	rocksdb_options_set_block_based_table_factory(s->opts, s->table_opts);
 	data_opts = s->opts; /* same tuning for both; separate CFs let a layer be one range */
 	cf_opts[0] = s->opts;
@@ -502,7 +503,8 @@ int rift_store_open(const char *state_dir, bool create, struct rift_store **out,
 		if ((rc = rift_store_base_verify(s, s->bases[i].gen, err, errlen)) != 0)
 			goto fail;
 	if (pthread_create(&s->squasher, NULL, squash_thread, s) != 0) {
-		snprintf(err, errlen, "cannot start the store's background thread: out of resources");
+		snprintf(err, errlen,
+			 "cannot start the store's background thread: out of resources");
 		rc = -EAGAIN;
 		goto fail;
 	}

@@ -73,7 +73,8 @@ static int copy_tree(const char *from, const char *to, char *err, size_t errlen)
 			char f[PATH_BUF], t[PATH_BUF];
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
-			if ((size_t)snprintf(f, sizeof(f), "%s/%s", from, de->d_name) >= sizeof(f) ||
+			if ((size_t)snprintf(f, sizeof(f), "%s/%s", from, de->d_name) >=
+				sizeof(f) ||
 			    (size_t)snprintf(t, sizeof(t), "%s/%s", to, de->d_name) >= sizeof(t)) {
 				snprintf(err, errlen, "path too long under %s", from);
 				rc = -ENAMETOOLONG;
@@ -165,8 +166,8 @@ static void rec_from_stat(struct inode_rec *rec, const struct stat *st)
 }
 
 /* Records directory rel (ino) and everything below it; relative paths are from the base root. */
-static int record_dir(struct import *im, const char *rel, uint64_t ino, uint64_t parent,
-		      char *err, size_t errlen)
+static int record_dir(struct import *im, const char *rel, uint64_t ino, uint64_t parent, char *err,
+		      size_t errlen)
 {
 	char path[PATH_BUF];
 	struct inode_rec *rec = malloc(sizeof(*rec));
@@ -195,7 +196,7 @@ static int record_dir(struct import *im, const char *rel, uint64_t ino, uint64_t
 		    (size_t)snprintf(crel, sizeof(crel), "%s%s%s", rel, *rel ? "/" : "",
 				     de->d_name) >= sizeof(crel) - 1 ||
 		    (size_t)snprintf(cpath, sizeof(cpath), "%s/%s", im->root, crel) >=
-			    sizeof(cpath)) {
+			sizeof(cpath)) {
 			snprintf(err, errlen, "name too long in base directory %s", path);
 			rc = -ENAMETOOLONG;
 			goto out;
@@ -259,8 +260,8 @@ static bool inside(const char *dir, const char *path)
 	return strncmp(path, dir, n) == 0 && path[n] == '/';
 }
 
-int rift_store_base_import(struct rift_store *s, const char *src_dir, uint32_t *gen_out,
-			   char *err, size_t errlen)
+int rift_store_base_import(struct rift_store *s, const char *src_dir, uint32_t *gen_out, char *err,
+			   size_t errlen)
 {
 	struct import im = { .s = s };
 	char state_real[PATH_MAX], src_real[PATH_MAX], tmp[PATH_BUF + 16];
@@ -380,13 +381,15 @@ int rift_store_base_verify(struct rift_store *s, uint32_t gen, char *err, size_t
 			continue;
 		snprintf(path, sizeof(path), "%s/base/%u/%s", s->state_dir, gen, rec->tail);
 		if (lstat(path, &st) != 0 || (uint64_t)st.st_size != rec->base_size ||
-		    mtime_ns(&st) != rec->base_mtime_ns || (uint64_t)st.st_ino != rec->base_st_ino) {
+		    mtime_ns(&st) != rec->base_mtime_ns ||
+		    (uint64_t)st.st_ino != rec->base_st_ino) {
 			rc = -ESTALE;
-			snprintf(err, errlen,
-				 "base file %s was changed, replaced or removed after rift imported "
-				 "it; rift will not serve a changed base. Restore it, or make a new "
-				 "base with `rift init`/`rift refresh`",
-				 path);
+			snprintf(
+			    err, errlen,
+			    "base file %s was changed, replaced or removed after rift imported "
+			    "it; rift will not serve a changed base. Restore it, or make a new "
+			    "base with `rift init`/`rift refresh`",
+			    path);
 			break;
 		}
 	}

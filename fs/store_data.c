@@ -335,9 +335,8 @@ static int head_block(struct rift_branch *b, const struct inode_rec *rec, uint64
 }
 
 /* Writes one block's worth [in, in+take) of src at block, read-modify-write when partial. */
-static int write_block(struct rift_branch *b, rocksdb_writebatch_t *wb,
-		       const struct inode_rec *rec, uint64_t block, size_t in, size_t take,
-		       const uint8_t *src, uint8_t *scratch)
+static int write_block(struct rift_branch *b, rocksdb_writebatch_t *wb, const struct inode_rec *rec,
+		       uint64_t block, size_t in, size_t take, const uint8_t *src, uint8_t *scratch)
 {
 	bool found;
 	int head_state, rc;

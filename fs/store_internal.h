@@ -1,4 +1,5 @@
-/* store_internal.h — the store's private structures, key layout and helpers shared by fs/store*.c. */
+/* store_internal.h — the store's private structures, key layout and helpers shared by fs/store*.c.
+ */
 #ifndef RIFT_STORE_INTERNAL_H
 #define RIFT_STORE_INTERNAL_H
 
@@ -21,12 +22,12 @@
  *   data CF  layer8 data8 block8               8192 bytes, or empty = a ZERO block
  * Layer-first keys make a layer's inodes, entries and blocks single ranges for DeleteRange.
  */
-#define KEY_MAX		   (1 + 8 + 8 + RIFT_NAME_MAX_LEN + 1)
-#define DATA_KEY_LEN	   24u
-#define ID_RESERVE	   65536u
-#define MAX_MASKS	   64u
-#define NAME_BUF	   64u
-#define POSTMASTER_PID	   "postmaster.pid"
+#define KEY_MAX        (1 + 8 + 8 + RIFT_NAME_MAX_LEN + 1)
+#define DATA_KEY_LEN   24u
+#define ID_RESERVE     65536u
+#define MAX_MASKS      64u
+#define NAME_BUF       64u
+#define POSTMASTER_PID "postmaster.pid"
 
 /* One entry of an inode's truncation masks: blocks >= limit from layers older than layer
  * (and from the base file) are hidden, so that truncate-then-extend never resurrects them. */
@@ -40,10 +41,11 @@ struct inode_rec {
 	uint32_t mode, uid, gid, nlink;
 	uint64_t size;
 	struct timespec atime, mtime, ctime;
-	uint64_t parent;  /* directories: the containing directory, for rename loop checks */
-	uint64_t data_id; /* regular files: identity of the content lineage (new on truncate to 0) */
-	uint32_t base_gen;   /* non-zero: blocks not in any layer come from a base file */
-	uint64_t base_size;  /* base file identity, recorded at import */
+	uint64_t parent; /* directories: the containing directory, for rename loop checks */
+	uint64_t
+	    data_id; /* regular files: identity of the content lineage (new on truncate to 0) */
+	uint32_t base_gen;  /* non-zero: blocks not in any layer come from a base file */
+	uint64_t base_size; /* base file identity, recorded at import */
 	int64_t base_mtime_ns;
 	uint64_t base_st_ino;
 	uint32_t nmasks;
@@ -79,7 +81,7 @@ struct branch_rec {
 	int64_t created_ns;
 	uint64_t root_st_ino;
 	uint64_t *chain; /* head first, base layer last */
-	uint32_t depth;	 /* entries in chain */
+	uint32_t depth;  /* entries in chain */
 	struct rift_branch *open;
 };
 

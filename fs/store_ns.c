@@ -120,8 +120,8 @@ static bool valid_name(const char *name)
 }
 
 /* Applies a change of nlink and a new mtime to directory dir. */
-static int touch_dir(struct rift_branch *b, rocksdb_writebatch_t *wb, uint64_t dir,
-		     int nlink_delta, struct timespec now)
+static int touch_dir(struct rift_branch *b, rocksdb_writebatch_t *wb, uint64_t dir, int nlink_delta,
+		     struct timespec now)
 {
 	struct inode_rec *rec = malloc(sizeof(*rec));
 	int rc;
@@ -320,8 +320,7 @@ int rift_store_getattr(struct rift_branch *b, uint64_t ino, struct rift_attr *at
 	return rc;
 }
 
-int rift_store_lookup(struct rift_branch *b, uint64_t dir, const char *name,
-		      struct rift_attr *attr)
+int rift_store_lookup(struct rift_branch *b, uint64_t dir, const char *name, struct rift_attr *attr)
 {
 	struct inode_rec *rec = malloc(sizeof(*rec));
 	uint64_t ino;

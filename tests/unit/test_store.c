@@ -184,7 +184,8 @@ static void test_truncate_never_resurrects(void **state)
 		assert_int_equal(got[i], 0);
 	/* the parent is untouched */
 	assert_int_equal(rift_store_read(f->main, ino, 0, sizeof(got), got), sizeof(got));
-	assert_int_equal(got[RIFT_BLOCK_SIZE * 2 + 1], (uint8_t)((RIFT_BLOCK_SIZE * 2 + 1) * 7 + 2));
+	assert_int_equal(got[RIFT_BLOCK_SIZE * 2 + 1],
+			 (uint8_t)((RIFT_BLOCK_SIZE * 2 + 1) * 7 + 2));
 	rift_store_branch_close(child);
 }
 
@@ -202,8 +203,7 @@ static void test_namespace_ops(void **state)
 	uint8_t buf[100], got[100];
 	int n = 0;
 
-	assert_int_equal(rift_store_mkdir(f->main, RIFT_ROOT_INO, "pg_wal", 0700, 101, 104, &d),
-			 0);
+	assert_int_equal(rift_store_mkdir(f->main, RIFT_ROOT_INO, "pg_wal", 0700, 101, 104, &d), 0);
 	assert_int_equal(d.uid, 101);
 	assert_int_equal(rift_store_create(f->main, d.ino, "a", S_IFREG | 0600, 101, 104, &a), 0);
 	assert_int_equal(rift_store_create(f->main, d.ino, "a", S_IFREG | 0600, 101, 104, &a),
@@ -253,8 +253,8 @@ static void test_zero_blocks_cost_nothing(void **state)
 
 	assert_int_equal(rift_store_create(f->main, RIFT_ROOT_INO, "seg", 0600, 0, 0, &a), 0);
 	for (i = 0; i < 16; i++)
-		assert_int_equal(rift_store_write(f->main, a.ino, (uint64_t)i << 20, 1 << 20, zeros),
-				 1 << 20);
+		assert_int_equal(
+		    rift_store_write(f->main, a.ino, (uint64_t)i << 20, 1 << 20, zeros), 1 << 20);
 	assert_int_equal(rift_store_branch_info(f->s, "main", &info), 0);
 	assert_int_equal(rift_store_layer_info(f->s, info.head_layer, &li), 0);
 	assert_true(li.bytes < 64 * 1024);
