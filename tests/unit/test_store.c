@@ -312,6 +312,58 @@ static void test_bad_names_and_missing_store(void **state)
 	assert_non_null(strstr(err, "rift init"));
 }
 
+static void test_squash_merges_single_child_layers(void **state)
+{
+	struct fixture *f = *state;
+	struct rift_branch *b;
+	struct rift_branch_info info;
+	struct rift_attr a, in = { 0 };
+	uint8_t got[2 * RIFT_BLOCK_SIZE];
+	uint64_t ino = lookup_path(f->main, "base", "1259");
+	char name[8];
+	int i, merged;
+
+	/* main writes in every layer of a 6-deep chain; the side branches then go away */
+	for (i = 0; i < 6; i++) {
+		uint8_t v = (uint8_t)(0x10 + i);
+		assert_int_equal(rift_store_write(f->main, ino, (uint64_t)i * 100, 1, &v), 1);
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_int_equal(rift_store_branch_create(f->s, name, "main", 0), 0);
+	}
+	/* a truncate in the newest layer must keep hiding older blocks after the merge */
+	in.size = RIFT_BLOCK_SIZE;
+	assert_int_equal(rift_store_setattr(f->main, ino, &in, RIFT_SET_SIZE, &a), 0);
+	in.size = 2 * RIFT_BLOCK_SIZE;
+	assert_int_equal(rift_store_setattr(f->main, ino, &in, RIFT_SET_SIZE, &a), 0);
+	assert_int_equal(rift_store_create(f->main, RIFT_ROOT_INO, "late", 0600, 0, 0, &a), 0);
+	assert_int_equal(rift_store_branch_info(f->s, "main", &info), 0);
+	assert_int_equal(info.chain_depth, 7);
+	for (i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_int_equal(rift_store_branch_delete(f->s, name), 0);
+	}
+	merged = rift_store_squash(f->s);
+	assert_true(merged >= 0);
+	assert_int_equal(rift_store_branch_info(f->s, "main", &info), 0);
+	assert_int_equal(info.chain_depth, 1);
+	assert_int_equal(rift_store_read(f->main, ino, 0, sizeof(got), got), sizeof(got));
+	for (i = 0; i < 6; i++)
+		assert_int_equal(got[i * 100], 0x10 + i);
+	for (i = RIFT_BLOCK_SIZE; i < (int)sizeof(got); i++)
+		if (got[i] != 0)
+			fail_msg("byte %d came back after squash: %u", i, got[i]);
+	assert_int_equal(rift_store_lookup(f->main, RIFT_ROOT_INO, "late", &a), 0);
+	assert_int_equal(rift_store_lookup(f->main, RIFT_ROOT_INO, "postmaster.pid", &a), -ENOENT);
+	/* and the merged chain survives a reopen */
+	rift_store_branch_close(f->main);
+	assert_int_equal(rift_store_branch_create(f->s, "after", "main", 0), 0);
+	assert_int_equal(rift_store_branch_open(f->s, "after", &b), 0);
+	assert_int_equal(rift_store_read(b, ino, 0, sizeof(got), got), sizeof(got));
+	assert_int_equal(got[500], 0x15);
+	rift_store_branch_close(b);
+	assert_int_equal(rift_store_branch_open(f->s, "main", &f->main), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +378,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_changed_base_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_names_and_missing_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_squash_merges_single_child_layers, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
