@@ -179,7 +179,12 @@ static int record_dir(struct import *im, const char *rel, uint64_t ino, uint64_t
 
 	if (rec == NULL)
 		return -ENOMEM;
-	snprintf(path, sizeof(path), "%s%s%s", im->root, *rel ? "/" : "", rel);
+	if ((size_t)snprintf(path, sizeof(path), "%s%s%s", im->root, *rel ? "/" : "", rel) >=
+	    sizeof(path)) {
+		rc = -ENAMETOOLONG;
+		snprintf(err, errlen, "path too long in base directory %s", im->root);
+		goto out;
+	}
 	d = opendir(path);
 	if (d == NULL || fstat(dirfd(d), &st) != 0) {
 		rc = -errno;
