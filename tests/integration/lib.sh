@@ -60,3 +60,66 @@ expect_output() {
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# ---- rift stores and mounts ----
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+
+# make_store STATE SRC_DIR: a store at STATE whose base generation 1 is a copy of SRC_DIR.
+make_store() {
+	"$RIFT_BIN/store_admin" "$1" import "$2" >/dev/null
+}
+
+# mount_branch STATE BRANCH MOUNTPOINT: runs rift-fs in the foreground of a background job and
+# waits until the mount is there; unmounted and stopped when the test exits.
+mount_branch() {
+	local state=$1 branch=$2 mnt=$3 pid i
+	mkdir -p "$mnt"
+	"$RIFT_BIN/rift-fs" -f --state "$state" "$branch" "$mnt" 2>>"$TEST_TMP/rift-fs.log" &
+	pid=$!
+	on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null; umount -l '$mnt' 2>/dev/null"
+	for ((i = 0; i < 100; i++)); do
+		mountpoint -q "$mnt" && {
+			MOUNT_PID=$pid
+			return 0
+		}
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$TEST_TMP/rift-fs.log" >&2
+	fail "rift-fs did not mount $branch at $mnt"
+}
+
+# unmount_branch MOUNTPOINT PID: stops a mount started by mount_branch, and checks it went.
+unmount_branch() {
+	kill "$2"
+	wait "$2" || fail "rift-fs exited with an error when stopped"
+	mountpoint -q "$1" && fail "$1 is still mounted after rift-fs stopped"
+	return 0
+}
+
+# as_postgres CMD...: runs a shell command as the postgres user (never as root).
+as_postgres() {
+	su postgres -s /bin/bash -c "$*"
+}
+
+# pg_start DATADIR PORT: starts a server on DATADIR (socket in $TEST_TMP), stopped at exit.
+pg_start() {
+	local data=$1 port=$2
+	mkdir -p "$TEST_TMP/sock"
+	chown postgres "$TEST_TMP/sock"
+	on_exit "as_postgres '$PG_BIN/pg_ctl -D $data -m immediate -w stop' 2>/dev/null"
+	as_postgres "$PG_BIN/pg_ctl -D $data -l $TEST_TMP/pg-$port.log -w -t 120 -o \
+		'-p $port -k $TEST_TMP/sock -c listen_addresses= -c wal_init_zero=off \
+		-c wal_recycle=off -c shared_buffers=32MB -c fsync=on' start" >/dev/null ||
+		{ tail -20 "$TEST_TMP/pg-$port.log" >&2; fail "postgres did not start on $data"; }
+}
+
+pg_stop() {
+	as_postgres "$PG_BIN/pg_ctl -D $1 -w -t 120 stop" >/dev/null
+}
+
+# psql_at PORT SQL: runs SQL as postgres on the server at PORT, prints unaligned tuples.
+psql_at() {
+	as_postgres "psql -X -q -h $TEST_TMP/sock -p $1 -Atc \"$2\" postgres"
+}
