@@ -106,13 +106,13 @@ as_postgres() {
 # pg_start DATADIR PORT: starts a server on DATADIR (socket in $TEST_TMP), stopped at exit.
 pg_start() {
 	local data=$1 port=$2
-	mkdir -p "$TEST_TMP/sock"
-	chown postgres "$TEST_TMP/sock"
+	mkdir -p "$TEST_TMP/sock" "$TEST_TMP/log"
+	chown postgres "$TEST_TMP/sock" "$TEST_TMP/log"
 	on_exit "as_postgres '$PG_BIN/pg_ctl -D $data -m immediate -w stop' 2>/dev/null"
-	as_postgres "$PG_BIN/pg_ctl -D $data -l $TEST_TMP/pg-$port.log -w -t 120 -o \
+	as_postgres "$PG_BIN/pg_ctl -D $data -l $TEST_TMP/log/pg-$port.log -w -t 120 -o \
 		'-p $port -k $TEST_TMP/sock -c listen_addresses= -c wal_init_zero=off \
 		-c wal_recycle=off -c shared_buffers=32MB -c fsync=on' start" >/dev/null ||
-		{ tail -20 "$TEST_TMP/pg-$port.log" >&2; fail "postgres did not start on $data"; }
+		{ tail -20 "$TEST_TMP/log/pg-$port.log" >&2; fail "postgres did not start on $data"; }
 }
 
 pg_stop() {
