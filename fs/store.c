@@ -208,6 +208,20 @@ struct branch_rec *store_branch_find(struct rift_store *s, const char *name)
 	return NULL;
 }
 
+int store_branch_add(struct rift_store *s, struct branch_rec *b)
+{
+	if (s->nbranches == s->branches_cap) {
+		size_t cap = s->branches_cap ? s->branches_cap * 2 : 16;
+		struct branch_rec **nb = realloc(s->branches, cap * sizeof(*nb));
+		if (nb == NULL)
+			return -ENOMEM;
+		s->branches = nb;
+		s->branches_cap = cap;
+	}
+	s->branches[s->nbranches++] = b;
+	return 0;
+}
+
 uint64_t store_base_layer(struct rift_store *s, uint32_t gen)
 {
 	size_t i;
@@ -290,7 +304,7 @@ static int load_layer(struct rift_store *s, const uint8_t *k, size_t kl, const u
 static int load_branch(struct rift_store *s, const uint8_t *k, size_t kl, const uint8_t *v,
 		       size_t vl)
 {
-	struct branch_rec *b, **nb;
+	struct branch_rec *b;
 
 	if (kl < 2 || kl > NAME_BUF)
 		return -EIO;
@@ -302,13 +316,10 @@ static int load_branch(struct rift_store *s, const uint8_t *k, size_t kl, const 
 		free(b);
 		return -EIO;
 	}
-	nb = realloc(s->branches, (s->nbranches + 1) * sizeof(*nb));
-	if (nb == NULL) {
+	if (store_branch_add(s, b) != 0) {
 		free(b);
 		return -ENOMEM;
 	}
-	s->branches = nb;
-	nb[s->nbranches++] = b;
 	return 0;
 }
 

@@ -25,22 +25,6 @@ static void put_branch(struct rift_store *s, rocksdb_writebatch_t *wb, const str
 				  (const char *)v, n);
 }
 
-static int add_branch(struct rift_store *s, struct branch_rec *b)
-{
-	struct branch_rec **nb;
-
-	if (s->nbranches == s->branches_cap) {
-		size_t cap = s->branches_cap ? s->branches_cap * 2 : 16;
-		nb = realloc(s->branches, cap * sizeof(*nb));
-		if (nb == NULL)
-			return -ENOMEM;
-		s->branches = nb;
-		s->branches_cap = cap;
-	}
-	s->branches[s->nbranches++] = b;
-	return 0;
-}
-
 int rift_store_branch_create(struct rift_store *s, const char *name, const char *from,
 			     uint32_t base_gen)
 {
@@ -131,7 +115,8 @@ int rift_store_branch_create(struct rift_store *s, const char *name, const char 
 	/* Durable; now the in-memory picture follows. */
 	*store_layer(s, frozen.id) = frozen;
 	if (store_layer_add(s, &child_head) == NULL ||
-	    (p != NULL && store_layer_add(s, &parent_head) == NULL) || add_branch(s, c) != 0) {
+	    (p != NULL && store_layer_add(s, &parent_head) == NULL) ||
+	    store_branch_add(s, c) != 0) {
 		rc = store_fail(s, NULL, "branch create (out of memory)");
 		goto unlock;
 	}

@@ -181,6 +181,7 @@ struct layer *store_layer_add(struct rift_store *s, const struct layer *l);
 void store_layer_remove(struct rift_store *s, uint64_t id);
 int store_chain_build(struct rift_store *s, struct branch_rec *b);
 struct branch_rec *store_branch_find(struct rift_store *s, const char *name);
+int store_branch_add(struct rift_store *s, struct branch_rec *b);
 uint64_t store_base_layer(struct rift_store *s, uint32_t gen);
 void store_squash_kick(struct rift_store *s);
 int64_t now_ns(void);

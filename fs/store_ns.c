@@ -466,6 +466,7 @@ int rift_store_readlink(struct rift_branch *b, uint64_t ino, char *buf, size_t s
 struct collected {
 	char *name;
 	uint32_t pos; /* chain position: lower is newer */
+	bool first;   /* the newest word on its name */
 	uint64_t ino;
 	uint32_t mode;
 };
@@ -534,9 +535,12 @@ static int collect_dir(struct rift_branch *b, uint64_t dir, struct collected **o
 	}
 	if (n > 0)
 		qsort(v, n, sizeof(*v), cmp_collected);
+	/* Sorted by name, newest layer first: the first of each name decides. Decide for all
+	 * before freeing any, since each decision compares with the previous name. */
+	for (i = n; i-- > 0;)
+		v[i].first = i == 0 || strcmp(v[i].name, v[i - 1].name) != 0;
 	for (i = 0, j = 0; i < n; i++) {
-		bool first = i == 0 || strcmp(v[i].name, v[i - 1].name) != 0;
-		if (first && v[i].ino != 0 && rc == 0)
+		if (v[i].first && v[i].ino != 0 && rc == 0)
 			v[j++] = v[i];
 		else
 			free(v[i].name);

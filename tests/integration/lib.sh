@@ -16,8 +16,16 @@ on_exit() {
 }
 
 _run_cleanups() {
-	local rc=$? i
+	local rc=$? i f
 	set +e
+	if [ "$rc" -ne 0 ]; then
+		# the logs say why; they vanish with the temp dir
+		for f in "$TEST_TMP"/*.log "$TEST_TMP"/log/*.log; do
+			[ -s "$f" ] || continue
+			echo "---- last lines of $f" >&2
+			tail -n 40 "$f" >&2
+		done
+	fi
 	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
 		eval "${_cleanups[i]}" >/dev/null 2>&1
 	done

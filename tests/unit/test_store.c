@@ -364,6 +364,56 @@ static void test_squash_merges_single_child_layers(void **state)
 	assert_int_equal(rift_store_branch_open(f->s, "main", &f->main), 0);
 }
 
+/* Regression: the branch table loaded at open had no capacity recorded, so the first create
+ * after a reopen wrote past its end. */
+static void test_create_after_reopen(void **state)
+{
+	struct fixture *f = *state;
+	char err[RIFT_ERRMSG_LEN], name[8];
+	int i;
+
+	rift_store_close(f->s);
+	assert_int_equal(rift_store_open(f->state, false, &f->s, err, sizeof(err)), 0);
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "r%d", i);
+		assert_int_equal(rift_store_branch_create(f->s, name, i % 2 ? "main" : NULL, 0), 0);
+	}
+	assert_int_equal(rift_store_branch_open(f->s, "main", &f->main), 0);
+}
+
+static int collect_names(const struct rift_dirent *ent, void *arg)
+{
+	char *out = arg;
+
+	strncat(out, ent->name, 255);
+	strncat(out, ",", 2);
+	return 0;
+}
+
+/* Regression: a name with entries in three layers (a whiteout over a whiteout over the base)
+ * compared against a freed string while deduplicating. */
+static void test_readdir_name_in_three_layers(void **state)
+{
+	struct fixture *f = *state;
+	struct rift_branch *b;
+	struct rift_attr a;
+	char names[512] = "";
+
+	assert_int_equal(rift_store_unlink(f->main, RIFT_ROOT_INO, "PG_VERSION"), 0);
+	assert_int_equal(rift_store_branch_create(f->s, "l2", "main", 0), 0);
+	assert_int_equal(rift_store_create(f->main, RIFT_ROOT_INO, "PG_VERSION", 0600, 0, 0, &a),
+			 0);
+	assert_int_equal(rift_store_branch_create(f->s, "l3", "main", 0), 0);
+	assert_int_equal(rift_store_unlink(f->main, RIFT_ROOT_INO, "PG_VERSION"), 0);
+	assert_int_equal(rift_store_readdir(f->main, RIFT_ROOT_INO, collect_names, names), 0);
+	assert_string_equal(names, "base,link,");
+	assert_int_equal(rift_store_branch_open(f->s, "l3", &b), 0);
+	names[0] = '\0';
+	assert_int_equal(rift_store_readdir(b, RIFT_ROOT_INO, collect_names, names), 0);
+	assert_string_equal(names, "PG_VERSION,base,link,");
+	rift_store_branch_close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -378,6 +428,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_changed_base_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_names_and_missing_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_after_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readdir_name_in_three_layers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_squash_merges_single_child_layers, setup,
 						teardown),
 	};
