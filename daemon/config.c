@@ -1,0 +1,184 @@
+/* config.c — riftd's INI configuration: one table of keys with defaults, ranges and help. */
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rift/config.h"
+
+enum kind { K_STR, K_INT };
+
+struct key {
+	const char *section, *name;
+	enum kind kind;
+	size_t offset;
+	const char *def;
+	long min, max; /* K_INT */
+	const char *help;
+};
+
+#define OFF(field) offsetof(struct rift_config, field)
+
+static const struct key keys[] = {
+	{ "api", "listen", K_STR, OFF(api_listen), "", 0, 0,
+	  "TCP address for the HTTP API (host:port), besides run/riftd.sock; empty = off" },
+	{ "api", "token_file", K_STR, OFF(api_token_file), "", 0, 0,
+	  "file holding the bearer token required on the TCP API" },
+	{ "router", "listen", K_STR, OFF(router_listen), "127.0.0.1:6432", 0, 0,
+	  "address of the Postgres router (host:port; *:6432 for every address)" },
+	{ "instances", "port_min", K_INT, OFF(port_min), "55000", 1024, 65535,
+	  "lowest TCP port given to a branch's Postgres server" },
+	{ "instances", "port_max", K_INT, OFF(port_max), "55999", 1024, 65535,
+	  "highest TCP port given to a branch's Postgres server" },
+	{ "instances", "pg_user", K_STR, OFF(pg_user), "postgres", 0, 0,
+	  "operating-system user that runs the Postgres servers (never root)" },
+	{ "instances", "pg_bin", K_STR, OFF(pg_bin), "", 0, 0,
+	  "directory of the Postgres binaries; empty = /usr/lib/postgresql/<version>/bin" },
+	{ "instances", "shared_buffers_mb", K_INT, OFF(shared_buffers_mb), "32", 1, 1 << 20,
+	  "shared_buffers of each branch's server, in MiB" },
+	{ "instances", "idle_timeout", K_INT, OFF(idle_timeout_s), "600", 0, 1 << 30,
+	  "seconds without connections before a branch's server stops; 0 = never" },
+	{ "instances", "start_timeout", K_INT, OFF(start_timeout_s), "60", 1, 3600,
+	  "seconds a server may take to accept connections (crash recovery included)" },
+	{ "instances", "stop_timeout", K_INT, OFF(stop_timeout_s), "30", 1, 3600,
+	  "seconds of fast shutdown before the server is told to quit immediately" },
+	{ "fs", "threads", K_INT, OFF(fs_threads), "4", 1, 64,
+	  "FUSE worker threads per mounted branch" },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static int set_value(struct rift_config *cfg, const struct key *k, const char *value, char *why,
+		     size_t whylen)
+{
+	char *base = (char *)cfg + k->offset;
+
+	if (k->kind == K_STR) {
+		if (strlen(value) >= RIFT_CONFIG_STR) {
+			snprintf(why, whylen, "value longer than %u characters",
+				 RIFT_CONFIG_STR - 1);
+			return -1;
+		}
+		snprintf(base, RIFT_CONFIG_STR, "%s", value);
+		return 0;
+	}
+	{
+		char *end;
+		long v;
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (errno != 0 || end == value || *end != '\0' || v < k->min || v > k->max) {
+			snprintf(why, whylen, "\"%.64s\" is not a whole number from %ld to %ld",
+				 value, k->min, k->max);
+			return -1;
+		}
+		*(int *)(void *)base = (int)v;
+	}
+	return 0;
+}
+
+void rift_config_defaults(struct rift_config *cfg)
+{
+	char why[128];
+	size_t i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (i = 0; i < NKEYS; i++)
+		(void)set_value(cfg, &keys[i], keys[i].def, why, sizeof(why));
+}
+
+struct load_state {
+	struct rift_config *cfg;
+	char why[384];
+	bool failed;
+};
+
+static int on_pair(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_state *st = user;
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++) {
+		if (strcmp(keys[i].section, section) != 0 || strcmp(keys[i].name, name) != 0)
+			continue;
+		char why[160];
+		if (set_value(st->cfg, &keys[i], value, why, sizeof(why)) != 0) {
+			if (!st->failed)
+				snprintf(st->why, sizeof(st->why), "[%.32s] %.64s: %s", section,
+					 name, why);
+			st->failed = true;
+			return 0;
+		}
+		return 1;
+	}
+	if (!st->failed)
+		snprintf(
+		    st->why, sizeof(st->why),
+		    "unknown key \"%.64s\" in section [%.32s] (see docs/configuration.md for the "
+		    "keys rift knows)",
+		    name, section);
+	st->failed = true;
+	return 0;
+}
+
+int rift_config_load(struct rift_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct load_state st = { .cfg = cfg };
+	FILE *f = fopen(path, "re");
+	int line;
+
+	if (f == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	line = ini_parse_file(f, on_pair, &st);
+	fclose(f);
+	if (line != 0) {
+		if (!st.failed)
+			snprintf(st.why, sizeof(st.why),
+				 "not an INI line (expected [section] or key = value)");
+		snprintf(err, errlen, "%s:%d: %s", path, line, st.why);
+		return -1;
+	}
+	if (cfg->port_min > cfg->port_max) {
+		snprintf(err, errlen, "%s: [instances] port_min (%d) is above port_max (%d)", path,
+			 cfg->port_min, cfg->port_max);
+		return -1;
+	}
+	if (strcmp(cfg->pg_user, "root") == 0) {
+		snprintf(
+		    err, errlen,
+		    "%s: [instances] pg_user must not be root: Postgres refuses to run as root",
+		    path);
+		return -1;
+	}
+	return 0;
+}
+
+int rift_config_write_defaults(const char *path, char *err, size_t errlen)
+{
+	const char *section = "";
+	FILE *f = fopen(path, "wxe");
+	size_t i;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "; rift.conf — riftd's settings. Every key is shown with its default.\n");
+	for (i = 0; i < NKEYS; i++) {
+		if (strcmp(section, keys[i].section) != 0) {
+			section = keys[i].section;
+			fprintf(f, "\n[%s]\n", section);
+		}
+		fprintf(f, "; %s\n%s = %s\n", keys[i].help, keys[i].name, keys[i].def);
+	}
+	if (fclose(f) != 0) {
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}

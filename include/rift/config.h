@@ -1,0 +1,41 @@
+/* config.h — riftd's settings: defaults, and the INI file `<state>/rift.conf` that overrides them.
+ */
+#ifndef RIFT_CONFIG_H
+#define RIFT_CONFIG_H
+
+#include <stddef.h>
+
+#define RIFT_CONFIG_STR 256u
+
+struct rift_config {
+	/* [api] */
+	char api_listen[RIFT_CONFIG_STR]; /* "" = unix socket only; else host:port for TCP */
+	char api_token_file[RIFT_CONFIG_STR];
+	/* [router] */
+	char router_listen[RIFT_CONFIG_STR];
+	/* [instances] */
+	int port_min, port_max;
+	char pg_user[RIFT_CONFIG_STR];
+	char pg_bin[RIFT_CONFIG_STR]; /* "" = /usr/lib/postgresql/<PG_VERSION>/bin */
+	int shared_buffers_mb;
+	int idle_timeout_s; /* 0 = never stop idle instances */
+	int start_timeout_s;
+	int stop_timeout_s;
+	/* [fs] */
+	int fs_threads;
+};
+
+/* Fills cfg with every default. */
+void rift_config_defaults(struct rift_config *cfg);
+
+/*
+ * Reads path over the defaults already in cfg. A missing file is fine (defaults stay). An
+ * unknown section or key, or a bad value, fails with *err naming the file, the line and the
+ * accepted values. Returns 0 or -1.
+ */
+int rift_config_load(struct rift_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Writes every key with its default and a comment saying what it does (for `rift init`). */
+int rift_config_write_defaults(const char *path, char *err, size_t errlen);
+
+#endif

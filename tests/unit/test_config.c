@@ -1,0 +1,136 @@
+/* test_config.c — riftd's INI configuration: defaults, overrides, and errors naming file:line. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rift/config.h"
+
+static char path[64];
+
+static int setup(void **state)
+{
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/rift-test-config.XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(path);
+	return 0;
+}
+
+static void write_conf(const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_defaults_and_missing_file(void **state)
+{
+	struct rift_config cfg;
+	char err[256];
+
+	(void)state;
+	rift_config_defaults(&cfg);
+	assert_string_equal(cfg.router_listen, "127.0.0.1:6432");
+	assert_int_equal(cfg.shared_buffers_mb, 32);
+	assert_int_equal(cfg.idle_timeout_s, 600);
+	assert_string_equal(cfg.pg_user, "postgres");
+	assert_int_equal(rift_config_load(&cfg, "/nonexistent/rift.conf", err, sizeof(err)), 0);
+}
+
+static void test_overrides(void **state)
+{
+	struct rift_config cfg;
+	char err[256];
+
+	(void)state;
+	write_conf("; comment\n[instances]\nidle_timeout = 0\nport_min = 60000\nport_max = 60010\n"
+		   "[router]\nlisten = *:7432\n");
+	rift_config_defaults(&cfg);
+	assert_int_equal(rift_config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(cfg.idle_timeout_s, 0);
+	assert_int_equal(cfg.port_min, 60000);
+	assert_string_equal(cfg.router_listen, "*:7432");
+	assert_int_equal(cfg.shared_buffers_mb, 32);
+}
+
+struct bad_case {
+	const char *text, *want_in_error;
+};
+
+static const struct bad_case bad[] = {
+	{ "[instances]\nidle_timout = 5\n", ":2: unknown key \"idle_timout\"" },
+	{ "[instances]\n\nport_min = 80\n",
+	  ":3: [instances] port_min: \"80\" is not a whole number "
+	  "from 1024 to 65535" },
+	{ "[instances]\nshared_buffers_mb = 12abc\n", "\"12abc\" is not a whole number" },
+	{ "[nope]\nx = 1\n", "unknown key \"x\" in section [nope]" },
+	{ "[instances]\nport_min = 9000\nport_max = 8000\n", "port_min (9000) is above port_max" },
+	{ "[instances]\npg_user = root\n", "must not be root" },
+	{ "this is not ini\n", ":1: not an INI line" },
+};
+
+static void test_bad_values_name_file_and_line(void **state)
+{
+	struct rift_config cfg;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_conf(bad[i].text);
+		rift_config_defaults(&cfg);
+		assert_int_equal(rift_config_load(&cfg, path, err, sizeof(err)), -1);
+		if (strstr(err, bad[i].want_in_error) == NULL || strstr(err, path) == NULL)
+			fail_msg("case %zu: error \"%s\" lacks \"%s\" or the path", i, err,
+				 bad[i].want_in_error);
+	}
+}
+
+static void test_written_defaults_load_back(void **state)
+{
+	struct rift_config a, b;
+	char err[256];
+
+	(void)state;
+	unlink(path);
+	assert_int_equal(rift_config_write_defaults(path, err, sizeof(err)), 0);
+	assert_int_equal(rift_config_write_defaults(path, err, sizeof(err)),
+			 -1); /* never clobbers */
+	rift_config_defaults(&a);
+	memset(&b, 0x55, sizeof(b));
+	rift_config_defaults(&b);
+	assert_int_equal(rift_config_load(&b, path, err, sizeof(err)), 0);
+	assert_memory_equal(&a, &b, sizeof(a));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_defaults_and_missing_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overrides, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_values_name_file_and_line, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_written_defaults_load_back, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
