@@ -2,9 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rift/branch_name.h"
+#include <stdlib.h>
 
-#define EXIT_USAGE 2
+#include "cli.h"
+#include "rift/branch_name.h"
 
 static void usage(FILE *out)
 {
@@ -42,8 +43,13 @@ static int cmd_check_name(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	const char *cmd;
+	const char *cmd, *state = getenv("RIFT_STATE") ? getenv("RIFT_STATE") : "/var/lib/rift";
 
+	while (argc >= 3 && strcmp(argv[1], "--state") == 0) {
+		state = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -57,6 +63,8 @@ int main(int argc, char **argv)
 		printf("rift %s\n", RIFT_VERSION);
 		return 0;
 	}
+	if (strcmp(cmd, "init") == 0)
+		return cmd_init(state, argc - 1, argv + 1);
 	if (strcmp(cmd, "check-name") == 0)
 		return cmd_check_name(argc - 1, argv + 1);
 	fprintf(stderr, "rift: unknown command \"%s\" (rift --help lists the commands)\n", cmd);

@@ -467,6 +467,9 @@ static int open_db(struct rift_store *s, bool create, char *err, size_t errlen)
 		free(rerr);
 		return -EIO;
 	}
+	/* RocksDB makes db/ with the umask; the blocks in it are users' data. */
+	if (create)
+		chmod(path, 0700);
 	s->cf_default = handles[0];
 	s->cf_meta = handles[1];
 	s->cf_data = handles[2];

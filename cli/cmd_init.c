@@ -1,0 +1,96 @@
+/* cmd_init.c — `rift init`: creates a store and its base from a demo, an upstream or a dir. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "rift/base_init.h"
+#include "rift/store.h"
+
+static void init_usage(FILE *out)
+{
+	fprintf(
+	    out,
+	    "usage: rift init [--state DIR] [--upstream URL [--logical] | --pgdata DIR]\n"
+	    "\n"
+	    "Creates a rift store and its base, then the branch \"main\":\n"
+	    "  (no option)        a demo database (\"demo\": customers, products, orders) with a\n"
+	    "                     generated password; needs nothing but this machine\n"
+	    "  --upstream URL     copies a running server with pg_basebackup (needs a role with\n"
+	    "                     REPLICATION and a pg_hba \"replication\" line for this host)\n"
+	    "  --logical          with --upstream: pg_dump/pg_restore of the URL's database\n"
+	    "                     instead, for managed services that forbid replication\n"
+	    "  --pgdata DIR       copies a stopped data directory\n"
+	    "  --state DIR        where the store lives (default $RIFT_STATE or /var/lib/rift)\n"
+	    "\n"
+	    "examples:\n"
+	    "  rift init\n"
+	    "  rift init --upstream postgres://replicator@db.internal:5432/app\n"
+	    "  rift init --upstream postgres://user:pw@rds-host/app --logical\n");
+}
+
+static void show_progress(const char *line, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "rift init: %s\n", line);
+}
+
+int cmd_init(const char *state, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "upstream", required_argument, NULL, 'u' },
+		{ "logical", no_argument, NULL, 'l' },
+		{ "pgdata", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct rift_init_opts opts = { .mode = RIFT_INIT_DEMO, .progress = show_progress };
+	char err[2048] = "";
+	bool logical = false;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'u':
+			opts.upstream_url = optarg;
+			break;
+		case 'l':
+			logical = true;
+			break;
+		case 'p':
+			opts.pgdata = optarg;
+			break;
+		case 'h':
+			init_usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "rift init: try rift init --help\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || (opts.upstream_url && opts.pgdata) ||
+	    (logical && !opts.upstream_url)) {
+		fprintf(stderr, "rift init: use either --upstream URL [--logical] or --pgdata DIR "
+				"(try rift init --help)\n");
+		return EXIT_USAGE;
+	}
+	if (opts.upstream_url != NULL)
+		opts.mode = logical ? RIFT_INIT_LOGICAL : RIFT_INIT_PHYSICAL;
+	else if (opts.pgdata != NULL)
+		opts.mode = RIFT_INIT_PGDATA;
+	if (geteuid() != 0) {
+		fprintf(stderr, "rift init: run as root: rift mounts filesystems and runs Postgres "
+				"as its own user (try sudo rift init)\n");
+		return 1;
+	}
+	if (rift_init(state, &opts, err, sizeof(err)) != 0) {
+		fprintf(stderr, "rift init: %s\n", err);
+		return 1;
+	}
+	printf("rift: store ready in %s; start it with `rift serve`, then `rift create NAME`\n",
+	       state);
+	return 0;
+}

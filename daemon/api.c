@@ -1,0 +1,471 @@
+/* api.c — riftd's HTTP/JSON control API (libmicrohttpd) on a 0600 unix socket and optional TCP. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rift/api.h"
+
+#define MAX_BODY    (64u * 1024u)
+#define METRICS_BUF (256u * 1024u)
+
+struct rift_api;
+
+/* What the request handler is given: which API and which listener the request came in on. */
+struct listener {
+	struct rift_api *api;
+	bool tcp;
+};
+
+struct rift_api {
+	struct rift_manager *m;
+	struct listener unix_l, tcp_l;
+	struct MHD_Daemon *unix_d, *tcp_d;
+	char sock_path[4200];
+	char token[256]; /* required on TCP; "" when TCP is off */
+};
+
+/* Per-request state: the body collected so far. */
+struct request {
+	char *body;
+	size_t len;
+	bool too_big;
+	bool tcp;
+};
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *doc)
+{
+	char *text = json_dumps(doc, JSON_COMPACT);
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	size_t n;
+
+	json_decref(doc);
+	if (text == NULL)
+		return MHD_NO;
+	n = strlen(text);
+	text[n] = '\0';
+	r = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Every error is {"error": {"status": N, "message": "..."}} with a message a person can act on. */
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+	return send_json(
+	    c, status, json_pack("{s:{s:i,s:s}}", "error", "status", (int)status, "message", msg));
+}
+
+static json_t *branch_json(struct rift_api *api, const struct rift_branch_view *v)
+{
+	const struct rift_base_meta *meta = rift_manager_base(api->m);
+	char created[32];
+	time_t secs = (time_t)(v->info.created_ns / 1000000000);
+	struct tm tm;
+	json_t *o;
+
+	gmtime_r(&secs, &tm);
+	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	o = json_pack("{s:s,s:s?,s:s,s:i,s:s,s:I,s:I,s:i,s:i,s:s}", "name", v->info.name, "parent",
+		      v->info.parent[0] ? v->info.parent : NULL, "state",
+		      v->running ? "running" : "stopped", "port", v->port, "created", created,
+		      "bytes_own", (json_int_t)v->info.bytes_own, "bytes_shared",
+		      (json_int_t)v->info.bytes_shared, "chain_depth", (int)v->info.chain_depth,
+		      "children", (int)v->info.nchildren, "database", meta->default_db);
+	if (o != NULL && v->error[0])
+		json_object_set_new(o, "last_error", json_string(v->error));
+	return o;
+}
+
+static enum MHD_Result reply_view(struct rift_api *api, struct MHD_Connection *c,
+				  enum rift_status st, const struct rift_branch_view *v,
+				  const char *err)
+{
+	if (st != RIFT_OK && st != RIFT_CREATED)
+		return send_error(c, st, err);
+	return send_json(c, st, branch_json(api, v));
+}
+
+static enum MHD_Result list_branches(struct rift_api *api, struct MHD_Connection *c)
+{
+	struct rift_branch_view *v;
+	char err[1024];
+	size_t n, i;
+	json_t *arr;
+
+	if (rift_manager_list(api->m, &v, &n, err, sizeof(err)) != RIFT_OK)
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
+	arr = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, branch_json(api, &v[i]));
+	free(v);
+	return send_json(c, MHD_HTTP_OK, json_pack("{s:o}", "branches", arr));
+}
+
+static enum MHD_Result create_branch(struct rift_api *api, struct MHD_Connection *c,
+				     const struct request *rq)
+{
+	struct rift_branch_view v;
+	const char *name = NULL, *from = NULL;
+	json_error_t jerr;
+	char err[1024];
+	enum rift_status st;
+	json_t *doc;
+
+	if (rq->too_big)
+		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body over 64 KiB");
+	doc = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);
+	if (doc == NULL || !json_is_object(doc)) {
+		snprintf(err, sizeof(err),
+			 "the body must be a JSON object like {\"name\": \"feature-x\", \"from\": "
+			 "\"main\"}: %s",
+			 doc == NULL ? jerr.text : "not an object");
+		json_decref(doc);
+		return send_error(c, MHD_HTTP_BAD_REQUEST, err);
+	}
+	if (json_unpack_ex(doc, &jerr, 0, "{s:s,s?s}", "name", &name, "from", &from) != 0) {
+		snprintf(err, sizeof(err), "\"name\" (and optional \"from\") must be strings: %s",
+			 jerr.text);
+		json_decref(doc);
+		return send_error(c, MHD_HTTP_BAD_REQUEST, err);
+	}
+	st = rift_manager_create(api->m, name, from, &v, err, sizeof(err));
+	json_decref(doc);
+	return reply_view(api, c, st, &v, err);
+}
+
+static enum MHD_Result metrics(struct rift_api *api, struct MHD_Connection *c)
+{
+	char *buf = malloc(METRICS_BUF);
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	size_t n;
+
+	if (buf == NULL)
+		return MHD_NO;
+	n = rift_manager_metrics(api->m, buf, METRICS_BUF);
+	r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(buf);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result status(struct rift_api *api, struct MHD_Connection *c)
+{
+	const struct rift_base_meta *meta = rift_manager_base(api->m);
+	const struct rift_config *cfg = rift_manager_config(api->m);
+	struct rift_branch_view *v;
+	size_t n, i, running = 0;
+	char err[1024];
+
+	if (rift_manager_list(api->m, &v, &n, err, sizeof(err)) != RIFT_OK)
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
+	for (i = 0; i < n; i++)
+		running += v[i].running;
+	free(v);
+	return send_json(c, MHD_HTTP_OK,
+			 json_pack("{s:s,s:s,s:s,s:s,s:i,s:i}", "version", RIFT_VERSION,
+				   "base_mode", meta->mode, "default_database", meta->default_db,
+				   "router", cfg->router_listen, "branches", (int)n, "running",
+				   (int)running));
+}
+
+/* Routes /v1/branches/{name}[/{action}]. */
+static enum MHD_Result branch_route(struct rift_api *api, struct MHD_Connection *c,
+				    const char *method, const char *rest)
+{
+	char name[128], action[32] = "", err[1024];
+	struct rift_branch_view v;
+	const char *slash = strchr(rest, '/');
+	enum rift_status st;
+	size_t nlen = slash ? (size_t)(slash - rest) : strlen(rest);
+
+	if (nlen >= sizeof(name) || (slash && strlen(slash + 1) >= sizeof(action)))
+		return send_error(c, MHD_HTTP_NOT_FOUND, "no such resource");
+	memcpy(name, rest, nlen);
+	name[nlen] = '\0';
+	if (slash)
+		snprintf(action, sizeof(action), "%s", slash + 1);
+	if (action[0] == '\0') {
+		if (strcmp(method, "GET") == 0) {
+			st = rift_manager_get(api->m, name, &v, err, sizeof(err));
+			return reply_view(api, c, st, &v, err);
+		}
+		if (strcmp(method, "DELETE") == 0) {
+			st = rift_manager_delete(api->m, name, err, sizeof(err));
+			if (st != RIFT_OK)
+				return send_error(c, st, err);
+			return send_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", name));
+		}
+		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+				  "use GET or DELETE on /v1/branches/{name}");
+	}
+	if (strcmp(method, "POST") != 0)
+		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "actions take POST");
+	if (strcmp(action, "start") == 0)
+		st = rift_manager_start(api->m, name, &v, err, sizeof(err));
+	else if (strcmp(action, "stop") == 0)
+		st = rift_manager_stop(api->m, name, err, sizeof(err));
+	else if (strcmp(action, "reset") == 0)
+		st = rift_manager_reset(api->m, name, err, sizeof(err));
+	else
+		return send_error(c, MHD_HTTP_NOT_FOUND,
+				  "unknown action (use start, stop or reset)");
+	if (st == RIFT_OK && strcmp(action, "start") != 0)
+		st = rift_manager_get(api->m, name, &v, err, sizeof(err));
+	return reply_view(api, c, st, &v, err);
+}
+
+static bool authorized(struct rift_api *api, struct MHD_Connection *c, const struct request *rq)
+{
+	const char *auth;
+	size_t a, b, i;
+	unsigned char diff = 0;
+
+	if (!rq->tcp)
+		return true; /* the unix socket is 0600: reaching it is the credential */
+	auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || api->token[0] == '\0')
+		return false;
+	auth += 7;
+	a = strlen(auth);
+	b = strlen(api->token);
+	/* compare in constant time: the token guards every branch */
+	for (i = 0; i < a && i < b; i++)
+		diff |= (unsigned char)(auth[i] ^ api->token[i]);
+	return diff == 0 && a == b;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **con_cls)
+{
+	const struct listener *l = cls;
+	struct rift_api *api = l->api;
+	struct request *rq = *con_cls;
+
+	(void)version;
+	if (rq == NULL) {
+		rq = calloc(1, sizeof(*rq));
+		if (rq == NULL)
+			return MHD_NO;
+		rq->tcp = l->tcp;
+		*con_cls = rq;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (rq->len + *upload_size > MAX_BODY) {
+			rq->too_big = true;
+		} else {
+			char *nb = realloc(rq->body, rq->len + *upload_size + 1);
+			if (nb == NULL)
+				return MHD_NO;
+			rq->body = nb;
+			memcpy(rq->body + rq->len, upload, *upload_size);
+			rq->len += *upload_size;
+			rq->body[rq->len] = '\0';
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (!authorized(api, c, rq))
+		return send_error(c, MHD_HTTP_UNAUTHORIZED,
+				  "missing or wrong bearer token (send Authorization: Bearer "
+				  "<token from [api] token_file>)");
+	if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0)
+		return metrics(api, c);
+	if (strcmp(url, "/v1/status") == 0 && strcmp(method, "GET") == 0)
+		return status(api, c);
+	if (strcmp(url, "/v1/branches") == 0) {
+		if (strcmp(method, "GET") == 0)
+			return list_branches(api, c);
+		if (strcmp(method, "POST") == 0)
+			return create_branch(api, c, rq);
+		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+				  "use GET or POST on /v1/branches");
+	}
+	if (strncmp(url, "/v1/branches/", 13) == 0)
+		return branch_route(api, c, method, url + 13);
+	return send_error(c, MHD_HTTP_NOT_FOUND,
+			  "no such resource (try GET /v1/branches, /v1/status or /metrics)");
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct request *rq = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (rq != NULL) {
+		free(rq->body);
+		free(rq);
+		*con_cls = NULL;
+	}
+}
+
+static int listen_unix(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "socket path %s is too long for a unix socket", path);
+		return -1;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	unlink(path); /* a socket left by a killed riftd */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(path, 0600) != 0 ||
+	    listen(fd, 64) != 0)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int read_token(struct rift_api *api, const char *file, char *err, size_t errlen)
+{
+	FILE *f = fopen(file, "re");
+
+	if (f == NULL || fgets(api->token, sizeof(api->token), f) == NULL) {
+		snprintf(
+		    err, errlen,
+		    "[api] listen is set but the token file %s cannot be read (%s); put a long "
+		    "random token in it",
+		    file, f ? "empty" : strerror(errno));
+		if (f != NULL)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	api->token[strcspn(api->token, "\r\n")] = '\0';
+	if (strlen(api->token) < 16) {
+		snprintf(err, errlen, "the API token in %s is shorter than 16 characters", file);
+		return -1;
+	}
+	return 0;
+}
+
+static int listen_tcp(const char *addr, char *err, size_t errlen)
+{
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE },
+			*res = NULL;
+	int fd = -1, one = 1;
+
+	if (colon == NULL || (size_t)(colon - addr) >= sizeof(host)) {
+		snprintf(err, errlen, "[api] listen = %s: expected host:port", addr);
+		return -1;
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
+	if (getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, colon + 1, &hints, &res) != 0 ||
+	    res == NULL) {
+		snprintf(err, errlen, "[api] listen = %s: cannot resolve that address", addr);
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static struct MHD_Daemon *start_daemon(struct listener *l, int fd)
+{
+	return MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
+	    NULL, NULL, handle, l, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
+	    completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+}
+
+int rift_api_start(struct rift_manager *m, const char *state, struct rift_api **out, char *err,
+		   size_t errlen)
+{
+	const struct rift_config *cfg = rift_manager_config(m);
+	struct rift_api *api = calloc(1, sizeof(*api));
+	int fd;
+
+	*out = NULL;
+	if (api == NULL)
+		return -ENOMEM;
+	api->m = m;
+	snprintf(api->sock_path, sizeof(api->sock_path), "%.3000s/run/riftd.sock", state);
+	fd = listen_unix(api->sock_path, err, errlen);
+	if (fd < 0)
+		goto fail;
+	api->unix_l.api = api;
+	api->tcp_l.api = api;
+	api->tcp_l.tcp = true;
+	api->unix_d = start_daemon(&api->unix_l, fd);
+	if (api->unix_d == NULL) {
+		close(fd);
+		snprintf(err, errlen, "cannot start the API server on %s", api->sock_path);
+		goto fail;
+	}
+	if (cfg->api_listen[0] != '\0') {
+		if (read_token(api, cfg->api_token_file, err, errlen) != 0)
+			goto fail;
+		fd = listen_tcp(cfg->api_listen, err, errlen);
+		if (fd < 0)
+			goto fail;
+		api->tcp_d = start_daemon(&api->tcp_l, fd);
+		if (api->tcp_d == NULL) {
+			close(fd);
+			snprintf(err, errlen, "cannot start the API server on %s", cfg->api_listen);
+			goto fail;
+		}
+	}
+	*out = api;
+	return 0;
+fail:
+	rift_api_stop(api);
+	return -EIO;
+}
+
+void rift_api_stop(struct rift_api *api)
+{
+	if (api == NULL)
+		return;
+	if (api->tcp_d != NULL)
+		MHD_stop_daemon(api->tcp_d);
+	if (api->unix_d != NULL)
+		MHD_stop_daemon(api->unix_d);
+	unlink(api->sock_path);
+	free(api);
+}

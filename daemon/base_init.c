@@ -1,0 +1,616 @@
+/* base_init.c — `rift init`: a store whose base comes from a demo, a live server, or a data dir. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rift/base_init.h"
+#include "rift/pgproc.h"
+#include "rift/store.h"
+
+#define OUT_TAIL 2048
+
+struct init_ctx {
+	const char *state;
+	const struct rift_init_opts *opts;
+	struct rift_config cfg;
+	char bindir[4096];
+	char staging[4096];
+	char sockdir[4096];
+	uid_t uid;
+	gid_t gid;
+	pid_t server; /* a temporary server on the staging dir (demo, logical) */
+	struct rift_base_meta meta;
+	char *err;
+	size_t errlen;
+};
+
+static void say(struct init_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(struct init_ctx *c, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (c->opts->progress == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	c->opts->progress(line, c->opts->progress_arg);
+}
+
+static void relay_line(const char *line, void *arg)
+{
+	struct init_ctx *c = arg;
+
+	say(c, "  %s", line);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+static void rm_tree(const char *path)
+{
+	nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The last non-empty line of a tool's output: usually its error. */
+static const char *last_line(char *out)
+{
+	char *end = out + strlen(out), *start;
+
+	while (end > out && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+		*--end = '\0';
+	start = end;
+	while (start > out && start[-1] != '\n' && start[-1] != '\r')
+		start--;
+	return start;
+}
+
+static int make_owned_dir(struct init_ctx *c, const char *path, mode_t mode)
+{
+	if ((mkdir(path, mode) != 0 && errno != EEXIST) || chown(path, c->uid, c->gid) != 0 ||
+	    chmod(path, mode) != 0) {
+		snprintf(c->err, c->errlen, "cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Generates a password of 24 letters and digits from the kernel's random source. */
+static int make_password(char *out, size_t len)
+{
+	static const char alphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+	unsigned char raw[24];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	size_t i;
+
+	if (fd < 0 || read(fd, raw, sizeof(raw)) != (ssize_t)sizeof(raw) || len <= sizeof(raw)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	for (i = 0; i < sizeof(raw); i++)
+		out[i] = alphabet[raw[i] % (sizeof(alphabet) - 1)];
+	out[sizeof(raw)] = '\0';
+	return 0;
+}
+
+static int run_initdb(struct init_ctx *c, const char *pwfile)
+{
+	char exe[4200], out[OUT_TAIL], pwopt[4200];
+	char *argv[] = { exe,
+			 "-D",
+			 c->staging,
+			 "-U",
+			 "postgres",
+			 "--auth-local=peer",
+			 "--auth-host=scram-sha-256",
+			 pwopt,
+			 NULL };
+
+	snprintf(exe, sizeof(exe), "%s/initdb", c->bindir);
+	snprintf(pwopt, sizeof(pwopt), "--pwfile=%s", pwfile);
+	say(c, "initdb %s", c->staging);
+	if (rift_pg_run(c->cfg.pg_user, argv, NULL, out, sizeof(out)) != 0) {
+		snprintf(c->err, c->errlen, "initdb failed: %s", last_line(out));
+		return -1;
+	}
+	return 0;
+}
+
+/* Starts a server on the staging dir, reachable only through a private socket. */
+static int start_temp_server(struct init_ctx *c)
+{
+	char exe[4200], port[16];
+	char *argv[] = { exe,  "-D", c->staging,          "-k", c->sockdir,          "-p",
+			 port, "-c", "listen_addresses=", "-c", "wal_init_zero=off", NULL };
+	int i;
+
+	snprintf(exe, sizeof(exe), "%s/postgres", c->bindir);
+	snprintf(port, sizeof(port), "%d", c->cfg.port_max);
+	if (rift_pg_spawn(c->cfg.pg_user, argv, NULL, -1, &c->server) != 0) {
+		snprintf(c->err, c->errlen, "cannot start a temporary server on %s", c->staging);
+		return -1;
+	}
+	for (i = 0; i < 600; i++) {
+		char conn[4400];
+		struct timespec tick = { 0, 50 * 1000 * 1000 };
+		snprintf(conn, sizeof(conn), "host=%s port=%s dbname=postgres", c->sockdir, port);
+		if (PQping(conn) == PQPING_OK)
+			return 0;
+		if (waitpid(c->server, NULL, WNOHANG) == c->server) {
+			c->server = 0;
+			break;
+		}
+		nanosleep(&tick, NULL);
+	}
+	snprintf(c->err, c->errlen, "the temporary server on %s did not start", c->staging);
+	return -1;
+}
+
+static void stop_temp_server(struct init_ctx *c)
+{
+	int i;
+
+	if (c->server <= 0)
+		return;
+	kill(c->server, SIGINT);
+	for (i = 0; i < 600; i++) {
+		struct timespec tick = { 0, 50 * 1000 * 1000 };
+		if (waitpid(c->server, NULL, WNOHANG) == c->server)
+			break;
+		nanosleep(&tick, NULL);
+	}
+	if (i == 600) {
+		kill(c->server, SIGKILL);
+		waitpid(c->server, NULL, 0);
+	}
+	c->server = 0;
+}
+
+/* Runs SQL (a file) with psql as the Postgres user on the temporary server. */
+static int psql_file(struct init_ctx *c, const char *db, const char *file)
+{
+	char exe[4200], port[16], out[OUT_TAIL];
+	char *argv[] = { exe,  "-X", "-q",       "-v", "ON_ERROR_STOP=1", "-h", c->sockdir, "-p",
+			 port, "-d", (char *)db, "-f", (char *)file,      NULL };
+
+	snprintf(exe, sizeof(exe), "%s/psql", c->bindir);
+	snprintf(port, sizeof(port), "%d", c->cfg.port_max);
+	if (rift_pg_run(c->cfg.pg_user, argv, NULL, out, sizeof(out)) != 0) {
+		snprintf(c->err, c->errlen, "loading %s failed: %s", file, last_line(out));
+		return -1;
+	}
+	return 0;
+}
+
+static int write_file(struct init_ctx *c, const char *path, const char *text, mode_t mode,
+		      bool postgres_owned)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	size_t n = strlen(text);
+
+	if (fd < 0 || write(fd, text, n) != (ssize_t)n ||
+	    (postgres_owned && fchown(fd, c->uid, c->gid) != 0) || fsync(fd) != 0) {
+		snprintf(c->err, c->errlen, "cannot write %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+static const char demo_sql[] =
+    "create role rift login superuser password :'pw';\n"
+    "create database demo owner rift;\n"
+    "\\connect demo\n"
+    "set role rift;\n"
+    "create table customers (id serial primary key, name text not null, email text unique);\n"
+    "create table products (id serial primary key, name text not null, price numeric(10,2));\n"
+    "create table orders (id serial primary key,\n"
+    "  customer_id int not null references customers(id),\n"
+    "  product_id int not null references products(id),\n"
+    "  quantity int not null check (quantity > 0),\n"
+    "  created_at timestamptz not null default now());\n"
+    "insert into customers (name, email)\n"
+    "  select 'customer ' || i, 'c' || i || '@example.com' from generate_series(1, 2000) i;\n"
+    "insert into products (name, price)\n"
+    "  select 'product ' || i, (i % 97) + 0.99 from generate_series(1, 200) i;\n"
+    "insert into orders (customer_id, product_id, quantity, created_at)\n"
+    "  select 1 + i % 2000, 1 + i % 200, 1 + i % 5, now() - i * interval '1 minute'\n"
+    "  from generate_series(1, 5000) i;\n"
+    "create index on orders (customer_id);\n"
+    "analyze;\n";
+
+static int init_demo(struct init_ctx *c)
+{
+	char pwfile[4200], sqlfile[4200], pwset[256], text[sizeof(demo_sql) + 128];
+
+	if (make_password(c->meta.demo_password, sizeof(c->meta.demo_password)) != 0) {
+		snprintf(c->err, c->errlen, "cannot read /dev/urandom for a password");
+		return -1;
+	}
+	snprintf(pwfile, sizeof(pwfile), "%s/run/init-pw", c->state);
+	snprintf(sqlfile, sizeof(sqlfile), "%s/run/init.sql", c->state);
+	snprintf(pwset, sizeof(pwset), "%s\n", c->meta.demo_password);
+	snprintf(text, sizeof(text), "\\set pw '%s'\n%s", c->meta.demo_password, demo_sql);
+	if (write_file(c, pwfile, pwset, 0600, true) != 0 ||
+	    write_file(c, sqlfile, text, 0600, true) != 0)
+		return -1;
+	if (run_initdb(c, pwfile) != 0)
+		return -1;
+	unlink(pwfile);
+	say(c, "loading the sample schema (customers, products, orders)");
+	if (start_temp_server(c) != 0 || psql_file(c, "postgres", sqlfile) != 0)
+		return -1;
+	stop_temp_server(c);
+	unlink(sqlfile);
+	snprintf(c->meta.default_db, sizeof(c->meta.default_db), "demo");
+	return 0;
+}
+
+/* The upstream URL as a person may see it: without the password. */
+static void redact(const char *url, char *out, size_t len)
+{
+	PQconninfoOption *opts = PQconninfoParse(url, NULL), *o;
+	const char *host = "localhost", *port = "5432", *user = "", *db = "";
+
+	for (o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "user") == 0)
+			user = o->val;
+		else if (strcmp(o->keyword, "dbname") == 0)
+			db = o->val;
+	}
+	snprintf(out, len, "postgres://%s%s%s:%s/%s", user, *user ? "@" : "", host, port, db);
+	PQconninfoFree(opts);
+}
+
+/* Connects to upstream once to say early and clearly what is wrong, before copying anything. */
+static int check_upstream(struct init_ctx *c, int *major, char *db, size_t dblen)
+{
+	PGconn *conn = PQconnectdb(c->opts->upstream_url);
+	PGresult *r = NULL;
+	char path[256];
+	struct statvfs sv;
+	long long need = 0;
+	int rc = -1;
+
+	if (PQstatus(conn) != CONNECTION_OK) {
+		const char *m = PQerrorMessage(conn);
+		if (strstr(m, "password authentication failed") || strstr(m, "no password"))
+			snprintf(
+			    c->err, c->errlen,
+			    "upstream %s refused the login: %s (check the user and password in "
+			    "the URL, or ~/.pgpass)",
+			    c->meta.upstream, m);
+		else
+			snprintf(
+			    c->err, c->errlen,
+			    "cannot reach upstream %s: %s (is the server running and listening "
+			    "on that address?)",
+			    c->meta.upstream, m);
+		goto out;
+	}
+	snprintf(db, dblen, "%s", PQdb(conn));
+	*major = PQserverVersion(conn) / 10000;
+	snprintf(path, sizeof(path), "/usr/lib/postgresql/%d/bin/postgres", *major);
+	if (access(path, X_OK) != 0) {
+		snprintf(c->err, c->errlen,
+			 "upstream runs Postgres %d but this machine has no Postgres %d binaries: "
+			 "install postgresql-%d (branches run the same major version as upstream)",
+			 *major, *major, *major);
+		goto out;
+	}
+	r = PQexec(conn, c->opts->mode == RIFT_INIT_PHYSICAL
+			     ? "select sum(pg_database_size(oid))::bigint from pg_database"
+			     : "select pg_database_size(current_database())::bigint");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		need = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	if (statvfs(c->state, &sv) == 0 && need > 0 &&
+	    (unsigned long long)need + (64ull << 20) >
+		(unsigned long long)sv.f_bavail * sv.f_frsize) {
+		snprintf(c->err, c->errlen,
+			 "not enough disk for the base: upstream holds %lld MiB, %s has %llu MiB "
+			 "free; free some space or pick another --state",
+			 need >> 20, c->state, (unsigned long long)sv.f_bavail * sv.f_frsize >> 20);
+		goto out;
+	}
+	say(c, "upstream %s: Postgres %d, %lld MiB to copy", c->meta.upstream, *major, need >> 20);
+	rc = 0;
+out:
+	PQclear(r);
+	PQfinish(conn);
+	return rc;
+}
+
+static void explain_basebackup(struct init_ctx *c, char *out)
+{
+	const char *line = last_line(out);
+
+	if (strstr(out, "no pg_hba.conf entry for replication")) {
+		const char *host = strstr(out, "host \"");
+		char addr[64] = "<rift's address>";
+		if (host != NULL)
+			snprintf(addr, sizeof(addr), "%.*s", (int)strcspn(host + 6, "\""),
+				 host + 6);
+		snprintf(c->err, c->errlen,
+			 "upstream refuses replication connections from %s: add this line to "
+			 "upstream's pg_hba.conf and reload it (SELECT pg_reload_conf()):\n"
+			 "  host  replication  <user>  %s/32  scram-sha-256\n(%s)",
+			 addr, addr, line);
+	} else if (strstr(out, "replication role") ||
+		   strstr(out, "permission denied to start WAL")) {
+		snprintf(
+		    c->err, c->errlen,
+		    "the upstream user may not replicate: run ALTER ROLE <user> REPLICATION on "
+		    "upstream, or use --logical (%s)",
+		    line);
+	} else if (strstr(out, "incompatible server version")) {
+		snprintf(c->err, c->errlen, "pg_basebackup and upstream differ in version: %s",
+			 line);
+	} else {
+		snprintf(c->err, c->errlen, "pg_basebackup failed: %s", line);
+	}
+}
+
+static int init_physical(struct init_ctx *c)
+{
+	char exe[4200], out[OUT_TAIL], db[64], env_url[4200];
+	char *argv[] = { exe,      "-d", "$RIFT_UPSTREAM", "-D",         c->staging, "-X",
+			 "stream", "-c", "fast",           "--progress", NULL };
+	int major;
+
+	if (check_upstream(c, &major, db, sizeof(db)) != 0)
+		return -1;
+	snprintf(c->bindir, sizeof(c->bindir), "/usr/lib/postgresql/%d/bin", major);
+	snprintf(exe, sizeof(exe), "%s/pg_basebackup", c->bindir);
+	/* the URL may hold a password: pass it in the environment, not on a command line */
+	snprintf(env_url, sizeof(env_url), "%s", c->opts->upstream_url);
+	argv[2] = env_url;
+	say(c, "pg_basebackup -X stream from %s", c->meta.upstream);
+	if (rift_pg_run_lines(c->cfg.pg_user, argv, NULL, out, sizeof(out), relay_line, c) != 0) {
+		explain_basebackup(c, out);
+		return -1;
+	}
+	snprintf(c->meta.default_db, sizeof(c->meta.default_db), "%s", db[0] ? db : "postgres");
+	return 0;
+}
+
+static int init_logical(struct init_ctx *c)
+{
+	char pwfile[4200], sqlfile[4200], pwset[256], sql[512], out[OUT_TAIL], db[64], cmd[512];
+	char env_url[4300], env_bin[4300], env_sock[4300], env_port[64], env_db[128];
+	char *env[] = { env_url, env_bin, env_sock, env_port, env_db, NULL };
+	char *argv[] = { "/bin/bash", "-o", "pipefail", "-c", cmd, NULL };
+	int major;
+
+	if (check_upstream(c, &major, db, sizeof(db)) != 0)
+		return -1;
+	snprintf(c->bindir, sizeof(c->bindir), "/usr/lib/postgresql/%d/bin", major);
+	if (make_password(c->meta.demo_password, sizeof(c->meta.demo_password)) != 0)
+		return -1;
+	snprintf(pwfile, sizeof(pwfile), "%s/run/init-pw", c->state);
+	snprintf(sqlfile, sizeof(sqlfile), "%s/run/init.sql", c->state);
+	snprintf(pwset, sizeof(pwset), "%s\n", c->meta.demo_password);
+	snprintf(sql, sizeof(sql),
+		 "create role rift login superuser password '%s';\ncreate database \"%s\";\n",
+		 c->meta.demo_password, db);
+	if (write_file(c, pwfile, pwset, 0600, true) != 0 ||
+	    write_file(c, sqlfile, sql, 0600, true) != 0 || run_initdb(c, pwfile) != 0)
+		return -1;
+	unlink(pwfile);
+	if (start_temp_server(c) != 0 || psql_file(c, "postgres", sqlfile) != 0)
+		return -1;
+	unlink(sqlfile);
+	snprintf(env_url, sizeof(env_url), "RIFT_UPSTREAM=%s", c->opts->upstream_url);
+	snprintf(env_bin, sizeof(env_bin), "RIFT_BIN=%s", c->bindir);
+	snprintf(env_sock, sizeof(env_sock), "RIFT_SOCK=%s", c->sockdir);
+	snprintf(env_port, sizeof(env_port), "RIFT_PORT=%d", c->cfg.port_max);
+	snprintf(env_db, sizeof(env_db), "RIFT_DB=%s", db);
+	snprintf(cmd, sizeof(cmd),
+		 "\"$RIFT_BIN/pg_dump\" -Fc -d \"$RIFT_UPSTREAM\" | \"$RIFT_BIN/pg_restore\" "
+		 "--no-owner --no-acl --exit-on-error -h \"$RIFT_SOCK\" -p \"$RIFT_PORT\" -d "
+		 "\"$RIFT_DB\"");
+	say(c, "pg_dump | pg_restore of %s", c->meta.upstream);
+	if (rift_pg_run_lines(c->cfg.pg_user, argv, env, out, sizeof(out), relay_line, c) != 0) {
+		snprintf(c->err, c->errlen, "pg_dump | pg_restore failed: %s", last_line(out));
+		return -1;
+	}
+	stop_temp_server(c);
+	snprintf(c->meta.default_db, sizeof(c->meta.default_db), "%s", db);
+	return 0;
+}
+
+/* A data directory with a live postmaster must not be copied: the copy would be torn. */
+static int check_stopped(struct init_ctx *c, const char *pgdata)
+{
+	char path[4200], line[64] = "";
+	FILE *f;
+	long pid;
+
+	snprintf(path, sizeof(path), "%s/PG_VERSION", pgdata);
+	if (access(path, R_OK) != 0) {
+		snprintf(c->err, c->errlen, "%s is not a Postgres data directory (no PG_VERSION)",
+			 pgdata);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/postmaster.pid", pgdata);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return 0;
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	pid = strtol(line, NULL, 10);
+	if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
+		snprintf(c->err, c->errlen,
+			 "%s is in use by a running server (pid %ld); stop it first (pg_ctl -D %s "
+			 "stop) or use --upstream to copy it live",
+			 pgdata, pid, pgdata);
+		return -1;
+	}
+	return 0;
+}
+
+static int save_meta(struct init_ctx *c)
+{
+	char path[4200], text[1024];
+
+	snprintf(path, sizeof(path), "%s/base.conf", c->state);
+	snprintf(text, sizeof(text), "mode=%s\ndefault_db=%s\nupstream=%s\ndemo_password=%s\n",
+		 c->meta.mode, c->meta.default_db, c->meta.upstream, c->meta.demo_password);
+	return write_file(c, path, text, 0600, false);
+}
+
+static bool empty_or_missing(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0)
+		return errno == ENOENT;
+	return S_ISDIR(st.st_mode) && rmdir(dir) == 0; /* rmdir succeeds only when empty */
+}
+
+int rift_init(const char *state, const struct rift_init_opts *opts, char *err, size_t errlen)
+{
+	static const char *modes[] = { "demo", "physical", "logical", "pgdata" };
+	struct init_ctx c = { .state = state, .opts = opts, .err = err, .errlen = errlen };
+	struct rift_store *store = NULL;
+	char path[4200], serr[RIFT_ERRMSG_LEN];
+	const char *subdirs[] = { "mnt", "run", "log" };
+	uint32_t gen;
+	size_t i;
+	int rc = -1;
+
+	rift_config_defaults(&c.cfg);
+	if (!empty_or_missing(state)) {
+		snprintf(err, errlen,
+			 "%s already holds something (a rift store?); pick an empty --state or "
+			 "remove it first",
+			 state);
+		return -EEXIST;
+	}
+	if (rift_pg_user(c.cfg.pg_user, &c.uid, &c.gid, err, errlen) != 0)
+		return -ENOENT;
+	if (rift_store_open(state, true, &store, serr, sizeof(serr)) != 0) {
+		snprintf(err, errlen, "%s", serr);
+		goto fail;
+	}
+	/* The servers (as the Postgres user) must traverse the state directory to their mounts. */
+	chmod(state, 0711);
+	for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", state, subdirs[i]);
+		if (mkdir(path, 0711) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+			goto fail;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/rift.conf", state);
+	if (rift_config_write_defaults(path, err, errlen) != 0)
+		goto fail;
+	snprintf(c.meta.mode, sizeof(c.meta.mode), "%s", modes[opts->mode]);
+	snprintf(c.staging, sizeof(c.staging), "%s/staging", state);
+	snprintf(c.sockdir, sizeof(c.sockdir), "%s/run/init", state);
+	if (make_owned_dir(&c, c.staging, 0700) != 0 || make_owned_dir(&c, c.sockdir, 0700) != 0)
+		goto fail;
+	if (opts->upstream_url != NULL)
+		redact(opts->upstream_url, c.meta.upstream, sizeof(c.meta.upstream));
+	snprintf(c.bindir, sizeof(c.bindir), "/usr/lib/postgresql/15/bin");
+	switch (opts->mode) {
+	case RIFT_INIT_DEMO:
+		rc = init_demo(&c);
+		break;
+	case RIFT_INIT_PHYSICAL:
+		rc = init_physical(&c);
+		break;
+	case RIFT_INIT_LOGICAL:
+		rc = init_logical(&c);
+		break;
+	case RIFT_INIT_PGDATA:
+		rc = check_stopped(&c, opts->pgdata);
+		if (rc == 0) {
+			rmdir(c.staging);
+			snprintf(c.staging, sizeof(c.staging), "%s", opts->pgdata);
+			snprintf(c.meta.default_db, sizeof(c.meta.default_db), "postgres");
+		}
+		break;
+	}
+	stop_temp_server(&c);
+	if (rc != 0)
+		goto fail;
+	say(&c, "recording the base (file identities) in the store");
+	rc = rift_store_base_import(store, c.staging, &gen, serr, sizeof(serr));
+	if (rc == 0)
+		rc = rift_store_branch_create(store, "main", NULL, gen);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s", serr[0] ? serr : strerror(-rc));
+		goto fail;
+	}
+	if (save_meta(&c) != 0)
+		goto fail;
+	rmdir(c.sockdir);
+	rift_store_close(store);
+	say(&c, "base generation %u ready; branch \"main\" created", gen);
+	return 0;
+fail:
+	stop_temp_server(&c);
+	rift_store_close(store);
+	rm_tree(state); /* nothing half-made: a second `rift init` starts clean */
+	return rc < 0 ? rc : -EIO;
+}
+
+int rift_base_meta_load(const char *state, struct rift_base_meta *meta, char *err, size_t errlen)
+{
+	char path[4200], line[1024];
+	FILE *f;
+
+	memset(meta, 0, sizeof(*meta));
+	snprintf(path, sizeof(path), "%s/base.conf", state);
+	f = fopen(path, "re");
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot read %s: %s (was the store made by `rift init`?)",
+			 path, strerror(errno));
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *eq = strchr(line, '=');
+		if (eq == NULL)
+			continue;
+		*eq++ = '\0';
+		eq[strcspn(eq, "\n")] = '\0';
+		if (strcmp(line, "mode") == 0)
+			snprintf(meta->mode, sizeof(meta->mode), "%s", eq);
+		else if (strcmp(line, "default_db") == 0)
+			snprintf(meta->default_db, sizeof(meta->default_db), "%s", eq);
+		else if (strcmp(line, "upstream") == 0)
+			snprintf(meta->upstream, sizeof(meta->upstream), "%s", eq);
+		else if (strcmp(line, "demo_password") == 0)
+			snprintf(meta->demo_password, sizeof(meta->demo_password), "%s", eq);
+	}
+	fclose(f);
+	return 0;
+}

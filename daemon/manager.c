@@ -1,0 +1,755 @@
+/* manager.c — branch lifecycle in riftd: store, mounts, servers, idle stop, crash cleanup. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rift/branch_name.h"
+#include "rift/instance.h"
+#include "rift/manager.h"
+#include "rift/mount.h"
+#include "rift/pgproc.h"
+
+#define IDLE_TICK_S 2
+static const double create_buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000 };
+#define NBUCKETS (sizeof(create_buckets_ms) / sizeof(create_buckets_ms[0]))
+
+/* What riftd knows about one branch beyond the store. op serialises start/stop/delete. */
+struct bstate {
+	char name[64];
+	pthread_mutex_t op;
+	struct rift_mount *mount;
+	struct rift_instance inst;
+	bool running, deleted;
+	int routed; /* connections the router holds open */
+	time_t last_active;
+	char error[512];
+};
+
+struct rift_manager {
+	char state[4096];
+	struct rift_config cfg;
+	struct rift_base_meta meta;
+	struct rift_store *store;
+	char bindir[4096];
+	pthread_mutex_t mu; /* the table below */
+	struct bstate **v;
+	size_t n, cap;
+	pthread_t idle;
+	bool idle_started;
+	pthread_mutex_t idle_mu;
+	pthread_cond_t idle_cv;
+	bool stopping;
+	/* create latency, for /metrics */
+	uint64_t create_hist[NBUCKETS + 1];
+	uint64_t create_count;
+	double create_sum_s;
+};
+
+const struct rift_config *rift_manager_config(struct rift_manager *m)
+{
+	return &m->cfg;
+}
+
+const struct rift_base_meta *rift_manager_base(struct rift_manager *m)
+{
+	return &m->meta;
+}
+
+/* Finds (or, when the store has the branch, adds) its state. NULL if there is no such branch. */
+static struct bstate *get_state(struct rift_manager *m, const char *name)
+{
+	struct rift_branch_info info;
+	struct bstate *b = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&m->mu);
+	for (i = 0; i < m->n; i++)
+		if (!m->v[i]->deleted && strcmp(m->v[i]->name, name) == 0) {
+			b = m->v[i];
+			goto out;
+		}
+	if (rift_store_branch_info(m->store, name, &info) != 0)
+		goto out;
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 16;
+		struct bstate **nv = realloc(m->v, cap * sizeof(*nv));
+		if (nv == NULL)
+			goto out;
+		m->v = nv;
+		m->cap = cap;
+	}
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		goto out;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	pthread_mutex_init(&b->op, NULL);
+	m->v[m->n++] = b;
+out:
+	pthread_mutex_unlock(&m->mu);
+	return b;
+}
+
+static enum rift_status check_name(const char *name, char *err, size_t errlen)
+{
+	enum rift_name_verdict v = rift_branch_name_check(name);
+
+	if (v == RIFT_NAME_OK)
+		return RIFT_OK;
+	snprintf(err, errlen, "\"%.80s\" is not a valid branch name: %s", name ? name : "",
+		 rift_branch_name_explain(v));
+	return RIFT_BAD_REQUEST;
+}
+
+static enum rift_status not_found(const char *name, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "branch \"%s\" does not exist (rift list shows branches)", name);
+	return RIFT_NOT_FOUND;
+}
+
+/* The names of running branches, so a restarted riftd brings them back. */
+static void save_running(struct rift_manager *m)
+{
+	char path[4200], tmp[4300];
+	FILE *f;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/run/running", m->state);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (f == NULL)
+		return;
+	pthread_mutex_lock(&m->mu);
+	for (i = 0; i < m->n; i++)
+		if (m->v[i]->running && !m->v[i]->deleted)
+			fprintf(f, "%s\n", m->v[i]->name);
+	pthread_mutex_unlock(&m->mu);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
+static bool port_taken(struct rift_manager *m, int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	size_t i;
+	int fd, rc;
+
+	for (i = 0; i < m->n; i++)
+		if (m->v[i]->running && m->v[i]->inst.port == port)
+			return true;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true;
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return rc != 0;
+}
+
+static int pick_port(struct rift_manager *m)
+{
+	int p, found = 0;
+
+	pthread_mutex_lock(&m->mu);
+	for (p = m->cfg.port_min; p <= m->cfg.port_max && found == 0; p++)
+		if (!port_taken(m, p))
+			found = p;
+	pthread_mutex_unlock(&m->mu);
+	return found;
+}
+
+/* Stops the server and unmounts; b->op held. */
+static void stop_locked(struct rift_manager *m, struct bstate *b)
+{
+	rift_instance_stop(&b->inst, m->cfg.stop_timeout_s);
+	b->inst.pid = 0;
+	rift_mount_stop(b->mount);
+	b->mount = NULL;
+	b->running = false;
+	b->routed = 0;
+}
+
+static enum rift_status start_locked(struct rift_manager *m, struct bstate *b, char *err,
+				     size_t errlen)
+{
+	struct rift_mount_opts opts = { .max_threads = (unsigned)m->cfg.fs_threads };
+	char mnt[4200];
+	int rc;
+
+	if (b->running && rift_instance_alive(&b->inst))
+		return RIFT_OK;
+	if (b->running)
+		stop_locked(m, b); /* the server died: start afresh */
+	snprintf(mnt, sizeof(mnt), "%s/mnt/%s", m->state, b->name);
+	if (mkdir(mnt, 0711) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create mount point %s: %s", mnt, strerror(errno));
+		return RIFT_FAILED;
+	}
+	rc = rift_mount_start(m->store, b->name, mnt, &opts, &b->mount, err, errlen);
+	if (rc != 0)
+		return rc == -ENOENT ? RIFT_NOT_FOUND : RIFT_FAILED;
+	memset(&b->inst, 0, sizeof(b->inst));
+	snprintf(b->inst.branch, sizeof(b->inst.branch), "%s", b->name);
+	snprintf(b->inst.datadir, sizeof(b->inst.datadir), "%.4000s", mnt);
+	snprintf(b->inst.sockdir, sizeof(b->inst.sockdir), "%.3000s/run/pg/%s", m->state, b->name);
+	snprintf(b->inst.logpath, sizeof(b->inst.logpath), "%.3000s/log/%s.log", m->state, b->name);
+	b->inst.port = pick_port(m);
+	if (b->inst.port == 0) {
+		snprintf(
+		    err, errlen,
+		    "no free port in [instances] port_min..port_max (%d..%d); stop a branch or "
+		    "widen the range in rift.conf",
+		    m->cfg.port_min, m->cfg.port_max);
+		stop_locked(m, b);
+		return RIFT_UNAVAILABLE;
+	}
+	rc = rift_instance_start(&m->cfg, m->bindir, &b->inst, err, errlen);
+	if (rc != 0) {
+		snprintf(b->error, sizeof(b->error), "%s", err);
+		stop_locked(m, b);
+		return RIFT_FAILED;
+	}
+	b->running = true;
+	b->error[0] = '\0';
+	b->last_active = time(NULL);
+	return RIFT_OK;
+}
+
+static void fill_view(struct rift_manager *m, struct bstate *b, struct rift_branch_view *out)
+{
+	memset(out, 0, sizeof(*out));
+	rift_store_branch_info(m->store, b->name, &out->info);
+	out->running = b->running;
+	out->port = b->running ? b->inst.port : 0;
+	snprintf(out->error, sizeof(out->error), "%s", b->error);
+}
+
+enum rift_status rift_manager_start(struct rift_manager *m, const char *name,
+				    struct rift_branch_view *out, char *err, size_t errlen)
+{
+	enum rift_status st = check_name(name, err, errlen);
+	struct bstate *b;
+
+	if (st != RIFT_OK)
+		return st;
+	b = get_state(m, name);
+	if (b == NULL)
+		return not_found(name, err, errlen);
+	pthread_mutex_lock(&b->op);
+	st = b->deleted ? not_found(name, err, errlen) : start_locked(m, b, err, errlen);
+	if (st == RIFT_OK && out != NULL)
+		fill_view(m, b, out);
+	pthread_mutex_unlock(&b->op);
+	save_running(m);
+	return st;
+}
+
+enum rift_status rift_manager_stop(struct rift_manager *m, const char *name, char *err,
+				   size_t errlen)
+{
+	enum rift_status st = check_name(name, err, errlen);
+	struct bstate *b;
+
+	if (st != RIFT_OK)
+		return st;
+	b = get_state(m, name);
+	if (b == NULL)
+		return not_found(name, err, errlen);
+	pthread_mutex_lock(&b->op);
+	stop_locked(m, b);
+	pthread_mutex_unlock(&b->op);
+	save_running(m);
+	return RIFT_OK;
+}
+
+static void observe_create(struct rift_manager *m, double seconds)
+{
+	size_t i;
+
+	pthread_mutex_lock(&m->mu);
+	for (i = 0; i < NBUCKETS && seconds * 1000.0 > create_buckets_ms[i]; i++)
+		;
+	m->create_hist[i]++;
+	m->create_count++;
+	m->create_sum_s += seconds;
+	pthread_mutex_unlock(&m->mu);
+}
+
+static enum rift_status store_status(int rc, const char *name, const char *from, char *err,
+				     size_t errlen)
+{
+	switch (rc) {
+	case 0:
+		return RIFT_OK;
+	case -EEXIST:
+		snprintf(err, errlen,
+			 "branch \"%s\" already exists (pick another name, or rift delete "
+			 "%s first)",
+			 name, name);
+		return RIFT_CONFLICT;
+	case -ENOENT:
+		return not_found(from ? from : name, err, errlen);
+	case -ENOTEMPTY:
+		snprintf(err, errlen,
+			 "branch \"%s\" has branches made from it; delete those first (rift list "
+			 "shows each branch's parent)",
+			 name);
+		return RIFT_CONFLICT;
+	case -EBUSY:
+		snprintf(err, errlen, "branch \"%s\" is in use; stop it first (rift stop %s)", name,
+			 name);
+		return RIFT_CONFLICT;
+	case -ENOSPC:
+		snprintf(err, errlen, "the disk under the store is full; free space and retry");
+		return RIFT_FAILED;
+	default:
+		snprintf(err, errlen, "the store failed: %s (see riftd's log)", strerror(-rc));
+		return RIFT_FAILED;
+	}
+}
+
+/* A running parent is asked for a CHECKPOINT first, so the child's recovery is short. */
+static void checkpoint_if_running(struct rift_manager *m, struct bstate *p)
+{
+	char err[512];
+
+	if (p != NULL && p->running &&
+	    rift_instance_exec(&p->inst, m->cfg.pg_user, "CHECKPOINT", err, sizeof(err)) != 0)
+		fprintf(stderr, "riftd: %s (branching anyway: the child recovers from WAL)\n", err);
+}
+
+enum rift_status rift_manager_create(struct rift_manager *m, const char *name, const char *from,
+				     struct rift_branch_view *out, char *err, size_t errlen)
+{
+	enum rift_status st = check_name(name, err, errlen);
+	struct bstate *p = NULL, *b;
+	struct timespec t0, t1;
+	int rc;
+
+	if (st != RIFT_OK)
+		return st;
+	if (from == NULL || from[0] == '\0')
+		from = "main";
+	if ((st = check_name(from, err, errlen)) != RIFT_OK)
+		return st;
+	p = get_state(m, from);
+	if (p == NULL)
+		return not_found(from, err, errlen);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_mutex_lock(&p->op);
+	checkpoint_if_running(m, p);
+	rc = rift_store_branch_create(m->store, name, from, 0);
+	pthread_mutex_unlock(&p->op);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc != 0)
+		return store_status(rc, name, from, err, errlen);
+	observe_create(m, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	b = get_state(m, name);
+	if (b != NULL && out != NULL)
+		fill_view(m, b, out);
+	return RIFT_CREATED;
+}
+
+enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, char *err,
+				     size_t errlen)
+{
+	enum rift_status st = check_name(name, err, errlen);
+	struct rift_branch_info info;
+	char mnt[4200];
+	struct bstate *b;
+	int rc;
+
+	if (st != RIFT_OK)
+		return st;
+	if (strcmp(name, "main") == 0) {
+		snprintf(err, errlen, "\"main\" holds the base's view and cannot be deleted");
+		return RIFT_CONFLICT;
+	}
+	b = get_state(m, name);
+	if (b == NULL)
+		return not_found(name, err, errlen);
+	pthread_mutex_lock(&b->op);
+	if (rift_store_branch_info(m->store, name, &info) == 0 && info.nchildren > 0) {
+		pthread_mutex_unlock(&b->op);
+		return store_status(-ENOTEMPTY, name, NULL, err, errlen);
+	}
+	stop_locked(m, b);
+	rc = rift_store_branch_delete(m->store, name);
+	if (rc == 0) {
+		b->deleted = true;
+		snprintf(mnt, sizeof(mnt), "%s/mnt/%s", m->state, name);
+		rmdir(mnt);
+	}
+	pthread_mutex_unlock(&b->op);
+	save_running(m);
+	return store_status(rc, name, NULL, err, errlen);
+}
+
+enum rift_status rift_manager_reset(struct rift_manager *m, const char *name, char *err,
+				    size_t errlen)
+{
+	enum rift_status st = check_name(name, err, errlen);
+	struct rift_branch_info info;
+	struct bstate *b, *p;
+	bool was_running;
+	int rc;
+
+	if (st != RIFT_OK)
+		return st;
+	if (rift_store_branch_info(m->store, name, &info) != 0)
+		return not_found(name, err, errlen);
+	if (info.parent[0] == '\0') {
+		snprintf(err, errlen,
+			 "branch \"%s\" was made from the base, not from a branch; "
+			 "there is no parent to reset to",
+			 name);
+		return RIFT_CONFLICT;
+	}
+	if (info.nchildren > 0)
+		return store_status(-ENOTEMPTY, name, NULL, err, errlen);
+	b = get_state(m, name);
+	p = get_state(m, info.parent);
+	if (b == NULL || p == NULL)
+		return not_found(b == NULL ? name : info.parent, err, errlen);
+	pthread_mutex_lock(&b->op);
+	was_running = b->running;
+	stop_locked(m, b);
+	rc = rift_store_branch_delete(m->store, name);
+	if (rc == 0) {
+		pthread_mutex_lock(&p->op);
+		checkpoint_if_running(m, p);
+		rc = rift_store_branch_create(m->store, name, info.parent, 0);
+		pthread_mutex_unlock(&p->op);
+	}
+	st = store_status(rc, name, info.parent, err, errlen);
+	if (st == RIFT_OK && was_running)
+		st = start_locked(m, b, err, errlen);
+	pthread_mutex_unlock(&b->op);
+	save_running(m);
+	return st;
+}
+
+enum rift_status rift_manager_get(struct rift_manager *m, const char *name,
+				  struct rift_branch_view *out, char *err, size_t errlen)
+{
+	enum rift_status st = check_name(name, err, errlen);
+	struct bstate *b;
+
+	if (st != RIFT_OK)
+		return st;
+	b = get_state(m, name);
+	if (b == NULL)
+		return not_found(name, err, errlen);
+	pthread_mutex_lock(&b->op);
+	fill_view(m, b, out);
+	pthread_mutex_unlock(&b->op);
+	return RIFT_OK;
+}
+
+enum rift_status rift_manager_list(struct rift_manager *m, struct rift_branch_view **out,
+				   size_t *count, char *err, size_t errlen)
+{
+	struct rift_branch_info *infos;
+	struct rift_branch_view *v;
+	size_t n, i;
+
+	if (rift_store_branch_list(m->store, &infos, &n) != 0) {
+		snprintf(err, errlen, "cannot list branches: the store failed (see riftd's log)");
+		return RIFT_FAILED;
+	}
+	v = calloc(n + 1, sizeof(*v));
+	if (v == NULL) {
+		free(infos);
+		snprintf(err, errlen, "out of memory");
+		return RIFT_FAILED;
+	}
+	for (i = 0; i < n; i++) {
+		struct bstate *b = get_state(m, infos[i].name);
+		v[i].info = infos[i];
+		if (b != NULL) {
+			v[i].running = b->running;
+			v[i].port = b->running ? b->inst.port : 0;
+			snprintf(v[i].error, sizeof(v[i].error), "%s", b->error);
+		}
+	}
+	free(infos);
+	*out = v;
+	*count = n;
+	return RIFT_OK;
+}
+
+void rift_manager_touch(struct rift_manager *m, const char *name, int delta)
+{
+	struct bstate *b = get_state(m, name);
+
+	if (b == NULL)
+		return;
+	pthread_mutex_lock(&m->mu);
+	b->routed += delta;
+	b->last_active = time(NULL);
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* Stops servers idle longer than idle_timeout, and notices servers that died. */
+static void *idle_main(void *arg)
+{
+	struct rift_manager *m = arg;
+
+	pthread_mutex_lock(&m->idle_mu);
+	while (!m->stopping) {
+		struct timespec until;
+		size_t i, n;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += IDLE_TICK_S;
+		pthread_cond_timedwait(&m->idle_cv, &m->idle_mu, &until);
+		if (m->stopping)
+			break;
+		pthread_mutex_unlock(&m->idle_mu);
+		pthread_mutex_lock(&m->mu);
+		n = m->n;
+		pthread_mutex_unlock(&m->mu);
+		for (i = 0; i < n; i++) {
+			struct bstate *b;
+			time_t now = time(NULL);
+			pthread_mutex_lock(&m->mu);
+			b = m->v[i];
+			pthread_mutex_unlock(&m->mu);
+			if (pthread_mutex_trylock(&b->op) != 0)
+				continue;
+			if (b->running && !rift_instance_alive(&b->inst)) {
+				snprintf(b->error, sizeof(b->error),
+					 "the server exited unexpectedly (log: %.400s)",
+					 b->inst.logpath);
+				stop_locked(m, b);
+			} else if (b->running && m->cfg.idle_timeout_s > 0) {
+				int clients = rift_instance_clients(&b->inst, m->cfg.pg_user);
+				if (clients != 0 || b->routed > 0)
+					b->last_active = now;
+				else if (now - b->last_active >= m->cfg.idle_timeout_s)
+					stop_locked(m, b);
+			}
+			pthread_mutex_unlock(&b->op);
+		}
+		save_running(m);
+		pthread_mutex_lock(&m->idle_mu);
+	}
+	pthread_mutex_unlock(&m->idle_mu);
+	return NULL;
+}
+
+/* After a crash: servers still running on dead mounts would PANIC or hang; end them. */
+static void kill_orphans(struct rift_manager *m)
+{
+	char prefix[4200];
+	struct dirent *de;
+	DIR *proc = opendir("/proc");
+
+	snprintf(prefix, sizeof(prefix), "%s/mnt/", m->state);
+	while (proc != NULL && (de = readdir(proc)) != NULL) {
+		char path[64], args[8192];
+		size_t n, i;
+		FILE *f;
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%.32s/cmdline", de->d_name);
+		f = fopen(path, "re");
+		if (f == NULL)
+			continue;
+		n = fread(args, 1, sizeof(args) - 1, f);
+		fclose(f);
+		args[n] = '\0';
+		for (i = 0; i + 1 < n; i++) /* NUL-separated arguments: look for "-D <prefix>" */
+			if (args[i] == '\0' && strncmp(args + i + 1, prefix, strlen(prefix)) == 0 &&
+			    i >= 2 && strcmp(args + i - 2, "-D") == 0) {
+				pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
+				fprintf(stderr, "riftd: stopping orphaned server %d on %s\n",
+					(int)pid, args + i + 1);
+				kill(-pid, SIGKILL);
+				kill(pid, SIGKILL);
+				break;
+			}
+	}
+	if (proc != NULL)
+		closedir(proc);
+}
+
+static void unmount_stale(struct rift_manager *m)
+{
+	char prefix[4200], line[8192];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	snprintf(prefix, sizeof(prefix), "%s/mnt/", m->state);
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		char mnt[4096];
+		if (sscanf(line, "%*u %*u %*u:%*u %*s %4095s", mnt) != 1)
+			continue;
+		if (strncmp(mnt, prefix, strlen(prefix)) == 0) {
+			fprintf(stderr, "riftd: removing stale mount %s\n", mnt);
+			umount2(mnt, MNT_DETACH);
+		}
+	}
+	if (f != NULL)
+		fclose(f);
+}
+
+static void restart_running(struct rift_manager *m)
+{
+	char path[4200], name[128], err[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/run/running", m->state);
+	f = fopen(path, "re");
+	while (f != NULL && fgets(name, sizeof(name), f) != NULL) {
+		name[strcspn(name, "\n")] = '\0';
+		if (name[0] == '\0')
+			continue;
+		fprintf(stderr, "riftd: restarting branch %s, which was running\n", name);
+		if (rift_manager_start(m, name, NULL, err, sizeof(err)) != RIFT_OK)
+			fprintf(stderr, "riftd: %s\n", err);
+	}
+	if (f != NULL)
+		fclose(f);
+}
+
+int rift_manager_open(const char *state, struct rift_manager **out, char *err, size_t errlen)
+{
+	struct rift_manager *m = calloc(1, sizeof(*m));
+	char path[4200], base_dir[4200];
+	int rc;
+
+	*out = NULL;
+	if (m == NULL)
+		return -ENOMEM;
+	if (strlen(state) > 3000) {
+		free(m);
+		snprintf(err, errlen, "the state directory path is too long (over 3000 bytes)");
+		return -ENAMETOOLONG;
+	}
+	snprintf(m->state, sizeof(m->state), "%s", state);
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_mutex_init(&m->idle_mu, NULL);
+	pthread_cond_init(&m->idle_cv, NULL);
+	rift_config_defaults(&m->cfg);
+	snprintf(path, sizeof(path), "%s/rift.conf", state);
+	if (rift_config_load(&m->cfg, path, err, errlen) != 0) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	rc = rift_base_meta_load(state, &m->meta, err, errlen);
+	if (rc != 0)
+		goto fail;
+	kill_orphans(m);
+	unmount_stale(m);
+	rc = rift_store_open(state, false, &m->store, err, errlen);
+	if (rc != 0)
+		goto fail;
+	snprintf(base_dir, sizeof(base_dir), "%s/base/%u", state, rift_store_base_latest(m->store));
+	rc = rift_pg_bindir(m->cfg.pg_bin, base_dir, m->bindir, sizeof(m->bindir), err, errlen);
+	if (rc != 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/run/pg", state);
+	mkdir(path, 0711);
+	if (pthread_create(&m->idle, NULL, idle_main, m) == 0)
+		m->idle_started = true;
+	restart_running(m);
+	*out = m;
+	return 0;
+fail:
+	rift_manager_close(m);
+	return rc;
+}
+
+void rift_manager_close(struct rift_manager *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	if (m->idle_started) {
+		pthread_mutex_lock(&m->idle_mu);
+		m->stopping = true;
+		pthread_cond_signal(&m->idle_cv);
+		pthread_mutex_unlock(&m->idle_mu);
+		pthread_join(m->idle, NULL);
+	}
+	for (i = 0; i < m->n; i++) {
+		pthread_mutex_lock(&m->v[i]->op);
+		stop_locked(m, m->v[i]);
+		pthread_mutex_unlock(&m->v[i]->op);
+		pthread_mutex_destroy(&m->v[i]->op);
+		free(m->v[i]);
+	}
+	free(m->v);
+	rift_store_close(m->store);
+	pthread_mutex_destroy(&m->mu);
+	pthread_mutex_destroy(&m->idle_mu);
+	pthread_cond_destroy(&m->idle_cv);
+	free(m);
+}
+
+size_t rift_manager_metrics(struct rift_manager *m, char *buf, size_t len)
+{
+	struct rift_branch_info *infos = NULL;
+	size_t n = 0, i, used = 0, running = 0;
+	uint64_t cum = 0, hist[NBUCKETS + 1], count;
+	double sum;
+
+#define EMIT(...)                                                                                  \
+	do {                                                                                       \
+		int k = snprintf(buf + used, len - used, __VA_ARGS__);                             \
+		if (k < 0 || (size_t)k >= len - used)                                              \
+			goto out;                                                                  \
+		used += (size_t)k;                                                                 \
+	} while (0)
+
+	if (rift_store_branch_list(m->store, &infos, &n) != 0)
+		n = 0;
+	pthread_mutex_lock(&m->mu);
+	for (i = 0; i < m->n; i++)
+		if (m->v[i]->running && !m->v[i]->deleted)
+			running++;
+	pthread_mutex_unlock(&m->mu);
+	EMIT("# HELP rift_branches Branches in the store.\n# TYPE rift_branches gauge\n"
+	     "rift_branches %zu\n",
+	     n);
+	EMIT("# HELP rift_instances_running Branches whose Postgres server runs.\n"
+	     "# TYPE rift_instances_running gauge\nrift_instances_running %zu\n",
+	     running);
+	EMIT("# HELP rift_branch_bytes Bytes stored by a branch (own: only it sees them).\n"
+	     "# TYPE rift_branch_bytes gauge\n");
+	for (i = 0; i < n; i++) {
+		EMIT("rift_branch_bytes{branch=\"%s\",kind=\"own\"} %llu\n", infos[i].name,
+		     (unsigned long long)infos[i].bytes_own);
+		EMIT("rift_branch_bytes{branch=\"%s\",kind=\"shared\"} %llu\n", infos[i].name,
+		     (unsigned long long)infos[i].bytes_shared);
+	}
+	pthread_mutex_lock(&m->mu);
+	memcpy(hist, m->create_hist, sizeof(hist));
+	count = m->create_count;
+	sum = m->create_sum_s;
+	pthread_mutex_unlock(&m->mu);
+	EMIT("# HELP rift_create_seconds Time to create a branch.\n"
+	     "# TYPE rift_create_seconds histogram\n");
+	for (i = 0; i < NBUCKETS; i++) {
+		cum += hist[i];
+		EMIT("rift_create_seconds_bucket{le=\"%g\"} %llu\n", create_buckets_ms[i] / 1000.0,
+		     (unsigned long long)cum);
+	}
+	EMIT("rift_create_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)count);
+	EMIT("rift_create_seconds_sum %g\nrift_create_seconds_count %llu\n", sum,
+	     (unsigned long long)count);
+#undef EMIT
+out:
+	free(infos);
+	return used;
+}

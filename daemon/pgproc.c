@@ -1,0 +1,200 @@
+/* pgproc.c — spawns Postgres programs as the Postgres OS user, with bounded captured output. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rift/pgproc.h"
+
+extern char **environ;
+
+int rift_pg_bindir(const char *pg_bin, const char *pgdata, char *out, size_t outlen, char *err,
+		   size_t errlen)
+{
+	char path[4096], version[16] = "";
+	FILE *f;
+	int major;
+
+	if (pg_bin != NULL && pg_bin[0] != '\0') {
+		snprintf(out, outlen, "%s", pg_bin);
+	} else {
+		snprintf(path, sizeof(path), "%s/PG_VERSION", pgdata);
+		f = fopen(path, "re");
+		if (f == NULL || fgets(version, sizeof(version), f) == NULL) {
+			snprintf(err, errlen, "%s is not a Postgres data directory (no PG_VERSION)",
+				 pgdata);
+			if (f != NULL)
+				fclose(f);
+			return -ENOENT;
+		}
+		fclose(f);
+		version[strcspn(version, "\r\n")] = '\0';
+		major = (int)strtol(version, NULL, 10);
+		if (major <= 0) {
+			snprintf(err, errlen, "%s/PG_VERSION says \"%s\", not a Postgres version",
+				 pgdata, version);
+			return -EINVAL;
+		}
+		snprintf(out, outlen, "/usr/lib/postgresql/%d/bin", major);
+	}
+	snprintf(path, sizeof(path), "%s/postgres", out);
+	if (access(path, X_OK) != 0) {
+		snprintf(err, errlen,
+			 "Postgres binaries not found at %s (the data needs Postgres %s): install "
+			 "postgresql-%s, or set [instances] pg_bin in rift.conf",
+			 out, version[0] ? version : "?", version[0] ? version : "<version>");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int rift_pg_user(const char *user, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
+		snprintf(err, errlen,
+			 "there is no OS user \"%s\" to run Postgres (install postgresql, or set "
+			 "[instances] pg_user in rift.conf)",
+			 user);
+		return -ENOENT;
+	}
+	if (pw.pw_uid == 0) {
+		snprintf(err, errlen, "Postgres must not run as root (user \"%s\")", user);
+		return -EPERM;
+	}
+	*uid = pw.pw_uid;
+	*gid = pw.pw_gid;
+	return 0;
+}
+
+/* In the child: become user, or exit 127. */
+static void become(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw == NULL || pw->pw_uid == 0 || initgroups(user, pw->pw_gid) != 0 ||
+	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+		_exit(127);
+	if (setenv("HOME", pw->pw_dir, 1) != 0 || setenv("USER", user, 1) != 0)
+		_exit(127);
+}
+
+static void apply_env(char *const env[])
+{
+	size_t i;
+
+	for (i = 0; env != NULL && env[i] != NULL; i++)
+		if (putenv(env[i]) != 0)
+			_exit(127);
+}
+
+int rift_pg_spawn(const char *user, char *const argv[], char *const env[], int log_fd, pid_t *pid)
+{
+	pid_t p = fork();
+
+	if (p < 0)
+		return -errno;
+	if (p == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setpgid(0, 0);
+		if (devnull < 0)
+			_exit(127);
+		dup2(devnull, STDIN_FILENO);
+		dup2(log_fd >= 0 ? log_fd : devnull, STDOUT_FILENO);
+		dup2(log_fd >= 0 ? log_fd : devnull, STDERR_FILENO);
+		become(user);
+		apply_env(env);
+		if (chdir("/tmp") != 0)
+			_exit(127);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	*pid = p;
+	return 0;
+}
+
+int rift_pg_run(const char *user, char *const argv[], char *const env[], char *out, size_t outlen)
+{
+	return rift_pg_run_lines(user, argv, env, out, outlen, NULL, NULL);
+}
+
+/* Feeds complete lines of chunk to on_line, keeping a partial line in line/llen. */
+static void split_lines(const char *chunk, size_t n, char *line, size_t *llen, size_t cap,
+			void (*on_line)(const char *, void *), void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (chunk[i] == '\n' || chunk[i] == '\r') {
+			line[*llen] = '\0';
+			if (*llen > 0)
+				on_line(line, arg);
+			*llen = 0;
+		} else if (*llen < cap - 1) {
+			line[(*llen)++] = chunk[i];
+		}
+	}
+}
+
+int rift_pg_run_lines(const char *user, char *const argv[], char *const env[], char *out,
+		      size_t outlen, void (*on_line)(const char *line, void *arg), void *arg)
+{
+	char line[1024];
+	size_t llen = 0;
+	int fds[2], status, rc;
+	size_t used = 0;
+	char chunk[1024];
+	ssize_t n;
+	pid_t pid = 0;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -errno;
+	rc = rift_pg_spawn(user, argv, env, fds[1], &pid);
+	close(fds[1]);
+	if (rc != 0) {
+		close(fds[0]);
+		return rc;
+	}
+	/* Keep the tail: the last lines of a failing tool say why it failed. */
+	while ((n = read(fds[0], chunk, sizeof(chunk))) > 0 || (n < 0 && errno == EINTR)) {
+		size_t take = n > 0 ? (size_t)n : 0;
+		if (on_line != NULL)
+			split_lines(chunk, take, line, &llen, sizeof(line), on_line, arg);
+		if (outlen < 2)
+			continue;
+		if (take > outlen - 1) {
+			memcpy(out, chunk + take - (outlen - 1), outlen - 1);
+			used = outlen - 1;
+		} else {
+			if (used + take > outlen - 1) {
+				size_t drop = used + take - (outlen - 1);
+				memmove(out, out + drop, used - drop);
+				used -= drop;
+			}
+			memcpy(out + used, chunk, take);
+			used += take;
+		}
+		out[used] = '\0';
+	}
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return -EINTR;
+}

@@ -1,0 +1,48 @@
+/* base_init.h — `rift init`: makes base generation 1 of a store from a demo, a server or a dir. */
+#ifndef RIFT_BASE_INIT_H
+#define RIFT_BASE_INIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "rift/config.h"
+
+enum rift_init_mode {
+	RIFT_INIT_DEMO,     /* initdb + a small sample schema; needs nothing else */
+	RIFT_INIT_PHYSICAL, /* pg_basebackup -X stream from upstream_url */
+	RIFT_INIT_LOGICAL,  /* pg_dump | pg_restore of upstream_url's database */
+	RIFT_INIT_PGDATA,   /* copy of a stopped data directory */
+};
+
+struct rift_init_opts {
+	enum rift_init_mode mode;
+	const char *upstream_url; /* PHYSICAL, LOGICAL */
+	const char *pgdata;       /* PGDATA */
+	/* Called with progress lines (may be NULL): what is happening, for a person. */
+	void (*progress)(const char *line, void *arg);
+	void *progress_arg;
+};
+
+/* What `rift init` recorded about the base, in `<state>/base.conf`. */
+struct rift_base_meta {
+	char mode[16];
+	char default_db[64];    /* where a branch's connection goes unless another is named */
+	char upstream[512];     /* the upstream URL without its password, for `rift status` */
+	char demo_password[64]; /* demo only: password of the role "rift" */
+};
+
+/*
+ * Creates the store in state_dir (which must not hold one yet), writes rift.conf with every
+ * default, makes base generation 1 by the chosen mode and creates the branch "main" from it.
+ * On failure nothing half-made is left that a second attempt would trip over, and *err says
+ * what failed and what to do (add a pg_hba line, grant REPLICATION, install postgresql-N, free
+ * disk, stop the server).
+ */
+int rift_init(const char *state_dir, const struct rift_init_opts *opts, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Reads `<state>/base.conf`. */
+int rift_base_meta_load(const char *state_dir, struct rift_base_meta *meta, char *err,
+			size_t errlen);
+
+#endif

@@ -1,0 +1,44 @@
+/* instance.h — one Postgres server running on a mounted branch, as the Postgres OS user. */
+#ifndef RIFT_INSTANCE_H
+#define RIFT_INSTANCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "rift/config.h"
+
+struct rift_instance {
+	char branch[64];
+	char datadir[4096]; /* the branch's mount point */
+	char sockdir[4096]; /* run/pg/<branch>, 0700, owned by the Postgres user */
+	char logpath[4096]; /* log/<branch>.log */
+	int port;
+	pid_t pid; /* 0 when not running */
+};
+
+/*
+ * Prepares the branch's data directory for a server of its own (standby/recovery signal files
+ * removed, inherited replication slots dropped, rift's local trust line in pg_hba.conf for its
+ * 0700 socket directory), starts postgres with rift's settings and waits until it accepts
+ * connections or cfg->start_timeout_s passes. On failure the server is stopped and *err says
+ * why, with the log's last line and path.
+ */
+int rift_instance_start(const struct rift_config *cfg, const char *bindir,
+			struct rift_instance *inst, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Fast shutdown (SIGINT), then immediate (SIGQUIT) after the timeout, then SIGKILL; reaps. */
+void rift_instance_stop(struct rift_instance *inst, int timeout_s);
+
+/* True while the server process exists (reaps it when it has exited). */
+bool rift_instance_alive(struct rift_instance *inst);
+
+/* Runs one SQL command over the instance's socket as the Postgres superuser. */
+int rift_instance_exec(const struct rift_instance *inst, const char *pg_user, const char *sql,
+		       char *err, size_t errlen);
+
+/* Client connections now open on the instance (riftd's own excluded), or -1 on error. */
+int rift_instance_clients(const struct rift_instance *inst, const char *pg_user);
+
+#endif

@@ -1,0 +1,72 @@
+/* manager.h — riftd's branch manager: the store, one mount and one Postgres per running branch. */
+#ifndef RIFT_MANAGER_H
+#define RIFT_MANAGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rift/base_init.h"
+#include "rift/config.h"
+#include "rift/store.h"
+
+struct rift_manager;
+
+/* A branch as the API shows it. */
+struct rift_branch_view {
+	struct rift_branch_info info;
+	bool running;
+	int port;        /* 0 when stopped */
+	char error[512]; /* why the last start failed, if it did */
+};
+
+/* Errors carry an HTTP-like status, so the API can answer without guessing. */
+enum rift_status {
+	RIFT_OK = 200,
+	RIFT_CREATED = 201,
+	RIFT_BAD_REQUEST = 400,
+	RIFT_NOT_FOUND = 404,
+	RIFT_CONFLICT = 409,
+	RIFT_FAILED = 500,
+	RIFT_UNAVAILABLE = 503,
+};
+
+/*
+ * Opens the store in state_dir with its rift.conf and base.conf, cleans up what a killed riftd
+ * left (stale mounts, orphaned servers) and restarts the branches that were running. *err says
+ * what went wrong and what to do. The caller owns *out.
+ */
+int rift_manager_open(const char *state_dir, struct rift_manager **out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Stops every server, unmounts every branch, closes the store. NULL is fine. */
+void rift_manager_close(struct rift_manager *m);
+
+const struct rift_config *rift_manager_config(struct rift_manager *m);
+const struct rift_base_meta *rift_manager_base(struct rift_manager *m);
+
+/* Each returns a rift_status; on failure *err (errlen bytes) says what to do. */
+enum rift_status rift_manager_create(struct rift_manager *m, const char *name, const char *from,
+				     struct rift_branch_view *out, char *err, size_t errlen);
+enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, char *err,
+				     size_t errlen);
+enum rift_status rift_manager_reset(struct rift_manager *m, const char *name, char *err,
+				    size_t errlen);
+/* Mounts the branch and starts its server (single flight: concurrent callers share one start). */
+enum rift_status rift_manager_start(struct rift_manager *m, const char *name,
+				    struct rift_branch_view *out, char *err, size_t errlen);
+enum rift_status rift_manager_stop(struct rift_manager *m, const char *name, char *err,
+				   size_t errlen);
+enum rift_status rift_manager_get(struct rift_manager *m, const char *name,
+				  struct rift_branch_view *out, char *err, size_t errlen);
+/* *out (caller frees) gets *count views sorted by name. */
+enum rift_status rift_manager_list(struct rift_manager *m, struct rift_branch_view **out,
+				   size_t *count, char *err, size_t errlen);
+
+/* Counts a routed connection opening (+1) or closing (-1): the idle timer sees them. */
+void rift_manager_touch(struct rift_manager *m, const char *name, int delta);
+
+/* Prometheus text exposition of branches, instances, bytes and create latency into buf. */
+size_t rift_manager_metrics(struct rift_manager *m, char *buf, size_t len);
+
+#endif
