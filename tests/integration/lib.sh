@@ -131,3 +131,52 @@ pg_stop() {
 psql_at() {
 	as_postgres "psql -X -q -h $TEST_TMP/sock -p $1 -Atc \"$2\" postgres"
 }
+
+# ---- riftd ----
+
+# start_riftd STATE: runs riftd in the background until the test ends; waits for its API socket.
+start_riftd() {
+	local state=$1 i
+	"$RIFT_BIN/riftd" --state "$state" >>"$TEST_TMP/riftd.log" 2>&1 &
+	RIFTD_PID=$!
+	on_exit "stop_riftd_quietly $RIFTD_PID $state"
+	for ((i = 0; i < 200; i++)); do
+		curl -s --unix-socket "$state/run/riftd.sock" http://rift/v1/status >/dev/null 2>&1 &&
+			return 0
+		kill -0 $RIFTD_PID 2>/dev/null || break
+		sleep 0.05
+	done
+	fail "riftd did not start serving its API"
+}
+
+# Stops a riftd and whatever a killed one may have left: servers on its mounts, the mounts.
+stop_riftd_quietly() {
+	local pid=$1 state=$2 m
+	kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	pkill -KILL -f -- "-D $state/mnt/" 2>/dev/null
+	for m in $(awk -v p="$state/mnt/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo); do
+		umount -l "$m" 2>/dev/null
+	done
+}
+
+# api STATE METHOD PATH [JSON]: calls riftd's API; the body lands in $TEST_TMP/api.json (read it
+# with `jq ... "$API_OUT"`) and the HTTP status in API_STATUS. Runs in this shell, not a subshell.
+API_OUT=$TEST_TMP/api.json
+api() {
+	local state=$1 method=$2 path=$3 body=${4:-}
+	API_STATUS=$(curl -s -o "$API_OUT" -w '%{http_code}' --unix-socket "$state/run/riftd.sock" \
+		-X "$method" ${body:+-H 'Content-Type: application/json' --data "$body"} \
+		"http://rift$path")
+}
+
+# api_field JQ: a field of the last API answer.
+api_field() {
+	jq -r "$1" "$API_OUT"
+}
+
+# demo_psql STATE PORT SQL: runs SQL on a demo branch server over TCP with the demo password.
+demo_psql() {
+	local pw
+	pw=$(sed -n 's/^demo_password=//p' "$1/base.conf")
+	PGPASSWORD=$pw psql -X -q -h 127.0.0.1 -p "$2" -U rift -d demo -Atc "$3"
+}
