@@ -107,9 +107,66 @@ out:
 	return rc;
 }
 
+/* A postmaster.pid left by a server that died with riftd names a pid that is gone, a zombie,
+ * or by now another process; Postgres would refuse to start over it. riftd starts the only
+ * servers on its mounts and ends orphans first, so a lock file whose pid is not a live
+ * postmaster on this very directory is stale. */
+static int clear_stale_pidfile(const char *datadir)
+{
+	char path[4352], line[32] = "", proc[64], args[8192], stat[256];
+	const char *paren;
+	bool live = false;
+	FILE *f;
+	long pid;
+	size_t n, i;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/postmaster.pid", datadir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	f = fopen(path, "re");
+	if (f == NULL)
+		return 0;
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	pid = strtol(line, NULL, 10);
+	snprintf(proc, sizeof(proc), "/proc/%ld/stat", pid);
+	f = pid > 0 ? fopen(proc, "re") : NULL;
+	if (f != NULL) {
+		n = fread(stat, 1, sizeof(stat) - 1, f);
+		fclose(f);
+		stat[n] = '\0';
+		paren = strrchr(stat, ')');
+		live = paren != NULL && paren[1] != '\0' && paren[2] != 'Z';
+	}
+	if (live) {
+		snprintf(proc, sizeof(proc), "/proc/%ld/cmdline", pid);
+		f = fopen(proc, "re");
+		n = f ? fread(args, 1, sizeof(args) - 1, f) : 0;
+		if (f != NULL)
+			fclose(f);
+		for (i = 0; i < n; i++)
+			if (args[i] == '\0')
+				args[i] = ' ';
+		args[n] = '\0';
+		live = strstr(args, datadir) != NULL;
+	}
+	if (live)
+		return -EBUSY;
+	return remove_in(datadir, "postmaster.pid");
+}
+
 static int prepare_datadir(const char *datadir, char *err, size_t errlen)
 {
-	int rc = remove_in(datadir, "standby.signal");
+	int rc = clear_stale_pidfile(datadir);
+
+	if (rc == -EBUSY) {
+		snprintf(err, errlen,
+			 "another Postgres server is already running on %s; stop it first",
+			 datadir);
+		return rc;
+	}
+	if (rc == 0)
+		rc = remove_in(datadir, "standby.signal");
 
 	if (rc == 0)
 		rc = remove_in(datadir, "recovery.signal");

@@ -547,12 +547,34 @@ static void *idle_main(void *arg)
 	return NULL;
 }
 
-/* After a crash: servers still running on dead mounts would PANIC or hang; end them. */
+/* Gone, or a zombie nobody reaped yet: either way it holds nothing any more. */
+static bool process_gone(pid_t pid)
+{
+	char path[64], buf[256];
+	const char *close_paren;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return true;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	close_paren = strrchr(buf, ')');
+	return close_paren == NULL || close_paren[1] == '\0' || close_paren[2] == 'Z';
+}
+
+/* After a crash: servers still running on dead mounts would PANIC or hang; end them, and wait
+ * until they are gone so a new server on the same directory does not see a live lock. */
 static void kill_orphans(struct rift_manager *m)
 {
 	char prefix[4200];
 	struct dirent *de;
 	DIR *proc = opendir("/proc");
+	pid_t killed[64];
+	size_t nkilled = 0, k, tries;
 
 	snprintf(prefix, sizeof(prefix), "%s/mnt/", m->state);
 	while (proc != NULL && (de = readdir(proc)) != NULL) {
@@ -576,11 +598,18 @@ static void kill_orphans(struct rift_manager *m)
 					(int)pid, args + i + 1);
 				kill(-pid, SIGKILL);
 				kill(pid, SIGKILL);
+				if (nkilled < sizeof(killed) / sizeof(killed[0]))
+					killed[nkilled++] = pid;
 				break;
 			}
 	}
 	if (proc != NULL)
 		closedir(proc);
+	for (k = 0; k < nkilled; k++)
+		for (tries = 0; tries < 250 && !process_gone(killed[k]); tries++) {
+			struct timespec tick = { 0, 20 * 1000 * 1000 };
+			nanosleep(&tick, NULL);
+		}
 }
 
 static void unmount_stale(struct rift_manager *m)
