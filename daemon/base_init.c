@@ -17,6 +17,7 @@
 #include "rift/base_init.h"
 #include "rift/pgproc.h"
 #include "rift/store.h"
+#include "rift/tls.h"
 
 #define OUT_TAIL 2048
 
@@ -501,7 +502,7 @@ int rift_init(const char *state, const struct rift_init_opts *opts, char *err, s
 	struct init_ctx c = { .state = state, .opts = opts, .err = err, .errlen = errlen };
 	struct rift_store *store = NULL;
 	char path[4200], serr[RIFT_ERRMSG_LEN];
-	const char *subdirs[] = { "mnt", "run", "log" };
+	const char *subdirs[] = { "mnt", "run", "log", "tls" };
 	uint32_t gen;
 	size_t i;
 	int rc = -1;
@@ -532,6 +533,16 @@ int rift_init(const char *state, const struct rift_init_opts *opts, char *err, s
 	snprintf(path, sizeof(path), "%s/rift.conf", state);
 	if (rift_config_write_defaults(path, err, errlen) != 0)
 		goto fail;
+	{
+		char cert[4200], key[4200];
+		snprintf(cert, sizeof(cert), "%s/tls/server.crt", state);
+		snprintf(key, sizeof(key), "%s/tls/server.key", state);
+		chmod(path, 0600);
+		snprintf(path, sizeof(path), "%s/tls", state);
+		chmod(path, 0700);
+		if (rift_tls_make_self_signed(cert, key, err, errlen) != 0)
+			goto fail;
+	}
 	snprintf(c.meta.mode, sizeof(c.meta.mode), "%s", modes[opts->mode]);
 	snprintf(c.staging, sizeof(c.staging), "%s/staging", state);
 	snprintf(c.sockdir, sizeof(c.sockdir), "%s/run/init", state);

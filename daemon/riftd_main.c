@@ -9,6 +9,7 @@
 
 #include "rift/api.h"
 #include "rift/manager.h"
+#include "rift/router.h"
 
 static void usage(FILE *out)
 {
@@ -33,6 +34,7 @@ int main(int argc, char **argv)
 	const char *state = getenv("RIFT_STATE") ? getenv("RIFT_STATE") : "/var/lib/rift";
 	struct rift_manager *m = NULL;
 	struct rift_api *api = NULL;
+	struct rift_router *router = NULL;
 	char err[2048] = "";
 	sigset_t stop;
 	int c, sig;
@@ -64,12 +66,15 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL); /* inherited by every thread; sigwait below */
 	signal(SIGPIPE, SIG_IGN);
 	if (rift_manager_open(state, &m, err, sizeof(err)) != 0 ||
-	    rift_api_start(m, state, &api, err, sizeof(err)) != 0) {
+	    rift_api_start(m, state, &api, err, sizeof(err)) != 0 ||
+	    rift_router_start(m, state, &router, err, sizeof(err)) != 0) {
 		fprintf(stderr, "riftd: %s\n", err);
+		rift_api_stop(api);
 		rift_manager_close(m);
 		return 1;
 	}
-	fprintf(stderr, "riftd: serving %s (API on %s/run/riftd.sock)\n", state, state);
+	fprintf(stderr, "riftd: serving %s (API on %s/run/riftd.sock, Postgres clients on %s)\n",
+		state, state, rift_manager_config(m)->router_listen);
 	sd_notify(0, "READY=1");
 	for (;;) {
 		if (sigwait(&stop, &sig) != 0 || sig != SIGHUP)
@@ -77,6 +82,7 @@ int main(int argc, char **argv)
 	}
 	sd_notify(0, "STOPPING=1");
 	fprintf(stderr, "riftd: stopping: servers, mounts, store\n");
+	rift_router_stop(router);
 	rift_api_stop(api);
 	rift_manager_close(m);
 	return 0;

@@ -13,6 +13,10 @@ struct rift_config {
 	char api_token_file[RIFT_CONFIG_STR];
 	/* [router] */
 	char router_listen[RIFT_CONFIG_STR];
+	char tls_cert[RIFT_CONFIG_STR]; /* "" = <state>/tls/server.crt (made by rift init) */
+	char tls_key[RIFT_CONFIG_STR];
+	int max_clients;
+	int login_timeout_s;
 	/* [instances] */
 	int port_min, port_max;
 	char pg_user[RIFT_CONFIG_STR];
