@@ -27,7 +27,7 @@
 
 #define MAX_LISTENERS 4
 #define RELAY_HIGH    (1u << 20) /* stop reading a side while the other owes this much */
-#define MAX_STARTING  256	 /* clients waiting for a branch to start */
+#define MAX_STARTING  256        /* clients waiting for a branch to start */
 #define MAX_CANCEL    4096
 
 #define LOG(...) fprintf(stderr, "riftd router: " __VA_ARGS__)
@@ -312,10 +312,10 @@ static void *start_worker(void *arg)
 	struct client *cl = job->cl;
 	struct rift_branch_view v;
 
-	cl->start_status = rift_manager_start(job->m, cl->branch, &v, cl->start_err,
-					      sizeof(cl->start_err));
+	cl->start_status =
+	    rift_manager_start(job->m, cl->branch, &v, cl->start_err, sizeof(cl->start_err));
 	cl->port = cl->start_status == RIFT_OK ? v.port : 0;
-	event_active(cl->started, 0, 0); /* back to the loop thread */
+	event_active(cl->started, 0, 0);       /* back to the loop thread */
 	atomic_fetch_sub(&job->r->workers, 1); /* after this, cl is not touched here */
 	free(job);
 	return NULL;
@@ -337,7 +337,8 @@ static void on_started(evutil_socket_t fd, short what, void *arg)
 		char msg[768];
 		snprintf(msg, sizeof(msg), "branch \"%s\" could not be started: %s", cl->branch,
 			 cl->start_err);
-		fatal(cl, "57P03", msg, "rift status and the branch's log under <state>/log say more");
+		fatal(cl, "57P03", msg,
+		      "rift status and the branch's log under <state>/log say more");
 		return;
 	}
 	connect_server(cl);
@@ -369,17 +370,19 @@ static void route(struct client *cl, const struct rift_startup *st)
 		return;
 	}
 	if (rift_manager_get(r->m, cl->branch, &v, err, sizeof(err)) != RIFT_OK) {
-		snprintf(msg, sizeof(msg), "database \"%s\" does not exist: rift has no branch \"%s\"",
-			 dbname, cl->branch);
-		fatal(cl, "3D000", msg, "`rift list` shows the branches; `rift create NAME` makes one");
+		snprintf(msg, sizeof(msg),
+			 "database \"%s\" does not exist: rift has no branch \"%s\"", dbname,
+			 cl->branch);
+		fatal(cl, "3D000", msg,
+		      "`rift list` shows the branches; `rift create NAME` makes one");
 		return;
 	}
 	if (cl->db[0] == '\0')
-		snprintf(cl->db, sizeof(cl->db), "%s", meta->default_db[0] ? meta->default_db : user);
+		snprintf(cl->db, sizeof(cl->db), "%s",
+			 meta->default_db[0] ? meta->default_db : user);
 	cl->startup = malloc(RIFT_STARTUP_MAX);
-	cl->startup_len = cl->startup ? rift_startup_build(st, cl->db, cl->startup,
-							   RIFT_STARTUP_MAX)
-				      : 0;
+	cl->startup_len =
+	    cl->startup ? rift_startup_build(st, cl->db, cl->startup, RIFT_STARTUP_MAX) : 0;
 	if (cl->startup_len == 0) {
 		fatal(cl, "08P01", "the startup packet is too large once rewritten", NULL);
 		return;
@@ -445,7 +448,8 @@ static void startup_phase(struct client *cl)
 			return;
 		}
 	}
-	raw = evbuffer_pullup(in, (ev_ssize_t)(avail < RIFT_STARTUP_MAX ? avail : RIFT_STARTUP_MAX));
+	raw =
+	    evbuffer_pullup(in, (ev_ssize_t)(avail < RIFT_STARTUP_MAX ? avail : RIFT_STARTUP_MAX));
 	rift_startup_parse(raw, avail < RIFT_STARTUP_MAX ? avail : RIFT_STARTUP_MAX, &st);
 	switch (st.kind) {
 	case RIFT_STARTUP_NEED_MORE:
@@ -562,7 +566,8 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
 		if (cl->phase == P_STARTUP && cl->tls && (what & BEV_EVENT_ERROR))
 			close_quietly(cl, "TLS handshake failed");
 		else
-			close_quietly(cl, (what & BEV_EVENT_EOF) ? "client closed" : "client error");
+			close_quietly(cl,
+				      (what & BEV_EVENT_EOF) ? "client closed" : "client error");
 	}
 }
 
@@ -580,8 +585,8 @@ static void watch_keys(struct client *cl)
 		struct evbuffer_ptr pos;
 		evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
 		evbuffer_copyout_from(in, &pos, hdr, 5);
-		len = ((uint32_t)hdr[1] << 24) | ((uint32_t)hdr[2] << 16) | ((uint32_t)hdr[3] << 8) |
-		      hdr[4];
+		len = ((uint32_t)hdr[1] << 24) | ((uint32_t)hdr[2] << 16) |
+		      ((uint32_t)hdr[3] << 8) | hdr[4];
 		if (len < 4 || avail - off < 1 + (size_t)len)
 			break;
 		if (hdr[0] == 'K' && len >= 8 && len - 8 <= RIFT_CANCEL_KEY_MAX) {
@@ -658,8 +663,8 @@ static void on_server_event(struct bufferevent *bev, short what, void *arg)
 
 /* ---- accepting ---- */
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-		      int salen, void *arg)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+		      void *arg)
 {
 	struct rift_router *r = arg;
 	struct client *cl = calloc(1, sizeof(*cl));
@@ -709,7 +714,8 @@ static void *loop_main(void *arg)
 static int add_listener(struct rift_router *r, const char *host, const char *port, int family,
 			char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = { .ai_family = family,
+				  .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV },
 			*res = NULL, *ai;
 	int rc = getaddrinfo(host, port, &hints, &res);
@@ -723,13 +729,14 @@ static int add_listener(struct rift_router *r, const char *host, const char *por
 		struct evconnlistener *l;
 		l = evconnlistener_new_bind(r->base, on_accept, r,
 					    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-						    LEV_OPT_CLOSE_ON_EXEC,
+						LEV_OPT_CLOSE_ON_EXEC,
 					    512, ai->ai_addr, (int)ai->ai_addrlen);
 		if (l == NULL) {
-			snprintf(err, errlen,
-				 "the router cannot listen on %s:%s: %s (is another rift or pgbouncer "
-				 "on that port? change [router] listen in rift.conf)",
-				 host ? host : "*", port, strerror(errno));
+			snprintf(
+			    err, errlen,
+			    "the router cannot listen on %s:%s: %s (is another rift or pgbouncer "
+			    "on that port? change [router] listen in rift.conf)",
+			    host ? host : "*", port, strerror(errno));
 			freeaddrinfo(res);
 			return -1;
 		}
@@ -759,7 +766,8 @@ int rift_router_start(struct rift_manager *m, const char *state, struct rift_rou
 	evthread_use_pthreads();
 	r->base = event_base_new();
 	if (r->base == NULL || colon == NULL) {
-		snprintf(err, errlen, "[router] listen = %s: expected host:port", cfg->router_listen);
+		snprintf(err, errlen, "[router] listen = %s: expected host:port",
+			 cfg->router_listen);
 		goto fail;
 	}
 	hl = (size_t)(colon - cfg->router_listen);

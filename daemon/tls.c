@@ -47,8 +47,7 @@ static int write_key(FILE *f, void *k)
 	return PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
 }
 
-int rift_tls_make_self_signed(const char *cert_path, const char *key_path, char *err,
-			      size_t errlen)
+int rift_tls_make_self_signed(const char *cert_path, const char *key_path, char *err, size_t errlen)
 {
 	EVP_PKEY *key = EVP_EC_gen("P-256");
 	X509 *x = X509_new();
@@ -65,8 +64,8 @@ int rift_tls_make_self_signed(const char *cert_path, const char *key_path, char 
 	X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 24 * 3600);
 	X509_set_pubkey(x, key);
 	name = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost",
-				   -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
+				   -1, 0);
 	X509_set_issuer_name(x, name);
 	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
 	san = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name,
@@ -105,8 +104,7 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 	return SSL_TLSEXT_ERR_OK;
 }
 
-SSL_CTX *rift_tls_server_ctx(const char *cert_path, const char *key_path, char *err,
-			     size_t errlen)
+SSL_CTX *rift_tls_server_ctx(const char *cert_path, const char *key_path, char *err, size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	char why[256];

@@ -16,7 +16,6 @@ int rift_tls_make_self_signed(const char *cert_path, const char *key_path, char 
  * A server context for cert/key (TLS 1.2+, ALPN "postgresql" selected when offered). NULL with
  * *err when the files are missing or do not match.
  */
-SSL_CTX *rift_tls_server_ctx(const char *cert_path, const char *key_path, char *err,
-			     size_t errlen);
+SSL_CTX *rift_tls_server_ctx(const char *cert_path, const char *key_path, char *err, size_t errlen);
 
 #endif

@@ -1,0 +1,66 @@
+/* pq_client.c — a libpq client for the router tests: query, then cancel a sleeping query. */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Usage: pq_client CONNINFO — prints the demo order count, then checks that PQcancel stops a
+ * pg_sleep(30) within seconds and that the connection still works afterwards. */
+int main(int argc, char **argv)
+{
+	PGconn *c;
+	PGresult *r;
+	PGcancel *cancel;
+	char errbuf[256];
+	time_t t0;
+	int rc = 1;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: pq_client CONNINFO\n");
+		return 2;
+	}
+	c = PQconnectdb(argv[1]);
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "pq_client: %s", PQerrorMessage(c));
+		goto out;
+	}
+	r = PQexec(c, "select count(*) from orders");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "pq_client: %s", PQerrorMessage(c));
+		PQclear(r);
+		goto out;
+	}
+	printf("orders=%s\n", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (!PQsendQuery(c, "select pg_sleep(30)"))
+		goto out;
+	t0 = time(NULL);
+	{
+		struct timespec half = { 0, 500 * 1000 * 1000 };
+		nanosleep(&half, NULL);
+	}
+	cancel = PQgetCancel(c);
+	if (cancel == NULL || !PQcancel(cancel, errbuf, sizeof(errbuf))) {
+		fprintf(stderr, "pq_client: cancel failed: %s\n", errbuf);
+		goto out;
+	}
+	PQfreeCancel(cancel);
+	while ((r = PQgetResult(c)) != NULL) {
+		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		if (PQresultStatus(r) == PGRES_FATAL_ERROR && state && strcmp(state, "57014") == 0)
+			rc = 0;
+		PQclear(r);
+	}
+	if (rc != 0 || time(NULL) - t0 > 10) {
+		fprintf(stderr, "pq_client: the sleeping query was not cancelled\n");
+		rc = 1;
+		goto out;
+	}
+	r = PQexec(c, "select 1");
+	rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : 1;
+	PQclear(r);
+	printf("cancel=ok\n");
+out:
+	PQfinish(c);
+	return rc;
+}
