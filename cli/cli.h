@@ -1,10 +1,36 @@
-/* cli.h — what the rift command's files share: exit codes and the command entry points. */
+/* cli.h — what the rift command's files share: options, exit codes, the API client. */
 #ifndef RIFT_CLI_H
 #define RIFT_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
 #define EXIT_USAGE 2
 
+struct cli_opts {
+	const char *state;
+	bool json;  /* machine-readable output */
+	bool quiet; /* no progress or chatter on stderr */
+};
+
+/* An answer of riftd's API; body is owned by the caller (free). */
+struct cli_response {
+	int status;
+	char *body;
+};
+
+/* Calls riftd's API on <state>/run/riftd.sock. 0, or -errno when riftd cannot be reached. */
+int cli_http(const char *state, const char *method, const char *path, const char *body,
+	     struct cli_response *resp);
+
 /* Each command gets argv starting at its own name; returns the process exit status. */
-int cmd_init(const char *state, int argc, char **argv);
+int cmd_init(const struct cli_opts *o, int argc, char **argv);
+int cmd_serve(const struct cli_opts *o, int argc, char **argv);
+int cmd_branch(const struct cli_opts *o, int argc, char **argv); /* create, delete, ... */
+int cmd_mount(const struct cli_opts *o, int argc, char **argv);
+
+/* One line per branch command, for rift --help. */
+void cmd_branch_summaries(FILE *out);
 
 #endif

@@ -37,7 +37,7 @@ static void show_progress(const char *line, void *arg)
 	fprintf(stderr, "rift init: %s\n", line);
 }
 
-int cmd_init(const char *state, int argc, char **argv)
+int cmd_init(const struct cli_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "upstream", required_argument, NULL, 'u' },
@@ -86,11 +86,17 @@ int cmd_init(const char *state, int argc, char **argv)
 				"as its own user (try sudo rift init)\n");
 		return 1;
 	}
-	if (rift_init(state, &opts, err, sizeof(err)) != 0) {
+	if (o->quiet)
+		opts.progress = NULL;
+	if (rift_init(o->state, &opts, err, sizeof(err)) != 0) {
 		fprintf(stderr, "rift init: %s\n", err);
 		return 1;
 	}
-	printf("rift: store ready in %s; start it with `rift serve`, then `rift create NAME`\n",
-	       state);
+	if (o->json)
+		printf("{\"state\":\"%s\",\"branch\":\"main\"}\n", o->state);
+	else if (!o->quiet)
+		printf("rift: store ready in %s; start it with `rift serve`, then `rift create "
+		       "NAME`\n",
+		       o->state);
 	return 0;
 }

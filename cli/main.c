@@ -1,55 +1,79 @@
 /* main.c — the rift command-line tool: global options and command dispatch. */
 #include <stdio.h>
-#include <string.h>
-
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "rift/branch_name.h"
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: rift [--help] [--version] <command> [args]\n"
-		"\n"
-		"rift gives every developer and CI job its own writable branch of a Postgres\n"
-		"database, created in milliseconds whatever its size.\n"
-		"\n"
-		"commands available in this build:\n"
-		"  version            print rift's version\n"
-		"  check-name NAME    say whether NAME is a valid branch name\n"
-		"\n"
-		"The store, riftd, the router and the branch commands (init, serve, create, ...)\n"
-		"are being built; see docs/architecture.md.\n");
+	fprintf(out, "usage: rift [--state DIR] [--json] [-q] <command> [args]\n"
+		     "\n"
+		     "rift gives every developer and CI job its own writable branch of a Postgres\n"
+		     "database, created in milliseconds whatever its size.\n"
+		     "\n"
+		     "commands:\n"
+		     "  init     create a store and its base (demo, --upstream URL, --pgdata DIR)\n"
+		     "  serve    run riftd: the router on 6432, the API, the branch servers\n");
+	cmd_branch_summaries(out);
+	fprintf(out, "  mount    mount a branch's files at a directory\n"
+		     "  version  print rift's version\n"
+		     "\n"
+		     "global options (before or after the command):\n"
+		     "  --state DIR   the store (default $RIFT_STATE, else /var/lib/rift)\n"
+		     "  --json        machine-readable output (documented in docs/cli.md)\n"
+		     "  -q, --quiet   print only what scripts need\n"
+		     "  --help        help for rift or for a command (rift create --help)\n"
+		     "\n"
+		     "a two-minute tour:\n"
+		     "  rift init && rift serve --background\n"
+		     "  rift create feature-auth\n"
+		     "  psql \"$(rift url feature-auth)\"\n"
+		     "  rift delete feature-auth\n");
 }
 
-static int cmd_check_name(int argc, char **argv)
+/* Pulls the global options out of argv (up to a "--"), leaving the command and its args. */
+static int take_globals(struct cli_opts *o, int *argc, char **argv)
 {
-	enum rift_name_verdict verdict;
+	int i, j = 1;
 
-	if (argc != 2) {
-		fprintf(stderr, "rift check-name: expected exactly one NAME (try rift --help)\n");
-		return EXIT_USAGE;
+	for (i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < *argc)
+				argv[j++] = argv[i++];
+			break;
+		}
+		if (strcmp(argv[i], "--json") == 0) {
+			o->json = true;
+		} else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
+			o->quiet = true;
+		} else if (strcmp(argv[i], "--state") == 0) {
+			if (i + 1 >= *argc) {
+				fprintf(stderr, "rift: --state needs a directory\n");
+				return -1;
+			}
+			o->state = argv[++i];
+		} else if (strncmp(argv[i], "--state=", 8) == 0) {
+			o->state = argv[i] + 8;
+		} else {
+			argv[j++] = argv[i];
+		}
 	}
-	verdict = rift_branch_name_check(argv[1]);
-	if (verdict != RIFT_NAME_OK) {
-		fprintf(stderr, "rift: \"%s\" is not a valid branch name: %s\n", argv[1],
-			rift_branch_name_explain(verdict));
-		return 1;
-	}
-	printf("%s is a valid branch name\n", argv[1]);
+	*argc = j;
+	argv[j] = NULL;
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	const char *cmd, *state = getenv("RIFT_STATE") ? getenv("RIFT_STATE") : "/var/lib/rift";
+	struct cli_opts o = { .state =
+				  getenv("RIFT_STATE") ? getenv("RIFT_STATE") : "/var/lib/rift" };
+	const char *cmd;
+	int rc;
 
-	while (argc >= 3 && strcmp(argv[1], "--state") == 0) {
-		state = argv[2];
-		argv += 2;
-		argc -= 2;
-	}
+	if (take_globals(&o, &argc, argv) != 0)
+		return EXIT_USAGE;
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -60,13 +84,21 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-		printf("rift %s\n", RIFT_VERSION);
+		if (o.json)
+			printf("{\"version\":\"%s\"}\n", RIFT_VERSION);
+		else
+			printf("rift %s\n", RIFT_VERSION);
 		return 0;
 	}
 	if (strcmp(cmd, "init") == 0)
-		return cmd_init(state, argc - 1, argv + 1);
-	if (strcmp(cmd, "check-name") == 0)
-		return cmd_check_name(argc - 1, argv + 1);
+		return cmd_init(&o, argc - 1, argv + 1);
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve(&o, argc - 1, argv + 1);
+	if (strcmp(cmd, "mount") == 0)
+		return cmd_mount(&o, argc - 1, argv + 1);
+	rc = cmd_branch(&o, argc - 1, argv + 1);
+	if (rc >= 0)
+		return rc;
 	fprintf(stderr, "rift: unknown command \"%s\" (rift --help lists the commands)\n", cmd);
 	return EXIT_USAGE;
 }

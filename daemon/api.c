@@ -90,6 +90,15 @@ static json_t *branch_json(struct rift_api *api, const struct rift_branch_view *
 		      "children", (int)v->info.nchildren, "database", meta->default_db);
 	if (o != NULL && v->error[0])
 		json_object_set_new(o, "last_error", json_string(v->error));
+	if (o != NULL) {
+		char expires[32] = "";
+		if (v->expires_at > 0) {
+			secs = (time_t)v->expires_at;
+			gmtime_r(&secs, &tm);
+			strftime(expires, sizeof(expires), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		}
+		json_object_set_new(o, "expires", expires[0] ? json_string(expires) : json_null());
+	}
 	return o;
 }
 
@@ -123,6 +132,7 @@ static enum MHD_Result create_branch(struct rift_api *api, struct MHD_Connection
 {
 	struct rift_branch_view v;
 	const char *name = NULL, *from = NULL;
+	json_int_t ttl = 0;
 	json_error_t jerr;
 	char err[1024];
 	enum rift_status st;
@@ -139,13 +149,17 @@ static enum MHD_Result create_branch(struct rift_api *api, struct MHD_Connection
 		json_decref(doc);
 		return send_error(c, MHD_HTTP_BAD_REQUEST, err);
 	}
-	if (json_unpack_ex(doc, &jerr, 0, "{s:s,s?s}", "name", &name, "from", &from) != 0) {
-		snprintf(err, sizeof(err), "\"name\" (and optional \"from\") must be strings: %s",
+	if (json_unpack_ex(doc, &jerr, 0, "{s:s,s?s,s?I}", "name", &name, "from", &from,
+			   "ttl_seconds", &ttl) != 0 ||
+	    ttl < 0) {
+		snprintf(err, sizeof(err),
+			 "\"name\" and optional \"from\" must be strings, \"ttl_seconds\" a "
+			 "positive integer: %s",
 			 jerr.text);
 		json_decref(doc);
 		return send_error(c, MHD_HTTP_BAD_REQUEST, err);
 	}
-	st = rift_manager_create(api->m, name, from, &v, err, sizeof(err));
+	st = rift_manager_create(api->m, name, from, (long)ttl, &v, err, sizeof(err));
 	json_decref(doc);
 	return reply_view(api, c, st, &v, err);
 }

@@ -31,7 +31,8 @@ struct bstate {
 	struct rift_mount *mount;
 	struct rift_instance inst;
 	bool running, deleted;
-	int routed; /* connections the router holds open */
+	int routed;        /* connections the router holds open */
+	time_t expires_at; /* 0 = never */
 	time_t last_active;
 	char error[512];
 };
@@ -138,6 +139,44 @@ static void save_running(struct rift_manager *m)
 		rename(tmp, path);
 }
 
+/* Expiry times (from --ttl) survive restarts in <state>/expiry: "name epoch" lines. */
+static void save_expiry(struct rift_manager *m)
+{
+	char path[4200], tmp[4300];
+	FILE *f;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/expiry", m->state);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (f == NULL)
+		return;
+	pthread_mutex_lock(&m->mu);
+	for (i = 0; i < m->n; i++)
+		if (m->v[i]->expires_at > 0 && !m->v[i]->deleted)
+			fprintf(f, "%s %lld\n", m->v[i]->name, (long long)m->v[i]->expires_at);
+	pthread_mutex_unlock(&m->mu);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
+static void load_expiry(struct rift_manager *m)
+{
+	char path[4200], name[128];
+	long long when;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/expiry", m->state);
+	f = fopen(path, "re");
+	while (f != NULL && fscanf(f, "%100s %lld", name, &when) == 2) {
+		struct bstate *b = get_state(m, name);
+		if (b != NULL)
+			b->expires_at = (time_t)when;
+	}
+	if (f != NULL)
+		fclose(f);
+}
+
 static bool port_taken(struct rift_manager *m, int port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -231,6 +270,7 @@ static void fill_view(struct rift_manager *m, struct bstate *b, struct rift_bran
 	rift_store_branch_info(m->store, b->name, &out->info);
 	out->running = b->running;
 	out->port = b->running ? b->inst.port : 0;
+	out->expires_at = (long long)b->expires_at;
 	snprintf(out->error, sizeof(out->error), "%s", b->error);
 }
 
@@ -329,7 +369,8 @@ static void checkpoint_if_running(struct rift_manager *m, struct bstate *p)
 }
 
 enum rift_status rift_manager_create(struct rift_manager *m, const char *name, const char *from,
-				     struct rift_branch_view *out, char *err, size_t errlen)
+				     long ttl_s, struct rift_branch_view *out, char *err,
+				     size_t errlen)
 {
 	enum rift_status st = check_name(name, err, errlen);
 	struct bstate *p = NULL, *b;
@@ -355,6 +396,10 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name, c
 		return store_status(rc, name, from, err, errlen);
 	observe_create(m, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	b = get_state(m, name);
+	if (b != NULL && ttl_s > 0) {
+		b->expires_at = time(NULL) + ttl_s;
+		save_expiry(m);
+	}
 	if (b != NULL && out != NULL)
 		fill_view(m, b, out);
 	return RIFT_CREATED;
@@ -392,6 +437,8 @@ enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, c
 	}
 	pthread_mutex_unlock(&b->op);
 	save_running(m);
+	if (rc == 0 && b->expires_at > 0)
+		save_expiry(m);
 	return store_status(rc, name, NULL, err, errlen);
 }
 
@@ -479,6 +526,7 @@ enum rift_status rift_manager_list(struct rift_manager *m, struct rift_branch_vi
 		if (b != NULL) {
 			v[i].running = b->running;
 			v[i].port = b->running ? b->inst.port : 0;
+			v[i].expires_at = (long long)b->expires_at;
 			snprintf(v[i].error, sizeof(v[i].error), "%s", b->error);
 		}
 	}
@@ -524,6 +572,16 @@ static void *idle_main(void *arg)
 			pthread_mutex_lock(&m->mu);
 			b = m->v[i];
 			pthread_mutex_unlock(&m->mu);
+			if (!b->deleted && b->expires_at > 0 && now >= b->expires_at) {
+				char err[512];
+				fprintf(stderr, "riftd: branch %s expired (--ttl): deleting it\n",
+					b->name);
+				if (rift_manager_delete(m, b->name, err, sizeof(err)) != RIFT_OK) {
+					fprintf(stderr, "riftd: %s; retrying in an hour\n", err);
+					b->expires_at = now + 3600;
+				}
+				continue;
+			}
 			if (pthread_mutex_trylock(&b->op) != 0)
 				continue;
 			if (b->running && !rift_instance_alive(&b->inst)) {
@@ -688,6 +746,7 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 		goto fail;
 	snprintf(path, sizeof(path), "%s/run/pg", state);
 	mkdir(path, 0711);
+	load_expiry(m);
 	if (pthread_create(&m->idle, NULL, idle_main, m) == 0)
 		m->idle_started = true;
 	restart_running(m);

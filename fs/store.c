@@ -63,6 +63,16 @@ int store_write(struct rift_store *s, rocksdb_writebatch_t *wb, bool sync)
 	return 0;
 }
 
+int branch_write(struct rift_branch *b, rocksdb_writebatch_t *wb)
+{
+	int rc = store_write(b->store, wb, false);
+	struct layer *head;
+
+	if (rc == 0 && (head = store_layer(b->store, b->rec->chain[0])) != NULL)
+		head->dirty = true;
+	return rc;
+}
+
 int rift_store_sync(struct rift_store *s)
 {
 	uint64_t target = atomic_load(&s->write_seq);
@@ -298,6 +308,7 @@ static int load_layer(struct rift_store *s, const uint8_t *k, size_t kl, const u
 	if (kl != 9 || layer_decode(v, vl, &l) != 0)
 		return -EIO;
 	l.id = get_be64(k + 1);
+	l.dirty = true; /* whether a head changed before the restart is not recorded */
 	return store_layer_add(s, &l) ? 0 : -ENOMEM;
 }
 

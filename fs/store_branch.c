@@ -67,16 +67,30 @@ int rift_store_branch_create(struct rift_store *s, const char *name, const char 
 			rc = -EIO;
 			goto unlock;
 		}
-		frozen = *l;
-		frozen.frozen = true;
-		frozen.nchildren = 2;
-		memset(&parent_head, 0, sizeof(parent_head));
-		parent_head.id = store_alloc_id(s, wb);
-		parent_head.parent = frozen.id;
-		parent_head.gen = frozen.gen;
-		put_layer(s, wb, &parent_head);
 		snprintf(c->parent, sizeof(c->parent), "%s", from);
 		c->gen = p->gen;
+		if (!l->dirty && l->parent != 0) {
+			/* The parent changed nothing since its head was made: the child can hang
+			 * off the same frozen layer, and chains stay short however many branches
+			 * are taken from an idle branch. */
+			l = store_layer(s, l->parent);
+			if (l == NULL) {
+				rc = -EIO;
+				goto unlock;
+			}
+			frozen = *l;
+			frozen.nchildren++;
+			p = NULL; /* the parent keeps its head */
+		} else {
+			frozen = *l;
+			frozen.frozen = true;
+			frozen.nchildren = 2;
+			memset(&parent_head, 0, sizeof(parent_head));
+			parent_head.id = store_alloc_id(s, wb);
+			parent_head.parent = frozen.id;
+			parent_head.gen = frozen.gen;
+			put_layer(s, wb, &parent_head);
+		}
 	} else {
 		uint64_t bl;
 		if (base_gen == 0) {

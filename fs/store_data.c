@@ -405,7 +405,7 @@ ssize_t rift_store_write(struct rift_branch *b, uint64_t ino, uint64_t off, size
 		if (p != NULL)
 			presence_put(s, wb, rec->data_id, p);
 	}
-	rc = store_write(s, wb, false);
+	rc = branch_write(b, wb);
 	if (rc == 0)
 		rc = (ssize_t)len;
 unlock:
@@ -585,7 +585,7 @@ int rift_store_fallocate(struct rift_branch *b, uint64_t ino, uint64_t off, uint
 		rec->size = off + len;
 		rec->ctime = now_ts();
 		inode_put(b, wb, ino, rec);
-		rc = store_write(s, wb, false);
+		rc = branch_write(b, wb);
 	}
 	pthread_rwlock_unlock(&s->lock);
 out:

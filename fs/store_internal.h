@@ -60,6 +60,7 @@ struct layer {
 	bool frozen;
 	uint32_t nchildren;
 	uint64_t bytes, blocks; /* derived from the presence records */
+	bool dirty;             /* head layers: changed since created (unknown after a reopen) */
 };
 
 /* Blocks of one data id held by one layer. */
@@ -175,6 +176,8 @@ int branch_decode(const uint8_t *buf, size_t len, struct branch_rec *b);
 /* ---- store.c ---- */
 int store_fail(struct rift_store *s, char *rocks_err, const char *what);
 int store_write(struct rift_store *s, rocksdb_writebatch_t *wb, bool sync);
+/* store_write for a branch's change: also marks its head layer as changed. */
+int branch_write(struct rift_branch *b, rocksdb_writebatch_t *wb);
 uint64_t store_alloc_id(struct rift_store *s, rocksdb_writebatch_t *wb);
 struct layer *store_layer(struct rift_store *s, uint64_t id);
 struct layer *store_layer_add(struct rift_store *s, const struct layer *l);

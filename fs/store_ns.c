@@ -244,7 +244,7 @@ static int free_orphan(struct rift_branch *b, uint64_t ino)
 	rc = inode_get(b, ino, rec, &found_in);
 	if (rc == 0 && rec->nlink == 0) {
 		release_inode(b, wb, ino, rec, found_in);
-		rc = store_write(s, wb, false);
+		rc = branch_write(b, wb);
 	}
 	pthread_rwlock_unlock(&s->lock);
 out:
@@ -402,7 +402,7 @@ static int make_node(struct rift_branch *b, uint64_t dir, const char *name, uint
 	dentry_put(b, wb, dir, name, ino, mode & S_IFMT);
 	rc = touch_dir(b, wb, dir, S_ISDIR(mode) ? 1 : 0, now);
 	if (rc == 0)
-		rc = store_write(s, wb, false);
+		rc = branch_write(b, wb);
 	if (rc == 0 && attr != NULL)
 		attr_from_rec(b, ino, rec, attr);
 unlock:
@@ -642,7 +642,7 @@ static int remove_name(struct rift_branch *b, uint64_t dir, const char *name, bo
 	if (rc == 0)
 		rc = touch_dir(b, wb, dir, want_dir ? -1 : 0, now);
 	if (rc == 0)
-		rc = store_write(s, wb, false);
+		rc = branch_write(b, wb);
 unlock:
 	pthread_rwlock_unlock(&s->lock);
 out:
@@ -780,7 +780,7 @@ int rift_store_rename(struct rift_branch *b, uint64_t dir, const char *name, uin
 			rc = touch_dir(b, wb, newdir, ddelta_new, now);
 	}
 	if (rc == 0)
-		rc = store_write(s, wb, false);
+		rc = branch_write(b, wb);
 unlock:
 	pthread_rwlock_unlock(&s->lock);
 out:
@@ -835,7 +835,7 @@ int rift_store_setattr(struct rift_branch *b, uint64_t ino, const struct rift_at
 		rec->mtime = in->mtime;
 	rec->ctime = (mask & RIFT_SET_CTIME) ? in->ctime : now;
 	inode_put(b, wb, ino, rec);
-	rc = store_write(s, wb, false);
+	rc = branch_write(b, wb);
 	if (rc == 0 && out != NULL)
 		attr_from_rec(b, ino, rec, out);
 unlock:

@@ -16,8 +16,9 @@ struct rift_manager;
 struct rift_branch_view {
 	struct rift_branch_info info;
 	bool running;
-	int port;        /* 0 when stopped */
-	char error[512]; /* why the last start failed, if it did */
+	int port;             /* 0 when stopped */
+	long long expires_at; /* unix time riftd deletes it (--ttl), 0 = never */
+	char error[512];      /* why the last start failed, if it did */
 };
 
 /* Errors carry an HTTP-like status, so the API can answer without guessing. */
@@ -46,8 +47,10 @@ const struct rift_config *rift_manager_config(struct rift_manager *m);
 const struct rift_base_meta *rift_manager_base(struct rift_manager *m);
 
 /* Each returns a rift_status; on failure *err (errlen bytes) says what to do. */
+/* ttl_s > 0: riftd deletes the branch that many seconds from now. */
 enum rift_status rift_manager_create(struct rift_manager *m, const char *name, const char *from,
-				     struct rift_branch_view *out, char *err, size_t errlen);
+				     long ttl_s, struct rift_branch_view *out, char *err,
+				     size_t errlen);
 enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, char *err,
 				     size_t errlen);
 enum rift_status rift_manager_reset(struct rift_manager *m, const char *name, char *err,

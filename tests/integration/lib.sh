@@ -137,6 +137,11 @@ psql_at() {
 # start_riftd STATE: runs riftd in the background until the test ends; waits for its API socket.
 start_riftd() {
 	local state=$1 i
+	# every test its own router port (tests run in parallel; 6432 may be taken)
+	if grep -q '^listen = 127.0.0.1:6432$' "$state/rift.conf"; then
+		ROUTER_PORT=$(free_port)
+		sed -i "s/^listen = 127.0.0.1:6432$/listen = 127.0.0.1:$ROUTER_PORT/" "$state/rift.conf"
+	fi
 	"$RIFT_BIN/riftd" --state "$state" >>"$TEST_TMP/riftd.log" 2>&1 &
 	RIFTD_PID=$!
 	on_exit "stop_riftd_quietly $RIFTD_PID $state"

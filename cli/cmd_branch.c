@@ -1,0 +1,448 @@
+/* cmd_branch.c — the branch commands: create, delete, list, status, url, psql, reset, start, stop. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "rift/base_init.h"
+#include "rift/branch_name.h"
+#include "rift/config.h"
+
+struct command {
+	const char *name, *args, *summary, *examples;
+	int (*run)(const struct cli_opts *o, int argc, char **argv);
+};
+
+static const struct command *find_command(const char *name);
+
+static int usage_error(const char *cmd, const char *msg)
+{
+	fprintf(stderr, "rift %s: %s (try rift %s --help)\n", cmd, msg, cmd);
+	return EXIT_USAGE;
+}
+
+/* Reports an API call that failed, in the API's words or with how to start riftd. */
+static int api_failed(const struct cli_opts *o, int rc, const struct cli_response *r)
+{
+	if (rc == -ENOENT || rc == -ECONNREFUSED) {
+		fprintf(stderr,
+			"rift: riftd is not running for %s (start it with `rift serve`, or `rift "
+			"serve --background`; --state or RIFT_STATE pick another store)\n",
+			o->state);
+		return 1;
+	}
+	if (rc == -EACCES) {
+		fprintf(stderr, "rift: no permission to use %s/run/riftd.sock (run as root)\n",
+			o->state);
+		return 1;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "rift: cannot talk to riftd: %s\n", strerror(-rc));
+		return 1;
+	}
+	{
+		json_t *doc = json_loads(r->body, 0, NULL);
+		const char *msg = json_string_value(json_object_get(json_object_get(doc, "error"),
+								    "message"));
+		if (o->json && doc != NULL)
+			printf("%s\n", r->body);
+		fprintf(stderr, "rift: %s\n", msg ? msg : r->body);
+		json_decref(doc);
+	}
+	return 1;
+}
+
+/* Calls the API; on success *doc (caller decrefs) holds the JSON answer. */
+static int call(const struct cli_opts *o, const char *method, const char *path, const char *body,
+		json_t **doc)
+{
+	struct cli_response r;
+	int rc = cli_http(o->state, method, path, body, &r);
+
+	*doc = NULL;
+	if (rc != 0 || r.status < 200 || r.status >= 300) {
+		rc = api_failed(o, rc, &r);
+		free(r.body);
+		return rc;
+	}
+	*doc = json_loads(r.body, 0, NULL);
+	free(r.body);
+	if (*doc == NULL) {
+		fprintf(stderr, "rift: riftd answered something that is not JSON\n");
+		return 1;
+	}
+	return 0;
+}
+
+static void human_bytes(unsigned long long n, char *out, size_t len)
+{
+	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, len, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+}
+
+/* The URL a person pastes into psql: through the router, with the demo password if rift
+ * knows it. */
+static int branch_url(const struct cli_opts *o, const char *branch, char *out, size_t len)
+{
+	struct rift_config cfg;
+	struct rift_base_meta meta;
+	char path[4200], err[512], host[256] = "localhost", user[128] = "";
+	const char *colon, *port = "6432";
+
+	rift_config_defaults(&cfg);
+	snprintf(path, sizeof(path), "%s/rift.conf", o->state);
+	if (rift_config_load(&cfg, path, err, sizeof(err)) != 0 ||
+	    rift_base_meta_load(o->state, &meta, err, sizeof(err)) != 0) {
+		fprintf(stderr, "rift: %s\n", err);
+		return -1;
+	}
+	colon = strrchr(cfg.router_listen, ':');
+	if (colon != NULL) {
+		size_t hl = (size_t)(colon - cfg.router_listen);
+		port = colon + 1;
+		if (hl > 0 && hl < sizeof(host) && strncmp(cfg.router_listen, "*", hl) != 0 &&
+		    strncmp(cfg.router_listen, "127.0.0.1", hl) != 0 &&
+		    strncmp(cfg.router_listen, "0.0.0.0", hl) != 0)
+			snprintf(host, sizeof(host), "%.*s", (int)hl, cfg.router_listen);
+	}
+	if (meta.demo_password[0] != '\0') {
+		snprintf(user, sizeof(user), "rift:%s@", meta.demo_password);
+	} else if (strncmp(meta.upstream, "postgres://", 11) == 0) {
+		const char *u = meta.upstream + 11, *at = strchr(u, '@');
+		if (at != NULL && at - u < 100)
+			snprintf(user, sizeof(user), "%.*s@", (int)(at - u), u);
+	}
+	snprintf(out, len, "postgres://%s%s:%s/%s", user, host, port, branch);
+	return 0;
+}
+
+static void print_branch_line(const json_t *b)
+{
+	printf("%s %s\n", json_string_value(json_object_get(b, "name")),
+	       json_string_value(json_object_get(b, "state")));
+}
+
+/* ---- commands ---- */
+
+/* Parses 90s, 30m, 2h, 7d (or plain seconds). */
+static long parse_duration(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || v <= 0)
+		return -1;
+	switch (*end) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		v *= 60;
+		break;
+	case 'h':
+		v *= 3600;
+		break;
+	case 'd':
+		v *= 86400;
+		break;
+	default:
+		return -1;
+	}
+	return end[0] != '\0' && end[1] != '\0' ? -1 : v;
+}
+
+static int run_create(const struct cli_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = { { "from", required_argument, NULL, 'f' },
+						  { "ttl", required_argument, NULL, 't' },
+						  { "output", required_argument, NULL, 'o' },
+						  { NULL, 0, NULL, 0 } };
+	const char *from = NULL, *output = "text";
+	long ttl = 0;
+	char body[512], url[1024];
+	json_t *doc, *req;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == 'f')
+			from = optarg;
+		else if (c == 't' && (ttl = parse_duration(optarg)) <= 0)
+			return usage_error("create", "--ttl wants a duration like 90s, 30m, 2h or 7d");
+		else if (c == 'o')
+			output = optarg;
+		else if (c == '?')
+			return usage_error("create", "unknown option");
+	}
+	if (optind != argc - 1)
+		return usage_error("create", "expected exactly one NAME");
+	if (strcmp(output, "text") != 0 && strcmp(output, "env") != 0 &&
+	    strcmp(output, "url") != 0)
+		return usage_error("create", "--output takes text, env or url");
+	req = json_pack("{s:s}", "name", argv[optind]);
+	if (from != NULL)
+		json_object_set_new(req, "from", json_string(from));
+	if (ttl > 0)
+		json_object_set_new(req, "ttl_seconds", json_integer(ttl));
+	{
+		char *text = json_dumps(req, JSON_COMPACT);
+		snprintf(body, sizeof(body), "%s", text ? text : "{}");
+		free(text);
+	}
+	json_decref(req);
+	rc = call(o, "POST", "/v1/branches", body, &doc);
+	if (rc != 0)
+		return rc;
+	if (branch_url(o, argv[optind], url, sizeof(url)) != 0) {
+		json_decref(doc);
+		return 1;
+	}
+	if (o->json) {
+		json_object_set_new(doc, "url", json_string(url));
+		json_dumpf(doc, stdout, JSON_COMPACT);
+		printf("\n");
+	} else if (strcmp(output, "env") == 0) {
+		printf("DATABASE_URL=%s\n", url);
+	} else if (strcmp(output, "url") == 0 || o->quiet) {
+		printf("%s\n", url);
+	} else {
+		printf("created branch %s from %s\n  psql \"%s\"\n", argv[optind],
+		       from ? from : "main", url);
+	}
+	json_decref(doc);
+	return 0;
+}
+
+static int simple_action(const struct cli_opts *o, int argc, char **argv, const char *method,
+			 const char *action)
+{
+	char path[256];
+	json_t *doc;
+	int rc;
+
+	if (argc != 2)
+		return usage_error(argv[0], "expected exactly one NAME");
+	if (rift_branch_name_check(argv[1]) != RIFT_NAME_OK) {
+		fprintf(stderr, "rift %s: \"%s\" is not a valid branch name: %s\n", argv[0], argv[1],
+			rift_branch_name_explain(rift_branch_name_check(argv[1])));
+		return 1;
+	}
+	snprintf(path, sizeof(path), "/v1/branches/%s%s%s", argv[1], action ? "/" : "",
+		 action ? action : "");
+	rc = call(o, method, path, NULL, &doc);
+	if (rc != 0)
+		return rc;
+	if (o->json) {
+		json_dumpf(doc, stdout, JSON_COMPACT);
+		printf("\n");
+	} else if (!o->quiet) {
+		if (strcmp(method, "DELETE") == 0)
+			printf("deleted branch %s\n", argv[1]);
+		else
+			print_branch_line(doc);
+	}
+	json_decref(doc);
+	return 0;
+}
+
+static int run_delete(const struct cli_opts *o, int argc, char **argv)
+{
+	return simple_action(o, argc, argv, "DELETE", NULL);
+}
+
+static int run_start(const struct cli_opts *o, int argc, char **argv)
+{
+	return simple_action(o, argc, argv, "POST", "start");
+}
+
+static int run_stop(const struct cli_opts *o, int argc, char **argv)
+{
+	return simple_action(o, argc, argv, "POST", "stop");
+}
+
+static int run_reset(const struct cli_opts *o, int argc, char **argv)
+{
+	return simple_action(o, argc, argv, "POST", "reset");
+}
+
+static int run_list(const struct cli_opts *o, int argc, char **argv)
+{
+	json_t *doc, *arr, *b;
+	size_t i;
+	int rc;
+
+	(void)argv;
+	if (argc != 1)
+		return usage_error("list", "takes no arguments");
+	rc = call(o, "GET", "/v1/branches", NULL, &doc);
+	if (rc != 0)
+		return rc;
+	if (o->json) {
+		json_dumpf(doc, stdout, JSON_COMPACT);
+		printf("\n");
+		json_decref(doc);
+		return 0;
+	}
+	arr = json_object_get(doc, "branches");
+	printf("%-24s %-16s %-8s %-6s %10s  %-20s %s\n", "NAME", "PARENT", "STATE", "PORT",
+	       "STORED", "CREATED", "EXPIRES");
+	json_array_foreach(arr, i, b)
+	{
+		char stored[32], port[24] = "-";
+		const char *parent = json_string_value(json_object_get(b, "parent"));
+		const char *expires = json_string_value(json_object_get(b, "expires"));
+		json_int_t p = json_integer_value(json_object_get(b, "port"));
+		human_bytes((unsigned long long)json_integer_value(json_object_get(b, "bytes_own")),
+			    stored, sizeof(stored));
+		if (p > 0)
+			snprintf(port, sizeof(port), "%lld", (long long)p);
+		printf("%-24s %-16s %-8s %-6s %10s  %-20s %s\n",
+		       json_string_value(json_object_get(b, "name")), parent ? parent : "(base)",
+		       json_string_value(json_object_get(b, "state")), port, stored,
+		       json_string_value(json_object_get(b, "created")), expires ? expires : "-");
+	}
+	json_decref(doc);
+	return 0;
+}
+
+static int run_status(const struct cli_opts *o, int argc, char **argv)
+{
+	json_t *doc;
+	int rc;
+
+	(void)argv;
+	if (argc != 1)
+		return usage_error("status", "takes no arguments");
+	rc = call(o, "GET", "/v1/status", NULL, &doc);
+	if (rc != 0)
+		return rc;
+	if (o->json) {
+		json_dumpf(doc, stdout, JSON_COMPACT);
+		printf("\n");
+	} else {
+		printf("riftd %s serving %s\n  base: %s, default database %s\n  router: %s\n"
+		       "  branches: %lld, running: %lld\n",
+		       json_string_value(json_object_get(doc, "version")), o->state,
+		       json_string_value(json_object_get(doc, "base_mode")),
+		       json_string_value(json_object_get(doc, "default_database")),
+		       json_string_value(json_object_get(doc, "router")),
+		       (long long)json_integer_value(json_object_get(doc, "branches")),
+		       (long long)json_integer_value(json_object_get(doc, "running")));
+	}
+	json_decref(doc);
+	return 0;
+}
+
+static int run_url(const struct cli_opts *o, int argc, char **argv)
+{
+	char url[1024];
+
+	if (argc != 2)
+		return usage_error("url", "expected exactly one NAME");
+	if (rift_branch_name_check(argv[1]) != RIFT_NAME_OK)
+		return usage_error("url", "not a valid branch name");
+	if (branch_url(o, argv[1], url, sizeof(url)) != 0)
+		return 1;
+	if (o->json)
+		printf("{\"name\":\"%s\",\"url\":\"%s\"}\n", argv[1], url);
+	else
+		printf("%s\n", url);
+	return 0;
+}
+
+static int run_psql(const struct cli_opts *o, int argc, char **argv)
+{
+	char url[1024], *args[64];
+	int i, n = 0;
+
+	if (argc < 2)
+		return usage_error("psql", "expected a branch NAME");
+	if (rift_branch_name_check(argv[1]) != RIFT_NAME_OK)
+		return usage_error("psql", "not a valid branch name");
+	if (branch_url(o, argv[1], url, sizeof(url)) != 0)
+		return 1;
+	args[n++] = "psql";
+	args[n++] = url;
+	for (i = 2; i < argc && n < 62; i++)
+		if (!(i == 2 && strcmp(argv[i], "--") == 0))
+			args[n++] = argv[i];
+	args[n] = NULL;
+	execvp("psql", args);
+	fprintf(stderr, "rift psql: cannot run psql: %s (install postgresql-client)\n",
+		strerror(errno));
+	return 1;
+}
+
+static const struct command commands[] = {
+	{ "create", "NAME [--from BRANCH] [--ttl DURATION] [--output text|env|url]",
+	  "create a branch (from main unless --from) and print how to connect",
+	  "  rift create feature-x\n  rift create pr-42 --from staging --ttl 2h --output env",
+	  run_create },
+	{ "delete", "NAME", "stop a branch's server and delete the branch, freeing its space",
+	  "  rift delete feature-x", run_delete },
+	{ "list", "", "list branches (alias: ls)", "  rift list\n  rift list --json | jq .",
+	  run_list },
+	{ "ls", "", "list branches", "  rift ls", run_list },
+	{ "status", "", "show riftd's state", "  rift status", run_status },
+	{ "url", "NAME", "print a connection URL that works as is with psql",
+	  "  psql \"$(rift url feature-x)\"", run_url },
+	{ "psql", "NAME [-- PSQL ARGS]", "run psql on a branch through the router",
+	  "  rift psql feature-x -- -c 'select 1'", run_psql },
+	{ "reset", "NAME", "bring a branch back to its parent's current state (same name)",
+	  "  rift reset feature-x", run_reset },
+	{ "start", "NAME", "start a branch's server now (connections start it anyway)",
+	  "  rift start feature-x", run_start },
+	{ "stop", "NAME", "stop a branch's server (its data stays)", "  rift stop feature-x",
+	  run_stop },
+};
+
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Lists the branch commands for rift --help. */
+void cmd_branch_summaries(FILE *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, "ls") != 0)
+			fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+}
+
+int cmd_branch(const struct cli_opts *o, int argc, char **argv)
+{
+	const struct command *c = find_command(argv[0]);
+	int i;
+
+	if (c == NULL)
+		return -1;
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: rift %s %s\n\n%s.\n\nexamples:\n%s\n", c->name, c->args,
+			       c->summary, c->examples);
+			return 0;
+		}
+	}
+	return c->run(o, argc, argv);
+}

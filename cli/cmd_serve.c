@@ -1,0 +1,163 @@
+/* cmd_serve.c — `rift serve` and `rift mount`: run riftd or rift-fs, found beside this binary. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* The sibling program name (riftd, rift-fs) in this binary's directory, else on PATH. */
+static void sibling(const char *name, char *out, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			snprintf(out, len, "%s/%s", self, name);
+			if (access(out, X_OK) == 0)
+				return;
+		}
+	}
+	snprintf(out, len, "%s", name);
+}
+
+static bool riftd_answers(const char *state)
+{
+	struct cli_response r;
+	int rc = cli_http(state, "GET", "/v1/status", NULL, &r);
+
+	free(r.body);
+	return rc == 0 && r.status == 200;
+}
+
+int cmd_serve(const struct cli_opts *o, int argc, char **argv)
+{
+	char exe[PATH_MAX + 16], logpath[4200];
+	bool background = false;
+	int i, fd;
+	pid_t pid;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--background") == 0 || strcmp(argv[i], "-b") == 0) {
+			background = true;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: rift serve [--background]\n\n"
+			       "Runs riftd on the store: the router on 6432 (Postgres clients), the\n"
+			       "control API, and one Postgres server per started branch. In the\n"
+			       "foreground it logs to this terminal and stops on Ctrl-C; with\n"
+			       "--background it logs to <state>/log/riftd.log and returns once riftd\n"
+			       "is ready. For production use packaging/riftd.service (systemd).\n\n"
+			       "examples:\n  rift serve\n  rift serve --background && rift create x\n");
+			return 0;
+		} else {
+			fprintf(stderr, "rift serve: unknown argument %s (try rift serve --help)\n",
+				argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (riftd_answers(o->state)) {
+		fprintf(stderr, "rift serve: riftd is already running for %s\n", o->state);
+		return background ? 0 : 1;
+	}
+	sibling("riftd", exe, sizeof(exe));
+	if (!background) {
+		execl(exe, "riftd", "--state", o->state, (char *)NULL);
+		fprintf(stderr, "rift serve: cannot run %s: %s\n", exe, strerror(errno));
+		return 1;
+	}
+	snprintf(logpath, sizeof(logpath), "%s/log/riftd.log", o->state);
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		setsid();
+		fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			dup2(fd, STDIN_FILENO);
+		execl(exe, "riftd", "--state", o->state, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 600; i++) { /* up to 60 s: restarting running branches takes a while */
+		struct timespec tick = { 0, 100 * 1000 * 1000 };
+		int status;
+		if (riftd_answers(o->state)) {
+			if (!o->quiet)
+				fprintf(stderr, "rift serve: riftd running (pid %d), log in %s\n",
+					(int)pid, logpath);
+			return 0;
+		}
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fprintf(stderr, "rift serve: riftd exited at once; its log %s says why:\n",
+				logpath);
+			execlp("tail", "tail", "-n", "5", logpath, (char *)NULL);
+			return 1;
+		}
+		nanosleep(&tick, NULL);
+	}
+	fprintf(stderr, "rift serve: riftd did not become ready in 60 s (see %s)\n", logpath);
+	return 1;
+}
+
+int cmd_mount(const struct cli_opts *o, int argc, char **argv)
+{
+	char exe[PATH_MAX + 16];
+	const char *args[8];
+	int i, n = 0;
+	bool ro = false;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: rift mount NAME DIR [--read-only]\n\n"
+			       "Mounts branch NAME at DIR (an existing directory) to inspect it or run\n"
+			       "your own tools on its files; `umount DIR` ends it. riftd must not be\n"
+			       "running on the same store (it owns the store while it runs).\n\n"
+			       "examples:\n  rift mount feature-x /mnt/x --read-only\n");
+			return 0;
+		} else if (strcmp(argv[i], "--read-only") == 0) {
+			ro = true;
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "rift mount: unknown option %s (try rift mount --help)\n",
+				argv[i]);
+			return EXIT_USAGE;
+		}
+	if (argc - (ro ? 1 : 0) != 3) {
+		fprintf(stderr, "rift mount: expected NAME and DIR (try rift mount --help)\n");
+		return EXIT_USAGE;
+	}
+	if (riftd_answers(o->state)) {
+		fprintf(stderr, "rift mount: riftd is running on %s and owns the store; stop it "
+				"first, or connect to the branch with `rift psql`\n",
+			o->state);
+		return 1;
+	}
+	sibling("rift-fs", exe, sizeof(exe));
+	args[n++] = "rift-fs";
+	args[n++] = "--state";
+	args[n++] = o->state;
+	if (ro)
+		args[n++] = "--read-only";
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--read-only") != 0)
+			args[n++] = argv[i];
+	args[n] = NULL;
+	execv(exe, (char *const *)args);
+	fprintf(stderr, "rift mount: cannot run %s: %s\n", exe, strerror(errno));
+	return 1;
+}
