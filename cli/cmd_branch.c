@@ -1,4 +1,5 @@
-/* cmd_branch.c — the branch commands: create, delete, list, status, url, psql, reset, start, stop. */
+/* cmd_branch.c — the branch commands: create, delete, list, status, url, psql, reset, start, stop.
+ */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -47,8 +48,8 @@ static int api_failed(const struct cli_opts *o, int rc, const struct cli_respons
 	}
 	{
 		json_t *doc = json_loads(r->body, 0, NULL);
-		const char *msg = json_string_value(json_object_get(json_object_get(doc, "error"),
-								    "message"));
+		const char *msg =
+		    json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
 		if (o->json && doc != NULL)
 			printf("%s\n", r->body);
 		fprintf(stderr, "rift: %s\n", msg ? msg : r->body);
@@ -182,7 +183,8 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 		if (c == 'f')
 			from = optarg;
 		else if (c == 't' && (ttl = parse_duration(optarg)) <= 0)
-			return usage_error("create", "--ttl wants a duration like 90s, 30m, 2h or 7d");
+			return usage_error("create",
+					   "--ttl wants a duration like 90s, 30m, 2h or 7d");
 		else if (c == 'o')
 			output = optarg;
 		else if (c == '?')
@@ -190,8 +192,7 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return usage_error("create", "expected exactly one NAME");
-	if (strcmp(output, "text") != 0 && strcmp(output, "env") != 0 &&
-	    strcmp(output, "url") != 0)
+	if (strcmp(output, "text") != 0 && strcmp(output, "env") != 0 && strcmp(output, "url") != 0)
 		return usage_error("create", "--output takes text, env or url");
 	req = json_pack("{s:s}", "name", argv[optind]);
 	if (from != NULL)
@@ -237,8 +238,8 @@ static int simple_action(const struct cli_opts *o, int argc, char **argv, const 
 	if (argc != 2)
 		return usage_error(argv[0], "expected exactly one NAME");
 	if (rift_branch_name_check(argv[1]) != RIFT_NAME_OK) {
-		fprintf(stderr, "rift %s: \"%s\" is not a valid branch name: %s\n", argv[0], argv[1],
-			rift_branch_name_explain(rift_branch_name_check(argv[1])));
+		fprintf(stderr, "rift %s: \"%s\" is not a valid branch name: %s\n", argv[0],
+			argv[1], rift_branch_name_explain(rift_branch_name_check(argv[1])));
 		return 1;
 	}
 	snprintf(path, sizeof(path), "/v1/branches/%s%s%s", argv[1], action ? "/" : "",

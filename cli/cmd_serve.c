@@ -53,13 +53,15 @@ int cmd_serve(const struct cli_opts *o, int argc, char **argv)
 		if (strcmp(argv[i], "--background") == 0 || strcmp(argv[i], "-b") == 0) {
 			background = true;
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			printf("usage: rift serve [--background]\n\n"
-			       "Runs riftd on the store: the router on 6432 (Postgres clients), the\n"
-			       "control API, and one Postgres server per started branch. In the\n"
-			       "foreground it logs to this terminal and stops on Ctrl-C; with\n"
-			       "--background it logs to <state>/log/riftd.log and returns once riftd\n"
-			       "is ready. For production use packaging/riftd.service (systemd).\n\n"
-			       "examples:\n  rift serve\n  rift serve --background && rift create x\n");
+			printf(
+			    "usage: rift serve [--background]\n\n"
+			    "Runs riftd on the store: the router on 6432 (Postgres clients), the\n"
+			    "control API, and one Postgres server per started branch. In the\n"
+			    "foreground it logs to this terminal and stops on Ctrl-C; with\n"
+			    "--background it logs to <state>/log/riftd.log and returns once riftd\n"
+			    "is ready. For production use packaging/riftd.service (systemd).\n\n"
+			    "examples:\n  rift serve\n  rift serve --background && rift create "
+			    "x\n");
 			return 0;
 		} else {
 			fprintf(stderr, "rift serve: unknown argument %s (try rift serve --help)\n",
@@ -124,11 +126,13 @@ int cmd_mount(const struct cli_opts *o, int argc, char **argv)
 
 	for (i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			printf("usage: rift mount NAME DIR [--read-only]\n\n"
-			       "Mounts branch NAME at DIR (an existing directory) to inspect it or run\n"
-			       "your own tools on its files; `umount DIR` ends it. riftd must not be\n"
-			       "running on the same store (it owns the store while it runs).\n\n"
-			       "examples:\n  rift mount feature-x /mnt/x --read-only\n");
+			printf(
+			    "usage: rift mount NAME DIR [--read-only]\n\n"
+			    "Mounts branch NAME at DIR (an existing directory) to inspect it or "
+			    "run\n"
+			    "your own tools on its files; `umount DIR` ends it. riftd must not be\n"
+			    "running on the same store (it owns the store while it runs).\n\n"
+			    "examples:\n  rift mount feature-x /mnt/x --read-only\n");
 			return 0;
 		} else if (strcmp(argv[i], "--read-only") == 0) {
 			ro = true;
@@ -142,8 +146,9 @@ int cmd_mount(const struct cli_opts *o, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (riftd_answers(o->state)) {
-		fprintf(stderr, "rift mount: riftd is running on %s and owns the store; stop it "
-				"first, or connect to the branch with `rift psql`\n",
+		fprintf(stderr,
+			"rift mount: riftd is running on %s and owns the store; stop it "
+			"first, or connect to the branch with `rift psql`\n",
 			o->state);
 		return 1;
 	}

@@ -17,15 +17,19 @@ cmake --build "$build" -j "$(nproc)"
 cmake --install "$build"
 echo "quickstart: installed $(command -v rift) ($(rift --version))"
 
-# Each step below runs only once the command it needs exists in this build.
-if rift init --help >/dev/null 2>&1; then
-	state=${RIFT_STATE:-/var/lib/rift}
-	[ -e "$state/rift.conf" ] || rift --state "$state" init
-	rift --state "$state" serve --background
-	rift --state "$state" create demo
-	echo "quickstart: connect with: psql \"$(rift --state "$state" url demo)\""
-else
-	echo "quickstart: this build has no 'rift init' yet: the store, riftd, the router and the" \
-		"branch commands are still being built (see docs/architecture.md for what exists)."
-	echo "quickstart: what works now: rift --help, rift version, rift check-name NAME"
-fi
+state=${RIFT_STATE:-/var/lib/rift}
+export RIFT_STATE=$state
+[ -e "$state/base.conf" ] || rift init
+rift serve --background
+rift list --json | grep -q '"name":"first-branch"' || rift create first-branch -q >/dev/null
+mkdir -p /usr/local/share/man/man1 /usr/share/bash-completion/completions
+install -m 0644 "$src/docs/rift.1" /usr/local/share/man/man1/rift.1
+install -m 0644 "$src/packaging/rift.bash" /usr/share/bash-completion/completions/rift
+cat <<EOT
+
+rift is running on $state, with the demo base and a branch "first-branch".
+Connect:         psql "\$(rift url first-branch)"
+Your own branch: rift create feature-x && psql "\$(rift url feature-x)"
+See them all:    rift list
+Stop riftd:      kill \$(pgrep -x riftd)   (or install packaging/riftd.service)
+EOT
