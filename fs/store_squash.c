@@ -274,6 +274,7 @@ static int merge(struct rift_store *s, uint64_t fid, uint64_t cid)
 	if (rc == 0) {
 		struct layer *c = store_layer(s, cid), *f = store_layer(s, fid);
 		c->parent = f->parent;
+		c->dirty = true; /* it now holds the frozen layer's changes */
 		put_layer(s, wb, c);
 		drop_layer(s, wb, fid);
 		rc = store_write(s, wb, true);

@@ -414,6 +414,24 @@ static void test_readdir_name_in_three_layers(void **state)
 	rift_store_branch_close(b);
 }
 
+/* Regression: a head that squash filled with its parent's changes still counted as unchanged,
+ * so the next branch from it skipped them. */
+static void test_branch_after_squash_into_clean_head(void **state)
+{
+	struct fixture *f = *state;
+	struct rift_branch *b;
+	struct rift_attr a;
+
+	assert_int_equal(rift_store_create(f->main, RIFT_ROOT_INO, "x", 0600, 0, 0, &a), 0);
+	assert_int_equal(rift_store_branch_create(f->s, "s1", "main", 0), 0);
+	assert_int_equal(rift_store_branch_delete(f->s, "s1"), 0);
+	assert_true(rift_store_squash(f->s) >= 0);
+	assert_int_equal(rift_store_branch_create(f->s, "s2", "main", 0), 0);
+	assert_int_equal(rift_store_branch_open(f->s, "s2", &b), 0);
+	assert_int_equal(rift_store_lookup(b, RIFT_ROOT_INO, "x", &a), 0);
+	rift_store_branch_close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +447,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_changed_base_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_names_and_missing_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_after_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_branch_after_squash_into_clean_head, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_readdir_name_in_three_layers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_squash_merges_single_child_layers, setup,
 						teardown),
