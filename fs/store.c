@@ -457,6 +457,11 @@ static int open_db(struct rift_store *s, bool create, char *err, size_t errlen)
 	rocksdb_options_set_create_missing_column_families(s->opts, create);
 	rocksdb_options_increase_parallelism(s->opts, 2);
 	rocksdb_options_set_max_open_files(s->opts, 512);
+	/* A WAL is shared by both column families: bound it so old logs (and the space of
+	 * deleted branches in them) go once both are flushed. */
+	rocksdb_options_set_max_total_wal_size(s->opts, 128u << 20);
+	rocksdb_options_set_info_log_level(s->opts, 2 /* WARN */);
+	rocksdb_options_set_keep_log_file_num(s->opts, 4);
 	s->cache = rocksdb_cache_create_lru(64u << 20);
 	s->table_opts = rocksdb_block_based_options_create();
 	rocksdb_block_based_options_set_block_cache(s->table_opts, s->cache);
@@ -560,6 +565,18 @@ void rift_store_close(struct rift_store *s)
 	if (s->db != NULL) {
 		if (atomic_load(&s->error) == 0 && rift_store_sync(s) != 0)
 			fprintf(stderr, "rift store %s: final sync failed\n", s->state_dir);
+		/* memtables to SST files: the next open replays no log */
+		if (atomic_load(&s->error) == 0) {
+			rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+			char *err = NULL;
+			rocksdb_flushoptions_set_wait(fo, 1);
+			rocksdb_flush_cf(s->db, fo, s->cf_meta, &err);
+			free(err);
+			err = NULL;
+			rocksdb_flush_cf(s->db, fo, s->cf_data, &err);
+			free(err);
+			rocksdb_flushoptions_destroy(fo);
+		}
 		rocksdb_column_family_handle_destroy(s->cf_default);
 		rocksdb_column_family_handle_destroy(s->cf_meta);
 		rocksdb_column_family_handle_destroy(s->cf_data);

@@ -194,6 +194,20 @@ void compact_layer(struct rift_store *s, uint64_t id)
 	rocksdb_compact_range_cf(s->db, s->cf_data, (const char *)from, 8, (const char *)to, 8);
 }
 
+static void flush_all(struct rift_store *s)
+{
+	rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+	char *err = NULL;
+
+	rocksdb_flushoptions_set_wait(fo, 1);
+	rocksdb_flush_cf(s->db, fo, s->cf_meta, &err);
+	free(err);
+	err = NULL;
+	rocksdb_flush_cf(s->db, fo, s->cf_data, &err);
+	free(err);
+	rocksdb_flushoptions_destroy(fo);
+}
+
 int rift_store_branch_delete(struct rift_store *s, const char *name)
 {
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
@@ -262,6 +276,8 @@ unlock:
 	/* Outside the lock: compaction can take a while and nothing needs to wait for it. */
 	for (i = 0; rc == 0 && i < ndropped; i++)
 		compact_layer(s, dropped[i]);
+	if (rc == 0)
+		flush_all(s); /* lets RocksDB drop the logs that still hold the deleted blocks */
 	if (rc == 0)
 		store_squash_kick(s);
 	return rc;

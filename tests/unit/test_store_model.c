@@ -76,8 +76,9 @@ static void die(const char *fmt, ...)
 	fprintf(stderr, "store_model: step %" PRIu64 " (%s): ", M.step, M.op ? M.op : "?");
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nstore_model: replay with RIFT_SEED=%" PRIu64
-			" ctest -R store_model --output-on-failure\n",
+	fprintf(stderr,
+		"\nstore_model: replay with RIFT_SEED=%" PRIu64
+		" ctest -R store_model --output-on-failure\n",
 		M.seed);
 	fail();
 }
@@ -184,7 +185,8 @@ static void check_file(struct mbranch *b, const struct node *n)
 	}
 	if (n->type == N_LINK) {
 		char target[64];
-		if (!S_ISLNK(a.mode) || rift_store_readlink(b->h, a.ino, target, sizeof(target)) != 0 ||
+		if (!S_ISLNK(a.mode) ||
+		    rift_store_readlink(b->h, a.ino, target, sizeof(target)) != 0 ||
 		    strcmp(target, n->target) != 0)
 			die("branch %s: link %s wrong", b->name, n->path);
 		return;
@@ -662,7 +664,7 @@ static void test_store_matches_model(void **state)
 		} else if (r < 990) {
 			M.op = "sync";
 			expect_rc(rift_store_sync(M.s), 0, "sync");
-		} else if (r < 993) {
+		} else if (r < 997) {
 			M.op = "squash";
 			if (rift_store_squash(M.s) < 0)
 				die("squash failed");

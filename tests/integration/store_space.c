@@ -1,0 +1,179 @@
+/* store_space.c — deleting a branch gives its space back; zeros cost (almost) nothing on disk. */
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rift/store.h"
+
+#define WRITE_MB 200u
+
+/* Bytes in the files of dir (not recursive: RocksDB keeps its files flat). */
+static uint64_t du(const char *dir)
+{
+	struct dirent *de;
+	uint64_t total = 0;
+	DIR *d = opendir(dir);
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char path[512];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_blocks * 512;
+	}
+	if (d != NULL)
+		closedir(d);
+	return total;
+}
+
+/* Bytes of db/ once RocksDB has settled: an open deletes logs and files a previous run left
+ * obsolete (their purge is otherwise asynchronous). */
+static uint64_t settled_du(const char *state, const char *db)
+{
+	char err[RIFT_ERRMSG_LEN];
+	struct rift_store *s;
+
+	if (rift_store_open(state, false, &s, err, sizeof(err)) == 0)
+		rift_store_close(s);
+	return du(db);
+}
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "store_space: FAIL: %s\n", what);
+	return 1;
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/rift-test-store-space.XXXXXX", state[128], src[128], db[160], cmd[256];
+	char err[RIFT_ERRMSG_LEN];
+	struct rift_store *s = NULL;
+	struct rift_branch *b = NULL;
+	struct rift_attr a;
+	uint64_t before, full, after, zeros_before, zeros_after, i, seed = 42;
+	uint8_t *buf = malloc(1 << 20);
+	uint32_t gen;
+	int rc = 1;
+
+	if (buf == NULL || mkdtemp(dir) == NULL)
+		return 1;
+	snprintf(state, sizeof(state), "%s/state", dir);
+	snprintf(src, sizeof(src), "%s/src", dir);
+	snprintf(db, sizeof(db), "%s/db", state);
+	if (mkdir(src, 0700) != 0 || rift_store_open(state, true, &s, err, sizeof(err)) != 0 ||
+	    rift_store_base_import(s, src, &gen, err, sizeof(err)) != 0 ||
+	    rift_store_branch_create(s, "main", NULL, 0) != 0) {
+		rc = fail(err);
+		goto out;
+	}
+	/* main holds 20 MiB of its own, so "before" is a store with data in it */
+	if (rift_store_branch_open(s, "main", &b) != 0 ||
+	    rift_store_create(b, RIFT_ROOT_INO, "main-data", 0600, 0, 0, &a) != 0) {
+		rc = fail("setup of main");
+		goto out;
+	}
+	for (i = 0; i < 20; i++) {
+		size_t j;
+		for (j = 0; j < (1u << 20) / 8; j++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			memcpy(buf + j * 8, &seed, 8);
+		}
+		if (rift_store_write(b, a.ino, i << 20, 1 << 20, buf) != 1 << 20) {
+			rc = fail("write to main");
+			goto out;
+		}
+	}
+	rift_store_branch_close(b);
+	b = NULL;
+	rift_store_close(s);
+	s = NULL;
+	before = settled_du(state, db);
+
+	/* 200 MiB of incompressible data in a branch, then the branch goes */
+	if (rift_store_open(state, false, &s, err, sizeof(err)) != 0 ||
+	    rift_store_branch_create(s, "big", "main", 0) != 0 ||
+	    rift_store_branch_open(s, "big", &b) != 0 ||
+	    rift_store_create(b, RIFT_ROOT_INO, "data", 0600, 0, 0, &a) != 0) {
+		rc = fail("setup of the big branch");
+		goto out;
+	}
+	for (i = 0; i < WRITE_MB; i++) {
+		size_t j;
+		for (j = 0; j < (1u << 20) / 8; j++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			memcpy(buf + j * 8, &seed, 8);
+		}
+		if (rift_store_write(b, a.ino, i << 20, 1 << 20, buf) != 1 << 20) {
+			rc = fail("write");
+			goto out;
+		}
+	}
+	if (rift_store_sync(s) != 0) {
+		rc = fail("sync");
+		goto out;
+	}
+	rift_store_branch_close(b);
+	b = NULL;
+	rift_store_close(s);
+	s = NULL;
+	full = du(db);
+	if (rift_store_open(state, false, &s, err, sizeof(err)) != 0 ||
+	    rift_store_branch_delete(s, "big") != 0) {
+		rc = fail("delete of the big branch");
+		goto out;
+	}
+	rift_store_close(s);
+	s = NULL;
+	after = settled_du(state, db);
+	printf("store_space: db/ %" PRIu64 " KiB before, %" PRIu64 " KiB with the branch, %" PRIu64
+	       " KiB after deleting it\n",
+	       before >> 10, full >> 10, after >> 10);
+	if (full < (uint64_t)WRITE_MB << 20) {
+		rc = fail("the branch's data did not reach the disk: the measurement is void");
+		goto out;
+	}
+	if (after > before + before / 10) {
+		rc = fail("deleting the branch did not give the space back (more than 10% over)");
+		goto out;
+	}
+
+	/* 16 MiB of zeros into a new file (a WAL segment) stores under 64 KiB */
+	memset(buf, 0, 1 << 20);
+	zeros_before = du(db);
+	if (rift_store_open(state, false, &s, err, sizeof(err)) != 0 ||
+	    rift_store_branch_open(s, "main", &b) != 0 ||
+	    rift_store_create(b, RIFT_ROOT_INO, "000000010000000000000001", 0600, 0, 0, &a) != 0) {
+		rc = fail("setup of the zero file");
+		goto out;
+	}
+	for (i = 0; i < 16; i++)
+		if (rift_store_write(b, a.ino, i << 20, 1 << 20, buf) != 1 << 20) {
+			rc = fail("zero write");
+			goto out;
+		}
+	rift_store_branch_close(b);
+	b = NULL;
+	rift_store_close(s);
+	s = NULL;
+	zeros_after = du(db);
+	printf("store_space: 16 MiB of zeros grew db/ by %" PRId64 " KiB\n",
+	       ((int64_t)zeros_after - (int64_t)zeros_before) / 1024);
+	if (zeros_after > zeros_before + (64u << 10)) {
+		rc = fail("16 MiB of zeros took 64 KiB or more on disk");
+		goto out;
+	}
+	rc = 0;
+out:
+	rift_store_branch_close(b);
+	rift_store_close(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		rc = 1;
+	free(buf);
+	return rc;
+}
