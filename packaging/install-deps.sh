@@ -10,7 +10,7 @@ PACKAGES=(
 	libpq-dev postgresql-15 postgresql-contrib postgresql-client-15
 	libssl-dev libcmocka-dev
 	libmicrohttpd-dev libjansson-dev libinih-dev libevent-dev libsystemd-dev
-	pgbouncer procps psmisc util-linux curl jq python3
+	pgbouncer procps psmisc util-linux curl jq python3 bc
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -22,9 +22,9 @@
  * last begun one. RIFT_SEED replays, RIFT_CRASH_ROUNDS sets the rounds (default 30).
  */
 
-#define OPS	 3000
+#define OPS      3000
 #define MAX_SIZE (256u * 1024u)
-#define MAX_IO	 (20u * 1024u)
+#define MAX_IO   (20u * 1024u)
 
 enum op_kind { OP_WRITE, OP_TRUNCATE, OP_SYNC, OP_BRANCH };
 
@@ -54,7 +54,10 @@ static void gen_ops(uint64_t seed, struct op *ops)
 
 	for (i = 0; i < OPS; i++) {
 		uint64_t r = mix(&seed) % 100;
-		ops[i].kind = r < 70 ? OP_WRITE : r < 82 ? OP_TRUNCATE : r < 97 ? OP_SYNC : OP_BRANCH;
+		ops[i].kind = r < 70   ? OP_WRITE
+			      : r < 82 ? OP_TRUNCATE
+			      : r < 97 ? OP_SYNC
+				       : OP_BRANCH;
 		ops[i].off = (uint32_t)(mix(&seed) % (MAX_SIZE - MAX_IO));
 		ops[i].len = 1 + (uint32_t)(mix(&seed) % MAX_IO);
 		ops[i].seed = mix(&seed);
@@ -127,8 +130,9 @@ static void child(const char *state, int round, const struct op *ops, int fd)
 		switch (op->kind) {
 		case OP_WRITE:
 			fill(buf, op->len, op->seed);
-			rc = rift_store_write(b, a.ino, op->off, op->len, buf) == (ssize_t)op->len ? 0
-												  : -1;
+			rc = rift_store_write(b, a.ino, op->off, op->len, buf) == (ssize_t)op->len
+				 ? 0
+				 : -1;
 			break;
 		case OP_TRUNCATE:
 			in.size = op->off;
@@ -173,7 +177,8 @@ int main(void)
 	char err[RIFT_ERRMSG_LEN];
 	uint64_t seed = getenv("RIFT_SEED") ? strtoull(getenv("RIFT_SEED"), NULL, 10)
 					    : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
-	int rounds = getenv("RIFT_CRASH_ROUNDS") ? (int)strtol(getenv("RIFT_CRASH_ROUNDS"), NULL, 10) : 30;
+	int rounds =
+	    getenv("RIFT_CRASH_ROUNDS") ? (int)strtol(getenv("RIFT_CRASH_ROUNDS"), NULL, 10) : 30;
 	struct op *ops = calloc(OPS, sizeof(*ops));
 	struct model m = { malloc(MAX_SIZE + MAX_IO), 0, 0 };
 	uint8_t *got = malloc(MAX_SIZE + MAX_IO);
@@ -261,7 +266,8 @@ int main(void)
 		}
 		if (matched < 0) {
 			fprintf(stderr,
-				"store_crash: round %d: the store (size %" PRIu64 ") matches no state "
+				"store_crash: round %d: the store (size %" PRIu64
+				") matches no state "
 				"between op %d (synced) and op %d (begun); acked %d\n"
 				"store_crash: replay with RIFT_SEED=%" PRIu64 "\n",
 				round, a.size, synced, begun, acked, seed);

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# router_pgbench.sh — pgbench -S directly to a branch's server, through rift's router, and
+# through PgBouncer (session mode) to the same server, side by side; also with -C.
+#
+# usage: tests/bench/router_pgbench.sh [--quick]   (as root, after building into build/)
+# env: BENCH_DURATION [30 | 8] seconds per run, BENCH_CLIENTS [8], BENCH_SCALE [10 | 2],
+#      RIFT_BIN [<repo>/build/bin]
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+RIFT_BIN=${RIFT_BIN:-$here/../../build/bin}
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+dur=${BENCH_DURATION:-$([ $quick = 1 ] && echo 8 || echo 30)}
+clients=${BENCH_CLIENTS:-8}
+scale=${BENCH_SCALE:-$([ $quick = 1 ] && echo 2 || echo 10)}
+tmp=$(mktemp -d /var/tmp/rift-router-bench.XXXXXX)
+chmod 755 "$tmp"
+state=$tmp/state
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+cleanup() {
+	set +e
+	[ -n "${bouncer:-}" ] && kill "$bouncer" 2>/dev/null
+	[ -n "${riftd:-}" ] && kill -TERM "$riftd" 2>/dev/null && wait "$riftd" 2>/dev/null
+	pkill -KILL -f -- "-D $state/mnt/" 2>/dev/null
+	for m in $(awk -v p="$state/mnt/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo); do
+		umount -l "$m"
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$RIFT_BIN/rift" --state "$state" init -q
+rport=$(port)
+sed -i "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" "$state/rift.conf"
+"$RIFT_BIN/riftd" --state "$state" 2>"$tmp/riftd.log" &
+riftd=$!
+for _ in $(seq 100); do [ -S "$state/run/riftd.sock" ] && break; sleep 0.1; done
+"$RIFT_BIN/rift" --state "$state" create bench -q >/dev/null
+dport=$("$RIFT_BIN/rift" --state "$state" --json start bench | sed 's/.*"port":\([0-9]*\).*/\1/')
+PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+export PGPASSWORD
+
+bport=$(port)
+cat >"$tmp/pgbouncer.ini" <<INI
+[databases]
+bench = host=$state/run/pg/bench port=$dport dbname=demo user=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bport
+unix_socket_dir =
+auth_type = trust
+auth_file = $tmp/users.txt
+pool_mode = session
+max_client_conn = 200
+default_pool_size = 20
+logfile = $tmp/pgbouncer.log
+pidfile =
+INI
+echo '"rift" ""' >"$tmp/users.txt"
+touch "$tmp/pgbouncer.log"
+chown postgres "$tmp/pgbouncer.ini" "$tmp/users.txt" "$tmp/pgbouncer.log"
+su postgres -s /bin/sh -c "pgbouncer $tmp/pgbouncer.ini" &
+bouncer=$!
+sleep 1
+
+direct="host=127.0.0.1 port=$dport user=rift dbname=demo"
+router="host=127.0.0.1 port=$rport user=rift dbname=bench sslmode=disable"
+pgb="host=127.0.0.1 port=$bport user=rift dbname=bench"
+pgbench -q -i -s "$scale" "$direct" >/dev/null 2>&1
+
+echo "command: $0 ${1:-}; pgbench -S -c $clients -j 2 -T $dur (scale $scale), then with -C"
+echo "direct: $direct"
+echo "router: rift router on 127.0.0.1:$rport (loopback TCP to the server)"
+echo "pgbouncer: session mode on 127.0.0.1:$bport (unix socket to the server, trust)"
+run() { # MODE CONNINFO EXTRA
+	local out
+	out=$(pgbench -S -c "$clients" -j 2 -T "$dur" $3 "$2" 2>&1 | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
+	echo "${out:-0}"
+}
+printf '\n%-8s %12s %12s %12s %10s %10s\n' mode direct router pgbouncer router/dir router/pgb
+for mode in "-S" "-S -C"; do
+	extra=${mode#-S}
+	d=$(run "$mode" "$direct" "$extra")
+	r=$(run "$mode" "$router" "$extra")
+	b=$(run "$mode" "$pgb" "$extra")
+	printf '%-8s %12.0f %12.0f %12.0f %10.2f %10.2f\n' "$mode" "$d" "$r" "$b" \
+		"$(echo "$r / $d" | bc -l)" "$(echo "$r / $b" | bc -l)"
+done
+echo "targets: router/direct >= 0.9 for -S; router >= pgbouncer in both modes"
