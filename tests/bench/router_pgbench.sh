@@ -62,7 +62,7 @@ INI
 echo '"rift" ""' >"$tmp/users.txt"
 touch "$tmp/pgbouncer.log"
 chown postgres "$tmp/pgbouncer.ini" "$tmp/users.txt" "$tmp/pgbouncer.log"
-su postgres -s /bin/sh -c "pgbouncer $tmp/pgbouncer.ini" &
+su postgres -s /bin/sh -c "pgbouncer $tmp/pgbouncer.ini" >/dev/null 2>&1 &
 bouncer=$!
 sleep 1
 
