@@ -68,6 +68,7 @@ int branch_write(struct rift_branch *b, rocksdb_writebatch_t *wb)
 	int rc = store_write(b->store, wb, false);
 	struct layer *head;
 
+	atomic_fetch_add(&b->gen, 1); /* even on failure: the cache must not outlive a doubt */
 	if (rc == 0 && (head = store_layer(b->store, b->rec->chain[0])) != NULL)
 		head->dirty = true;
 	return rc;
@@ -179,6 +180,7 @@ void store_layer_remove(struct rift_store *s, uint64_t id)
 /* Rebuilds b->chain from its head down to the base layer. */
 int store_chain_build(struct rift_store *s, struct branch_rec *b)
 {
+	atomic_fetch_add(&s->chain_gen, 1);
 	uint64_t *chain = NULL;
 	uint32_t n = 0, cap = 0;
 	uint64_t id = b->head;

@@ -265,6 +265,7 @@ int rift_store_branch_delete(struct rift_store *s, const char *name)
 		break;
 	}
 	rc = store_write(s, wb, true);
+	atomic_fetch_add(&s->chain_gen, 1);
 	if (rc != 0)
 		goto unlock;
 	free(b->chain);
@@ -394,6 +395,7 @@ int rift_store_branch_open(struct rift_store *s, const char *name, struct rift_b
 		h->store = s;
 		h->rec = b;
 		pthread_mutex_init(&h->refs_mu, NULL);
+		pthread_mutex_init(&h->cache_mu, NULL);
 		b->open = h;
 		*out = h;
 		h = NULL;
@@ -415,5 +417,6 @@ void rift_store_branch_close(struct rift_branch *h)
 	h->rec->open = NULL;
 	pthread_rwlock_unlock(&s->lock);
 	pthread_mutex_destroy(&h->refs_mu);
+	pthread_mutex_destroy(&h->cache_mu);
 	free(h);
 }

@@ -97,12 +97,25 @@ struct ref_entry {
 	bool orphan; /* unlinked while referenced */
 };
 
+/* Where in the chain an inode's newest record was found; valid while both generations hold. */
+struct ino_place {
+	uint64_t ino, layer, branch_gen, store_gen;
+};
+
+#define INO_CACHE 1024u
+
 struct rift_branch {
 	struct rift_store *store;
 	struct branch_rec *rec;
 	pthread_mutex_t refs_mu;
 	struct ref_entry *refs;
 	size_t refs_cap, refs_used;
+	/* Inode lookups would walk the chain layer by layer; this remembers the layer. Any change
+	 * by this branch bumps gen; any change of chains (create, delete, squash) bumps the store's
+	 * chain_gen. Other branches write only their own heads, which this chain never contains. */
+	pthread_mutex_t cache_mu;
+	atomic_uint_least64_t gen;
+	struct ino_place places[INO_CACHE];
 };
 
 /* Base file descriptors, opened on first read, keyed by data id. */
@@ -142,6 +155,7 @@ struct rift_store {
 	pthread_mutex_t sync_mu;
 	atomic_uint_least64_t write_seq, synced_seq;
 	atomic_int error;
+	atomic_uint_least64_t chain_gen; /* bumped whenever any branch's chain changes */
 
 	pthread_t squasher;
 	pthread_mutex_t squash_mu;

@@ -9,15 +9,60 @@
 
 /* ---- records through the chain ---- */
 
+static struct ino_place *place_slot(struct rift_branch *b, uint64_t ino)
+{
+	return &b->places[(ino * 0x9E3779B97F4A7C15ull >> 40) & (INO_CACHE - 1)];
+}
+
+/* The remembered layer of ino's newest record, or 0. */
+static uint64_t place_get(struct rift_branch *b, uint64_t ino)
+{
+	struct ino_place *p = place_slot(b, ino);
+	uint64_t layer = 0;
+
+	pthread_mutex_lock(&b->cache_mu);
+	if (p->ino == ino && p->branch_gen == atomic_load(&b->gen) &&
+	    p->store_gen == atomic_load(&b->store->chain_gen))
+		layer = p->layer;
+	pthread_mutex_unlock(&b->cache_mu);
+	return layer;
+}
+
+static void place_put(struct rift_branch *b, uint64_t ino, uint64_t layer, uint64_t bgen,
+		      uint64_t sgen)
+{
+	struct ino_place *p = place_slot(b, ino);
+
+	pthread_mutex_lock(&b->cache_mu);
+	p->ino = ino;
+	p->layer = layer;
+	p->branch_gen = bgen;
+	p->store_gen = sgen;
+	pthread_mutex_unlock(&b->cache_mu);
+}
+
 int inode_get(struct rift_branch *b, uint64_t ino, struct inode_rec *rec, uint64_t *found_in)
 {
 	uint8_t k[KEY_MAX], *v = malloc(INODE_BUF);
+	/* generations read before the walk: a change during it makes the entry stale at once */
+	uint64_t bgen = atomic_load(&b->gen), sgen = atomic_load(&b->store->chain_gen);
+	uint64_t cached = place_get(b, ino);
 	uint32_t i;
 	size_t n;
 	int rc = -ENOENT;
 
 	if (v == NULL)
 		return -ENOMEM;
+	if (cached != 0) {
+		rc = meta_get(b->store, k, key_inode(k, cached, ino), v, INODE_BUF, &n);
+		if (rc == 0) {
+			rc = inode_decode(v, n, rec);
+			if (found_in != NULL)
+				*found_in = cached;
+			free(v);
+			return rc;
+		}
+	}
 	for (i = 0; i < b->rec->depth; i++) {
 		rc = meta_get(b->store, k, key_inode(k, b->rec->chain[i], ino), v, INODE_BUF, &n);
 		if (rc == -ENOENT)
@@ -26,6 +71,8 @@ int inode_get(struct rift_branch *b, uint64_t ino, struct inode_rec *rec, uint64
 			rc = inode_decode(v, n, rec);
 			if (found_in != NULL)
 				*found_in = b->rec->chain[i];
+			if (rc == 0)
+				place_put(b, ino, b->rec->chain[i], bgen, sgen);
 		}
 		break;
 	}

@@ -109,6 +109,27 @@ static double create_latency(struct rift_store *s, const char *from, int n, cons
 	return m;
 }
 
+/* Mean µs of n random 8 KiB reads of base file rel0 (never written) in branch b. */
+static double base_read_us(struct rift_branch *b, int n)
+{
+	struct rift_attr ba;
+	uint8_t blk[RIFT_BLOCK_SIZE];
+	uint64_t blocks;
+	double t0;
+	int k;
+
+	if (rift_store_lookup(b, RIFT_ROOT_INO, "rel0", &ba) != 0)
+		die("lookup rel0");
+	blocks = ba.size / RIFT_BLOCK_SIZE;
+	for (k = 0; k < 1000; k++) /* warm the page cache and the store's caches */
+		rift_store_read(b, ba.ino, (next_rand() % blocks) * 8192, 8192, blk);
+	t0 = now_us();
+	for (k = 0; k < n; k++)
+		if (rift_store_read(b, ba.ino, (next_rand() % blocks) * 8192, 8192, blk) != 8192)
+			die("base read");
+	return (now_us() - t0) / n;
+}
+
 static struct rift_store *store_with_base(const char *root, const char *name, int nfiles,
 					  int file_mb)
 {
@@ -137,7 +158,7 @@ int main(int argc, char **argv)
 	struct rift_store *small, *big;
 	struct rift_branch *b;
 	struct rift_attr a;
-	double c_small, c_big, c_d1, c_d20, *t;
+	double c_small, c_big, c_d1, c_d20, r_d1, r_d20, *t;
 	uint8_t blk[RIFT_BLOCK_SIZE];
 	int fd;
 
@@ -169,6 +190,7 @@ int main(int argc, char **argv)
 	if (rift_store_write(b, a.ino, 0, sizeof(blk), blk) != (ssize_t)sizeof(blk))
 		die("write");
 	c_d1 = create_latency(small, "main", n_create, "d1");
+	r_d1 = base_read_us(b, quick ? 20000 : 100000);
 	for (i = 0; i < 19; i++) { /* deepen main's chain: write, then branch (freezes a layer) */
 		char name[32];
 		snprintf(name, sizeof(name), "keep%d", i);
@@ -184,6 +206,7 @@ int main(int argc, char **argv)
 	if (rift_store_write(b, a.ino, 0, sizeof(blk), blk) < 0)
 		die("write");
 	c_d20 = create_latency(small, "main", n_create, "d20");
+	r_d20 = base_read_us(b, quick ? 20000 : 100000);
 	printf("\n%-44s %10s\n", "branch creation (median of n)", "µs");
 	printf("%-44s %10.0f\n", "base ~10 MB", c_small);
 	printf("%-44s %10.0f\n", big_files == 64 ? "base ~1 GB" : "base ~128 MB (--quick)", c_big);
@@ -191,6 +214,9 @@ int main(int argc, char **argv)
 	printf("%-44s %10.0f\n", "chain depth 1 (parent changed since)", c_d1);
 	printf("%-44s %10.0f\n", "chain depth 20", c_d20);
 	printf("%-44s %10.2f\n", "ratio depth20/depth1 (target: close to 1)", c_d20 / c_d1);
+	printf("%-44s %10.2f\n", "8 KiB read of a base block, depth 1 (µs)", r_d1);
+	printf("%-44s %10.2f\n", "8 KiB read of a base block, depth 20 (µs)", r_d20);
+	printf("%-44s %10.2f\n", "ratio depth20/depth1 (target: close to 1)", r_d20 / r_d1);
 	rift_store_branch_close(b);
 	rift_store_close(big);
 
