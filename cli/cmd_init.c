@@ -1,5 +1,7 @@
 /* cmd_init.c — `rift init`: creates a store and its base from a demo, an upstream or a dir. */
 #include <getopt.h>
+#include <stdbool.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +33,44 @@ static void init_usage(FILE *out)
 	    "  rift init --upstream postgres://user:pw@rds-host/app --logical\n");
 }
 
+/* pg_basebackup --progress says "123/4567 kB (2%), 0/1 tablespace": on a terminal that becomes a
+ * bar with an ETA, elsewhere plain lines. */
 static void show_progress(const char *line, void *arg)
 {
+	static struct timespec start;
+	static bool started, bar_open;
+	long long done, total;
+	struct timespec now;
+
 	(void)arg;
+	if (sscanf(line, " %lld/%lld kB", &done, &total) == 2 && total > 0) {
+		double pct = 100.0 * (double)done / (double)total, secs, eta;
+		char bar[41];
+		int i, fill = (int)(pct * 40 / 100);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!started) {
+			start = now;
+			started = true;
+		}
+		secs = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
+		eta = done > 0 ? secs * (double)(total - done) / (double)done : 0;
+		if (!isatty(STDERR_FILENO)) {
+			fprintf(stderr, "rift init: copied %lld of %lld MiB (%.0f%%), ETA %.0f s\n",
+				done >> 10, total >> 10, pct, eta);
+			return;
+		}
+		for (i = 0; i < 40; i++)
+			bar[i] = i < fill ? '#' : '.';
+		bar[40] = '\0';
+		fprintf(stderr, "\rrift init: [%s] %3.0f%% %lld/%lld MiB, ETA %.0f s ", bar, pct,
+			done >> 10, total >> 10, eta);
+		bar_open = true;
+		return;
+	}
+	if (bar_open) {
+		fputc('\n', stderr);
+		bar_open = false;
+	}
 	fprintf(stderr, "rift init: %s\n", line);
 }
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# cli_json.sh — every command's --json output is valid JSON with the documented fields;
+# --output env is what CI scripts can `export`.
+source "$RIFT_TESTLIB"
+export RIFT_STATE=$TEST_TMP/state PATH=$RIFT_BIN:$PATH
+
+rift init --json >"$TEST_TMP/init.json"
+jq -e '.branch == "main"' "$TEST_TMP/init.json" >/dev/null || fail "init --json"
+start_riftd "$RIFT_STATE"
+j() { # JQ-FILTER COMMAND...: the command's --json output must satisfy the filter
+	local filter=$1
+	shift
+	rift --json "$@" >"$TEST_TMP/j.json" || fail "rift $* --json failed"
+	jq -e "$filter" "$TEST_TMP/j.json" >/dev/null || fail "rift $* --json: $(cat "$TEST_TMP/j.json")"
+}
+j '.name == "x" and .parent == "main" and (.url | startswith("postgres://"))' create x --ttl 1h
+j '[.branches[].expires] | map(select(. != null)) | length == 1' list
+j '[.branches[].name] == ["main", "x"]' list
+j '.branches == 2 and .base_mode == "demo"' status
+j '.state == "running" and .port > 0' start x
+j '.state == "stopped" and .port == 0' stop x
+j '.state == "stopped"' reset x
+j '.url | contains("@localhost:")' url x
+j '.deleted == "x"' delete x
+j '.version | test("^[0-9]+\\.")' version
+rift --json delete nope >"$TEST_TMP/err.json" 2>/dev/null && fail "delete of a missing branch"
+jq -e '.error.status == 404 and (.error.message | contains("rift list"))' "$TEST_TMP/err.json" \
+	>/dev/null || fail "error JSON: $(cat "$TEST_TMP/err.json")"
+line=$(rift create ci-1 --output env)
+[[ "$line" =~ ^DATABASE_URL=postgres://rift:[A-Za-z0-9]+@localhost:[0-9]+/ci-1$ ]] ||
+	fail "--output env printed: $line"
+export "$line"
+[ "$(psql -X -At "$DATABASE_URL" -c 'select count(*) from products')" = 200 ] ||
+	fail "DATABASE_URL does not connect"
