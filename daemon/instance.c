@@ -229,6 +229,25 @@ static void last_log_line(const char *path, char *out, size_t len)
 	out[strcspn(out, "\n")] = '\0';
 }
 
+/* Does the log, from offset on, contain needle? (It is this start's part of the log.) */
+static bool log_mentions(const char *path, off_t offset, const char *needle)
+{
+	char buf[8192];
+	bool found = false;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	n = pread(fd, buf, sizeof(buf) - 1, offset);
+	if (n > 0) {
+		buf[n] = '\0';
+		found = strstr(buf, needle) != NULL;
+	}
+	close(fd);
+	return found;
+}
+
 int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 			struct rift_instance *inst, char *err, size_t errlen)
 {
@@ -256,6 +275,7 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 	struct timespec start, now;
 	uid_t uid;
 	gid_t gid;
+	off_t log_start;
 	int rc, log_fd;
 
 	rc = rift_pg_user(cfg->pg_user, &uid, &gid, err, errlen);
@@ -276,6 +296,9 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 		snprintf(err, errlen, "cannot open the log %s: %s", inst->logpath, strerror(errno));
 		return -errno;
 	}
+	log_start = lseek(log_fd, 0, SEEK_END);
+	if (log_start < 0)
+		log_start = 0;
 	rc = rift_pg_spawn(cfg->pg_user, argv, NULL, log_fd, &inst->pid);
 	close(log_fd);
 	if (rc != 0) {
@@ -289,6 +312,10 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 		if (ping == PQPING_OK)
 			return 0;
 		if (!rift_instance_alive(inst)) {
+			/* another server took the port between our check and its bind: the
+			 * caller picks another port */
+			if (log_mentions(inst->logpath, log_start, "already in use"))
+				return -EADDRINUSE;
 			last_log_line(inst->logpath, why, sizeof(why));
 			snprintf(err, errlen,
 				 "the server of branch \"%s\" exited while starting: %s "

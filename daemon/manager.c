@@ -223,7 +223,7 @@ static enum rift_status start_locked(struct rift_manager *m, struct bstate *b, c
 {
 	struct rift_mount_opts opts = { .max_threads = (unsigned)m->cfg.fs_threads };
 	char mnt[4200];
-	int rc;
+	int rc, tries;
 
 	if (b->running && rift_instance_alive(&b->inst))
 		return RIFT_OK;
@@ -242,17 +242,24 @@ static enum rift_status start_locked(struct rift_manager *m, struct bstate *b, c
 	snprintf(b->inst.datadir, sizeof(b->inst.datadir), "%.4000s", mnt);
 	snprintf(b->inst.sockdir, sizeof(b->inst.sockdir), "%.3000s/run/pg/%s", m->state, b->name);
 	snprintf(b->inst.logpath, sizeof(b->inst.logpath), "%.3000s/log/%s.log", m->state, b->name);
-	b->inst.port = pick_port(m);
-	if (b->inst.port == 0) {
-		snprintf(
-		    err, errlen,
-		    "no free port in [instances] port_min..port_max (%d..%d); stop a branch or "
-		    "widen the range in rift.conf",
-		    m->cfg.port_min, m->cfg.port_max);
-		stop_locked(m, b);
-		return RIFT_UNAVAILABLE;
+	for (tries = 0;; tries++) {
+		b->inst.port = pick_port(m);
+		if (b->inst.port == 0) {
+			snprintf(err, errlen,
+				 "no free port in [instances] port_min..port_max (%d..%d); stop a "
+				 "branch or widen the range in rift.conf",
+				 m->cfg.port_min, m->cfg.port_max);
+			stop_locked(m, b);
+			return RIFT_UNAVAILABLE;
+		}
+		rc = rift_instance_start(&m->cfg, m->bindir, &b->inst, err, errlen);
+		/* someone bound the port between our check and the server's: take another */
+		if (rc != -EADDRINUSE || tries == 5)
+			break;
 	}
-	rc = rift_instance_start(&m->cfg, m->bindir, &b->inst, err, errlen);
+	if (rc == -EADDRINUSE)
+		snprintf(err, errlen, "every port tried for branch \"%s\" was taken meanwhile",
+			 b->name);
 	if (rc != 0) {
 		snprintf(b->error, sizeof(b->error), "%s", err);
 		stop_locked(m, b);
