@@ -35,6 +35,9 @@ static const struct key keys[] = {
 	  "client connections the router accepts at once (more get SQLSTATE 53300)" },
 	{ "router", "login_timeout", K_INT, OFF(login_timeout_s), "60", 1, 3600,
 	  "seconds a client may take to send its startup packet (starting a branch not counted)" },
+	{ "router", "kernel_splice", K_INT, OFF(kernel_splice), "1", 0, 1,
+	  "1 = the kernel relays plaintext sessions after login (BPF sockmap, needs root); "
+	  "0 = riftd relays every byte" },
 	{ "instances", "port_min", K_INT, OFF(port_min), "55000", 1024, 65535,
 	  "lowest TCP port given to a branch's Postgres server" },
 	{ "instances", "port_max", K_INT, OFF(port_max), "55999", 1024, 65535,

@@ -16,12 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "rift/branch_name.h"
 #include "rift/router.h"
+#include "rift/splice.h"
 #include "rift/startup.h"
 #include "rift/tls.h"
 
@@ -49,13 +52,18 @@ struct rift_router {
 	struct evconnlistener *listeners[MAX_LISTENERS];
 	size_t nlisteners;
 	SSL_CTX *ssl;
+	struct rift_splice *splice; /* NULL: every byte is relayed here */
+	int splice_ep;              /* spliced sockets, watched for hang-ups only */
+	struct event *splice_ev;
 	pthread_t thread;
 	bool thread_started;
 	int clients, starting, max_clients, login_timeout_s;
 	struct cancel_key cancels[MAX_CANCEL];
 };
 
-enum phase { P_STARTUP, P_STARTING, P_CONNECTING, P_WATCH, P_RELAY, P_CLOSING };
+enum phase { P_STARTUP, P_STARTING, P_CONNECTING, P_WATCH, P_RELAY, P_SPLICED, P_CLOSING };
+
+enum { SIDE_CLIENT, SIDE_SERVER };
 
 struct client {
 	struct rift_router *r;
@@ -73,6 +81,10 @@ struct client {
 	uint64_t in_bytes, out_bytes;
 	struct timespec t0, close_by;
 	struct cancel_key *key;
+	/* spliced: the kernel relays between fd[0] (client) and fd[1] (server) */
+	int fd[2];
+	bool eof[2], server_shut, hangup_seen;
+	uint64_t recv0[2], sent0[2]; /* socket totals when splicing began */
 };
 
 static void client_free(struct client *cl);
@@ -160,11 +172,20 @@ static void client_free(struct client *cl)
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (cl->fd[SIDE_CLIENT] >= 0) { /* what the kernel relayed since the splice */
+		uint64_t rc, qc, rs, qs;
+		if (rift_splice_counters(cl->fd[SIDE_CLIENT], &rc, &qc) == 0 &&
+		    rift_splice_counters(cl->fd[SIDE_SERVER], &rs, &qs) == 0) {
+			cl->in_bytes += rc - cl->recv0[SIDE_CLIENT];
+			cl->out_bytes += rs - cl->recv0[SIDE_SERVER];
+		}
+	}
 	if (cl->routed) {
-		LOG("%s branch %s closed (%s) after %.1f s, %llu bytes in, %llu out\n", cl->peer,
+		LOG("%s branch %s closed (%s) after %.1f s, %llu bytes in, %llu out%s\n", cl->peer,
 		    cl->branch, cl->reason[0] ? cl->reason : "done",
 		    (double)(now.tv_sec - cl->t0.tv_sec) + (now.tv_nsec - cl->t0.tv_nsec) / 1e9,
-		    (unsigned long long)cl->in_bytes, (unsigned long long)cl->out_bytes);
+		    (unsigned long long)cl->in_bytes, (unsigned long long)cl->out_bytes,
+		    cl->fd[SIDE_CLIENT] >= 0 ? ", kernel-spliced" : "");
 		rift_manager_touch(r->m, cl->branch, -1);
 	}
 	if (cl->key != NULL)
@@ -179,6 +200,10 @@ static void client_free(struct client *cl)
 		bufferevent_free(cl->c);
 	if (cl->s != NULL)
 		bufferevent_free(cl->s);
+	if (cl->fd[SIDE_CLIENT] >= 0)
+		close(cl->fd[SIDE_CLIENT]); /* closing also unjoins the pair */
+	if (cl->fd[SIDE_SERVER] >= 0)
+		close(cl->fd[SIDE_SERVER]);
 	if (cl->timer != NULL)
 		event_free(cl->timer);
 	if (cl->started != NULL)
@@ -195,6 +220,8 @@ static void on_server_read(struct bufferevent *bev, void *arg);
 static void on_server_write(struct bufferevent *bev, void *arg);
 static void on_server_event(struct bufferevent *bev, short what, void *arg);
 
+static void splice_progress(struct client *cl);
+
 static void on_login_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *cl = arg;
@@ -205,6 +232,8 @@ static void on_login_timeout(evutil_socket_t fd, short what, void *arg)
 		close_quietly(cl, "login timeout: no startup packet");
 	else if (cl->phase == P_CLOSING)
 		closing_check(cl);
+	else if (cl->phase == P_SPLICED)
+		splice_progress(cl);
 }
 
 /* ---- TLS ---- */
@@ -571,6 +600,188 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* ---- kernel splicing (see splice.h) ---- */
+
+/* Moves what already sits in from's receive queue to to, now; false if to could not take it. */
+static bool move_queued(int from, int to, uint64_t *count)
+{
+	uint8_t buf[16384];
+	int inq = 0, guard;
+
+	for (guard = 0; guard < 64 && ioctl(from, FIONREAD, &inq) == 0 && inq > 0; guard++) {
+		ssize_t n = recv(from, buf, sizeof(buf), MSG_DONTWAIT), off = 0;
+		if (n <= 0)
+			return n == 0 || errno == EAGAIN;
+		while (off < n) {
+			ssize_t w =
+			    send(to, buf + off, (size_t)(n - off), MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (w <= 0)
+				return false;
+			off += w;
+		}
+		*count += (uint64_t)n;
+	}
+	return true;
+}
+
+/* Takes the socket out of a bufferevent without closing it. */
+static int take_fd(struct bufferevent **bev)
+{
+	int fd = bufferevent_getfd(*bev);
+
+	bufferevent_setfd(*bev, -1);
+	bufferevent_free(*bev);
+	*bev = NULL;
+	return fd;
+}
+
+/*
+ * After login, hands a plaintext connection's relaying to the kernel. Called when the server's
+ * first ReadyForQuery was just queued for the client: the server now waits for the client, and
+ * the client sends nothing before it reads that message, so no byte is in flight while the
+ * sockets are joined; the message is written only after the join. When joining is refused the
+ * connection stays relayed by the loop.
+ */
+static void try_splice(struct client *cl)
+{
+	struct rift_router *r = cl->r;
+	struct evbuffer *replies, *pending_out;
+	int cfd = bufferevent_getfd(cl->c), sfd = bufferevent_getfd(cl->s);
+	int inq_c = 0, inq_s = 0, rc, i;
+	uint64_t queued_c = 0;
+	const char *fail = NULL;
+
+	if (r->splice == NULL || cl->tls ||
+	    evbuffer_get_length(bufferevent_get_input(cl->c)) != 0 ||
+	    evbuffer_get_length(bufferevent_get_output(cl->s)) != 0 ||
+	    evbuffer_get_length(bufferevent_get_input(cl->s)) != 0 ||
+	    ioctl(cfd, FIONREAD, &inq_c) != 0 || ioctl(sfd, FIONREAD, &inq_s) != 0 || inq_c != 0 ||
+	    inq_s != 0)
+		return;
+	replies = evbuffer_new();
+	if (replies == NULL)
+		return;
+	rc = rift_splice_join(r->splice, cfd, sfd);
+	if (rc != 0) {
+		LOG("%s not spliced (%s); relaying it here\n", cl->peer, strerror(-rc));
+		evbuffer_free(replies);
+		return;
+	}
+	/* copied, not moved: libevent keeps a socket bufferevent's output frozen at its start */
+	pending_out = bufferevent_get_output(cl->c);
+	if (evbuffer_get_length(pending_out) > 0 &&
+	    evbuffer_add(replies, evbuffer_pullup(pending_out, -1),
+			 evbuffer_get_length(pending_out)) != 0) {
+		fail = "out of memory";
+		goto out;
+	}
+	cl->fd[SIDE_CLIENT] = take_fd(&cl->c);
+	cl->fd[SIDE_SERVER] = take_fd(&cl->s);
+	cl->phase = P_SPLICED;
+	/* a client that sent before it was answered: its bytes stayed queued, pass them on */
+	if (!move_queued(cfd, sfd, &cl->in_bytes) || !move_queued(sfd, cfd, &cl->out_bytes) ||
+	    rift_splice_counters(cfd, &cl->recv0[SIDE_CLIENT], &queued_c) != 0 ||
+	    rift_splice_counters(sfd, &cl->recv0[SIDE_SERVER], &cl->sent0[SIDE_SERVER]) != 0) {
+		fail = "could not hand the connection to the kernel";
+		goto out;
+	}
+	while (evbuffer_get_length(replies) > 0) {
+		int n = evbuffer_write(replies, cfd);
+		if (n <= 0)
+			break;
+		queued_c += (uint64_t)n;
+	}
+	cl->sent0[SIDE_CLIENT] = queued_c;
+	if (evbuffer_get_length(replies) > 0) {
+		fail = "client did not read its login replies";
+		goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		/* hang-ups only: waking for every byte the kernel moves would undo the point */
+		struct epoll_event ev = { .events = EPOLLRDHUP,
+					  .data.u64 = (uintptr_t)cl | (unsigned)i };
+		if (epoll_ctl(r->splice_ep, EPOLL_CTL_ADD, cl->fd[i], &ev) != 0) {
+			fail = "cannot watch a spliced connection";
+			goto out;
+		}
+	}
+out:
+	evbuffer_free(replies);
+	if (fail != NULL)
+		close_quietly(cl, fail);
+}
+
+/*
+ * A side of a spliced pair hung up. The kernel may still hold bytes it received before the
+ * hang-up and has not sent on yet (a Terminate message, a final error), so the other side is
+ * shut down or closed only once its send totals caught up with the hung-up side's receive
+ * totals, or after five seconds.
+ */
+static void splice_progress(struct client *cl)
+{
+	struct timeval tick = { 0, 2000 };
+	struct timespec now;
+	uint64_t rc, qc, rs, qs;
+	bool expired, to_server_done, to_client_done;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!cl->hangup_seen) {
+		cl->hangup_seen = true;
+		cl->close_by = now;
+		cl->close_by.tv_sec += 5;
+		snprintf(cl->reason, sizeof(cl->reason), "%s",
+			 cl->eof[SIDE_CLIENT] ? "client closed" : "server closed");
+	}
+	expired = now.tv_sec > cl->close_by.tv_sec ||
+		  (now.tv_sec == cl->close_by.tv_sec && now.tv_nsec >= cl->close_by.tv_nsec);
+	if (rift_splice_counters(cl->fd[SIDE_CLIENT], &rc, &qc) != 0 ||
+	    rift_splice_counters(cl->fd[SIDE_SERVER], &rs, &qs) != 0) {
+		client_free(cl);
+		return;
+	}
+	to_server_done = qs - cl->sent0[SIDE_SERVER] >= rc - cl->recv0[SIDE_CLIENT];
+	to_client_done = qc - cl->sent0[SIDE_CLIENT] >= rs - cl->recv0[SIDE_SERVER];
+	if (cl->eof[SIDE_CLIENT] && !cl->server_shut && (to_server_done || expired)) {
+		shutdown(cl->fd[SIDE_SERVER], SHUT_WR); /* the server ends the session on EOF */
+		cl->server_shut = true;
+	}
+	/* a client that is gone needs nothing more: the server's last bytes have nowhere to go */
+	if ((cl->eof[SIDE_SERVER] && (to_client_done || cl->eof[SIDE_CLIENT] || expired)) ||
+	    (cl->eof[SIDE_CLIENT] && expired)) {
+		client_free(cl);
+		return;
+	}
+	evtimer_add(cl->timer, &tick);
+}
+
+static struct client *event_client(const struct epoll_event *ev)
+{
+	return (struct client *)(uintptr_t)(ev->data.u64 & ~(uint64_t)1);
+}
+
+static void on_splice_hangup(evutil_socket_t fd, short what, void *arg)
+{
+	struct rift_router *r = arg;
+	struct epoll_event evs[64];
+	int n, i, j;
+
+	(void)what;
+	n = epoll_wait(fd, evs, 64, 0);
+	for (i = 0; i < n; i++) {
+		struct client *cl = event_client(&evs[i]);
+		int side = (int)(evs[i].data.u64 & 1);
+		cl->eof[side] = true;
+		epoll_ctl(r->splice_ep, EPOLL_CTL_DEL, cl->fd[side], NULL);
+	}
+	/* once per client: progress may free it, and both its sides may be in this batch */
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < i && event_client(&evs[j]) != event_client(&evs[i]); j++)
+			;
+		if (j == i)
+			splice_progress(event_client(&evs[i]));
+	}
+}
+
 /* ---- reading the server ---- */
 
 /* Until the first ReadyForQuery, watch for BackendKeyData to route CancelRequests later. */
@@ -617,8 +828,13 @@ static void on_server_read(struct bufferevent *bev, void *arg)
 	struct client *cl = arg;
 
 	(void)bev;
-	if (cl->phase == P_WATCH)
+	if (cl->phase == P_WATCH) {
 		watch_keys(cl);
+		pump(cl->s, cl->c, &cl->out_bytes);
+		if (cl->phase == P_RELAY)
+			try_splice(cl);
+		return;
+	}
 	pump(cl->s, cl->c, &cl->out_bytes);
 }
 
@@ -682,6 +898,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	snprintf(cl->peer, sizeof(cl->peer), "%s:%s", host, port);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	cl->r = r;
+	cl->fd[SIDE_CLIENT] = cl->fd[SIDE_SERVER] = -1;
 	clock_gettime(CLOCK_MONOTONIC, &cl->t0);
 	r->clients++;
 	cl->next = r->all;
@@ -748,6 +965,26 @@ static int add_listener(struct rift_router *r, const char *host, const char *por
 	return 0;
 }
 
+/* Kernel splicing when the kernel allows it; its absence is not an error, only slower. */
+static int start_splicing(struct rift_router *r, int max_clients)
+{
+	char why[512];
+
+	r->splice = rift_splice_open((unsigned)max_clients + 16, why, sizeof(why));
+	if (r->splice == NULL) {
+		LOG("kernel splicing is unavailable (%s); relaying every byte in riftd\n", why);
+		return 0;
+	}
+	r->splice_ep = epoll_create1(EPOLL_CLOEXEC);
+	if (r->splice_ep < 0)
+		return -1;
+	r->splice_ev = event_new(r->base, r->splice_ep, EV_READ | EV_PERSIST, on_splice_hangup, r);
+	if (r->splice_ev == NULL || event_add(r->splice_ev, NULL) != 0)
+		return -1;
+	LOG("plaintext connections are spliced in the kernel after login\n");
+	return 0;
+}
+
 int rift_router_start(struct rift_manager *m, const char *state, struct rift_router **out,
 		      char *err, size_t errlen)
 {
@@ -761,6 +998,7 @@ int rift_router_start(struct rift_manager *m, const char *state, struct rift_rou
 	if (r == NULL)
 		return -ENOMEM;
 	r->m = m;
+	r->splice_ep = -1;
 	r->max_clients = cfg->max_clients;
 	r->login_timeout_s = cfg->login_timeout_s;
 	evthread_use_pthreads();
@@ -797,6 +1035,10 @@ int rift_router_start(struct rift_manager *m, const char *state, struct rift_rou
 		if (r->ssl == NULL)
 			goto fail;
 	}
+	if (cfg->kernel_splice && start_splicing(r, cfg->max_clients) != 0) {
+		snprintf(err, errlen, "cannot watch spliced connections: %s", strerror(errno));
+		goto fail;
+	}
 	if (pthread_create(&r->thread, NULL, loop_main, r) != 0) {
 		snprintf(err, errlen, "cannot start the router thread");
 		goto fail;
@@ -829,6 +1071,11 @@ void rift_router_stop(struct rift_router *r)
 	}
 	for (i = 0; i < r->nlisteners; i++)
 		evconnlistener_free(r->listeners[i]);
+	if (r->splice_ev != NULL)
+		event_free(r->splice_ev);
+	if (r->splice_ep >= 0)
+		close(r->splice_ep);
+	rift_splice_close(r->splice);
 	if (r->base != NULL)
 		event_base_free(r->base);
 	SSL_CTX_free(r->ssl);

@@ -16,6 +16,7 @@ struct rift_config {
 	char tls_cert[RIFT_CONFIG_STR]; /* "" = <state>/tls/server.crt (made by rift init) */
 	char tls_key[RIFT_CONFIG_STR];
 	int max_clients;
+	int kernel_splice; /* 1: relay plaintext connections in the kernel after login */
 	int login_timeout_s;
 	/* [instances] */
 	int port_min, port_max;

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # router_clients.sh — psql, pgbench and libpq through the router: branches, db@branch, TLS modes,
-# GSSENC, cancel, on-demand start, unknown branches.
+# GSSENC, cancel, on-demand start, unknown branches. With --no-splice riftd relays every byte
+# itself; by default plaintext connections are handed to the kernel after login.
 source "$RIFT_TESTLIB"
 
+splice=1
+[ "${1:-}" = --no-splice ] && splice=0
 state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
 rport=$(free_port)
-sed -i "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" "$state/rift.conf"
+sed -i -e "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" \
+	-e "s/^kernel_splice = .*/kernel_splice = $splice/" "$state/rift.conf"
 start_riftd "$state"
 export PGPASSWORD
 PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
@@ -62,4 +66,10 @@ pgbench -T 3 -c 4 -j 2 -C -S "host=127.0.0.1 port=$rport user=rift dbname=b" \
 grep -q 'routed to branch a' "$TEST_TMP/riftd.log" || fail "no routing log line"
 grep -q 'closed (client closed)' "$TEST_TMP/riftd.log" || fail "no close log line"
 grep -q "$PGPASSWORD" "$TEST_TMP/riftd.log" && fail "a password reached the log"
+# which relay carried the plaintext sessions; TLS sessions are always relayed by riftd
+if [ $splice = 1 ]; then
+	grep -q 'kernel-spliced' "$TEST_TMP/riftd.log" || fail "no session was spliced in the kernel"
+else
+	grep -q 'kernel-spliced' "$TEST_TMP/riftd.log" && fail "kernel_splice = 0 was ignored"
+fi
 exit 0
