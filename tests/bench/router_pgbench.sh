@@ -21,7 +21,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 
 cleanup() {
 	set +e
-	[ -n "${bouncer:-}" ] && kill "$bouncer" 2>/dev/null
+	for f in "$tmp"/bouncer-*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
 	[ -n "${riftd:-}" ] && kill -TERM "$riftd" 2>/dev/null && wait "$riftd" 2>/dev/null
 	pkill -KILL -f -- "-D $state/mnt/" 2>/dev/null
 	for m in $(awk -v p="$state/mnt/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo); do
@@ -43,50 +43,63 @@ dport=$("$RIFT_BIN/rift" --state "$state" --json start bench | sed 's/.*"port":\
 PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
 export PGPASSWORD
 
-bport=$(port)
-cat >"$tmp/pgbouncer.ini" <<INI
+# PgBouncer twice: with the trust auth the issue names, and with SCRAM like the router's path
+# (its clients prove the same password; server connections are pooled either way).
+secret=$(su postgres -s /bin/sh -c "psql -X -At -h $state/run/pg/bench -p $dport -d demo \
+	-c \"select rolpassword from pg_authid where rolname = 'rift'\"")
+start_bouncer() { # NAME AUTH_TYPE SECRET -> port on stdout
+	local p
+	p=$(port)
+	cat >"$tmp/$1.ini" <<INI
 [databases]
 bench = host=$state/run/pg/bench port=$dport dbname=demo user=postgres
 [pgbouncer]
 listen_addr = 127.0.0.1
-listen_port = $bport
+listen_port = $p
 unix_socket_dir =
-auth_type = trust
-auth_file = $tmp/users.txt
+auth_type = $2
+auth_file = $tmp/$1.users
 pool_mode = session
 max_client_conn = 200
 default_pool_size = 20
-logfile = $tmp/pgbouncer.log
-pidfile =
+logfile = $tmp/$1.log
+pidfile = $tmp/$1.pid
 INI
-echo '"rift" ""' >"$tmp/users.txt"
-touch "$tmp/pgbouncer.log"
-chown postgres "$tmp/pgbouncer.ini" "$tmp/users.txt" "$tmp/pgbouncer.log"
-su postgres -s /bin/sh -c "pgbouncer $tmp/pgbouncer.ini" >/dev/null 2>&1 &
-bouncer=$!
+	echo "\"rift\" \"$3\"" >"$tmp/$1.users"
+	touch "$tmp/$1.log"
+	chown postgres "$tmp/$1.ini" "$tmp/$1.users" "$tmp/$1.log" "$tmp"
+	su postgres -s /bin/sh -c "pgbouncer -d $tmp/$1.ini" >/dev/null 2>&1
+	echo "$p"
+}
+bport=$(start_bouncer bouncer-trust trust "")
+sport=$(start_bouncer bouncer-scram scram-sha-256 "$secret")
 sleep 1
 
 direct="host=127.0.0.1 port=$dport user=rift dbname=demo"
 router="host=127.0.0.1 port=$rport user=rift dbname=bench sslmode=disable"
 pgb="host=127.0.0.1 port=$bport user=rift dbname=bench"
+pgs="host=127.0.0.1 port=$sport user=rift dbname=bench"
 pgbench -q -i -s "$scale" "$direct" >/dev/null 2>&1
 
 echo "command: $0 ${1:-}; pgbench -S -c $clients -j 2 -T $dur (scale $scale), then with -C"
 echo "direct: $direct"
 echo "router: rift router on 127.0.0.1:$rport (loopback TCP to the server)"
-echo "pgbouncer: session mode on 127.0.0.1:$bport (unix socket to the server, trust)"
+echo "pgbouncer: session mode on 127.0.0.1:$bport, clients trusted (unix socket to the server)"
+echo "pgb-scram: the same on 127.0.0.1:$sport, clients authenticated with SCRAM like the router's"
 run() { # MODE CONNINFO EXTRA
 	local out
 	out=$(pgbench -S -c "$clients" -j 2 -T "$dur" $3 "$2" 2>&1 | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
 	echo "${out:-0}"
 }
-printf '\n%-8s %12s %12s %12s %10s %10s\n' mode direct router pgbouncer router/dir router/pgb
+printf '\n%-8s %9s %9s %9s %9s %10s %10s %10s\n' mode direct router pgbouncer pgb-scram \
+	router/dir router/pgb router/pgs
 for mode in "-S" "-S -C"; do
 	extra=${mode#-S}
 	d=$(run "$mode" "$direct" "$extra")
 	r=$(run "$mode" "$router" "$extra")
 	b=$(run "$mode" "$pgb" "$extra")
-	printf '%-8s %12.0f %12.0f %12.0f %10.2f %10.2f\n' "$mode" "$d" "$r" "$b" \
-		"$(echo "$r / $d" | bc -l)" "$(echo "$r / $b" | bc -l)"
+	c=$(run "$mode" "$pgs" "$extra")
+	printf '%-8s %9.0f %9.0f %9.0f %9.0f %10.2f %10.2f %10.2f\n' "$mode" "$d" "$r" "$b" "$c" \
+		"$(echo "$r / $d" | bc -l)" "$(echo "$r / $b" | bc -l)" "$(echo "$r / $c" | bc -l)"
 done
 echo "targets: router/direct >= 0.9 for -S; router >= pgbouncer in both modes"

@@ -33,6 +33,8 @@ for mode in disable allow prefer require; do
 done
 [ "$(psql -X -At "host=localhost port=$rport user=rift dbname=b sslmode=verify-full \
 	sslrootcert=$state/tls/server.crt" -c "select 1")" = 1 ] || fail "sslmode=verify-full failed"
+python3 "$(dirname "$0")/router_direct_tls.py" "$rport" "$state/tls/server.crt" b rift ||
+	fail "direct TLS negotiation"
 [ "$(rq "dbname=b gssencmode=prefer sslmode=disable" "select 1")" = 1 ] || fail "gssencmode=prefer"
 if psql -X "host=127.0.0.1 port=$rport user=rift dbname=b gssencmode=require" -c "select 1" \
 	>/dev/null 2>&1; then
