@@ -38,6 +38,11 @@ static const struct key keys[] = {
 	{ "router", "kernel_splice", K_INT, OFF(kernel_splice), "1", 0, 1,
 	  "1 = the kernel relays plaintext sessions after login (BPF sockmap, needs root); "
 	  "0 = riftd relays every byte" },
+	{ "router", "pool_size", K_INT, OFF(pool_size), "100", 0, 100000,
+	  "server sessions kept open after their clients leave, for the next client with the same "
+	  "branch, database, user and options (reset with DISCARD ALL); 0 = none" },
+	{ "router", "pool_idle_timeout", K_INT, OFF(pool_idle_s), "30", 1, 86400,
+	  "seconds a kept server session waits for a client before it is closed" },
 	{ "instances", "port_min", K_INT, OFF(port_min), "55000", 1024, 65535,
 	  "lowest TCP port given to a branch's Postgres server" },
 	{ "instances", "port_max", K_INT, OFF(port_max), "55999", 1024, 65535,

@@ -390,6 +390,36 @@ int rift_instance_exec(const struct rift_instance *inst, const char *pg_user, co
 	return rc;
 }
 
+int rift_instance_role_secret(const struct rift_instance *inst, const char *pg_user,
+			      const char *role, char *out, size_t outlen)
+{
+	const char *params[1] = { role };
+	char conn[4400];
+	PGconn *c;
+	PGresult *r;
+	int rc = -ENOENT;
+
+	conninfo(inst, pg_user, conn, sizeof(conn));
+	c = PQconnectdb(conn);
+	if (PQstatus(c) != CONNECTION_OK) {
+		PQfinish(c);
+		return -ECONNREFUSED;
+	}
+	r = PQexecParams(c,
+			 "select rolpassword from pg_authid where rolname = $1 and rolcanlogin and "
+			 "(rolvaliduntil is null or rolvaliduntil > now()) and "
+			 "rolpassword like 'SCRAM-SHA-256$%'",
+			 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+	    strlen(PQgetvalue(r, 0, 0)) < outlen) {
+		snprintf(out, outlen, "%s", PQgetvalue(r, 0, 0));
+		rc = 0;
+	}
+	PQclear(r);
+	PQfinish(c);
+	return rc;
+}
+
 int rift_instance_clients(const struct rift_instance *inst, const char *pg_user)
 {
 	char conn[4400];

@@ -32,6 +32,7 @@ struct bstate {
 	struct rift_instance inst;
 	bool running, deleted;
 	int routed;        /* connections the router holds open */
+	int pooled;        /* idle server sessions the router keeps for reuse */
 	time_t expires_at; /* 0 = never */
 	time_t last_active;
 	char error[512];
@@ -215,7 +216,7 @@ static void stop_locked(struct rift_manager *m, struct bstate *b)
 	rift_mount_stop(b->mount);
 	b->mount = NULL;
 	b->running = false;
-	b->routed = 0;
+	b->routed = 0; /* pooled is not reset: the router lets each session go as its server ends */
 }
 
 static enum rift_status start_locked(struct rift_manager *m, struct bstate *b, char *err,
@@ -555,6 +556,35 @@ void rift_manager_touch(struct rift_manager *m, const char *name, int delta)
 	pthread_mutex_unlock(&m->mu);
 }
 
+void rift_manager_pooled(struct rift_manager *m, const char *name, int delta)
+{
+	struct bstate *b = get_state(m, name);
+
+	if (b == NULL)
+		return;
+	pthread_mutex_lock(&m->mu);
+	b->pooled += delta;
+	pthread_mutex_unlock(&m->mu);
+}
+
+int rift_manager_role_secret(struct rift_manager *m, const char *name, const char *role, char *out,
+			     size_t outlen)
+{
+	struct bstate *b = get_state(m, name);
+	struct rift_instance inst;
+	bool running;
+
+	if (b == NULL)
+		return -ENOENT;
+	pthread_mutex_lock(&m->mu);
+	running = b->running;
+	inst = b->inst; /* a copy: the query runs without holding the manager */
+	pthread_mutex_unlock(&m->mu);
+	if (!running)
+		return -ESRCH;
+	return rift_instance_role_secret(&inst, m->cfg.pg_user, role, out, outlen);
+}
+
 /* Stops servers idle longer than idle_timeout, and notices servers that died. */
 static void *idle_main(void *arg)
 {
@@ -598,7 +628,7 @@ static void *idle_main(void *arg)
 				stop_locked(m, b);
 			} else if (b->running && m->cfg.idle_timeout_s > 0) {
 				int clients = rift_instance_clients(&b->inst, m->cfg.pg_user);
-				if (clients != 0 || b->routed > 0)
+				if (clients > (b->pooled > 0 ? b->pooled : 0) || b->routed > 0)
 					b->last_active = now;
 				else if (now - b->last_active >= m->cfg.idle_timeout_s)
 					stop_locked(m, b);

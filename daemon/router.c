@@ -23,77 +23,33 @@
 #include <unistd.h>
 
 #include "rift/branch_name.h"
-#include "rift/router.h"
-#include "rift/splice.h"
-#include "rift/startup.h"
 #include "rift/tls.h"
+#include "router_internal.h"
 
-#define MAX_LISTENERS 4
-#define RELAY_HIGH    (1u << 20) /* stop reading a side while the other owes this much */
-#define MAX_STARTING  256        /* clients waiting for a branch to start */
-#define MAX_CANCEL    4096
-
-#define LOG(...) fprintf(stderr, "riftd router: " __VA_ARGS__)
-
-struct cancel_key {
-	uint32_t pid;
-	uint8_t key[RIFT_CANCEL_KEY_MAX];
-	size_t keylen;
-	int port; /* 0 = free slot */
-};
-
-struct client;
-
-struct rift_router {
-	struct rift_manager *m;
-	struct client *all; /* every live client, for shutdown */
-	atomic_int workers; /* start threads still running */
-	struct event_base *base;
-	struct evconnlistener *listeners[MAX_LISTENERS];
-	size_t nlisteners;
-	SSL_CTX *ssl;
-	struct rift_splice *splice; /* NULL: every byte is relayed here */
-	int splice_ep;              /* spliced sockets, watched for hang-ups only */
-	struct event *splice_ev;
-	pthread_t thread;
-	bool thread_started;
-	int clients, starting, max_clients, login_timeout_s;
-	struct cancel_key cancels[MAX_CANCEL];
-};
-
-enum phase { P_STARTUP, P_STARTING, P_CONNECTING, P_WATCH, P_RELAY, P_SPLICED, P_CLOSING };
-
-enum { SIDE_CLIENT, SIDE_SERVER };
-
-struct client {
-	struct rift_router *r;
-	struct client *prev, *next;
-	struct bufferevent *c, *s; /* client side (maybe TLS), server side */
-	enum phase phase;
-	bool tls, direct_tls, ssl_seen, gss_seen, routed, worker_busy, freed_later;
-	char peer[64], branch[64], db[64], reason[256];
-	uint8_t *startup; /* the rewritten StartupMessage for the server */
-	size_t startup_len;
-	int port;
-	struct event *timer, *started;
-	int start_status;
-	char start_err[512];
-	uint64_t in_bytes, out_bytes;
-	struct timespec t0, close_by;
-	struct cancel_key *key;
-	/* spliced: the kernel relays between fd[0] (client) and fd[1] (server) */
-	int fd[2];
-	bool eof[2], server_shut, hangup_seen;
-	uint64_t recv0[2], sent0[2]; /* socket totals when splicing began */
-};
-
-static void client_free(struct client *cl);
 static void closing_check(struct client *cl);
+
+double since_s(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+void put_msg(struct evbuffer *out, char type, const void *body, size_t len)
+{
+	uint8_t hdr[5] = { (uint8_t)type, (uint8_t)((len + 4) >> 24), (uint8_t)((len + 4) >> 16),
+			   (uint8_t)((len + 4) >> 8), (uint8_t)(len + 4) };
+
+	evbuffer_add(out, hdr, 5);
+	if (len > 0)
+		evbuffer_add(out, body, len);
+}
 
 /* ---- protocol answers ---- */
 
 /* Sends FATAL ErrorResponse code/message (hint optional) and closes once it is written. */
-static void fatal(struct client *cl, const char *code, const char *msg, const char *hint)
+void fatal(struct client *cl, const char *code, const char *msg, const char *hint)
 {
 	struct evbuffer *out = bufferevent_get_output(cl->c);
 	uint8_t hdr[5];
@@ -151,7 +107,7 @@ static void closing_check(struct client *cl)
 	evtimer_add(cl->timer, &tick);
 }
 
-static void close_quietly(struct client *cl, const char *why)
+void close_quietly(struct client *cl, const char *why)
 {
 	snprintf(cl->reason, sizeof(cl->reason), "%s", why);
 	client_free(cl);
@@ -159,7 +115,7 @@ static void close_quietly(struct client *cl, const char *why)
 
 /* ---- lifecycle ---- */
 
-static void client_free(struct client *cl)
+void client_free(struct client *cl)
 {
 	struct rift_router *r = cl->r;
 	struct timespec now;
@@ -181,15 +137,20 @@ static void client_free(struct client *cl)
 		}
 	}
 	if (cl->routed) {
-		LOG("%s branch %s closed (%s) after %.1f s, %llu bytes in, %llu out%s\n", cl->peer,
-		    cl->branch, cl->reason[0] ? cl->reason : "done",
+		LOG("%s branch %s closed (%s) after %.1f s, %llu bytes in, %llu out%s%s\n",
+		    cl->peer, cl->branch, cl->reason[0] ? cl->reason : "done",
 		    (double)(now.tv_sec - cl->t0.tv_sec) + (now.tv_nsec - cl->t0.tv_nsec) / 1e9,
 		    (unsigned long long)cl->in_bytes, (unsigned long long)cl->out_bytes,
+		    cl->reused ? ", reused server session" : "",
 		    cl->fd[SIDE_CLIENT] >= 0 ? ", kernel-spliced" : "");
 		rift_manager_touch(r->m, cl->branch, -1);
 	}
+	if (cl->held != NULL)
+		pool_unhold(cl);
 	if (cl->key != NULL)
 		cl->key->port = 0;
+	if (cl->spill != NULL)
+		evbuffer_free(cl->spill);
 	if (cl->prev != NULL)
 		cl->prev->next = cl->next;
 	else
@@ -213,15 +174,6 @@ static void client_free(struct client *cl)
 	free(cl);
 }
 
-static void on_client_write(struct bufferevent *bev, void *arg);
-static void on_client_read(struct bufferevent *bev, void *arg);
-static void on_client_event(struct bufferevent *bev, short what, void *arg);
-static void on_server_read(struct bufferevent *bev, void *arg);
-static void on_server_write(struct bufferevent *bev, void *arg);
-static void on_server_event(struct bufferevent *bev, short what, void *arg);
-
-static void splice_progress(struct client *cl);
-
 static void on_login_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *cl = arg;
@@ -230,6 +182,8 @@ static void on_login_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (cl->phase == P_STARTUP)
 		close_quietly(cl, "login timeout: no startup packet");
+	else if (cl->phase == P_AUTH)
+		close_quietly(cl, "login timeout: no password");
 	else if (cl->phase == P_CLOSING)
 		closing_check(cl);
 	else if (cl->phase == P_SPLICED)
@@ -409,6 +363,7 @@ static void route(struct client *cl, const struct rift_startup *st)
 	if (cl->db[0] == '\0')
 		snprintf(cl->db, sizeof(cl->db), "%s",
 			 meta->default_db[0] ? meta->default_db : user);
+	snprintf(cl->user, sizeof(cl->user), "%s", user);
 	cl->startup = malloc(RIFT_STARTUP_MAX);
 	cl->startup_len =
 	    cl->startup ? rift_startup_build(st, cl->db, cl->startup, RIFT_STARTUP_MAX) : 0;
@@ -422,7 +377,8 @@ static void route(struct client *cl, const struct rift_startup *st)
 	    v.running ? "" : " (starting it)");
 	if (v.running && v.port > 0) {
 		cl->port = v.port;
-		connect_server(cl);
+		if (!pool_try_reuse(cl))
+			connect_server(cl);
 		return;
 	}
 	if (r->starting >= MAX_STARTING) {
@@ -539,29 +495,155 @@ static void startup_phase(struct client *cl)
 	}
 }
 
-/* Moves what src has to dst, pausing src while dst owes too much (backpressure). */
-static void pump(struct bufferevent *src, struct bufferevent *dst, uint64_t *count)
+/* Moves n bytes of src to dst, pausing src while dst owes too much (backpressure). */
+static void pump(struct bufferevent *src, struct bufferevent *dst, size_t n, uint64_t *count)
 {
 	struct evbuffer *in = bufferevent_get_input(src), *out = bufferevent_get_output(dst);
 
-	*count += evbuffer_get_length(in);
-	evbuffer_add_buffer(out, in);
+	*count += n;
+	if (n == evbuffer_get_length(in))
+		evbuffer_add_buffer(out, in);
+	else
+		evbuffer_remove_buffer(in, out, n);
 	if (evbuffer_get_length(out) >= RELAY_HIGH)
 		bufferevent_disable(src, EV_READ);
 }
 
-static void on_client_read(struct bufferevent *bev, void *arg)
+static uint32_t be32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/*
+ * Walks the whole messages at the front of in, from the stream position *skip leaves off at.
+ * header(cl, type) sees every message type and says whether look(cl, type, body, len) must see
+ * the message whole (it is then waited for; such messages are small). look returning false
+ * stops the walk after that message. Returns how many bytes may be relayed: everything but a
+ * partial header or a partial message look waits for.
+ */
+static size_t scan(struct client *cl, struct evbuffer *in, uint32_t *skip,
+		   bool (*header)(struct client *, uint8_t),
+		   bool (*look)(struct client *, uint8_t, const uint8_t *, uint32_t))
+{
+	size_t avail = evbuffer_get_length(in), off = 0;
+	uint8_t hdr[5], body[8192];
+	struct evbuffer_ptr pos, at;
+
+	if (cl->untracked)
+		return avail;
+	evbuffer_ptr_set(in, &pos, 0, EVBUFFER_PTR_SET);
+	if (*skip > 0) {
+		size_t k = avail < *skip ? avail : *skip;
+		*skip -= (uint32_t)k;
+		off = k;
+		if (off == avail)
+			return avail;
+		evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_ADD);
+	}
+	/* pos stays at off, moved forward relative to itself: no walk from the start each time */
+	while (avail - off >= 5) {
+		uint32_t len;
+		evbuffer_copyout_from(in, &pos, hdr, 5);
+		len = be32(hdr + 1);
+		if (len < 4) { /* not the protocol we know: relay on without looking, never reuse */
+			cl->untracked = true;
+			return avail;
+		}
+		if (header(cl, hdr[0]) && len - 4 <= sizeof(body)) {
+			if (avail - off < 1 + (size_t)len)
+				break;
+			at = pos;
+			evbuffer_ptr_set(in, &at, 5, EVBUFFER_PTR_ADD);
+			evbuffer_copyout_from(in, &at, body, len - 4);
+			off += 1 + (size_t)len;
+			if (!look(cl, hdr[0], body, len - 4))
+				return off;
+		} else if (avail - off >= 1 + (size_t)len) {
+			off += 1 + (size_t)len;
+		} else {
+			*skip = (uint32_t)(1 + (size_t)len - (avail - off));
+			return avail;
+		}
+		if (off == avail ||
+		    evbuffer_ptr_set(in, &pos, 1 + (size_t)len, EVBUFFER_PTR_ADD) != 0)
+			break;
+	}
+	return off;
+}
+
+/* ---- client to server ---- */
+
+/* Counts what the server owes a ReadyForQuery for, so a Terminate finds it truly idle. */
+static bool client_header(struct client *cl, uint8_t type)
+{
+	switch (type) {
+	case 'X':
+		return true;
+	case 'Q': /* simple query */
+	case 'F': /* function call */
+		cl->cli_pending++;
+		break;
+	case 'S': /* Sync ends an extended-protocol batch */
+		cl->cli_pending++;
+		cl->cli_unsynced = false;
+		break;
+	case 'P':
+	case 'B':
+	case 'D':
+	case 'E':
+	case 'C':
+	case 'H':
+		cl->cli_unsynced = true;
+		break;
+	default:
+		break;
+	}
+	return false;
+}
+
+static bool client_look(struct client *cl, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	(void)body;
+	(void)len;
+	cl->saw_terminate = type == 'X';
+	return !cl->saw_terminate;
+}
+
+/* Relays the client's messages; a Terminate on a reusable idle session keeps the server's. */
+static void relay_from_client(struct client *cl)
+{
+	struct evbuffer *in = bufferevent_get_input(cl->c);
+	size_t n;
+
+	cl->saw_terminate = false;
+	n = scan(cl, in, &cl->cli_skip, client_header, client_look);
+	if (!cl->saw_terminate) {
+		if (n > 0)
+			pump(cl->c, cl->s, n, &cl->in_bytes);
+		return;
+	}
+	if (n > 5) /* what came before the Terminate */
+		pump(cl->c, cl->s, n - 5, &cl->in_bytes);
+	if (evbuffer_get_length(in) == 5 && pool_keep(cl))
+		return;       /* the client is gone; its server session waits for the next one */
+	cl->untracked = true; /* the server hears the Terminate and ends the session */
+	pump(cl->c, cl->s, evbuffer_get_length(in), &cl->in_bytes);
+}
+
+void on_client_read(struct bufferevent *bev, void *arg)
 {
 	struct client *cl = arg;
 
 	(void)bev;
 	if (cl->phase == P_STARTUP)
 		startup_phase(cl);
+	else if (cl->phase == P_AUTH)
+		pool_auth_read(cl);
 	else if ((cl->phase == P_WATCH || cl->phase == P_RELAY) && cl->s != NULL)
-		pump(cl->c, cl->s, &cl->in_bytes);
+		relay_from_client(cl);
 }
 
-static void on_client_write(struct bufferevent *bev, void *arg)
+void on_client_write(struct bufferevent *bev, void *arg)
 {
 	struct client *cl = arg;
 
@@ -574,7 +656,7 @@ static void on_client_write(struct bufferevent *bev, void *arg)
 		bufferevent_enable(cl->s, EV_READ);
 }
 
-static void on_client_event(struct bufferevent *bev, short what, void *arg)
+void on_client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct client *cl = arg;
 
@@ -600,245 +682,121 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-/* ---- kernel splicing (see splice.h) ---- */
+/* ---- reading the server ---- */
 
-/* Moves what already sits in from's receive queue to to, now; false if to could not take it. */
-static bool move_queued(int from, int to, uint64_t *count)
+static void note_cancel_key(struct client *cl, const uint8_t *body, uint32_t len)
 {
-	uint8_t buf[16384];
-	int inq = 0, guard;
+	size_t i;
 
-	for (guard = 0; guard < 64 && ioctl(from, FIONREAD, &inq) == 0 && inq > 0; guard++) {
-		ssize_t n = recv(from, buf, sizeof(buf), MSG_DONTWAIT), off = 0;
-		if (n <= 0)
-			return n == 0 || errno == EAGAIN;
-		while (off < n) {
-			ssize_t w =
-			    send(to, buf + off, (size_t)(n - off), MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (w <= 0)
-				return false;
-			off += w;
+	if (len < 4 || len - 4 > RIFT_CANCEL_KEY_MAX)
+		return;
+	memcpy(cl->keymsg, body, len);
+	cl->keymsg_len = len;
+	for (i = 0; i < MAX_CANCEL && cl->r->cancels[i].port != 0; i++)
+		;
+	if (i < MAX_CANCEL) {
+		struct cancel_key *k = &cl->r->cancels[i];
+		k->pid = be32(body);
+		k->keylen = len - 4;
+		memcpy(k->key, body + 4, k->keylen);
+		k->port = cl->port;
+		cl->key = k;
+	}
+}
+
+/* Login replies (to learn how the server authenticates), parameters and ReadyForQuery. */
+static bool server_header(struct client *cl, uint8_t type)
+{
+	cl->z_last = false;
+	if (type == 'S' || type == 'Z')
+		return true;
+	return cl->phase == P_WATCH && (type == 'R' || type == 'K');
+}
+
+static bool server_look(struct client *cl, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	uint32_t code;
+
+	switch (type) {
+	case 'R':
+		if (len < 4)
+			break;
+		code = be32(body);
+		if (code == 0) { /* AuthenticationOk; before any request: the server trusts us */
+			cl->auth_ok = true;
+			if (!cl->auth_asked)
+				cl->auth_seen = AUTH_TRUST;
+		} else if (code == 10) { /* SASL, with its NUL-separated mechanisms */
+			cl->auth_asked = true;
+			cl->auth_seen = memmem(body + 4, len - 4, "SCRAM-SHA-256", 14) != NULL
+					    ? AUTH_SCRAM
+					    : AUTH_OTHER;
+		} else if (code != 11 && code != 12) { /* not SASL's continue and final */
+			cl->auth_asked = true;
+			cl->auth_seen = AUTH_OTHER;
 		}
-		*count += (uint64_t)n;
+		break;
+	case 'K':
+		note_cancel_key(cl, body, len);
+		break;
+	case 'S':
+		params_set(&cl->params, body, len);
+		break;
+	case 'Z':
+		cl->z_last = true;
+		cl->srv_status = len >= 1 ? (char)body[0] : 0;
+		if (cl->phase == P_WATCH) {
+			cl->phase = P_RELAY;
+			clock_gettime(CLOCK_MONOTONIC, &cl->logged_in);
+			if (cl->auth_ok)
+				auth_learn(cl);
+		} else if (cl->cli_pending > 0) {
+			cl->cli_pending--;
+		}
+		break;
+	default:
+		break;
 	}
 	return true;
 }
 
-/* Takes the socket out of a bufferevent without closing it. */
-static int take_fd(struct bufferevent **bev)
-{
-	int fd = bufferevent_getfd(*bev);
-
-	bufferevent_setfd(*bev, -1);
-	bufferevent_free(*bev);
-	*bev = NULL;
-	return fd;
-}
-
 /*
- * After login, hands a plaintext connection's relaying to the kernel. Called when the server's
- * first ReadyForQuery was just queued for the client: the server now waits for the client, and
- * the client sends nothing before it reads that message, so no byte is in flight while the
- * sockets are joined; the message is written only after the join. When joining is refused the
- * connection stays relayed by the loop.
+ * Whether to hand the session to the kernel at this ReadyForQuery. A session that may be kept
+ * for the next client stays here for its first second (a kernel-relayed session cannot be
+ * kept: its Terminate goes straight to the server); the others go at once. Only when the
+ * client owes nothing and is owed little, so the last replies are written in one go.
  */
-static void try_splice(struct client *cl)
+static bool splice_due(struct client *cl)
 {
-	struct rift_router *r = cl->r;
-	struct evbuffer *replies, *pending_out;
-	int cfd = bufferevent_getfd(cl->c), sfd = bufferevent_getfd(cl->s);
-	int inq_c = 0, inq_s = 0, rc, i;
-	uint64_t queued_c = 0;
-	const char *fail = NULL;
+	bool keepable = cl->r->pool_size > 0 && !cl->params.overflow &&
+			(cl->auth_seen == AUTH_TRUST || cl->auth_seen == AUTH_SCRAM);
+	int outq = 0;
 
-	if (r->splice == NULL || cl->tls ||
-	    evbuffer_get_length(bufferevent_get_input(cl->c)) != 0 ||
-	    evbuffer_get_length(bufferevent_get_output(cl->s)) != 0 ||
-	    evbuffer_get_length(bufferevent_get_input(cl->s)) != 0 ||
-	    ioctl(cfd, FIONREAD, &inq_c) != 0 || ioctl(sfd, FIONREAD, &inq_s) != 0 || inq_c != 0 ||
-	    inq_s != 0)
-		return;
-	replies = evbuffer_new();
-	if (replies == NULL)
-		return;
-	rc = rift_splice_join(r->splice, cfd, sfd);
-	if (rc != 0) {
-		LOG("%s not spliced (%s); relaying it here\n", cl->peer, strerror(-rc));
-		evbuffer_free(replies);
-		return;
-	}
-	/* copied, not moved: libevent keeps a socket bufferevent's output frozen at its start */
-	pending_out = bufferevent_get_output(cl->c);
-	if (evbuffer_get_length(pending_out) > 0 &&
-	    evbuffer_add(replies, evbuffer_pullup(pending_out, -1),
-			 evbuffer_get_length(pending_out)) != 0) {
-		fail = "out of memory";
-		goto out;
-	}
-	cl->fd[SIDE_CLIENT] = take_fd(&cl->c);
-	cl->fd[SIDE_SERVER] = take_fd(&cl->s);
-	cl->phase = P_SPLICED;
-	/* a client that sent before it was answered: its bytes stayed queued, pass them on */
-	if (!move_queued(cfd, sfd, &cl->in_bytes) || !move_queued(sfd, cfd, &cl->out_bytes) ||
-	    rift_splice_counters(cfd, &cl->recv0[SIDE_CLIENT], &queued_c) != 0 ||
-	    rift_splice_counters(sfd, &cl->recv0[SIDE_SERVER], &cl->sent0[SIDE_SERVER]) != 0) {
-		fail = "could not hand the connection to the kernel";
-		goto out;
-	}
-	while (evbuffer_get_length(replies) > 0) {
-		int n = evbuffer_write(replies, cfd);
-		if (n <= 0)
-			break;
-		queued_c += (uint64_t)n;
-	}
-	cl->sent0[SIDE_CLIENT] = queued_c;
-	if (evbuffer_get_length(replies) > 0) {
-		fail = "client did not read its login replies";
-		goto out;
-	}
-	for (i = 0; i < 2; i++) {
-		/* hang-ups only: waking for every byte the kernel moves would undo the point */
-		struct epoll_event ev = { .events = EPOLLRDHUP,
-					  .data.u64 = (uintptr_t)cl | (unsigned)i };
-		if (epoll_ctl(r->splice_ep, EPOLL_CTL_ADD, cl->fd[i], &ev) != 0) {
-			fail = "cannot watch a spliced connection";
-			goto out;
-		}
-	}
-out:
-	evbuffer_free(replies);
-	if (fail != NULL)
-		close_quietly(cl, fail);
+	if (cl->r->splice == NULL || cl->tls || cl->untracked || cl->cli_pending > 0 ||
+	    cl->cli_unsynced)
+		return false;
+	if (keepable && since_s(&cl->logged_in) * 1000 < SPLICE_AFTER_MS)
+		return false;
+	return evbuffer_get_length(bufferevent_get_output(cl->c)) <= 4096 &&
+	       ioctl(bufferevent_getfd(cl->c), TIOCOUTQ, &outq) == 0 && outq <= 4096;
 }
 
-/*
- * A side of a spliced pair hung up. The kernel may still hold bytes it received before the
- * hang-up and has not sent on yet (a Terminate message, a final error), so the other side is
- * shut down or closed only once its send totals caught up with the hung-up side's receive
- * totals, or after five seconds.
- */
-static void splice_progress(struct client *cl)
-{
-	struct timeval tick = { 0, 2000 };
-	struct timespec now;
-	uint64_t rc, qc, rs, qs;
-	bool expired, to_server_done, to_client_done;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!cl->hangup_seen) {
-		cl->hangup_seen = true;
-		cl->close_by = now;
-		cl->close_by.tv_sec += 5;
-		snprintf(cl->reason, sizeof(cl->reason), "%s",
-			 cl->eof[SIDE_CLIENT] ? "client closed" : "server closed");
-	}
-	expired = now.tv_sec > cl->close_by.tv_sec ||
-		  (now.tv_sec == cl->close_by.tv_sec && now.tv_nsec >= cl->close_by.tv_nsec);
-	if (rift_splice_counters(cl->fd[SIDE_CLIENT], &rc, &qc) != 0 ||
-	    rift_splice_counters(cl->fd[SIDE_SERVER], &rs, &qs) != 0) {
-		client_free(cl);
-		return;
-	}
-	to_server_done = qs - cl->sent0[SIDE_SERVER] >= rc - cl->recv0[SIDE_CLIENT];
-	to_client_done = qc - cl->sent0[SIDE_CLIENT] >= rs - cl->recv0[SIDE_SERVER];
-	if (cl->eof[SIDE_CLIENT] && !cl->server_shut && (to_server_done || expired)) {
-		shutdown(cl->fd[SIDE_SERVER], SHUT_WR); /* the server ends the session on EOF */
-		cl->server_shut = true;
-	}
-	/* a client that is gone needs nothing more: the server's last bytes have nowhere to go */
-	if ((cl->eof[SIDE_SERVER] && (to_client_done || cl->eof[SIDE_CLIENT] || expired)) ||
-	    (cl->eof[SIDE_CLIENT] && expired)) {
-		client_free(cl);
-		return;
-	}
-	evtimer_add(cl->timer, &tick);
-}
-
-static struct client *event_client(const struct epoll_event *ev)
-{
-	return (struct client *)(uintptr_t)(ev->data.u64 & ~(uint64_t)1);
-}
-
-static void on_splice_hangup(evutil_socket_t fd, short what, void *arg)
-{
-	struct rift_router *r = arg;
-	struct epoll_event evs[64];
-	int n, i, j;
-
-	(void)what;
-	n = epoll_wait(fd, evs, 64, 0);
-	for (i = 0; i < n; i++) {
-		struct client *cl = event_client(&evs[i]);
-		int side = (int)(evs[i].data.u64 & 1);
-		cl->eof[side] = true;
-		epoll_ctl(r->splice_ep, EPOLL_CTL_DEL, cl->fd[side], NULL);
-	}
-	/* once per client: progress may free it, and both its sides may be in this batch */
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < i && event_client(&evs[j]) != event_client(&evs[i]); j++)
-			;
-		if (j == i)
-			splice_progress(event_client(&evs[i]));
-	}
-}
-
-/* ---- reading the server ---- */
-
-/* Until the first ReadyForQuery, watch for BackendKeyData to route CancelRequests later. */
-static void watch_keys(struct client *cl)
-{
-	struct evbuffer *in = bufferevent_get_input(cl->s);
-	size_t off = 0, avail = evbuffer_get_length(in);
-
-	while (cl->phase == P_WATCH && avail - off >= 5) {
-		uint8_t hdr[5];
-		uint32_t len;
-		struct evbuffer_ptr pos;
-		evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
-		evbuffer_copyout_from(in, &pos, hdr, 5);
-		len = ((uint32_t)hdr[1] << 24) | ((uint32_t)hdr[2] << 16) |
-		      ((uint32_t)hdr[3] << 8) | hdr[4];
-		if (len < 4 || avail - off < 1 + (size_t)len)
-			break;
-		if (hdr[0] == 'K' && len >= 8 && len - 8 <= RIFT_CANCEL_KEY_MAX) {
-			uint8_t body[4 + RIFT_CANCEL_KEY_MAX];
-			size_t i;
-			evbuffer_ptr_set(in, &pos, off + 5, EVBUFFER_PTR_SET);
-			evbuffer_copyout_from(in, &pos, body, len - 4);
-			for (i = 0; i < MAX_CANCEL && cl->r->cancels[i].port != 0; i++)
-				;
-			if (i < MAX_CANCEL) {
-				struct cancel_key *k = &cl->r->cancels[i];
-				k->pid = ((uint32_t)body[0] << 24) | ((uint32_t)body[1] << 16) |
-					 ((uint32_t)body[2] << 8) | body[3];
-				k->keylen = len - 8;
-				memcpy(k->key, body + 4, k->keylen);
-				k->port = cl->port;
-				cl->key = k;
-			}
-		} else if (hdr[0] == 'Z') {
-			cl->phase = P_RELAY;
-		}
-		off += 1 + len;
-	}
-}
-
-static void on_server_read(struct bufferevent *bev, void *arg)
+void on_server_read(struct bufferevent *bev, void *arg)
 {
 	struct client *cl = arg;
+	struct evbuffer *in = bufferevent_get_input(cl->s);
+	size_t n, avail = evbuffer_get_length(in);
 
 	(void)bev;
-	if (cl->phase == P_WATCH) {
-		watch_keys(cl);
-		pump(cl->s, cl->c, &cl->out_bytes);
-		if (cl->phase == P_RELAY)
-			try_splice(cl);
-		return;
-	}
-	pump(cl->s, cl->c, &cl->out_bytes);
+	cl->z_last = false;
+	n = scan(cl, in, &cl->srv_skip, server_header, server_look);
+	if (n > 0)
+		pump(cl->s, cl->c, n, &cl->out_bytes);
+	if (n == avail && cl->z_last && cl->phase == P_RELAY && splice_due(cl))
+		try_splice(cl);
 }
 
-static void on_server_write(struct bufferevent *bev, void *arg)
+void on_server_write(struct bufferevent *bev, void *arg)
 {
 	struct client *cl = arg;
 
@@ -846,7 +804,7 @@ static void on_server_write(struct bufferevent *bev, void *arg)
 		bufferevent_enable(cl->c, EV_READ);
 }
 
-static void on_server_event(struct bufferevent *bev, short what, void *arg)
+void on_server_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct client *cl = arg;
 
@@ -867,7 +825,8 @@ static void on_server_event(struct bufferevent *bev, short what, void *arg)
 	}
 	/* The server hung up: let the client read what it sent, then close. */
 	if (cl->s != NULL)
-		pump(cl->s, cl->c, &cl->out_bytes);
+		pump(cl->s, cl->c, evbuffer_get_length(bufferevent_get_input(cl->s)),
+		     &cl->out_bytes);
 	bufferevent_free(cl->s);
 	cl->s = NULL;
 	snprintf(cl->reason, sizeof(cl->reason), "server closed");
@@ -965,26 +924,6 @@ static int add_listener(struct rift_router *r, const char *host, const char *por
 	return 0;
 }
 
-/* Kernel splicing when the kernel allows it; its absence is not an error, only slower. */
-static int start_splicing(struct rift_router *r, int max_clients)
-{
-	char why[512];
-
-	r->splice = rift_splice_open((unsigned)max_clients + 16, why, sizeof(why));
-	if (r->splice == NULL) {
-		LOG("kernel splicing is unavailable (%s); relaying every byte in riftd\n", why);
-		return 0;
-	}
-	r->splice_ep = epoll_create1(EPOLL_CLOEXEC);
-	if (r->splice_ep < 0)
-		return -1;
-	r->splice_ev = event_new(r->base, r->splice_ep, EV_READ | EV_PERSIST, on_splice_hangup, r);
-	if (r->splice_ev == NULL || event_add(r->splice_ev, NULL) != 0)
-		return -1;
-	LOG("plaintext connections are spliced in the kernel after login\n");
-	return 0;
-}
-
 int rift_router_start(struct rift_manager *m, const char *state, struct rift_router **out,
 		      char *err, size_t errlen)
 {
@@ -1035,7 +974,13 @@ int rift_router_start(struct rift_manager *m, const char *state, struct rift_rou
 		if (r->ssl == NULL)
 			goto fail;
 	}
-	if (cfg->kernel_splice && start_splicing(r, cfg->max_clients) != 0) {
+	r->pool_size = cfg->pool_size;
+	r->pool_idle_s = cfg->pool_idle_s;
+	if (pool_open(r) != 0) {
+		snprintf(err, errlen, "cannot start the session pool's timer");
+		goto fail;
+	}
+	if (cfg->kernel_splice && splice_open(r, cfg->max_clients) != 0) {
 		snprintf(err, errlen, "cannot watch spliced connections: %s", strerror(errno));
 		goto fail;
 	}
@@ -1071,11 +1016,8 @@ void rift_router_stop(struct rift_router *r)
 	}
 	for (i = 0; i < r->nlisteners; i++)
 		evconnlistener_free(r->listeners[i]);
-	if (r->splice_ev != NULL)
-		event_free(r->splice_ev);
-	if (r->splice_ep >= 0)
-		close(r->splice_ep);
-	rift_splice_close(r->splice);
+	pool_close(r); /* after the clients: one may have held a kept session */
+	splice_close(r);
 	if (r->base != NULL)
 		event_base_free(r->base);
 	SSL_CTX_free(r->ssl);

@@ -71,7 +71,8 @@ int rift_scram_parse_secret(const char *text, struct rift_scram_secret *out)
 	colon = strchr(p, ':');
 	if (colon == NULL ||
 	    b64_decode(p, (size_t)(colon - p), out->stored_key, sizeof(out->stored_key)) != 32 ||
-	    b64_decode(colon + 1, strlen(colon + 1), out->server_key, sizeof(out->server_key)) != 32)
+	    b64_decode(colon + 1, strlen(colon + 1), out->server_key, sizeof(out->server_key)) !=
+		32)
 		return -EINVAL;
 	return 0;
 }

@@ -17,6 +17,8 @@ struct rift_config {
 	char tls_key[RIFT_CONFIG_STR];
 	int max_clients;
 	int kernel_splice; /* 1: relay plaintext connections in the kernel after login */
+	int pool_size;     /* server sessions kept for reuse; 0 = none */
+	int pool_idle_s;
 	int login_timeout_s;
 	/* [instances] */
 	int port_min, port_max;

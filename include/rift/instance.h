@@ -38,6 +38,14 @@ bool rift_instance_alive(struct rift_instance *inst);
 int rift_instance_exec(const struct rift_instance *inst, const char *pg_user, const char *sql,
 		       char *err, size_t errlen);
 
+/*
+ * The SCRAM verifier of a role that may log in now (pg_authid.rolpassword), into out. 0;
+ * -ENOENT when the role is missing, cannot log in, has expired or has no SCRAM verifier;
+ * -ECONNREFUSED when the server cannot be reached.
+ */
+int rift_instance_role_secret(const struct rift_instance *inst, const char *pg_user,
+			      const char *role, char *out, size_t outlen);
+
 /* Client connections now open on the instance (riftd's own excluded), or -1 on error. */
 int rift_instance_clients(const struct rift_instance *inst, const char *pg_user);
 

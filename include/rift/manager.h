@@ -69,6 +69,16 @@ enum rift_status rift_manager_list(struct rift_manager *m, struct rift_branch_vi
 /* Counts a routed connection opening (+1) or closing (-1): the idle timer sees them. */
 void rift_manager_touch(struct rift_manager *m, const char *name, int delta);
 
+/*
+ * Counts server sessions the router keeps open between clients (+1 kept, -1 let go): idle
+ * pooled sessions do not keep a branch from stopping when idle.
+ */
+void rift_manager_pooled(struct rift_manager *m, const char *name, int delta);
+
+/* The SCRAM verifier of role on a running branch's server; see rift_instance_role_secret. */
+int rift_manager_role_secret(struct rift_manager *m, const char *name, const char *role, char *out,
+			     size_t outlen);
+
 /* Prometheus text exposition of branches, instances, bytes and create latency into buf. */
 size_t rift_manager_metrics(struct rift_manager *m, char *buf, size_t len);
 

@@ -68,7 +68,9 @@ pgbench -T 3 -c 4 -j 2 -C -S "host=127.0.0.1 port=$rport user=rift dbname=b" \
 grep -q 'routed to branch a' "$TEST_TMP/riftd.log" || fail "no routing log line"
 grep -q 'closed (client closed)' "$TEST_TMP/riftd.log" || fail "no close log line"
 grep -q "$PGPASSWORD" "$TEST_TMP/riftd.log" && fail "a password reached the log"
-# which relay carried the plaintext sessions; TLS sessions are always relayed by riftd
+# plaintext sessions longer than a second are relayed by the kernel (TLS ones never are)
+pgbench -S -T 2 -c 2 -j 2 "host=127.0.0.1 port=$rport user=rift dbname=b sslmode=disable" \
+	>"$TEST_TMP/pgbs.out" 2>&1 || fail "plaintext pgbench -S: $(tail -3 "$TEST_TMP/pgbs.out")"
 if [ $splice = 1 ]; then
 	grep -q 'kernel-spliced' "$TEST_TMP/riftd.log" || fail "no session was spliced in the kernel"
 else

@@ -1,0 +1,174 @@
+/* router_internal.h — the router's state, shared by its relay, splice and session-pool parts. */
+#ifndef RIFT_ROUTER_INTERNAL_H
+#define RIFT_ROUTER_INTERNAL_H
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "rift/router.h"
+#include "rift/scram.h"
+#include "rift/splice.h"
+#include "rift/startup.h"
+
+#define MAX_LISTENERS    4
+#define RELAY_HIGH       (1u << 20) /* stop reading a side while the other owes this much */
+#define MAX_STARTING     256        /* clients waiting for a branch to start */
+#define MAX_CANCEL       4096
+#define MAX_PARAMS       32   /* ParameterStatus values remembered per session */
+#define MAX_AUTH_RECS    256  /* (branch, database, user) logins remembered for reuse */
+#define AUTH_FRESH_S     10   /* how long a login the server approved vouches for reused ones */
+#define SPLICE_AFTER_MS  1000 /* a reusable session is handed to the kernel once this old */
+#define SCRAM_SECRET_MAX 512
+
+#define LOG(...) fprintf(stderr, "riftd router: " __VA_ARGS__)
+
+struct cancel_key {
+	uint32_t pid;
+	uint8_t key[RIFT_CANCEL_KEY_MAX];
+	size_t keylen;
+	int port; /* 0 = free slot */
+};
+
+/* The server's ParameterStatus values, replayed to a client that gets a reused session. */
+struct pg_params {
+	int n;
+	bool overflow; /* more or longer than fits: the session is not reused */
+	char name[MAX_PARAMS][64];
+	char value[MAX_PARAMS][128];
+};
+
+/* How the server authenticated a (branch, database, user) login through the router. */
+enum auth_method { AUTH_UNKNOWN, AUTH_TRUST, AUTH_SCRAM, AUTH_OTHER };
+
+struct auth_rec {
+	char branch[64], db[64], user[64];
+	enum auth_method method;
+	struct timespec approved;        /* last login the server itself approved */
+	struct rift_scram_secret secret; /* AUTH_SCRAM, when have_secret */
+	bool have_secret, fetching;
+	struct timespec secret_at;
+};
+
+struct client;
+struct pooled;
+struct secret_job;
+
+struct rift_router {
+	struct rift_manager *m;
+	struct client *all; /* every live client, for shutdown */
+	atomic_int workers; /* start and secret threads still running */
+	struct event_base *base;
+	struct evconnlistener *listeners[MAX_LISTENERS];
+	size_t nlisteners;
+	SSL_CTX *ssl;
+	struct rift_splice *splice; /* NULL: every byte is relayed here */
+	int splice_ep;              /* spliced sockets, watched for hang-ups only */
+	struct event *splice_ev;
+	pthread_t thread;
+	bool thread_started;
+	int clients, starting, max_clients, login_timeout_s;
+	int pool_size, pool_idle_s, pooled_count;
+	struct pooled *pool; /* server sessions kept between clients */
+	struct event *pool_sweep;
+	struct secret_job *jobs; /* verifier fetches in flight */
+	struct auth_rec auths[MAX_AUTH_RECS];
+	struct cancel_key cancels[MAX_CANCEL];
+};
+
+enum phase {
+	P_STARTUP,    /* reading the startup packet (and SSL/GSS negotiation) */
+	P_STARTING,   /* waiting for the branch's server to start */
+	P_CONNECTING, /* connecting to the server */
+	P_WATCH,      /* the server authenticates the client; watching its replies */
+	P_AUTH,       /* the router authenticates the client for a reused session */
+	P_RELAY,      /* relaying in riftd */
+	P_SPLICED,    /* relayed by the kernel */
+	P_CLOSING     /* flushing a last message, then closing */
+};
+
+enum { SIDE_CLIENT, SIDE_SERVER };
+
+struct client {
+	struct rift_router *r;
+	struct client *prev, *next;
+	struct bufferevent *c, *s; /* client side (maybe TLS), server side */
+	enum phase phase;
+	bool tls, direct_tls, ssl_seen, gss_seen, routed, worker_busy, freed_later;
+	char peer[64], branch[64], db[64], user[64], reason[256];
+	uint8_t *startup; /* the rewritten StartupMessage for the server */
+	size_t startup_len;
+	int port;
+	struct event *timer, *started;
+	int start_status;
+	char start_err[512];
+	uint64_t in_bytes, out_bytes;
+	struct timespec t0, close_by, logged_in;
+	struct cancel_key *key;
+	uint8_t keymsg[4 + RIFT_CANCEL_KEY_MAX]; /* BackendKeyData body, replayed on reuse */
+	size_t keymsg_len;
+	/* message tracking while riftd relays (for reuse and for splicing at a quiet moment) */
+	uint32_t srv_skip, cli_skip; /* bytes of the current message still to come */
+	bool untracked;              /* framing lost: relay blindly, never reuse */
+	char srv_status;             /* last ReadyForQuery status: 'I', 'T', 'E'; 0 = none yet */
+	int cli_pending;             /* ReadyForQuery messages the client's requests still await */
+	bool cli_unsynced;           /* extended-protocol messages sent since the last Sync */
+	bool saw_terminate, z_last;
+	enum auth_method auth_seen; /* what the server asked of this client */
+	bool auth_asked, auth_ok, reused;
+	struct pg_params params;
+	/* P_AUTH: the router's own SCRAM exchange for a reused session */
+	struct pooled *held;
+	struct rift_scram scram;
+	struct rift_scram_secret held_secret;
+	int scram_step;
+	/* spliced: the kernel relays between fd[0] (client) and fd[1] (server) */
+	int fd[2];
+	bool eof[2], server_shut, hangup_seen;
+	uint64_t recv0[2], sent0[2]; /* socket totals when splicing began */
+	struct evbuffer *spill;      /* replies still to write to the client after the join */
+};
+
+/* router.c */
+void client_free(struct client *cl);
+void close_quietly(struct client *cl, const char *why);
+void fatal(struct client *cl, const char *code, const char *msg, const char *hint);
+void put_msg(struct evbuffer *out, char type, const void *body, size_t len);
+void on_server_read(struct bufferevent *bev, void *arg);
+void on_server_write(struct bufferevent *bev, void *arg);
+void on_server_event(struct bufferevent *bev, short what, void *arg);
+void on_client_read(struct bufferevent *bev, void *arg);
+void on_client_write(struct bufferevent *bev, void *arg);
+void on_client_event(struct bufferevent *bev, short what, void *arg);
+double since_s(const struct timespec *t);
+
+/* router_splice.c */
+int splice_open(struct rift_router *r, int max_clients);
+void splice_close(struct rift_router *r);
+void try_splice(struct client *cl);
+void splice_progress(struct client *cl);
+
+/* router_pool.c */
+int pool_open(struct rift_router *r);
+void pool_close(struct rift_router *r);
+void params_set(struct pg_params *p, const uint8_t *body, size_t len);
+/* A login the server approved: remembers how, and fetches the SCRAM verifier when needed. */
+void auth_learn(struct client *cl);
+/* Reuses a kept session for cl if one fits and the login may be vouched for; true if taken. */
+bool pool_try_reuse(struct client *cl);
+/* The client ended cleanly on an idle session: keep the server session for the next one. */
+bool pool_keep(struct client *cl);
+/* P_AUTH: reads the client's SCRAM messages. */
+void pool_auth_read(struct client *cl);
+/* The client gave up during P_AUTH: its held session goes back to the pool. */
+void pool_unhold(struct client *cl);
+
+#endif

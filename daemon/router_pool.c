@@ -1,0 +1,507 @@
+/* router_pool.c — keeps a branch server's session open after its client leaves, reset with
+ * DISCARD ALL, and hands it to the next client with the same branch, database, user and
+ * options, authenticating that client in the router the way the server did (trust or SCRAM). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router_internal.h"
+
+struct pooled {
+	struct pooled *next;
+	struct rift_router *r;
+	struct client *holder; /* a client authenticating for it (then not in the list) */
+	struct bufferevent *s;
+	uint8_t *key; /* branch, NUL, the StartupMessage sent to the server */
+	size_t keylen;
+	char branch[64];
+	int port;
+	struct pg_params params;
+	uint8_t keymsg[4 + RIFT_CANCEL_KEY_MAX];
+	size_t keymsg_len;
+	struct cancel_key *ck;
+	bool ready, failed; /* reset finished; the reset reported an error */
+	struct timespec since;
+};
+
+struct secret_job {
+	struct secret_job *next;
+	struct rift_router *r;
+	struct event *done;
+	char branch[64], db[64], user[64];
+	int rc;
+	char secret[SCRAM_SECRET_MAX];
+};
+
+/* ---- ParameterStatus ---- */
+
+void params_set(struct pg_params *p, const uint8_t *body, size_t len)
+{
+	const char *name = (const char *)body, *value;
+	size_t nlen = strnlen(name, len), vlen;
+	int i;
+
+	if (nlen + 1 >= len) {
+		p->overflow = true;
+		return;
+	}
+	value = name + nlen + 1;
+	vlen = strnlen(value, len - nlen - 1);
+	if (nlen >= sizeof(p->name[0]) || vlen >= sizeof(p->value[0])) {
+		p->overflow = true;
+		return;
+	}
+	for (i = 0; i < p->n && strcmp(p->name[i], name) != 0; i++)
+		;
+	if (i == p->n) {
+		if (p->n == MAX_PARAMS) {
+			p->overflow = true;
+			return;
+		}
+		p->n++;
+		memcpy(p->name[i], name, nlen + 1);
+	}
+	memcpy(p->value[i], value, vlen);
+	p->value[i][vlen] = '\0';
+}
+
+/* ---- what the server approved ---- */
+
+static struct auth_rec *auth_find(struct rift_router *r, const char *branch, const char *db,
+				  const char *user, bool create)
+{
+	struct auth_rec *oldest = NULL;
+	size_t i;
+
+	for (i = 0; i < MAX_AUTH_RECS; i++) {
+		struct auth_rec *a = &r->auths[i];
+		if (a->method != AUTH_UNKNOWN && strcmp(a->branch, branch) == 0 &&
+		    strcmp(a->db, db) == 0 && strcmp(a->user, user) == 0)
+			return a;
+		if (!a->fetching && (oldest == NULL || a->method == AUTH_UNKNOWN ||
+				     (oldest->method != AUTH_UNKNOWN &&
+				      since_s(&a->approved) > since_s(&oldest->approved))))
+			oldest = a;
+	}
+	if (!create || oldest == NULL)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	snprintf(oldest->branch, sizeof(oldest->branch), "%s", branch);
+	snprintf(oldest->db, sizeof(oldest->db), "%s", db);
+	snprintf(oldest->user, sizeof(oldest->user), "%s", user);
+	return oldest;
+}
+
+static void on_secret(evutil_socket_t fd, short what, void *arg)
+{
+	struct secret_job *job = arg, **jp;
+	struct auth_rec *a = auth_find(job->r, job->branch, job->db, job->user, false);
+
+	(void)fd;
+	(void)what;
+	if (a != NULL) {
+		a->fetching = false;
+		a->have_secret =
+		    job->rc == 0 && rift_scram_parse_secret(job->secret, &a->secret) == 0;
+		clock_gettime(CLOCK_MONOTONIC, &a->secret_at);
+	}
+	for (jp = &job->r->jobs; *jp != NULL && *jp != job; jp = &(*jp)->next)
+		;
+	if (*jp != NULL)
+		*jp = job->next;
+	event_free(job->done);
+	free(job);
+}
+
+static void *secret_worker(void *arg)
+{
+	struct secret_job *job = arg;
+	struct rift_router *r = job->r;
+
+	job->rc = rift_manager_role_secret(r->m, job->branch, job->user, job->secret,
+					   sizeof(job->secret));
+	event_active(job->done, 0, 0);
+	atomic_fetch_sub(&r->workers, 1); /* after this, job is not touched here */
+	return NULL;
+}
+
+/* The verifier comes from the branch's own pg_authid, so it is the one the server would use. */
+static void fetch_secret(struct rift_router *r, struct auth_rec *a)
+{
+	struct secret_job *job = calloc(1, sizeof(*job));
+	pthread_t t;
+
+	if (job == NULL)
+		return;
+	job->r = r;
+	snprintf(job->branch, sizeof(job->branch), "%s", a->branch);
+	snprintf(job->db, sizeof(job->db), "%s", a->db);
+	snprintf(job->user, sizeof(job->user), "%s", a->user);
+	job->done = event_new(r->base, -1, 0, on_secret, job);
+	if (job->done == NULL) {
+		free(job);
+		return;
+	}
+	atomic_fetch_add(&r->workers, 1);
+	if (pthread_create(&t, NULL, secret_worker, job) != 0) {
+		atomic_fetch_sub(&r->workers, 1);
+		event_free(job->done);
+		free(job);
+		return;
+	}
+	pthread_detach(t);
+	job->next = r->jobs;
+	r->jobs = job;
+	a->fetching = true;
+}
+
+void auth_learn(struct client *cl)
+{
+	struct rift_router *r = cl->r;
+	struct auth_rec *a;
+
+	if (r->pool_size == 0)
+		return;
+	a = auth_find(r, cl->branch, cl->db, cl->user, true);
+	if (a == NULL)
+		return;
+	if (a->method != cl->auth_seen)
+		a->have_secret = false;
+	a->method = cl->auth_seen;
+	clock_gettime(CLOCK_MONOTONIC, &a->approved);
+	if (a->method == AUTH_SCRAM && !a->fetching &&
+	    (!a->have_secret || since_s(&a->secret_at) > AUTH_FRESH_S / 2))
+		fetch_secret(r, a);
+}
+
+/* ---- the pool ---- */
+
+static void pool_drop(struct pooled *p)
+{
+	struct rift_router *r = p->r;
+	struct pooled **pp;
+
+	for (pp = &r->pool; *pp != NULL && *pp != p; pp = &(*pp)->next)
+		;
+	if (*pp != NULL)
+		*pp = p->next;
+	if (p->holder != NULL)
+		p->holder->held = NULL;
+	if (p->s != NULL)
+		bufferevent_free(p->s);
+	if (p->ck != NULL)
+		p->ck->port = 0;
+	rift_manager_pooled(r->m, p->branch, -1);
+	r->pooled_count--;
+	free(p->key);
+	free(p);
+}
+
+/* Reads the reset's replies; once idle, any message (a shutdown's FATAL) ends the session. */
+static void pool_on_read(struct bufferevent *bev, void *arg)
+{
+	struct pooled *p = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t hdr[5], body[512];
+
+	while (evbuffer_get_length(in) >= 5) {
+		uint32_t len;
+		evbuffer_copyout(in, hdr, 5);
+		len = ((uint32_t)hdr[1] << 24) | ((uint32_t)hdr[2] << 16) |
+		      ((uint32_t)hdr[3] << 8) | hdr[4];
+		if (p->ready || len < 4 || len - 4 > sizeof(body)) {
+			pool_drop(p);
+			return;
+		}
+		if (evbuffer_get_length(in) < 1 + (size_t)len)
+			return;
+		evbuffer_drain(in, 5);
+		evbuffer_remove(in, body, len - 4);
+		if (hdr[0] == 'E') {
+			p->failed = true;
+		} else if (hdr[0] == 'S') {
+			params_set(&p->params, body, len - 4);
+		} else if (hdr[0] == 'Z') {
+			if (p->failed || len != 5 || body[0] != 'I' || p->params.overflow) {
+				pool_drop(p);
+				return;
+			}
+			p->ready = true;
+			clock_gettime(CLOCK_MONOTONIC, &p->since);
+		}
+	}
+}
+
+static void pool_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	pool_drop(arg);
+}
+
+static uint8_t *make_key(const struct client *cl, size_t *len)
+{
+	size_t bl = strlen(cl->branch) + 1;
+	uint8_t *key = malloc(bl + cl->startup_len);
+
+	if (key != NULL) {
+		memcpy(key, cl->branch, bl);
+		memcpy(key + bl, cl->startup, cl->startup_len);
+	}
+	*len = bl + cl->startup_len;
+	return key;
+}
+
+bool pool_keep(struct client *cl)
+{
+	struct rift_router *r = cl->r;
+	struct pooled *p;
+
+	if (r->pool_size == 0 || r->pooled_count >= r->pool_size || cl->phase != P_RELAY ||
+	    cl->untracked || cl->params.overflow || cl->srv_status != 'I' || cl->cli_pending != 0 ||
+	    cl->cli_unsynced || (cl->auth_seen != AUTH_TRUST && cl->auth_seen != AUTH_SCRAM) ||
+	    evbuffer_get_length(bufferevent_get_output(cl->s)) != 0 ||
+	    evbuffer_get_length(bufferevent_get_input(cl->s)) != 0)
+		return false;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return false;
+	p->key = make_key(cl, &p->keylen);
+	if (p->key == NULL) {
+		free(p);
+		return false;
+	}
+	p->r = r;
+	snprintf(p->branch, sizeof(p->branch), "%s", cl->branch);
+	p->port = cl->port;
+	p->params = cl->params;
+	memcpy(p->keymsg, cl->keymsg, cl->keymsg_len);
+	p->keymsg_len = cl->keymsg_len;
+	p->ck = cl->key; /* cancels for this server session keep reaching it */
+	cl->key = NULL;
+	p->s = cl->s;
+	cl->s = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &p->since);
+	/* the Terminate stays here; the server forgets the session's state instead */
+	evbuffer_drain(bufferevent_get_input(cl->c), 5);
+	cl->in_bytes += 5;
+	bufferevent_setcb(p->s, pool_on_read, NULL, pool_on_event, p);
+	put_msg(bufferevent_get_output(p->s), 'Q', "DISCARD ALL", 12);
+	p->next = r->pool;
+	r->pool = p;
+	r->pooled_count++;
+	rift_manager_pooled(r->m, p->branch, +1);
+	snprintf(cl->reason, sizeof(cl->reason), "client closed; server session kept");
+	client_free(cl);
+	return true;
+}
+
+/* Gives a reset session to an authenticated client, replaying what its login would have said. */
+static void hand_over(struct client *cl, struct pooled *p)
+{
+	struct evbuffer *out = bufferevent_get_output(cl->c);
+	static const uint8_t ok[4] = { 0, 0, 0, 0 };
+	const char idle = 'I';
+	int i;
+
+	cl->s = p->s;
+	p->s = NULL;
+	cl->key = p->ck;
+	p->ck = NULL;
+	cl->params = p->params;
+	memcpy(cl->keymsg, p->keymsg, p->keymsg_len);
+	cl->keymsg_len = p->keymsg_len;
+	p->holder = NULL;
+	cl->held = NULL;
+	pool_drop(p); /* only the record: the session now belongs to cl */
+	bufferevent_setcb(cl->s, on_server_read, on_server_write, on_server_event, cl);
+	put_msg(out, 'R', ok, 4);
+	for (i = 0; i < cl->params.n; i++) {
+		char body[sizeof(cl->params.name[0]) + sizeof(cl->params.value[0])];
+		size_t nl = strlen(cl->params.name[i]) + 1, vl = strlen(cl->params.value[i]) + 1;
+		memcpy(body, cl->params.name[i], nl);
+		memcpy(body + nl, cl->params.value[i], vl);
+		put_msg(out, 'S', body, nl + vl);
+	}
+	if (cl->keymsg_len > 0)
+		put_msg(out, 'K', cl->keymsg, cl->keymsg_len);
+	put_msg(out, 'Z', &idle, 1);
+	cl->phase = P_RELAY;
+	cl->reused = true;
+	cl->srv_status = 'I';
+	cl->cli_pending = 0;
+	cl->cli_unsynced = false;
+	cl->srv_skip = cl->cli_skip = 0;
+	clock_gettime(CLOCK_MONOTONIC, &cl->logged_in);
+	evtimer_del(cl->timer);
+	bufferevent_setwatermark(cl->c, EV_READ, 0, 0);
+	bufferevent_enable(cl->s, EV_READ | EV_WRITE);
+	bufferevent_enable(cl->c, EV_READ | EV_WRITE);
+}
+
+bool pool_try_reuse(struct client *cl)
+{
+	struct rift_router *r = cl->r;
+	struct auth_rec *a;
+	struct pooled *p, **pp;
+	uint8_t *key;
+	size_t keylen;
+	static const uint8_t sasl[] = { 0,   0,   0,   10,  'S', 'C', 'R', 'A', 'M', '-',
+					'S', 'H', 'A', '-', '2', '5', '6', 0,   0 };
+
+	if (r->pool == NULL)
+		return false;
+	/* reuse only what a recent login through the server vouches for, done the same way */
+	a = auth_find(r, cl->branch, cl->db, cl->user, false);
+	if (a == NULL || since_s(&a->approved) > AUTH_FRESH_S ||
+	    (a->method != AUTH_TRUST && a->method != AUTH_SCRAM) ||
+	    (a->method == AUTH_SCRAM && (!a->have_secret || since_s(&a->secret_at) > AUTH_FRESH_S)))
+		return false;
+	key = make_key(cl, &keylen);
+	if (key == NULL)
+		return false;
+	for (pp = &r->pool; (p = *pp) != NULL; pp = &p->next)
+		if (p->ready && p->port == cl->port && p->keylen == keylen &&
+		    memcmp(p->key, key, keylen) == 0)
+			break;
+	free(key);
+	if (p == NULL)
+		return false;
+	*pp = p->next; /* out of the list while a client holds it */
+	p->next = NULL;
+	cl->auth_seen = a->method;
+	if (a->method == AUTH_TRUST) {
+		hand_over(cl, p);
+		return true;
+	}
+	p->holder = cl;
+	cl->held = p;
+	cl->held_secret = a->secret;
+	cl->scram_step = 0;
+	cl->phase = P_AUTH;
+	put_msg(bufferevent_get_output(cl->c), 'R', sasl, sizeof(sasl));
+	bufferevent_enable(cl->c, EV_READ | EV_WRITE);
+	return true;
+}
+
+void pool_unhold(struct client *cl)
+{
+	struct pooled *p = cl->held;
+
+	cl->held = NULL;
+	if (p == NULL)
+		return;
+	p->holder = NULL;
+	p->next = cl->r->pool; /* untouched: it is as reset as it was */
+	cl->r->pool = p;
+}
+
+void pool_auth_read(struct client *cl)
+{
+	struct evbuffer *in = bufferevent_get_input(cl->c);
+	uint8_t hdr[5], body[RIFT_SCRAM_MSG_MAX + 64];
+	char reply[RIFT_SCRAM_MSG_MAX + 4];
+	char msg[256];
+	int rc;
+
+	while (cl->phase == P_AUTH && evbuffer_get_length(in) >= 5) {
+		uint32_t len, n;
+		const char *mech;
+		evbuffer_copyout(in, hdr, 5);
+		len = ((uint32_t)hdr[1] << 24) | ((uint32_t)hdr[2] << 16) |
+		      ((uint32_t)hdr[3] << 8) | hdr[4];
+		if (hdr[0] != 'p' || len < 4 || len - 4 > sizeof(body)) {
+			fatal(cl, "08P01", "expected a SASL response", NULL);
+			return;
+		}
+		if (evbuffer_get_length(in) < 1 + (size_t)len)
+			return;
+		evbuffer_drain(in, 5);
+		evbuffer_remove(in, body, len - 4);
+		len -= 4;
+		if (cl->held == NULL) {
+			fatal(cl, "08006", "the branch's server ended the session being set up",
+			      "retry");
+			return;
+		}
+		reply[0] = reply[1] = reply[2] = 0;
+		if (cl->scram_step == 0) { /* SASLInitialResponse: mechanism, length, data */
+			mech = (const char *)body;
+			if (strnlen(mech, len) + 5 > len || strcmp(mech, "SCRAM-SHA-256") != 0) {
+				fatal(cl, "28000", "rift offers only SASL mechanism SCRAM-SHA-256",
+				      NULL);
+				return;
+			}
+			n = ((uint32_t)body[strlen(mech) + 1] << 24) |
+			    ((uint32_t)body[strlen(mech) + 2] << 16) |
+			    ((uint32_t)body[strlen(mech) + 3] << 8) | body[strlen(mech) + 4];
+			if (n != len - strlen(mech) - 5 ||
+			    rift_scram_first(&cl->scram, &cl->held_secret,
+					     (const char *)body + strlen(mech) + 5, n, NULL,
+					     reply + 4, sizeof(reply) - 4) != 0) {
+				fatal(cl, "08P01", "malformed SCRAM client-first-message", NULL);
+				return;
+			}
+			reply[3] = 11; /* AuthenticationSASLContinue */
+			put_msg(bufferevent_get_output(cl->c), 'R', reply, 4 + strlen(reply + 4));
+			cl->scram_step = 1;
+			continue;
+		}
+		rc = rift_scram_final(&cl->scram, (const char *)body, len, reply + 4,
+				      sizeof(reply) - 4);
+		if (rc == -EACCES) {
+			snprintf(msg, sizeof(msg), "password authentication failed for user \"%s\"",
+				 cl->user);
+			fatal(cl, "28P01", msg, NULL);
+			return;
+		}
+		if (rc != 0) {
+			fatal(cl, "08P01", "malformed SCRAM client-final-message", NULL);
+			return;
+		}
+		reply[3] = 12; /* AuthenticationSASLFinal */
+		put_msg(bufferevent_get_output(cl->c), 'R', reply, 4 + strlen(reply + 4));
+		hand_over(cl, cl->held);
+	}
+}
+
+/* Lets go of sessions idle longer than pool_idle_timeout, and of resets that hang. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct rift_router *r = arg;
+	struct pooled *p = r->pool, *next;
+
+	(void)fd;
+	(void)what;
+	for (; p != NULL; p = next) {
+		next = p->next;
+		if (since_s(&p->since) > (p->ready ? r->pool_idle_s : 5))
+			pool_drop(p);
+	}
+}
+
+int pool_open(struct rift_router *r)
+{
+	struct timeval tick = { 1, 0 };
+
+	if (r->pool_size == 0)
+		return 0;
+	r->pool_sweep = event_new(r->base, -1, EV_PERSIST, on_sweep, r);
+	if (r->pool_sweep == NULL || event_add(r->pool_sweep, &tick) != 0)
+		return -1;
+	return 0;
+}
+
+void pool_close(struct rift_router *r)
+{
+	while (r->pool != NULL)
+		pool_drop(r->pool);
+	if (r->pool_sweep != NULL)
+		event_free(r->pool_sweep);
+	while (r->jobs != NULL) { /* finished fetches whose reports the stopped loop never ran */
+		struct secret_job *job = r->jobs;
+		r->jobs = job->next;
+		event_free(job->done);
+		free(job);
+	}
+}
