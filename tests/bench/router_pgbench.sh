@@ -83,23 +83,33 @@ pgbench -q -i -s "$scale" "$direct" >/dev/null 2>&1
 
 echo "command: $0 ${1:-}; pgbench -S -c $clients -j 2 -T $dur (scale $scale), then with -C"
 echo "direct: $direct"
-echo "router: rift router on 127.0.0.1:$rport (loopback TCP to the server)"
-echo "pgbouncer: session mode on 127.0.0.1:$bport, clients trusted (unix socket to the server)"
-echo "pgb-scram: the same on 127.0.0.1:$sport, clients authenticated with SCRAM like the router's"
+echo "router: rift router on 127.0.0.1:$rport (loopback TCP to the server; sessions kept)"
+echo "pgbouncer: session mode, unix socket to the server, clients authenticated the same way"
+echo "  as the router's: SCRAM first (127.0.0.1:$sport), then trust (127.0.0.1:$bport) after"
+echo "  the branch's pg_hba.conf trusts 127.0.0.1"
 run() { # MODE CONNINFO EXTRA
 	local out
 	out=$(pgbench -S -c "$clients" -j 2 -T "$dur" $3 "$2" 2>&1 | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
 	echo "${out:-0}"
 }
-printf '\n%-8s %9s %9s %9s %9s %10s %10s %10s\n' mode direct router pgbouncer pgb-scram \
-	router/dir router/pgb router/pgs
-for mode in "-S" "-S -C"; do
-	extra=${mode#-S}
-	d=$(run "$mode" "$direct" "$extra")
-	r=$(run "$mode" "$router" "$extra")
-	b=$(run "$mode" "$pgb" "$extra")
-	c=$(run "$mode" "$pgs" "$extra")
-	printf '%-8s %9.0f %9.0f %9.0f %9.0f %10.2f %10.2f %10.2f\n' "$mode" "$d" "$r" "$b" "$c" \
-		"$(echo "$r / $d" | bc -l)" "$(echo "$r / $b" | bc -l)" "$(echo "$r / $c" | bc -l)"
-done
+row() { # AUTH PGBOUNCER_CONNINFO
+	local mode extra d r b
+	for mode in "-S" "-S -C"; do
+		extra=${mode#-S}
+		d=$(run "$mode" "$direct" "$extra")
+		r=$(run "$mode" "$router" "$extra")
+		b=$(run "$mode" "$2" "$extra")
+		printf '%-6s %-7s %9.0f %9.0f %9.0f %11.2f %11.2f\n' "$1" "$mode" "$d" "$r" "$b" \
+			"$(echo "$r / $d" | bc -l)" "$(echo "$r / $b" | bc -l)"
+	done
+}
+printf '\n%-6s %-7s %9s %9s %9s %11s %11s\n' auth mode direct router pgbouncer \
+	router/dir router/pgb
+row scram "$pgs"
+# the same with every login from 127.0.0.1 trusted by the branch's server
+sed -i '1i host all all 127.0.0.1/32 trust' "$state/mnt/bench/pg_hba.conf"
+su postgres -s /bin/sh -c "psql -X -q -h $state/run/pg/bench -p $dport -d demo \
+	-c 'select pg_reload_conf()'" >/dev/null
+sleep 11 # the router's approval of SCRAM logins lapses; the next login shows trust
+row trust "$pgb"
 echo "targets: router/direct >= 0.9 for -S; router >= pgbouncer in both modes"
