@@ -35,9 +35,11 @@ static const struct key keys[] = {
 	  "client connections the router accepts at once (more get SQLSTATE 53300)" },
 	{ "router", "login_timeout", K_INT, OFF(login_timeout_s), "60", 1, 3600,
 	  "seconds a client may take to send its startup packet (starting a branch not counted)" },
-	{ "router", "kernel_splice", K_INT, OFF(kernel_splice), "1", 0, 1,
-	  "1 = the kernel relays plaintext sessions after login (BPF sockmap, needs root); "
-	  "0 = riftd relays every byte" },
+	{ "router", "kernel_splice", K_INT, OFF(kernel_splice), "2", 0, 2,
+	  "after login the kernel relays plaintext sessions (BPF sockmap, needs root): 2 = into "
+	  "the "
+	  "server process's own socket when it can, 1 = between riftd's two sockets, 0 = off "
+	  "(riftd relays every byte)" },
 	{ "router", "pool_size", K_INT, OFF(pool_size), "100", 0, 100000,
 	  "server sessions kept open after their clients leave, for the next client with the same "
 	  "branch, database, user and options (reset with DISCARD ALL); 0 = none" },

@@ -133,7 +133,8 @@ void client_free(struct client *cl)
 		if (rift_splice_counters(cl->fd[SIDE_CLIENT], &rc, &qc) == 0 &&
 		    rift_splice_counters(cl->fd[SIDE_SERVER], &rs, &qs) == 0) {
 			cl->in_bytes += rc - cl->recv0[SIDE_CLIENT];
-			cl->out_bytes += rs - cl->recv0[SIDE_SERVER];
+			cl->out_bytes +=
+			    cl->direct ? qc - cl->sent0[SIDE_CLIENT] : rs - cl->recv0[SIDE_SERVER];
 		}
 	}
 	if (cl->routed) {
@@ -142,7 +143,9 @@ void client_free(struct client *cl)
 		    (double)(now.tv_sec - cl->t0.tv_sec) + (now.tv_nsec - cl->t0.tv_nsec) / 1e9,
 		    (unsigned long long)cl->in_bytes, (unsigned long long)cl->out_bytes,
 		    cl->reused ? ", reused server session" : "",
-		    cl->fd[SIDE_CLIENT] >= 0 ? ", kernel-spliced" : "");
+		    cl->fd[SIDE_CLIENT] < 0 ? ""
+		    : cl->direct            ? ", kernel-spliced to the server's socket"
+					    : ", kernel-spliced");
 		rift_manager_touch(r->m, cl->branch, -1);
 	}
 	if (cl->held != NULL)
@@ -980,6 +983,7 @@ int rift_router_start(struct rift_manager *m, const char *state, struct rift_rou
 		snprintf(err, errlen, "cannot start the session pool's timer");
 		goto fail;
 	}
+	r->splice_direct = cfg->kernel_splice >= 2;
 	if (cfg->kernel_splice && splice_open(r, cfg->max_clients) != 0) {
 		snprintf(err, errlen, "cannot watch spliced connections: %s", strerror(errno));
 		goto fail;

@@ -73,6 +73,7 @@ struct rift_router {
 	struct rift_splice *splice; /* NULL: every byte is relayed here */
 	int splice_ep;              /* spliced sockets, watched for hang-ups only */
 	struct event *splice_ev;
+	bool splice_direct; /* [router] kernel_splice = 2 */
 	pthread_t thread;
 	bool thread_started;
 	int clients, starting, max_clients, login_timeout_s;
@@ -133,6 +134,7 @@ struct client {
 	/* spliced: the kernel relays between fd[0] (client) and fd[1] (server) */
 	int fd[2];
 	bool eof[2], server_shut, hangup_seen;
+	bool direct; /* joined with the server process's own socket; our server socket idles */
 	uint64_t recv0[2], sent0[2]; /* socket totals when splicing began */
 	struct evbuffer *spill;      /* replies still to write to the client after the join */
 };

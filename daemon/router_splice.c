@@ -1,7 +1,11 @@
 /* router_splice.c — hands a routed session's relaying to the kernel (see splice.h) and closes
  * spliced pairs without losing the last bytes in flight. */
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -66,6 +70,59 @@ static int watch(struct client *cl, int side, int op)
 }
 
 /*
+ * Borrows the server process's own end of our loopback connection sfd (pidfd_getfd on the
+ * backend named by BackendKeyData), recognised by its ports: it is bound to the server's port
+ * and connected to sfd's. -1 when it cannot be had (then the kernel relays through sfd).
+ */
+static int server_end(struct client *cl, int sfd)
+{
+	struct sockaddr_in mine, a, b;
+	socklen_t len = sizeof(mine);
+	char dir[64], path[320], link[64];
+	struct dirent *e;
+	DIR *d = NULL;
+	int pidfd = -1, found = -1;
+	pid_t pid;
+
+	if (cl->keymsg_len < 8 || getsockname(sfd, (struct sockaddr *)&mine, &len) != 0 ||
+	    mine.sin_family != AF_INET)
+		return -1;
+	pid = (pid_t)(((uint32_t)cl->keymsg[0] << 24) | ((uint32_t)cl->keymsg[1] << 16) |
+		      ((uint32_t)cl->keymsg[2] << 8) | cl->keymsg[3]);
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	if (pidfd < 0 || (d = opendir(dir)) == NULL)
+		goto out;
+	while (found < 0 && (e = readdir(d)) != NULL) {
+		ssize_t n;
+		int fd;
+		socklen_t la = sizeof(a), lb = sizeof(b);
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0 || strncmp(link, "socket:", 7) != 0)
+			continue;
+		fd = (int)syscall(SYS_pidfd_getfd, pidfd, atoi(e->d_name), 0);
+		if (fd < 0)
+			continue;
+		if (getsockname(fd, (struct sockaddr *)&a, &la) == 0 &&
+		    getpeername(fd, (struct sockaddr *)&b, &lb) == 0 && a.sin_family == AF_INET &&
+		    b.sin_family == AF_INET && ntohs(a.sin_port) == cl->port &&
+		    b.sin_port == mine.sin_port && b.sin_addr.s_addr == mine.sin_addr.s_addr)
+			found = fd;
+		else
+			close(fd);
+	}
+out:
+	if (d != NULL)
+		closedir(d);
+	if (pidfd >= 0)
+		close(pidfd);
+	return found;
+}
+
+/*
  * Hands a plaintext session's relaying to the kernel. Called when the server's ReadyForQuery
  * was just queued for the client and nothing follows it: the server now waits for the client,
  * and the client sends nothing before it reads that message, so no byte is in flight while the
@@ -92,7 +149,15 @@ void try_splice(struct client *cl)
 	cl->spill = evbuffer_new();
 	if (cl->spill == NULL)
 		return;
-	rc = rift_splice_join(r->splice, cfd, sfd);
+	/* best: straight into the server's own socket; else between our two sockets */
+	if (r->splice_direct && rift_splice_direct(r->splice)) {
+		int pfd = server_end(cl, sfd);
+		if (pfd >= 0) {
+			cl->direct = rift_splice_join_direct(r->splice, cfd, pfd) == 0;
+			close(pfd); /* the maps hold the socket; the server's close unjoins it */
+		}
+	}
+	rc = cl->direct ? 0 : rift_splice_join(r->splice, cfd, sfd);
 	if (rc != 0) {
 		LOG("%s not spliced (%s); relaying it here\n", cl->peer, strerror(-rc));
 		evbuffer_free(cl->spill);

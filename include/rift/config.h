@@ -16,7 +16,7 @@ struct rift_config {
 	char tls_cert[RIFT_CONFIG_STR]; /* "" = <state>/tls/server.crt (made by rift init) */
 	char tls_key[RIFT_CONFIG_STR];
 	int max_clients;
-	int kernel_splice; /* 1: relay plaintext connections in the kernel after login */
+	int kernel_splice; /* 0 off, 1 between riftd's sockets, 2 into the server's socket */
 	int pool_size;     /* server sessions kept for reuse; 0 = none */
 	int pool_idle_s;
 	int login_timeout_s;
