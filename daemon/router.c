@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -247,6 +248,9 @@ static void forward_cancel(struct client *cl, const struct rift_startup *st, con
 		if (k->port == 0 || k->pid != st->cancel_pid || k->keylen != st->cancel_key_len ||
 		    memcmp(k->key, st->cancel_key, k->keylen) != 0)
 			continue;
+		uint8_t out[12 + RIFT_CANCEL_KEY_MAX];
+		memcpy(out, raw, 12);
+		memcpy(out + 12, k->skey, k->keylen); /* the server's key, not the one we issued */
 		sa.sin_port = htons((uint16_t)k->port);
 		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		bev = bufferevent_socket_new(r->base, -1, BEV_OPT_CLOSE_ON_FREE);
@@ -254,7 +258,7 @@ static void forward_cancel(struct client *cl, const struct rift_startup *st, con
 			break;
 		bufferevent_setcb(bev, NULL, on_cancel_sent, on_cancel_event, NULL);
 		bufferevent_set_timeouts(bev, &tv, &tv);
-		bufferevent_write(bev, raw, st->length);
+		bufferevent_write(bev, out, 12 + k->keylen);
 		if (bufferevent_socket_connect(bev, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 			bufferevent_free(bev);
 		LOG("%s cancel forwarded to server port %d\n", cl->peer, k->port);
@@ -687,24 +691,41 @@ void on_client_event(struct bufferevent *bev, short what, void *arg)
 
 /* ---- reading the server ---- */
 
-static void note_cancel_key(struct client *cl, const uint8_t *body, uint32_t len)
+void cancel_key_issue(struct cancel_key *k, uint8_t *msg, size_t *msglen)
 {
+	if (RAND_bytes(k->key, (int)k->keylen) != 1)
+		memcpy(k->key, k->skey, k->keylen); /* no randomness: the server's own key */
+	msg[0] = (uint8_t)(k->pid >> 24);
+	msg[1] = (uint8_t)(k->pid >> 16);
+	msg[2] = (uint8_t)(k->pid >> 8);
+	msg[3] = (uint8_t)k->pid;
+	memcpy(msg + 4, k->key, k->keylen);
+	*msglen = 4 + k->keylen;
+}
+
+/* Takes a slot for the server's BackendKeyData; body is rewritten with the key issued. */
+static void note_cancel_key(struct client *cl, uint8_t *body, uint32_t len)
+{
+	struct cancel_key *k;
 	size_t i;
 
-	if (len < 4 || len - 4 > RIFT_CANCEL_KEY_MAX)
+	if (len < 8 || len - 4 > RIFT_CANCEL_KEY_MAX)
 		return;
-	memcpy(cl->keymsg, body, len);
-	cl->keymsg_len = len;
 	for (i = 0; i < MAX_CANCEL && cl->r->cancels[i].port != 0; i++)
 		;
-	if (i < MAX_CANCEL) {
-		struct cancel_key *k = &cl->r->cancels[i];
-		k->pid = be32(body);
-		k->keylen = len - 4;
-		memcpy(k->key, body + 4, k->keylen);
-		k->port = cl->port;
-		cl->key = k;
+	if (i == MAX_CANCEL) { /* no slot: the server's key as it is; cancels just do not route */
+		memcpy(cl->keymsg, body, len);
+		cl->keymsg_len = len;
+		return;
 	}
+	k = &cl->r->cancels[i];
+	k->pid = be32(body);
+	k->keylen = len - 4;
+	memcpy(k->skey, body + 4, k->keylen);
+	k->port = cl->port;
+	cl->key = k;
+	cancel_key_issue(k, cl->keymsg, &cl->keymsg_len);
+	memcpy(body, cl->keymsg, cl->keymsg_len);
 }
 
 /* Login replies (to learn how the server authenticates), parameters and ReadyForQuery. */
@@ -739,8 +760,7 @@ static bool server_look(struct client *cl, uint8_t type, const uint8_t *body, ui
 			cl->auth_seen = AUTH_OTHER;
 		}
 		break;
-	case 'K':
-		note_cancel_key(cl, body, len);
+	case 'K': /* handled by relay_login, which may rewrite it */
 		break;
 	case 'S':
 		params_set(&cl->params, body, len);
@@ -784,18 +804,61 @@ static bool splice_due(struct client *cl)
 	       ioctl(bufferevent_getfd(cl->c), TIOCOUTQ, &outq) == 0 && outq <= 4096;
 }
 
+/*
+ * Until the first ReadyForQuery the server's messages (all small) are passed on one by one,
+ * so BackendKeyData can carry a key of the router's own. A message too large to hold here
+ * ends the watching: the rest is relayed as it comes.
+ */
+static void relay_login(struct client *cl)
+{
+	struct evbuffer *in = bufferevent_get_input(cl->s), *out = bufferevent_get_output(cl->c);
+	uint8_t hdr[5], body[8192];
+
+	while (cl->phase == P_WATCH && evbuffer_get_length(in) >= 5) {
+		uint32_t len;
+		evbuffer_copyout(in, hdr, 5);
+		len = be32(hdr + 1);
+		if (len < 4 || len - 4 > sizeof(body)) {
+			cl->untracked = true;
+			cl->phase = P_RELAY;
+			return;
+		}
+		if (evbuffer_get_length(in) < 1 + (size_t)len)
+			return;
+		evbuffer_drain(in, 5);
+		evbuffer_remove(in, body, len - 4);
+		if (hdr[0] == 'K')
+			note_cancel_key(cl, body, len - 4);
+		else if (server_header(cl, hdr[0]))
+			server_look(cl, hdr[0], body, len - 4);
+		put_msg(out, (char)hdr[0], body, len - 4);
+		cl->out_bytes += 1 + len;
+	}
+}
+
 void on_server_read(struct bufferevent *bev, void *arg)
 {
 	struct client *cl = arg;
 	struct evbuffer *in = bufferevent_get_input(cl->s);
-	size_t n, avail = evbuffer_get_length(in);
+	size_t n = 0, avail;
+	bool ready_last = false;
 
 	(void)bev;
-	cl->z_last = false;
-	n = scan(cl, in, &cl->srv_skip, server_header, server_look);
-	if (n > 0)
-		pump(cl->s, cl->c, n, &cl->out_bytes);
-	if (n == avail && cl->z_last && cl->phase == P_RELAY && splice_due(cl))
+	if (cl->phase == P_WATCH) {
+		relay_login(cl);
+		ready_last = cl->phase == P_RELAY && !cl->untracked && evbuffer_get_length(in) == 0;
+	}
+	avail = evbuffer_get_length(in);
+	if (cl->phase != P_WATCH && avail > 0) {
+		cl->z_last = false;
+		n = scan(cl, in, &cl->srv_skip, server_header, server_look);
+		if (n > 0)
+			pump(cl->s, cl->c, n, &cl->out_bytes);
+		ready_last = n == avail && cl->z_last;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(cl->c)) >= RELAY_HIGH)
+		bufferevent_disable(cl->s, EV_READ);
+	if (ready_last && cl->phase == P_RELAY && splice_due(cl))
 		try_splice(cl);
 }
 

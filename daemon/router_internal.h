@@ -31,12 +31,20 @@
 
 #define LOG(...) fprintf(stderr, "riftd router: " __VA_ARGS__)
 
+/*
+ * A server session's cancel key. Clients get the server's pid with a key of the router's own,
+ * so a client that left a kept session cannot cancel the next client's queries.
+ */
 struct cancel_key {
 	uint32_t pid;
-	uint8_t key[RIFT_CANCEL_KEY_MAX];
+	uint8_t key[RIFT_CANCEL_KEY_MAX];  /* what the session's current client was given */
+	uint8_t skey[RIFT_CANCEL_KEY_MAX]; /* the server's */
 	size_t keylen;
 	int port; /* 0 = free slot */
 };
+
+/* Gives the slot a fresh client key and writes the BackendKeyData body for it into msg. */
+void cancel_key_issue(struct cancel_key *k, uint8_t *msg, size_t *msglen);
 
 /* The server's ParameterStatus values, replayed to a client that gets a reused session. */
 struct pg_params {

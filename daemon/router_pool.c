@@ -17,7 +17,7 @@ struct pooled {
 	char branch[64];
 	int port;
 	struct pg_params params;
-	uint8_t keymsg[4 + RIFT_CANCEL_KEY_MAX];
+	uint8_t keymsg[4 + RIFT_CANCEL_KEY_MAX]; /* the last one issued; its key dies on reuse */
 	size_t keymsg_len;
 	struct cancel_key *ck;
 	bool ready, failed; /* reset finished; the reset reported an error */
@@ -277,8 +277,14 @@ bool pool_keep(struct client *cl)
 	p->params = cl->params;
 	memcpy(p->keymsg, cl->keymsg, cl->keymsg_len);
 	p->keymsg_len = cl->keymsg_len;
-	p->ck = cl->key; /* cancels for this server session keep reaching it */
+	p->ck = cl->key; /* the slot stays with the server session; hand_over issues a new key */
 	cl->key = NULL;
+	if (p->ck != NULL) {
+		uint8_t unused[4 + RIFT_CANCEL_KEY_MAX];
+		size_t unused_len;
+		/* the leaving client's key dies now */
+		cancel_key_issue(p->ck, unused, &unused_len);
+	}
 	p->s = cl->s;
 	cl->s = NULL;
 	clock_gettime(CLOCK_MONOTONIC, &p->since);
@@ -311,6 +317,8 @@ static void hand_over(struct client *cl, struct pooled *p)
 	cl->params = p->params;
 	memcpy(cl->keymsg, p->keymsg, p->keymsg_len);
 	cl->keymsg_len = p->keymsg_len;
+	if (cl->key != NULL) /* a key the previous client never saw */
+		cancel_key_issue(cl->key, cl->keymsg, &cl->keymsg_len);
 	p->holder = NULL;
 	cl->held = NULL;
 	pool_drop(p); /* only the record: the session now belongs to cl */

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -195,6 +196,18 @@ out:
 }
 
 /*
+ * Whether the client hung up, even if its hang-up is not reported yet: after a Terminate the
+ * server's close can be reported first although it answers the client's, which came before.
+ */
+static bool client_hung_up(const struct client *cl)
+{
+	struct pollfd p = { .fd = cl->fd[SIDE_CLIENT], .events = POLLRDHUP };
+
+	return cl->eof[SIDE_CLIENT] ||
+	       (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
+}
+
+/*
  * A side of a spliced pair hung up. The kernel may still hold bytes it received before the
  * hang-up and has not sent on yet (a Terminate message, a final error), so the other side is
  * shut down or closed only once its send totals caught up with the hung-up side's receive
@@ -213,7 +226,7 @@ void splice_progress(struct client *cl)
 		cl->close_by = now;
 		cl->close_by.tv_sec += 5;
 		snprintf(cl->reason, sizeof(cl->reason), "%s",
-			 cl->eof[SIDE_CLIENT] ? "client closed" : "server closed");
+			 client_hung_up(cl) ? "client closed" : "server closed");
 	}
 	expired = now.tv_sec > cl->close_by.tv_sec ||
 		  (now.tv_sec == cl->close_by.tv_sec && now.tv_nsec >= cl->close_by.tv_nsec);

@@ -164,6 +164,17 @@ stop_riftd_quietly() {
 	done
 }
 
+# wait_log PATTERN: waits up to 5 s for riftd's log to hold a line matching the basic regex
+# PATTERN (riftd's threads log as they come up, after its API already answers); 1 if it never does.
+wait_log() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		grep -q -- "$1" "$TEST_TMP/riftd.log" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # api STATE METHOD PATH [JSON]: calls riftd's API; the body lands in $TEST_TMP/api.json (read it
 # with `jq ... "$API_OUT"`) and the HTTP status in API_STATUS. Runs in this shell, not a subshell.
 API_OUT=$TEST_TMP/api.json

@@ -4,6 +4,57 @@
 #include <string.h>
 #include <time.h>
 
+/*
+ * pq_client CONNINFO --stale-cancel: a client that left (its server session kept by the router)
+ * sends its old CancelRequest while the next client of that same session runs a query; the
+ * query must finish. Prints stale-cancel=ignored, or why not.
+ */
+static int stale_cancel(const char *conninfo)
+{
+	PGconn *a = PQconnectdb(conninfo), *b = NULL;
+	PGcancel *old = NULL;
+	PGresult *r;
+	char errbuf[256];
+	int pid, rc = 1;
+	struct timespec wait = { 0, 300 * 1000 * 1000 };
+
+	if (PQstatus(a) != CONNECTION_OK) {
+		fprintf(stderr, "pq_client: %s", PQerrorMessage(a));
+		goto out;
+	}
+	old = PQgetCancel(a);
+	pid = PQbackendPID(a);
+	PQfinish(a);
+	a = NULL;
+	nanosleep(&wait, NULL); /* the router resets the session and keeps it */
+	b = PQconnectdb(conninfo);
+	if (PQstatus(b) != CONNECTION_OK || PQbackendPID(b) != pid) {
+		fprintf(stderr, "pq_client: the second connection did not reuse the session\n");
+		goto out;
+	}
+	if (!PQsendQuery(b, "select pg_sleep(1.5)"))
+		goto out;
+	nanosleep(&wait, NULL);
+	PQcancel(old, errbuf, sizeof(errbuf));
+	rc = 0;
+	while ((r = PQgetResult(b)) != NULL) {
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			fprintf(stderr, "pq_client: the stale cancel reached the query: %s",
+				PQresultErrorMessage(r));
+			rc = 1;
+		}
+		PQclear(r);
+	}
+	if (rc == 0)
+		printf("stale-cancel=ignored\n");
+out:
+	if (old != NULL)
+		PQfreeCancel(old);
+	PQfinish(a);
+	PQfinish(b);
+	return rc;
+}
+
 /* Usage: pq_client CONNINFO — prints the demo order count, then checks that PQcancel stops a
  * pg_sleep(30) within seconds and that the connection still works afterwards. */
 int main(int argc, char **argv)
@@ -15,8 +66,10 @@ int main(int argc, char **argv)
 	time_t t0;
 	int rc = 1;
 
+	if (argc == 3 && strcmp(argv[2], "--stale-cancel") == 0)
+		return stale_cancel(argv[1]);
 	if (argc != 2) {
-		fprintf(stderr, "usage: pq_client CONNINFO\n");
+		fprintf(stderr, "usage: pq_client CONNINFO [--stale-cancel]\n");
 		return 2;
 	}
 	c = PQconnectdb(argv[1]);

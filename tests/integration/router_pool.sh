@@ -19,8 +19,8 @@ pid() { psql -X -At "${2:-$router}" -c "select pg_backend_pid()" 2>"$TEST_TMP/pi
 first=$(pid)
 [ -n "$first" ] || fail "no first session: $(cat "$TEST_TMP/pid.err")"
 [ "$(pid)" = "$first" ] || fail "the second session did not reuse the first one's server session"
-grep -q 'server session kept' "$TEST_TMP/riftd.log" || fail "no close line for a kept session"
-grep -q 'reused server session' "$TEST_TMP/riftd.log" || fail "no close line for a reuse"
+wait_log 'server session kept' || fail "no close line for a kept session"
+wait_log 'reused server session' || fail "no close line for a reuse"
 
 # the router checks the password itself on reuse; the kept session stays for the right one
 PGPASSWORD=wrong psql -X -At "$router" -c "select 1" >"$TEST_TMP/wrong.out" 2>&1 &&
@@ -70,13 +70,16 @@ done
 # a cancel reaches a reused session's query
 "$RIFT_BIN/pq_client" "$router" >"$TEST_TMP/pq.out" || fail "pq_client: $(cat "$TEST_TMP/pq.out")"
 grep -q '^cancel=ok$' "$TEST_TMP/pq.out" || fail "cancel on a reused session failed"
+# the client that left a kept session cannot cancel the next client's query
+"$RIFT_BIN/pq_client" "$router" --stale-cancel >"$TEST_TMP/stale.out" 2>&1 ||
+	fail "stale cancel: $(cat "$TEST_TMP/stale.out")"
 
 # a session older than a second is handed to the kernel at its next ReadyForQuery
 big="select i, repeat(md5(i::text), 30) from generate_series(1, 50000) i"
 want=$(psql -X -At "host=127.0.0.1 port=$rport user=rift dbname=q sslmode=disable" -c "$big" | md5sum)
 got=$(psql -q -X -At "$router" -c 'do $$ begin perform pg_sleep(1.2); end $$' -c "$big" | md5sum)
 [ "$got" = "$want" ] || fail "a result changed when its session was handed to the kernel"
-grep -q 'kernel-spliced' "$TEST_TMP/riftd.log" || fail "a long session was not spliced"
+wait_log 'kernel-spliced' || fail "a long session was not spliced"
 
 # a password change reaches reused logins once the last approval is stale (10 s)
 psql -X -At "$router" -c "alter role rift password 'changed'" >/dev/null
