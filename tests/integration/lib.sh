@@ -164,6 +164,11 @@ stop_riftd_quietly() {
 	done
 }
 
+# sockets_of PID: how many sockets PID holds open (its fds come and go while this reads them)
+sockets_of() {
+	{ find "/proc/$1/fd" -lname 'socket:*' 2>/dev/null || true; } | wc -l
+}
+
 # wait_log PATTERN: waits up to 5 s for riftd's log to hold a line matching the basic regex
 # PATTERN (riftd's threads log as they come up, after its API already answers); 1 if it never does.
 wait_log() {

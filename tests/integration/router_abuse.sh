@@ -14,7 +14,7 @@ export PGPASSWORD
 q() { psql -X -At "host=127.0.0.1 port=$rport user=rift dbname=main sslmode=disable" -c "$1"; }
 [ "$(q "select 1")" = 1 ] || fail "router does not serve before the abuse"
 # sockets, not files: the store keeps base files open in a bounded cache on purpose
-sockets() { ls -l "/proc/$RIFTD_PID/fd" | grep -c "socket:"; }
+sockets() { sockets_of "$RIFTD_PID"; }
 fds_before=$(sockets)
 rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$RIFTD_PID/status")
 

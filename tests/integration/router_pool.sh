@@ -98,7 +98,7 @@ for _ in $(seq 40); do
 done
 [ "$(api_field .state)" = stopped ] || fail "kept sessions kept branch p running past idle_timeout"
 sleep 1
-n=$(ls -l "/proc/$RIFTD_PID/fd" | grep -c "socket:")
+n=$(sockets_of "$RIFTD_PID")
 [ "$n" -le 4 ] || fail "riftd still holds $n sockets after the branches stopped"
 [ "$(pid)" != "$first" ] || fail "a stopped server's session was reused"
 exit 0

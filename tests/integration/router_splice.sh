@@ -25,7 +25,7 @@ router="host=127.0.0.1 port=$rport user=rift dbname=s sslmode=disable"
 api "$state" POST /v1/branches '{"name":"s"}'
 api "$state" POST /v1/branches/s/start ''
 direct="host=127.0.0.1 port=$(api_field .port) user=rift dbname=demo sslmode=disable"
-sockets() { ls -l "/proc/$RIFTD_PID/fd" | grep -c "socket:"; }
+sockets() { sockets_of "$RIFTD_PID"; }
 [ "$(psql -X -At "$router" -c "select 1")" = 1 ] || fail "no first query through the router"
 sockets_before=$(sockets)
 rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$RIFTD_PID/status")
