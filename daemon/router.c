@@ -37,14 +37,39 @@ double since_s(const struct timespec *t)
 	return (double)(now.tv_sec - t->tv_sec) + (now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
+/* A message header: its type and the length of a body of len bytes (plus the length itself). */
+static void put_header(struct evbuffer *out, char type, size_t len)
+{
+	uint8_t hdr[5] = { (uint8_t)type };
+
+	rift_put_be32(hdr + 1, (uint32_t)(len + 4));
+	evbuffer_add(out, hdr, 5);
+}
+
 void put_msg(struct evbuffer *out, char type, const void *body, size_t len)
 {
-	uint8_t hdr[5] = { (uint8_t)type, (uint8_t)((len + 4) >> 24), (uint8_t)((len + 4) >> 16),
-			   (uint8_t)((len + 4) >> 8), (uint8_t)(len + 4) };
-
-	evbuffer_add(out, hdr, 5);
+	put_header(out, type, len);
 	if (len > 0)
 		evbuffer_add(out, body, len);
+}
+
+int take_msg(struct evbuffer *in, uint8_t *type, uint8_t *body, size_t cap, uint32_t *len)
+{
+	uint8_t hdr[5];
+	uint32_t n;
+
+	if (evbuffer_copyout(in, hdr, 5) != 5)
+		return 0;
+	*type = hdr[0];
+	n = rift_be32(hdr + 1);
+	if (n < 4 || n - 4 > cap)
+		return -1;
+	if (evbuffer_get_length(in) < 1 + (size_t)n)
+		return 0;
+	evbuffer_drain(in, 5);
+	evbuffer_remove(in, body, n - 4);
+	*len = n - 4;
+	return 1;
 }
 
 /* ---- protocol answers ---- */
@@ -53,17 +78,11 @@ void put_msg(struct evbuffer *out, char type, const void *body, size_t len)
 void fatal(struct client *cl, const char *code, const char *msg, const char *hint)
 {
 	struct evbuffer *out = bufferevent_get_output(cl->c);
-	uint8_t hdr[5];
-	size_t len = 4 + 1 + 6 + 1 + 6 + 1 + strlen(code) + 1 + 1 + strlen(msg) + 1 + 1;
+	size_t len = 1 + 6 + 1 + 6 + 1 + strlen(code) + 1 + 1 + strlen(msg) + 1 + 1;
 
 	if (hint != NULL)
 		len += 1 + strlen(hint) + 1;
-	hdr[0] = 'E';
-	hdr[1] = (uint8_t)(len >> 24);
-	hdr[2] = (uint8_t)(len >> 16);
-	hdr[3] = (uint8_t)(len >> 8);
-	hdr[4] = (uint8_t)len;
-	evbuffer_add(out, hdr, 5);
+	put_header(out, 'E', len);
 	evbuffer_add(out, "SFATAL", 7);
 	evbuffer_add(out, "VFATAL", 7);
 	evbuffer_add(out, "C", 1);
@@ -119,7 +138,6 @@ void close_quietly(struct client *cl, const char *why)
 void client_free(struct client *cl)
 {
 	struct rift_router *r = cl->r;
-	struct timespec now;
 
 	if (cl->worker_busy) { /* the start thread still owns a pointer: free when it reports */
 		cl->freed_later = true;
@@ -128,7 +146,6 @@ void client_free(struct client *cl)
 			bufferevent_disable(cl->c, EV_READ | EV_WRITE);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (cl->fd[SIDE_CLIENT] >= 0) { /* what the kernel relayed since the splice */
 		uint64_t rc, qc, rs, qs;
 		if (rift_splice_counters(cl->fd[SIDE_CLIENT], &rc, &qc) == 0 &&
@@ -140,8 +157,7 @@ void client_free(struct client *cl)
 	}
 	if (cl->routed) {
 		LOG("%s branch %s closed (%s) after %.1f s, %llu bytes in, %llu out%s%s\n",
-		    cl->peer, cl->branch, cl->reason[0] ? cl->reason : "done",
-		    (double)(now.tv_sec - cl->t0.tv_sec) + (now.tv_nsec - cl->t0.tv_nsec) / 1e9,
+		    cl->peer, cl->branch, cl->reason[0] ? cl->reason : "done", since_s(&cl->t0),
 		    (unsigned long long)cl->in_bytes, (unsigned long long)cl->out_bytes,
 		    cl->reused ? ", reused server session" : "",
 		    cl->fd[SIDE_CLIENT] < 0 ? ""
@@ -516,11 +532,6 @@ static void pump(struct bufferevent *src, struct bufferevent *dst, size_t n, uin
 		bufferevent_disable(src, EV_READ);
 }
 
-static uint32_t be32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 /*
  * Walks the whole messages at the front of in, from the stream position *skip leaves off at.
  * header(cl, type) sees every message type and says whether look(cl, type, body, len) must see
@@ -551,7 +562,7 @@ static size_t scan(struct client *cl, struct evbuffer *in, uint32_t *skip,
 	while (avail - off >= 5) {
 		uint32_t len;
 		evbuffer_copyout_from(in, &pos, hdr, 5);
-		len = be32(hdr + 1);
+		len = rift_be32(hdr + 1);
 		if (len < 4) { /* not the protocol we know: relay on without looking, never reuse */
 			cl->untracked = true;
 			return avail;
@@ -695,10 +706,7 @@ void cancel_key_issue(struct cancel_key *k, uint8_t *msg, size_t *msglen)
 {
 	if (RAND_bytes(k->key, (int)k->keylen) != 1)
 		memcpy(k->key, k->skey, k->keylen); /* no randomness: the server's own key */
-	msg[0] = (uint8_t)(k->pid >> 24);
-	msg[1] = (uint8_t)(k->pid >> 16);
-	msg[2] = (uint8_t)(k->pid >> 8);
-	msg[3] = (uint8_t)k->pid;
+	rift_put_be32(msg, k->pid);
 	memcpy(msg + 4, k->key, k->keylen);
 	*msglen = 4 + k->keylen;
 }
@@ -719,7 +727,7 @@ static void note_cancel_key(struct client *cl, uint8_t *body, uint32_t len)
 		return;
 	}
 	k = &cl->r->cancels[i];
-	k->pid = be32(body);
+	k->pid = rift_be32(body);
 	k->keylen = len - 4;
 	memcpy(k->skey, body + 4, k->keylen);
 	k->port = cl->port;
@@ -745,7 +753,7 @@ static bool server_look(struct client *cl, uint8_t type, const uint8_t *body, ui
 	case 'R':
 		if (len < 4)
 			break;
-		code = be32(body);
+		code = rift_be32(body);
 		if (code == 0) { /* AuthenticationOk; before any request: the server trusts us */
 			cl->auth_ok = true;
 			if (!cl->auth_asked)
@@ -791,14 +799,12 @@ static bool server_look(struct client *cl, uint8_t type, const uint8_t *body, ui
  */
 static bool splice_due(struct client *cl)
 {
-	bool keepable = cl->r->pool_size > 0 && !cl->params.overflow &&
-			(cl->auth_seen == AUTH_TRUST || cl->auth_seen == AUTH_SCRAM);
 	int outq = 0;
 
 	if (cl->r->splice == NULL || cl->tls || cl->untracked || cl->cli_pending > 0 ||
 	    cl->cli_unsynced)
 		return false;
-	if (keepable && since_s(&cl->logged_in) * 1000 < SPLICE_AFTER_MS)
+	if (pool_could_keep(cl) && since_s(&cl->logged_in) * 1000 < SPLICE_AFTER_MS)
 		return false;
 	return evbuffer_get_length(bufferevent_get_output(cl->c)) <= 4096 &&
 	       ioctl(bufferevent_getfd(cl->c), TIOCOUTQ, &outq) == 0 && outq <= 4096;
@@ -812,27 +818,22 @@ static bool splice_due(struct client *cl)
 static void relay_login(struct client *cl)
 {
 	struct evbuffer *in = bufferevent_get_input(cl->s), *out = bufferevent_get_output(cl->c);
-	uint8_t hdr[5], body[8192];
+	uint8_t type, body[8192];
+	uint32_t len;
+	int rc;
 
-	while (cl->phase == P_WATCH && evbuffer_get_length(in) >= 5) {
-		uint32_t len;
-		evbuffer_copyout(in, hdr, 5);
-		len = be32(hdr + 1);
-		if (len < 4 || len - 4 > sizeof(body)) {
+	while (cl->phase == P_WATCH && (rc = take_msg(in, &type, body, sizeof(body), &len)) != 0) {
+		if (rc < 0) {
 			cl->untracked = true;
 			cl->phase = P_RELAY;
 			return;
 		}
-		if (evbuffer_get_length(in) < 1 + (size_t)len)
-			return;
-		evbuffer_drain(in, 5);
-		evbuffer_remove(in, body, len - 4);
-		if (hdr[0] == 'K')
-			note_cancel_key(cl, body, len - 4);
-		else if (server_header(cl, hdr[0]))
-			server_look(cl, hdr[0], body, len - 4);
-		put_msg(out, (char)hdr[0], body, len - 4);
-		cl->out_bytes += 1 + len;
+		if (type == 'K')
+			note_cancel_key(cl, body, len);
+		else if (server_header(cl, type))
+			server_look(cl, type, body, len);
+		put_msg(out, (char)type, body, len);
+		cl->out_bytes += 5 + len;
 	}
 }
 

@@ -152,6 +152,12 @@ void client_free(struct client *cl);
 void close_quietly(struct client *cl, const char *why);
 void fatal(struct client *cl, const char *code, const char *msg, const char *hint);
 void put_msg(struct evbuffer *out, char type, const void *body, size_t len);
+/*
+ * Takes the whole message at the front of in: its type, and its body into body (cap bytes).
+ * 1 when taken; 0 while it is not all there (*type is set once its header is); -1 when its
+ * length is invalid or its body would not fit (nothing is taken).
+ */
+int take_msg(struct evbuffer *in, uint8_t *type, uint8_t *body, size_t cap, uint32_t *len);
 void on_server_read(struct bufferevent *bev, void *arg);
 void on_server_write(struct bufferevent *bev, void *arg);
 void on_server_event(struct bufferevent *bev, short what, void *arg);
@@ -174,6 +180,8 @@ void params_set(struct pg_params *p, const uint8_t *body, size_t len);
 void auth_learn(struct client *cl);
 /* Reuses a kept session for cl if one fits and the login may be vouched for; true if taken. */
 bool pool_try_reuse(struct client *cl);
+/* Whether cl's session could ever be kept: pooling on, its login vouched for, its params held. */
+bool pool_could_keep(const struct client *cl);
 /* The client ended cleanly on an idle session: keep the server session for the next one. */
 bool pool_keep(struct client *cl);
 /* P_AUTH: reads the client's SCRAM messages. */

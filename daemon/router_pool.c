@@ -202,27 +202,23 @@ static void pool_on_read(struct bufferevent *bev, void *arg)
 {
 	struct pooled *p = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	uint8_t hdr[5], body[512];
+	uint8_t type, body[512];
+	uint32_t len;
+	int rc;
 
 	while (evbuffer_get_length(in) >= 5) {
-		uint32_t len;
-		evbuffer_copyout(in, hdr, 5);
-		len = ((uint32_t)hdr[1] << 24) | ((uint32_t)hdr[2] << 16) |
-		      ((uint32_t)hdr[3] << 8) | hdr[4];
-		if (p->ready || len < 4 || len - 4 > sizeof(body)) {
+		if (p->ready || (rc = take_msg(in, &type, body, sizeof(body), &len)) < 0) {
 			pool_drop(p);
 			return;
 		}
-		if (evbuffer_get_length(in) < 1 + (size_t)len)
+		if (rc == 0)
 			return;
-		evbuffer_drain(in, 5);
-		evbuffer_remove(in, body, len - 4);
-		if (hdr[0] == 'E') {
+		if (type == 'E') {
 			p->failed = true;
-		} else if (hdr[0] == 'S') {
-			params_set(&p->params, body, len - 4);
-		} else if (hdr[0] == 'Z') {
-			if (p->failed || len != 5 || body[0] != 'I' || p->params.overflow) {
+		} else if (type == 'S') {
+			params_set(&p->params, body, len);
+		} else if (type == 'Z') {
+			if (p->failed || len != 1 || body[0] != 'I' || p->params.overflow) {
 				pool_drop(p);
 				return;
 			}
@@ -252,14 +248,19 @@ static uint8_t *make_key(const struct client *cl, size_t *len)
 	return key;
 }
 
+bool pool_could_keep(const struct client *cl)
+{
+	return cl->r->pool_size > 0 && !cl->params.overflow &&
+	       (cl->auth_seen == AUTH_TRUST || cl->auth_seen == AUTH_SCRAM);
+}
+
 bool pool_keep(struct client *cl)
 {
 	struct rift_router *r = cl->r;
 	struct pooled *p;
 
-	if (r->pool_size == 0 || r->pooled_count >= r->pool_size || cl->phase != P_RELAY ||
-	    cl->untracked || cl->params.overflow || cl->srv_status != 'I' || cl->cli_pending != 0 ||
-	    cl->cli_unsynced || (cl->auth_seen != AUTH_TRUST && cl->auth_seen != AUTH_SCRAM) ||
+	if (!pool_could_keep(cl) || r->pooled_count >= r->pool_size || cl->phase != P_RELAY ||
+	    cl->untracked || cl->srv_status != 'I' || cl->cli_pending != 0 || cl->cli_unsynced ||
 	    evbuffer_get_length(bufferevent_get_output(cl->s)) != 0 ||
 	    evbuffer_get_length(bufferevent_get_input(cl->s)) != 0)
 		return false;
@@ -407,50 +408,44 @@ void pool_unhold(struct client *cl)
 void pool_auth_read(struct client *cl)
 {
 	struct evbuffer *in = bufferevent_get_input(cl->c);
-	uint8_t hdr[5], body[RIFT_SCRAM_MSG_MAX + 64];
+	uint8_t type, body[RIFT_SCRAM_MSG_MAX + 64];
 	char reply[RIFT_SCRAM_MSG_MAX + 4];
 	char msg[256];
 	int rc;
 
 	while (cl->phase == P_AUTH && evbuffer_get_length(in) >= 5) {
 		uint32_t len, n;
+		size_t ml;
 		const char *mech;
-		evbuffer_copyout(in, hdr, 5);
-		len = ((uint32_t)hdr[1] << 24) | ((uint32_t)hdr[2] << 16) |
-		      ((uint32_t)hdr[3] << 8) | hdr[4];
-		if (hdr[0] != 'p' || len < 4 || len - 4 > sizeof(body)) {
+		rc = take_msg(in, &type, body, sizeof(body), &len);
+		if (rc < 0 || type != 'p') {
 			fatal(cl, "08P01", "expected a SASL response", NULL);
 			return;
 		}
-		if (evbuffer_get_length(in) < 1 + (size_t)len)
+		if (rc == 0)
 			return;
-		evbuffer_drain(in, 5);
-		evbuffer_remove(in, body, len - 4);
-		len -= 4;
 		if (cl->held == NULL) {
 			fatal(cl, "08006", "the branch's server ended the session being set up",
 			      "retry");
 			return;
 		}
-		reply[0] = reply[1] = reply[2] = 0;
 		if (cl->scram_step == 0) { /* SASLInitialResponse: mechanism, length, data */
 			mech = (const char *)body;
-			if (strnlen(mech, len) + 5 > len || strcmp(mech, "SCRAM-SHA-256") != 0) {
+			ml = strnlen(mech, len);
+			if (ml + 5 > len || strcmp(mech, "SCRAM-SHA-256") != 0) {
 				fatal(cl, "28000", "rift offers only SASL mechanism SCRAM-SHA-256",
 				      NULL);
 				return;
 			}
-			n = ((uint32_t)body[strlen(mech) + 1] << 24) |
-			    ((uint32_t)body[strlen(mech) + 2] << 16) |
-			    ((uint32_t)body[strlen(mech) + 3] << 8) | body[strlen(mech) + 4];
-			if (n != len - strlen(mech) - 5 ||
+			n = rift_be32(body + ml + 1);
+			if (n != len - ml - 5 ||
 			    rift_scram_first(&cl->scram, &cl->held_secret,
-					     (const char *)body + strlen(mech) + 5, n, NULL,
-					     reply + 4, sizeof(reply) - 4) != 0) {
+					     (const char *)body + ml + 5, n, NULL, reply + 4,
+					     sizeof(reply) - 4) != 0) {
 				fatal(cl, "08P01", "malformed SCRAM client-first-message", NULL);
 				return;
 			}
-			reply[3] = 11; /* AuthenticationSASLContinue */
+			rift_put_be32((uint8_t *)reply, 11); /* AuthenticationSASLContinue */
 			put_msg(bufferevent_get_output(cl->c), 'R', reply, 4 + strlen(reply + 4));
 			cl->scram_step = 1;
 			continue;
@@ -467,7 +462,7 @@ void pool_auth_read(struct client *cl)
 			fatal(cl, "08P01", "malformed SCRAM client-final-message", NULL);
 			return;
 		}
-		reply[3] = 12; /* AuthenticationSASLFinal */
+		rift_put_be32((uint8_t *)reply, 12); /* AuthenticationSASLFinal */
 		put_msg(bufferevent_get_output(cl->c), 'R', reply, 4 + strlen(reply + 4));
 		hand_over(cl, cl->held);
 	}

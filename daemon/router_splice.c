@@ -88,8 +88,7 @@ static int server_end(struct client *cl, int sfd)
 	if (cl->keymsg_len < 8 || getsockname(sfd, (struct sockaddr *)&mine, &len) != 0 ||
 	    mine.sin_family != AF_INET)
 		return -1;
-	pid = (pid_t)(((uint32_t)cl->keymsg[0] << 24) | ((uint32_t)cl->keymsg[1] << 16) |
-		      ((uint32_t)cl->keymsg[2] << 8) | cl->keymsg[3]);
+	pid = (pid_t)rift_be32(cl->keymsg);
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
 	if (pidfd < 0 || (d = opendir(dir)) == NULL)

@@ -60,31 +60,44 @@ static int load(enum bpf_prog_type type, const struct bpf_insn *prog, size_t n, 
 }
 
 /*
- * The receive-side program, assembled by hand so the build needs no BPF toolchain:
- *   key = bpf_get_socket_cookie(skb);            -- the socket that received the bytes
- *   if (bpf_sk_redirect_hash(skb, map, &key, flags) == SK_DROP)
- *           return SK_PASS;                       -- not joined: the bytes stay where they are
- *   return SK_PASS;                               -- with the redirect set
- * flags 0 sends the bytes out of the peer; BPF_F_INGRESS queues them for the peer's reader.
+ * The common end of both programs, with the context in r6 and the 8-byte key at r10-8:
+ *   if (redirect(ctx, map, &key, flags) == SK_DROP) return SK_PASS;  -- not joined: the bytes
+ *   return SK_PASS;                                                   -- stay where they are
+ * Writes REDIRECT_LEN instructions at at.
  */
-static int load_skb_program(int map_fd, int flags, char *log, size_t loglen)
+#define REDIRECT_LEN 10
+static void emit_redirect(struct bpf_insn *at, int map_fd, int32_t helper, int32_t flags)
 {
-	struct bpf_insn prog[] = {
-		insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_6, BPF_REG_1, 0, 0),
-		insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_get_socket_cookie),
-		insn(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_10, BPF_REG_0, -8, 0),
+	const struct bpf_insn tail[REDIRECT_LEN] = {
 		insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_1, BPF_REG_6, 0, 0),
 		insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_2, BPF_PSEUDO_MAP_FD, 0, map_fd),
 		insn(0, 0, 0, 0, 0),
 		insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_3, BPF_REG_10, 0, 0),
 		insn(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_3, 0, 0, -8),
 		insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_4, 0, 0, flags),
-		insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_sk_redirect_hash),
+		insn(BPF_JMP | BPF_CALL, 0, 0, 0, helper),
 		insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 1, SK_DROP),
 		insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, SK_PASS),
 		insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
 	};
 
+	memcpy(at, tail, sizeof(tail));
+}
+
+/*
+ * The receive-side program, assembled by hand so the build needs no BPF toolchain: the key is
+ * bpf_get_socket_cookie(skb), the socket that received the bytes; then bpf_sk_redirect_hash.
+ * flags 0 sends the bytes out of the peer; BPF_F_INGRESS queues them for the peer's reader.
+ */
+static int load_skb_program(int map_fd, int flags, char *log, size_t loglen)
+{
+	struct bpf_insn prog[3 + REDIRECT_LEN] = {
+		insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_6, BPF_REG_1, 0, 0),
+		insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_get_socket_cookie),
+		insn(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_10, BPF_REG_0, -8, 0),
+	};
+
+	emit_redirect(prog + 3, map_fd, BPF_FUNC_sk_redirect_hash, flags);
 	return load(BPF_PROG_TYPE_SK_SKB, prog, sizeof(prog) / sizeof(prog[0]), "rift_splice", log,
 		    loglen);
 }
@@ -92,13 +105,11 @@ static int load_skb_program(int map_fd, int flags, char *log, size_t loglen)
 /*
  * The send-side program, run in the server's own send call on its socket (sk_msg helpers have
  * no socket cookie, so the key is the socket's ports as sk_msg_md holds them):
- *   key = (u64)md->remote_port << 32 | md->local_port;
- *   if (bpf_msg_redirect_hash(msg, map, &key, 0) == SK_DROP) return SK_PASS;
- *   return SK_PASS;
+ *   key = (u64)md->remote_port << 32 | md->local_port; then bpf_msg_redirect_hash, flags 0.
  */
 static int load_msg_program(int map_fd, char *log, size_t loglen)
 {
-	struct bpf_insn prog[] = {
+	struct bpf_insn prog[6 + REDIRECT_LEN] = {
 		insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_6, BPF_REG_1, 0, 0),
 		insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_6,
 		     offsetof(struct sk_msg_md, remote_port), 0),
@@ -107,18 +118,9 @@ static int load_msg_program(int map_fd, char *log, size_t loglen)
 		insn(BPF_ALU64 | BPF_LSH | BPF_K, BPF_REG_2, 0, 0, 32),
 		insn(BPF_ALU64 | BPF_OR | BPF_X, BPF_REG_2, BPF_REG_3, 0, 0),
 		insn(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_10, BPF_REG_2, -8, 0),
-		insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_1, BPF_REG_6, 0, 0),
-		insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_2, BPF_PSEUDO_MAP_FD, 0, map_fd),
-		insn(0, 0, 0, 0, 0),
-		insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_3, BPF_REG_10, 0, 0),
-		insn(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_3, 0, 0, -8),
-		insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_4, 0, 0, 0),
-		insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_msg_redirect_hash),
-		insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 1, SK_DROP),
-		insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, SK_PASS),
-		insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
 	};
 
+	emit_redirect(prog + 6, map_fd, BPF_FUNC_msg_redirect_hash, 0);
 	return load(BPF_PROG_TYPE_SK_MSG, prog, sizeof(prog) / sizeof(prog[0]), "rift_out", log,
 		    loglen);
 }

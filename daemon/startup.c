@@ -3,19 +3,6 @@
 
 #include "rift/startup.h"
 
-static uint32_t be32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 static void invalid(struct rift_startup *out, const char *why)
 {
 	out->kind = RIFT_STARTUP_INVALID;
@@ -69,8 +56,8 @@ void rift_startup_parse(const uint8_t *buf, size_t len, struct rift_startup *out
 		out->needed = 8;
 		return;
 	}
-	plen = be32(buf);
-	code = be32(buf + 4);
+	plen = rift_be32(buf);
+	code = rift_be32(buf + 4);
 	if (plen < 8 || plen > RIFT_STARTUP_MAX) {
 		invalid(out, "invalid length of startup packet");
 		return;
@@ -95,7 +82,7 @@ void rift_startup_parse(const uint8_t *buf, size_t len, struct rift_startup *out
 			return;
 		}
 		out->kind = RIFT_STARTUP_CANCEL;
-		out->cancel_pid = be32(buf + 8);
+		out->cancel_pid = rift_be32(buf + 8);
 		out->cancel_key = buf + 12;
 		out->cancel_key_len = plen - 12;
 		return;
@@ -153,8 +140,8 @@ size_t rift_startup_build(const struct rift_startup *s, const char *database, ui
 	if (at + 1 > cap || at + 1 > RIFT_STARTUP_MAX)
 		return 0;
 	out[at++] = '\0';
-	put_be32(out, (uint32_t)at);
-	put_be32(out + 4, s->protocol);
+	rift_put_be32(out, (uint32_t)at);
+	rift_put_be32(out + 4, s->protocol);
 	return at;
 }
 

@@ -9,6 +9,20 @@
 #define RIFT_STARTUP_MAX_PARAMS 64u
 #define RIFT_CANCEL_KEY_MAX     256u /* protocol 3.2 keys are 4..256 bytes */
 
+/* Every length and code of the protocol is a big-endian 32-bit integer. */
+static inline uint32_t rift_be32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static inline void rift_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
 #define RIFT_CODE_SSL    80877103u
 #define RIFT_CODE_GSSENC 80877104u
 #define RIFT_CODE_CANCEL 80877102u

@@ -89,11 +89,13 @@ wait $idle && fail "a session outlived its branch's server"
 grep -q 'terminating connection\|server closed the connection' "$TEST_TMP/idle.out" ||
 	fail "the client was not told its server stopped: $(cat "$TEST_TMP/idle.out")"
 # every routed session got its close line (which side hung up first is a race)
-for _ in $(seq 30); do
+all_closed() {
 	[ "$(grep -c 'routed to branch' "$TEST_TMP/riftd.log")" = \
-		"$(grep -c 'branch s closed' "$TEST_TMP/riftd.log")" ] && break
+		"$(grep -c 'branch s closed' "$TEST_TMP/riftd.log")" ]
+}
+for _ in $(seq 30); do
+	all_closed && break
 	sleep 0.1
 done
-[ "$(grep -c 'routed to branch' "$TEST_TMP/riftd.log")" = \
-	"$(grep -c 'branch s closed' "$TEST_TMP/riftd.log")" ] || fail "a session was never closed"
+all_closed || fail "a session was never closed"
 exit 0
