@@ -132,6 +132,7 @@ static enum MHD_Result create_branch(struct rift_api *api, struct MHD_Connection
 {
 	struct rift_branch_view v;
 	const char *name = NULL, *from = NULL;
+	struct rift_create_opts opts = { 0 };
 	json_int_t ttl = 0;
 	json_error_t jerr;
 	char err[1024];
@@ -159,7 +160,9 @@ static enum MHD_Result create_branch(struct rift_api *api, struct MHD_Connection
 		json_decref(doc);
 		return send_error(c, MHD_HTTP_BAD_REQUEST, err);
 	}
-	st = rift_manager_create(api->m, name, from, (long)ttl, &v, err, sizeof(err));
+	opts.from = from;
+	opts.ttl_s = (long)ttl;
+	st = rift_manager_create(api->m, name, &opts, &v, err, sizeof(err));
 	json_decref(doc);
 	return reply_view(api, c, st, &v, err);
 }

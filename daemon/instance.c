@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rift/log.h"
 #include "rift/instance.h"
 #include "rift/pgproc.h"
 
@@ -54,8 +55,8 @@ static int drop_slots(const char *datadir)
 		snprintf(slot, sizeof(slot), "%s/%s", path, de->d_name);
 		remove_in(slot, "state");
 		if (rmdir(slot) != 0)
-			fprintf(stderr, "riftd: cannot drop replication slot %s: %s\n", slot,
-				strerror(errno));
+			LOG_WARN("instance", "cannot drop replication slot %s: %s", slot,
+				 strerror(errno));
 	}
 	closedir(d);
 	return 0;

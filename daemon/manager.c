@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rift/log.h"
 #include "rift/branch_name.h"
 #include "rift/instance.h"
 #include "rift/manager.h"
@@ -373,14 +374,16 @@ static void checkpoint_if_running(struct rift_manager *m, struct bstate *p)
 
 	if (p != NULL && p->running &&
 	    rift_instance_exec(&p->inst, m->cfg.pg_user, "CHECKPOINT", err, sizeof(err)) != 0)
-		fprintf(stderr, "riftd: %s (branching anyway: the child recovers from WAL)\n", err);
+		LOG_WARN("manager", "%s (branching anyway: the child recovers from WAL)", err);
 }
 
-enum rift_status rift_manager_create(struct rift_manager *m, const char *name, const char *from,
-				     long ttl_s, struct rift_branch_view *out, char *err,
-				     size_t errlen)
+enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
+				     const struct rift_create_opts *opts,
+				     struct rift_branch_view *out, char *err, size_t errlen)
 {
 	enum rift_status st = check_name(name, err, errlen);
+	const char *from = opts->from;
+	long ttl_s = opts->ttl_s;
 	struct bstate *p = NULL, *b;
 	struct timespec t0, t1;
 	int rc;
@@ -611,10 +614,10 @@ static void *idle_main(void *arg)
 			pthread_mutex_unlock(&m->mu);
 			if (!b->deleted && b->expires_at > 0 && now >= b->expires_at) {
 				char err[512];
-				fprintf(stderr, "riftd: branch %s expired (--ttl): deleting it\n",
-					b->name);
+				LOG_INFO("manager", "branch %s expired (--ttl): deleting it",
+					 b->name);
 				if (rift_manager_delete(m, b->name, err, sizeof(err)) != RIFT_OK) {
-					fprintf(stderr, "riftd: %s; retrying in an hour\n", err);
+					LOG_ERROR("manager", "%s; retrying in an hour", err);
 					b->expires_at = now + 3600;
 				}
 				continue;
@@ -689,8 +692,8 @@ static void kill_orphans(struct rift_manager *m)
 			if (args[i] == '\0' && strncmp(args + i + 1, prefix, strlen(prefix)) == 0 &&
 			    i >= 2 && strcmp(args + i - 2, "-D") == 0) {
 				pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
-				fprintf(stderr, "riftd: stopping orphaned server %d on %s\n",
-					(int)pid, args + i + 1);
+				LOG_WARN("manager", "stopping orphaned server %d on %s", (int)pid,
+					 args + i + 1);
 				kill(-pid, SIGKILL);
 				kill(pid, SIGKILL);
 				if (nkilled < sizeof(killed) / sizeof(killed[0]))
@@ -718,7 +721,7 @@ static void unmount_stale(struct rift_manager *m)
 		if (sscanf(line, "%*u %*u %*u:%*u %*s %4095s", mnt) != 1)
 			continue;
 		if (strncmp(mnt, prefix, strlen(prefix)) == 0) {
-			fprintf(stderr, "riftd: removing stale mount %s\n", mnt);
+			LOG_WARN("manager", "removing stale mount %s", mnt);
 			umount2(mnt, MNT_DETACH);
 		}
 	}
@@ -737,9 +740,9 @@ static void restart_running(struct rift_manager *m)
 		name[strcspn(name, "\n")] = '\0';
 		if (name[0] == '\0')
 			continue;
-		fprintf(stderr, "riftd: restarting branch %s, which was running\n", name);
+		LOG_INFO("manager", "restarting branch %s, which was running", name);
 		if (rift_manager_start(m, name, NULL, err, sizeof(err)) != RIFT_OK)
-			fprintf(stderr, "riftd: %s\n", err);
+			LOG_ERROR("manager", "%s", err);
 	}
 	if (f != NULL)
 		fclose(f);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "rift/api.h"
+#include "rift/log.h"
 #include "rift/manager.h"
 #include "rift/router.h"
 
@@ -65,23 +66,24 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL); /* inherited by every thread; sigwait below */
 	signal(SIGPIPE, SIG_IGN);
+	rift_log_init();
 	if (rift_manager_open(state, &m, err, sizeof(err)) != 0 ||
 	    rift_api_start(m, state, &api, err, sizeof(err)) != 0 ||
 	    rift_router_start(m, state, &router, err, sizeof(err)) != 0) {
-		fprintf(stderr, "riftd: %s\n", err);
+		LOG_ERROR("riftd", "%s", err);
 		rift_api_stop(api);
 		rift_manager_close(m);
 		return 1;
 	}
-	fprintf(stderr, "riftd: serving %s (API on %s/run/riftd.sock, Postgres clients on %s)\n",
-		state, state, rift_manager_config(m)->router_listen);
+	LOG_INFO("riftd", "serving %s (API on %s/run/riftd.sock, Postgres clients on %s)", state,
+		 state, rift_manager_config(m)->router_listen);
 	sd_notify(0, "READY=1");
 	for (;;) {
 		if (sigwait(&stop, &sig) != 0 || sig != SIGHUP)
 			break;
 	}
 	sd_notify(0, "STOPPING=1");
-	fprintf(stderr, "riftd: stopping: servers, mounts, store\n");
+	LOG_INFO("riftd", "stopping: servers, mounts, store");
 	rift_router_stop(router);
 	rift_api_stop(api);
 	rift_manager_close(m);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "rift/log.h"
 #include "rift/router.h"
 #include "rift/scram.h"
 #include "rift/splice.h"
@@ -29,7 +30,7 @@
 #define SPLICE_AFTER_MS  1000 /* a reusable session is handed to the kernel once this old */
 #define SCRAM_SECRET_MAX 512
 
-#define LOG(...) fprintf(stderr, "riftd router: " __VA_ARGS__)
+#define LOG(...) LOG_INFO("router", __VA_ARGS__)
 
 /*
  * A server session's cancel key. Clients get the server's pid with a key of the router's own,

@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "rift/log.h"
 #include "rift/splice.h"
 
 #ifndef SO_COOKIE
@@ -174,7 +175,7 @@ static void open_direct(struct rift_splice *sp, unsigned entries)
 	    attach(sp->in_map, sp->in_prog, BPF_SK_SKB_VERDICT) != 0 ||
 	    attach(sp->out_map, sp->out_prog, BPF_SK_MSG_VERDICT) != 0) {
 		trim_log(log);
-		fprintf(stderr, "riftd router: direct splicing is off: %s\n", log);
+		LOG_WARN("router", "direct splicing is off: %s", log);
 		return;
 	}
 	sp->direct = true;

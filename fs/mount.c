@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rift/log.h"
 #include "ops_internal.h"
 
 /* Finds mountpoint in /proc/self/mountinfo; fills major:minor of its device when asked. */
@@ -210,13 +211,13 @@ static void wait_or_abort(struct rift_mount *m)
 	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort", m->dev_minor);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "rift-fs: %s is still in use and %s cannot be opened (%s)\n",
-			m->mountpoint, path, strerror(errno));
+		LOG_WARN("fs", "%s is still in use and %s cannot be opened (%s)", m->mountpoint,
+			 path, strerror(errno));
 		return;
 	}
 	if (write(fd, "1", 1) < 0)
-		fprintf(stderr, "rift-fs: aborting the connection of %s failed: %s\n",
-			m->mountpoint, strerror(errno));
+		LOG_ERROR("fs", "aborting the connection of %s failed: %s", m->mountpoint,
+			  strerror(errno));
 	close(fd);
 }
 
@@ -235,8 +236,7 @@ void rift_mount_stop(struct rift_mount *m)
 		 * MNT_DETACH: a process that still holds a file open must not keep us waiting. */
 		if (!atomic_load(&m->ended) && umount2(m->mountpoint, MNT_DETACH) != 0 &&
 		    errno != EINVAL && errno != ENOENT)
-			fprintf(stderr, "rift-fs: unmounting %s: %s\n", m->mountpoint,
-				strerror(errno));
+			LOG_WARN("fs", "unmounting %s: %s", m->mountpoint, strerror(errno));
 		wait_or_abort(m);
 		pthread_join(m->loop, NULL);
 		fuse_session_unmount(m->se);
@@ -244,7 +244,7 @@ void rift_mount_stop(struct rift_mount *m)
 	if (m->se != NULL)
 		fuse_session_destroy(m->se);
 	if (rift_store_sync(m->store) != 0)
-		fprintf(stderr, "rift-fs: the final sync of branch at %s failed\n", m->mountpoint);
+		LOG_ERROR("fs", "the final sync of branch at %s failed", m->mountpoint);
 	rift_store_branch_close(m->branch);
 	free(m);
 }

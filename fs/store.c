@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rift/log.h"
 #include "store_internal.h"
 
 int64_t now_ns(void)
@@ -39,9 +40,8 @@ int store_fail(struct rift_store *s, char *rocks_err, const char *what)
 	if (rocks_err != NULL && (strstr(rocks_err, "No space") || strstr(rocks_err, "ENOSPC")))
 		code = -ENOSPC;
 	if (atomic_compare_exchange_strong(&s->error, &expected, code))
-		fprintf(stderr,
-			"rift store %s: %s failed: %s; the store refuses writes until reopened\n",
-			s->state_dir, what, rocks_err ? rocks_err : "unknown error");
+		LOG_ERROR("store", "%s: %s failed: %s; the store refuses writes until reopened",
+			  s->state_dir, what, rocks_err ? rocks_err : "unknown error");
 	free(rocks_err);
 	return atomic_load(&s->error);
 }
@@ -566,7 +566,7 @@ void rift_store_close(struct rift_store *s)
 			rift_store_branch_close(s->branches[i]->open);
 	if (s->db != NULL) {
 		if (atomic_load(&s->error) == 0 && rift_store_sync(s) != 0)
-			fprintf(stderr, "rift store %s: final sync failed\n", s->state_dir);
+			LOG_ERROR("store", "%s: final sync failed", s->state_dir);
 		/* memtables to SST files: the next open replays no log */
 		if (atomic_load(&s->error) == 0) {
 			rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rift/log.h"
 #include "store_internal.h"
 
 #define BS RIFT_BLOCK_SIZE
@@ -78,8 +79,7 @@ int base_open_fd(struct rift_store *s, const struct inode_rec *rec, uint64_t dat
 	snprintf(path, sizeof(path), "%s/base/%u/%s", s->state_dir, rec->base_gen, rec->tail);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "rift store: base file %s cannot be opened: %s\n", path,
-			strerror(errno));
+		LOG_ERROR("store", "base file %s cannot be opened: %s", path, strerror(errno));
 		fd = -EIO;
 		goto out;
 	}

@@ -47,10 +47,15 @@ const struct rift_config *rift_manager_config(struct rift_manager *m);
 const struct rift_base_meta *rift_manager_base(struct rift_manager *m);
 
 /* Each returns a rift_status; on failure *err (errlen bytes) says what to do. */
-/* ttl_s > 0: riftd deletes the branch that many seconds from now. */
-enum rift_status rift_manager_create(struct rift_manager *m, const char *name, const char *from,
-				     long ttl_s, struct rift_branch_view *out, char *err,
-				     size_t errlen);
+/* What a new branch is made with; zero-initialise and set what applies. */
+struct rift_create_opts {
+	const char *from; /* parent branch; NULL or "" = "main" */
+	long ttl_s;       /* > 0: riftd deletes the branch that many seconds from now */
+};
+
+enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
+				     const struct rift_create_opts *opts,
+				     struct rift_branch_view *out, char *err, size_t errlen);
 enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, char *err,
 				     size_t errlen);
 enum rift_status rift_manager_reset(struct rift_manager *m, const char *name, char *err,
