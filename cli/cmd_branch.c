@@ -335,14 +335,19 @@ static int run_status(const struct cli_opts *o, int argc, char **argv)
 		json_dumpf(doc, stdout, JSON_COMPACT);
 		printf("\n");
 	} else {
-		printf("riftd %s serving %s\n  base: %s, default database %s\n  router: %s\n"
-		       "  branches: %lld, running: %lld\n",
-		       json_string_value(json_object_get(doc, "version")), o->state,
-		       json_string_value(json_object_get(doc, "base_mode")),
-		       json_string_value(json_object_get(doc, "default_database")),
-		       json_string_value(json_object_get(doc, "router")),
-		       (long long)json_integer_value(json_object_get(doc, "branches")),
-		       (long long)json_integer_value(json_object_get(doc, "running")));
+		printf(
+		    "riftd %s serving %s\n  base: %s, default database %s\n  router: %s\n"
+		    "  branches: %lld, running: %lld, starting: %lld (of %lld at once), waiting to "
+		    "start: %lld\n",
+		    json_string_value(json_object_get(doc, "version")), o->state,
+		    json_string_value(json_object_get(doc, "base_mode")),
+		    json_string_value(json_object_get(doc, "default_database")),
+		    json_string_value(json_object_get(doc, "router")),
+		    (long long)json_integer_value(json_object_get(doc, "branches")),
+		    (long long)json_integer_value(json_object_get(doc, "running")),
+		    (long long)json_integer_value(json_object_get(doc, "starting")),
+		    (long long)json_integer_value(json_object_get(doc, "max_starting")),
+		    (long long)json_integer_value(json_object_get(doc, "start_queue")));
 	}
 	json_decref(doc);
 	return 0;

@@ -194,18 +194,21 @@ static enum MHD_Result status(struct rift_api *api, struct MHD_Connection *c)
 	const struct rift_config *cfg = rift_manager_config(api->m);
 	struct rift_branch_view *v;
 	size_t n, i, running = 0;
+	int starting, queued, slots;
 	char err[1024];
 
+	rift_manager_start_counts(api->m, &starting, &queued, &slots);
 	if (rift_manager_list(api->m, &v, &n, err, sizeof(err)) != RIFT_OK)
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
 	for (i = 0; i < n; i++)
 		running += v[i].running;
 	free(v);
 	return send_json(c, MHD_HTTP_OK,
-			 json_pack("{s:s,s:s,s:s,s:s,s:i,s:i}", "version", RIFT_VERSION,
+			 json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i}", "version", RIFT_VERSION,
 				   "base_mode", meta->mode, "default_database", meta->default_db,
 				   "router", cfg->router_listen, "branches", (int)n, "running",
-				   (int)running));
+				   (int)running, "starting", starting, "start_queue", queued,
+				   "max_starting", slots));
 }
 
 /* Routes /v1/branches/{name}[/{action}]. */

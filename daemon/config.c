@@ -57,6 +57,9 @@ static const struct key keys[] = {
 	  "shared_buffers of each branch's server, in MiB" },
 	{ "instances", "idle_timeout", K_INT, OFF(idle_timeout_s), "600", 0, 1 << 30,
 	  "seconds without connections before a branch's server stops; 0 = never" },
+	{ "instances", "max_starting", K_INT, OFF(max_starting), "0", 0, 10000,
+	  "servers that may be starting at once; more wait their turn, first come first served, "
+	  "within start_timeout; 0 = two per CPU" },
 	{ "instances", "start_timeout", K_INT, OFF(start_timeout_s), "60", 1, 3600,
 	  "seconds a server may take to accept connections (crash recovery included)" },
 	{ "instances", "stop_timeout", K_INT, OFF(stop_timeout_s), "30", 1, 3600,

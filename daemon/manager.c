@@ -1,4 +1,5 @@
 /* manager.c — branch lifecycle in riftd: store, mounts, servers, idle stop, crash cleanup. */
+#include <assert.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -25,13 +26,18 @@
 static const double create_buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000 };
 #define NBUCKETS (sizeof(create_buckets_ms) / sizeof(create_buckets_ms[0]))
 
-/* What riftd knows about one branch beyond the store. op serialises start/stop/delete. */
+/*
+ * What riftd knows about one branch beyond the store. op serialises start/stop/delete of this
+ * branch and is held for as long as they take; m->mu guards the fields others read (running,
+ * port, error, inst while running), so a reader such as the router never waits on a start.
+ */
 struct bstate {
 	char name[64];
 	pthread_mutex_t op;
 	struct rift_mount *mount;
 	struct rift_instance inst;
 	bool running, deleted;
+	int port;          /* reserved for this branch's server from pick to stop; 0 = none */
 	int routed;        /* connections the router holds open */
 	int pooled;        /* idle server sessions the router keeps for reuse */
 	time_t expires_at; /* 0 = never */
@@ -50,6 +56,9 @@ struct rift_manager {
 	size_t n, cap;
 	pthread_t idle;
 	bool idle_started;
+	/* server starts running at once (m->mu), and the clients queued for a slot, oldest first */
+	int starting, max_starting;
+	struct start_waiter *start_queue, **start_tail;
 	pthread_mutex_t idle_mu;
 	pthread_cond_t idle_cv;
 	bool stopping;
@@ -58,6 +67,65 @@ struct rift_manager {
 	uint64_t create_count;
 	double create_sum_s;
 };
+
+static double seconds_between(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+/* One start waiting for a slot; it waits on its own condition so it can leave the queue alone. */
+struct start_waiter {
+	pthread_cond_t cv;
+	struct start_waiter *next;
+};
+
+/*
+ * Takes one of max_starting start slots, first come first served, waiting until deadline.
+ * Starts are CPU-bound (recovery, the page cache, FUSE); running them all at once makes every
+ * one slow, while a bounded number finish early and free their clients. 0 or -ETIMEDOUT.
+ */
+static int start_slot_take(struct rift_manager *m, const struct timespec *deadline)
+{
+	struct start_waiter w = { .next = NULL };
+	struct start_waiter **pp;
+	int rc = 0;
+
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w.cv, &attr);
+	pthread_condattr_destroy(&attr);
+	pthread_mutex_lock(&m->mu);
+	*m->start_tail = &w;
+	m->start_tail = &w.next;
+	while (rc == 0 && (m->start_queue != &w || m->starting >= m->max_starting))
+		rc = pthread_cond_timedwait(&w.cv, &m->mu, deadline);
+	if (m->start_queue == &w && m->starting < m->max_starting)
+		rc = 0; /* the slot came with the timeout: take it */
+	for (pp = &m->start_queue; *pp != &w; pp = &(*pp)->next)
+		assert(*pp != NULL);
+	*pp = w.next;
+	if (m->start_tail == &w.next)
+		m->start_tail = pp;
+	if (rc == 0)
+		m->starting++;
+	assert(m->starting <= m->max_starting);
+	if (m->start_queue != NULL) /* the next in line may go if a slot is left */
+		pthread_cond_signal(&m->start_queue->cv);
+	pthread_mutex_unlock(&m->mu);
+	pthread_cond_destroy(&w.cv);
+	return rc == 0 ? 0 : -ETIMEDOUT;
+}
+
+static void start_slot_give(struct rift_manager *m)
+{
+	pthread_mutex_lock(&m->mu);
+	assert(m->starting > 0);
+	m->starting--;
+	if (m->start_queue != NULL)
+		pthread_cond_signal(&m->start_queue->cv);
+	pthread_mutex_unlock(&m->mu);
+}
 
 const struct rift_config *rift_manager_config(struct rift_manager *m)
 {
@@ -179,6 +247,7 @@ static void load_expiry(struct rift_manager *m)
 		fclose(f);
 }
 
+/* m->mu held. Ports reserved by a branch count as taken even before its server binds them. */
 static bool port_taken(struct rift_manager *m, int port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -186,7 +255,7 @@ static bool port_taken(struct rift_manager *m, int port)
 	int fd, rc;
 
 	for (i = 0; i < m->n; i++)
-		if (m->v[i]->running && m->v[i]->inst.port == port)
+		if (m->v[i]->port == port)
 			return true;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -197,14 +266,21 @@ static bool port_taken(struct rift_manager *m, int port)
 	return rc != 0;
 }
 
-static int pick_port(struct rift_manager *m)
+/*
+ * Reserves a free port for b's server, in the same critical section that checks it, so two
+ * branches starting at once never pick the same one. A port another process binds meanwhile
+ * is still possible (the caller retries); b keeps a port that failed so the retry skips it.
+ */
+static int pick_port(struct rift_manager *m, struct bstate *b)
 {
-	int p, found = 0;
+	int p, found = 0, tried = b->port;
 
 	pthread_mutex_lock(&m->mu);
 	for (p = m->cfg.port_min; p <= m->cfg.port_max && found == 0; p++)
-		if (!port_taken(m, p))
+		if (p > tried && !port_taken(m, p))
 			found = p;
+	b->port = found;
+	b->inst.port = found;
 	pthread_mutex_unlock(&m->mu);
 	return found;
 }
@@ -213,24 +289,41 @@ static int pick_port(struct rift_manager *m)
 static void stop_locked(struct rift_manager *m, struct bstate *b)
 {
 	rift_instance_stop(&b->inst, m->cfg.stop_timeout_s);
-	b->inst.pid = 0;
 	rift_mount_stop(b->mount);
 	b->mount = NULL;
+	pthread_mutex_lock(&m->mu);
+	b->inst.pid = 0;
 	b->running = false;
+	b->port = 0;
 	b->routed = 0; /* pooled is not reset: the router lets each session go as its server ends */
+	pthread_mutex_unlock(&m->mu);
 }
 
-static enum rift_status start_locked(struct rift_manager *m, struct bstate *b, char *err,
-				     size_t errlen)
+/* RIFT_TEST_SLOW_START=<branch>:<seconds> delays that branch's starts (tests of isolation). */
+static void test_slow_start(const char *name)
+{
+	const char *spec = getenv("RIFT_TEST_SLOW_START");
+	size_t len = strlen(name);
+	struct timespec ts = { 0, 0 };
+
+	if (spec == NULL || strncmp(spec, name, len) != 0 || spec[len] != ':')
+		return;
+	ts.tv_sec = strtol(spec + len + 1, NULL, 10);
+	if (ts.tv_sec > 0 && ts.tv_sec < 600) {
+		LOG_WARN("manager", "RIFT_TEST_SLOW_START: delaying the start of %s by %ld s", name,
+			 (long)ts.tv_sec);
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* start_locked's work once it holds a start slot. */
+static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, char *err,
+				      size_t errlen)
 {
 	struct rift_mount_opts opts = { .max_threads = (unsigned)m->cfg.fs_threads };
 	char mnt[4200];
 	int rc, tries;
 
-	if (b->running && rift_instance_alive(&b->inst))
-		return RIFT_OK;
-	if (b->running)
-		stop_locked(m, b); /* the server died: start afresh */
 	snprintf(mnt, sizeof(mnt), "%s/mnt/%s", m->state, b->name);
 	if (mkdir(mnt, 0711) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create mount point %s: %s", mnt, strerror(errno));
@@ -239,14 +332,16 @@ static enum rift_status start_locked(struct rift_manager *m, struct bstate *b, c
 	rc = rift_mount_start(m->store, b->name, mnt, &opts, &b->mount, err, errlen);
 	if (rc != 0)
 		return rc == -ENOENT ? RIFT_NOT_FOUND : RIFT_FAILED;
+	pthread_mutex_lock(&m->mu);
 	memset(&b->inst, 0, sizeof(b->inst));
+	b->port = 0;
+	pthread_mutex_unlock(&m->mu);
 	snprintf(b->inst.branch, sizeof(b->inst.branch), "%s", b->name);
 	snprintf(b->inst.datadir, sizeof(b->inst.datadir), "%.4000s", mnt);
 	snprintf(b->inst.sockdir, sizeof(b->inst.sockdir), "%.3000s/run/pg/%s", m->state, b->name);
 	snprintf(b->inst.logpath, sizeof(b->inst.logpath), "%.3000s/log/%s.log", m->state, b->name);
 	for (tries = 0;; tries++) {
-		b->inst.port = pick_port(m);
-		if (b->inst.port == 0) {
+		if (pick_port(m, b) == 0) {
 			snprintf(err, errlen,
 				 "no free port in [instances] port_min..port_max (%d..%d); stop a "
 				 "branch or widen the range in rift.conf",
@@ -263,24 +358,65 @@ static enum rift_status start_locked(struct rift_manager *m, struct bstate *b, c
 		snprintf(err, errlen, "every port tried for branch \"%s\" was taken meanwhile",
 			 b->name);
 	if (rc != 0) {
-		snprintf(b->error, sizeof(b->error), "%s", err);
 		stop_locked(m, b);
+		pthread_mutex_lock(&m->mu);
+		snprintf(b->error, sizeof(b->error), "%s", err);
+		pthread_mutex_unlock(&m->mu);
 		return RIFT_FAILED;
 	}
+	pthread_mutex_lock(&m->mu);
 	b->running = true;
 	b->error[0] = '\0';
 	b->last_active = time(NULL);
+	pthread_mutex_unlock(&m->mu);
 	return RIFT_OK;
 }
 
+static enum rift_status start_locked(struct rift_manager *m, struct bstate *b, char *err,
+				     size_t errlen)
+{
+	struct timespec queued, deadline, started, done;
+	enum rift_status st;
+
+	if (b->running && rift_instance_alive(&b->inst))
+		return RIFT_OK;
+	if (b->running)
+		stop_locked(m, b); /* the server died: start afresh */
+	clock_gettime(CLOCK_MONOTONIC, &queued);
+	deadline = queued;
+	deadline.tv_sec += m->cfg.start_timeout_s;
+	if (start_slot_take(m, &deadline) != 0) {
+		snprintf(err, errlen,
+			 "branch \"%s\" waited %d s for one of the %d start slots ([instances] "
+			 "max_starting); too many branches are starting at once — retry, or raise "
+			 "max_starting or start_timeout in rift.conf",
+			 b->name, m->cfg.start_timeout_s, m->max_starting);
+		return RIFT_UNAVAILABLE;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &started);
+	test_slow_start(b->name);
+	st = start_slotted(m, b, err, errlen);
+	start_slot_give(m);
+	clock_gettime(CLOCK_MONOTONIC, &done);
+	if (st == RIFT_OK)
+		LOG_INFO("manager",
+			 "branch %s started in %.2f s (after %.2f s waiting for a start slot)",
+			 b->name, seconds_between(&started, &done),
+			 seconds_between(&queued, &started));
+	return st;
+}
+
+/* Never waits on b->op: the router's loop calls this while other branches start or stop. */
 static void fill_view(struct rift_manager *m, struct bstate *b, struct rift_branch_view *out)
 {
 	memset(out, 0, sizeof(*out));
 	rift_store_branch_info(m->store, b->name, &out->info);
+	pthread_mutex_lock(&m->mu);
 	out->running = b->running;
-	out->port = b->running ? b->inst.port : 0;
+	out->port = b->running ? b->port : 0;
 	out->expires_at = (long long)b->expires_at;
 	snprintf(out->error, sizeof(out->error), "%s", b->error);
+	pthread_mutex_unlock(&m->mu);
 }
 
 enum rift_status rift_manager_start(struct rift_manager *m, const char *name,
@@ -506,11 +642,9 @@ enum rift_status rift_manager_get(struct rift_manager *m, const char *name,
 	if (st != RIFT_OK)
 		return st;
 	b = get_state(m, name);
-	if (b == NULL)
+	if (b == NULL || b->deleted)
 		return not_found(name, err, errlen);
-	pthread_mutex_lock(&b->op);
 	fill_view(m, b, out);
-	pthread_mutex_unlock(&b->op);
 	return RIFT_OK;
 }
 
@@ -535,10 +669,12 @@ enum rift_status rift_manager_list(struct rift_manager *m, struct rift_branch_vi
 		struct bstate *b = get_state(m, infos[i].name);
 		v[i].info = infos[i];
 		if (b != NULL) {
+			pthread_mutex_lock(&m->mu);
 			v[i].running = b->running;
-			v[i].port = b->running ? b->inst.port : 0;
+			v[i].port = b->running ? b->port : 0;
 			v[i].expires_at = (long long)b->expires_at;
 			snprintf(v[i].error, sizeof(v[i].error), "%s", b->error);
+			pthread_mutex_unlock(&m->mu);
 		}
 	}
 	free(infos);
@@ -586,6 +722,19 @@ int rift_manager_role_secret(struct rift_manager *m, const char *name, const cha
 	if (!running)
 		return -ESRCH;
 	return rift_instance_role_secret(&inst, m->cfg.pg_user, role, out, outlen);
+}
+
+void rift_manager_start_counts(struct rift_manager *m, int *starting, int *queued, int *slots)
+{
+	const struct start_waiter *w;
+
+	pthread_mutex_lock(&m->mu);
+	*starting = m->starting;
+	*queued = 0;
+	for (w = m->start_queue; w != NULL; w = w->next)
+		(*queued)++;
+	*slots = m->max_starting;
+	pthread_mutex_unlock(&m->mu);
 }
 
 /* Stops servers idle longer than idle_timeout, and notices servers that died. */
@@ -748,6 +897,14 @@ static void restart_running(struct rift_manager *m)
 		fclose(f);
 }
 
+/* Two starts per core keep the CPU busy through each start's waits on disk and on FUSE. */
+static int default_max_starting(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return cpus > 1 ? (int)(cpus * 2) : 2;
+}
+
 int rift_manager_open(const char *state, struct rift_manager **out, char *err, size_t errlen)
 {
 	struct rift_manager *m = calloc(1, sizeof(*m));
@@ -765,6 +922,7 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 	snprintf(m->state, sizeof(m->state), "%s", state);
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_mutex_init(&m->idle_mu, NULL);
+	m->start_tail = &m->start_queue;
 	pthread_cond_init(&m->idle_cv, NULL);
 	rift_config_defaults(&m->cfg);
 	snprintf(path, sizeof(path), "%s/rift.conf", state);
@@ -772,6 +930,7 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 		rc = -EINVAL;
 		goto fail;
 	}
+	m->max_starting = m->cfg.max_starting > 0 ? m->cfg.max_starting : default_max_starting();
 	rc = rift_base_meta_load(state, &m->meta, err, errlen);
 	if (rc != 0)
 		goto fail;

@@ -27,6 +27,7 @@ struct rift_config {
 	int shared_buffers_mb;
 	int idle_timeout_s; /* 0 = never stop idle instances */
 	int start_timeout_s;
+	int max_starting; /* servers starting at once; 0 = two per CPU */
 	int stop_timeout_s;
 	/* [fs] */
 	int fs_threads;

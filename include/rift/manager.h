@@ -84,6 +84,10 @@ void rift_manager_pooled(struct rift_manager *m, const char *name, int delta);
 int rift_manager_role_secret(struct rift_manager *m, const char *name, const char *role, char *out,
 			     size_t outlen);
 
+/* Servers starting now, starts waiting for a slot, and the slot count ([instances] max_starting).
+ */
+void rift_manager_start_counts(struct rift_manager *m, int *starting, int *queued, int *slots);
+
 /* Prometheus text exposition of branches, instances, bytes and create latency into buf. */
 size_t rift_manager_metrics(struct rift_manager *m, char *buf, size_t len);
 
