@@ -298,11 +298,15 @@ static void fill_info(struct rift_store *s, const struct branch_rec *b,
 	info->head_layer = b->head;
 	info->chain_depth = b->depth > 0 ? b->depth - 1 : 0;
 	info->created_ns = b->created_ns;
+	info->fork_layer = b->depth > 1 ? b->chain[1] : 0;
+	info->head_changed = true;
 	for (i = 0; i < b->depth; i++) {
 		struct layer *l = store_layer(s, b->chain[i]);
 		if (l == NULL)
 			continue;
 		/* The head is the branch's own; frozen layers are shared with its relatives. */
+		if (i == 0)
+			info->head_changed = l->dirty;
 		if (i == 0)
 			info->bytes_own += l->bytes;
 		else

@@ -66,6 +66,8 @@ struct rift_branch_info {
 	uint64_t bytes_own;    /* bytes stored in layers only this branch can see */
 	uint64_t bytes_shared; /* bytes stored in its ancestor layers shared with other branches */
 	uint32_t nchildren;    /* branches created from it that still exist */
+	uint64_t fork_layer;   /* the frozen layer its head sits on; 0 for none */
+	bool head_changed;     /* its head has had writes since it was made (true if unknown) */
 };
 
 /* Space of one layer. */
@@ -139,6 +141,14 @@ int rift_store_branch_delete(struct rift_store *store, const char *name)
     __attribute__((warn_unused_result));
 
 /* Fills *info for branch name. -ENOENT if there is none. */
+/*
+ * Renames branch from to to (a valid branch name that does not exist) in one synced batch.
+ * Open handles and mounts of the branch keep working. -ENOENT, -EEXIST, -EINVAL, or
+ * -ENOTEMPTY when branches were made from it (they name it as their parent).
+ */
+int rift_store_branch_rename(struct rift_store *store, const char *from, const char *to)
+    __attribute__((warn_unused_result));
+
 int rift_store_branch_info(struct rift_store *store, const char *name,
 			   struct rift_branch_info *info);
 

@@ -432,6 +432,48 @@ static void test_branch_after_squash_into_clean_head(void **state)
 	rift_store_branch_close(b);
 }
 
+/* A renamed branch keeps its data, open handle and fork point, durably; children block it. */
+static void test_rename_branch(void **state)
+{
+	struct fixture *f = *state;
+	struct rift_branch_info before, after, mi;
+	char err[RIFT_ERRMSG_LEN];
+	struct rift_branch *h;
+	struct rift_attr a;
+	char got[4];
+
+	assert_int_equal(rift_store_branch_create(f->s, "w", "main", 0), 0);
+	assert_int_equal(rift_store_branch_open(f->s, "w", &h), 0);
+	assert_int_equal(rift_store_create(h, RIFT_ROOT_INO, "mine", 0600, 0, 0, &a), 0);
+	assert_int_equal(rift_store_write(h, a.ino, 0, 4, "abcd"), 4);
+	assert_int_equal(rift_store_branch_info(f->s, "w", &before), 0);
+	assert_int_equal(rift_store_branch_info(f->s, "main", &mi), 0);
+	assert_true(before.head_changed);
+	assert_int_equal(before.fork_layer, mi.fork_layer); /* main had no write: shared fork */
+	assert_int_equal(rift_store_branch_rename(f->s, "w", "main"), -EEXIST);
+	assert_int_equal(rift_store_branch_rename(f->s, "nope", "x"), -ENOENT);
+	assert_int_equal(rift_store_branch_rename(f->s, "w", "Bad/Name"), -EINVAL);
+	assert_int_equal(rift_store_branch_rename(f->s, "main", "other"), -ENOTEMPTY);
+	assert_int_equal(rift_store_branch_rename(f->s, "w", "feature"), 0);
+	assert_int_equal(rift_store_branch_info(f->s, "w", &after), -ENOENT);
+	assert_int_equal(rift_store_branch_info(f->s, "feature", &after), 0);
+	assert_int_equal(after.head_layer, before.head_layer);
+	assert_int_equal(after.fork_layer, before.fork_layer);
+	assert_string_equal(after.parent, "main");
+	/* the open handle still writes to the same branch */
+	assert_int_equal(rift_store_write(h, a.ino, 4, 4, "efgh"), 4);
+	assert_int_equal(rift_store_sync(f->s), 0);
+	rift_store_branch_close(h);
+	rift_store_close(f->s);
+	assert_int_equal(rift_store_open(f->state, false, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(rift_store_branch_open(f->s, "main", &f->main), 0);
+	assert_int_equal(rift_store_branch_info(f->s, "w", &after), -ENOENT);
+	assert_int_equal(rift_store_branch_open(f->s, "feature", &h), 0);
+	assert_int_equal(rift_store_read(h, lookup_path(h, NULL, "mine"), 4, 4, got), 4);
+	assert_memory_equal(got, "efgh", 4);
+	rift_store_branch_close(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -452,6 +494,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readdir_name_in_three_layers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_squash_merges_single_child_layers, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_rename_branch, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
