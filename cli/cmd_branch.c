@@ -338,7 +338,7 @@ static int run_status(const struct cli_opts *o, int argc, char **argv)
 		printf(
 		    "riftd %s serving %s\n  base: %s, default database %s\n  router: %s\n"
 		    "  branches: %lld, running: %lld, starting: %lld (of %lld at once), waiting to "
-		    "start: %lld\n",
+		    "start: %lld\n  warm pool: %lld ready of %lld\n",
 		    json_string_value(json_object_get(doc, "version")), o->state,
 		    json_string_value(json_object_get(doc, "base_mode")),
 		    json_string_value(json_object_get(doc, "default_database")),
@@ -347,7 +347,11 @@ static int run_status(const struct cli_opts *o, int argc, char **argv)
 		    (long long)json_integer_value(json_object_get(doc, "running")),
 		    (long long)json_integer_value(json_object_get(doc, "starting")),
 		    (long long)json_integer_value(json_object_get(doc, "max_starting")),
-		    (long long)json_integer_value(json_object_get(doc, "start_queue")));
+		    (long long)json_integer_value(json_object_get(doc, "start_queue")),
+		    (long long)json_integer_value(
+			json_object_get(json_object_get(doc, "warm"), "ready")),
+		    (long long)json_integer_value(
+			json_object_get(json_object_get(doc, "warm"), "target")));
 	}
 	json_decref(doc);
 	return 0;

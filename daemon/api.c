@@ -194,21 +194,25 @@ static enum MHD_Result status(struct rift_api *api, struct MHD_Connection *c)
 	const struct rift_config *cfg = rift_manager_config(api->m);
 	struct rift_branch_view *v;
 	size_t n, i, running = 0;
-	int starting, queued, slots;
+	int starting, queued, slots, warm;
+	unsigned long long taken, missed;
 	char err[1024];
 
 	rift_manager_start_counts(api->m, &starting, &queued, &slots);
+	rift_manager_warm_counts(api->m, &warm, &taken, &missed);
 	if (rift_manager_list(api->m, &v, &n, err, sizeof(err)) != RIFT_OK)
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
 	for (i = 0; i < n; i++)
 		running += v[i].running;
 	free(v);
 	return send_json(c, MHD_HTTP_OK,
-			 json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i}", "version", RIFT_VERSION,
-				   "base_mode", meta->mode, "default_database", meta->default_db,
-				   "router", cfg->router_listen, "branches", (int)n, "running",
-				   (int)running, "starting", starting, "start_queue", queued,
-				   "max_starting", slots));
+			 json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:{s:i,s:i,s:I,s:I}}",
+				   "version", RIFT_VERSION, "base_mode", meta->mode,
+				   "default_database", meta->default_db, "router",
+				   cfg->router_listen, "branches", (int)n, "running", (int)running,
+				   "starting", starting, "start_queue", queued, "max_starting",
+				   slots, "warm", "ready", warm, "target", cfg->warm, "taken",
+				   (json_int_t)taken, "missed", (json_int_t)missed));
 }
 
 /* Routes /v1/branches/{name}[/{action}]. */

@@ -57,6 +57,9 @@ static const struct key keys[] = {
 	  "shared_buffers of each branch's server, in MiB" },
 	{ "instances", "idle_timeout", K_INT, OFF(idle_timeout_s), "600", 0, 1 << 30,
 	  "seconds without connections before a branch's server stops; 0 = never" },
+	{ "instances", "warm", K_INT, OFF(warm), "0", 0, 1000,
+	  "servers kept started on fresh branches of main for `rift create` to hand over (no "
+	  "start before the first query); refilled while main is stopped; 0 = none" },
 	{ "instances", "max_starting", K_INT, OFF(max_starting), "0", 0, 10000,
 	  "servers that may be starting at once; more wait their turn, first come first served, "
 	  "within start_timeout; 0 = two per CPU" },

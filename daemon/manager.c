@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
@@ -38,6 +39,9 @@ struct bstate {
 	struct rift_instance inst;
 	bool running, deleted;
 	int port;          /* reserved for this branch's server from pick to stop; 0 = none */
+	bool warm;         /* a started server in the warm pool, not handed out yet (m->mu) */
+	bool claimed;      /* a create is taking this warm server (m->mu) */
+	char mnt[4200];    /* where it is mounted now (a taken warm branch keeps its pool path) */
 	int routed;        /* connections the router holds open */
 	int pooled;        /* idle server sessions the router keeps for reuse */
 	time_t expires_at; /* 0 = never */
@@ -59,6 +63,11 @@ struct rift_manager {
 	/* server starts running at once (m->mu), and the clients queued for a slot, oldest first */
 	int starting, max_starting;
 	struct start_waiter *start_queue, **start_tail;
+	/* the warm pool: servers started ahead on fresh branches of main, renamed at create */
+	pthread_t warm;
+	bool warm_started;
+	pthread_cond_t warm_cv; /* with idle_mu: wakes the refill thread */
+	uint64_t warm_taken, warm_missed;
 	pthread_mutex_t idle_mu;
 	pthread_cond_t idle_cv;
 	bool stopping;
@@ -171,10 +180,25 @@ out:
 	return b;
 }
 
+/* Branches of the warm pool carry this prefix; users can neither make nor reach such names. */
+#define WARM_PREFIX "rift-warm-"
+
+static bool is_warm_name(const char *name)
+{
+	return strncmp(name, WARM_PREFIX, strlen(WARM_PREFIX)) == 0;
+}
+
 static enum rift_status check_name(const char *name, char *err, size_t errlen)
 {
 	enum rift_name_verdict v = rift_branch_name_check(name);
 
+	if (v == RIFT_NAME_OK && is_warm_name(name)) {
+		snprintf(err, errlen,
+			 "\"%.80s\" is not a valid branch name: names starting with " WARM_PREFIX
+			 " are riftd's own (its warm pool); pick another",
+			 name);
+		return RIFT_BAD_REQUEST;
+	}
 	if (v == RIFT_NAME_OK)
 		return RIFT_OK;
 	snprintf(err, errlen, "\"%.80s\" is not a valid branch name: %s", name ? name : "",
@@ -202,7 +226,7 @@ static void save_running(struct rift_manager *m)
 		return;
 	pthread_mutex_lock(&m->mu);
 	for (i = 0; i < m->n; i++)
-		if (m->v[i]->running && !m->v[i]->deleted)
+		if (m->v[i]->running && !m->v[i]->deleted && !m->v[i]->warm)
 			fprintf(f, "%s\n", m->v[i]->name);
 	pthread_mutex_unlock(&m->mu);
 	if (fclose(f) == 0)
@@ -288,9 +312,18 @@ static int pick_port(struct rift_manager *m, struct bstate *b)
 /* Stops the server and unmounts; b->op held. */
 static void stop_locked(struct rift_manager *m, struct bstate *b)
 {
+	char own[4200];
+
 	rift_instance_stop(&b->inst, m->cfg.stop_timeout_s);
 	rift_mount_stop(b->mount);
 	b->mount = NULL;
+	/* a branch taken from the warm pool ran on the pool's paths: its next start uses its own */
+	snprintf(own, sizeof(own), "%s/mnt/%s", m->state, b->name);
+	if (b->mnt[0] != '\0' && strcmp(b->mnt, own) != 0) {
+		rmdir(b->mnt);
+		rmdir(b->inst.sockdir);
+	}
+	b->mnt[0] = '\0';
 	pthread_mutex_lock(&m->mu);
 	b->inst.pid = 0;
 	b->running = false;
@@ -325,6 +358,7 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 	int rc, tries;
 
 	snprintf(mnt, sizeof(mnt), "%s/mnt/%s", m->state, b->name);
+	snprintf(b->mnt, sizeof(b->mnt), "%s", mnt);
 	if (mkdir(mnt, 0711) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create mount point %s: %s", mnt, strerror(errno));
 		return RIFT_FAILED;
@@ -513,6 +547,266 @@ static void checkpoint_if_running(struct rift_manager *m, struct bstate *p)
 		LOG_WARN("manager", "%s (branching anyway: the child recovers from WAL)", err);
 }
 
+/* ---- the warm pool ---- */
+
+/* Wakes the refill thread (a server was taken, or the pool should be looked at). */
+static void warm_kick(struct rift_manager *m)
+{
+	pthread_mutex_lock(&m->idle_mu);
+	pthread_cond_signal(&m->warm_cv);
+	pthread_mutex_unlock(&m->idle_mu);
+}
+
+/*
+ * Whether warm branch w is still what a new branch of main would be: main's head has had no
+ * write since, and both hang off the same frozen layer. A write to main (or a branch taken from
+ * a changed main) makes every pooled server stale; they are dropped, never handed out.
+ */
+static bool warm_fresh(struct rift_manager *m, const char *w)
+{
+	struct rift_branch_info mi, wi;
+
+	if (rift_store_branch_info(m->store, "main", &mi) != 0 ||
+	    rift_store_branch_info(m->store, w, &wi) != 0)
+		return false;
+	return !mi.head_changed && mi.fork_layer != 0 && mi.fork_layer == wi.fork_layer;
+}
+
+/* Claims a running warm server for a create; NULL when the pool is empty. */
+static struct bstate *warm_claim(struct rift_manager *m)
+{
+	struct bstate *b = NULL;
+	size_t i;
+
+	if (m->cfg.warm <= 0)
+		return NULL;
+	pthread_mutex_lock(&m->mu);
+	for (i = 0; i < m->n && b == NULL; i++)
+		if (m->v[i]->warm && m->v[i]->running && !m->v[i]->claimed && !m->v[i]->deleted)
+			b = m->v[i];
+	if (b != NULL)
+		b->claimed = true;
+	else
+		m->warm_missed++;
+	pthread_mutex_unlock(&m->mu);
+	return b;
+}
+
+/*
+ * Gives claimed warm branch b the name the user asked for: one synced rename in the store; its
+ * server, mount and socket keep running where they are (the server never learns its branch's
+ * name: clients are routed by the manager's table). 0; -EAGAIN when b turned out stale or
+ * stopped (the caller makes a branch the ordinary way); a store error otherwise.
+ */
+static int warm_take(struct rift_manager *m, struct bstate *b, const char *name)
+{
+	char log[4096], old[64];
+	int rc = -EAGAIN;
+
+	pthread_mutex_lock(&b->op);
+	if (b->running && rift_instance_alive(&b->inst) && warm_fresh(m, b->name))
+		rc = rift_store_branch_rename(m->store, b->name, name);
+	if (rc == 0) {
+		snprintf(old, sizeof(old), "%s", b->name);
+		snprintf(log, sizeof(log), "%.3000s/log/%.63s.log", m->state, name);
+		if (rename(b->inst.logpath, log) != 0)
+			snprintf(log, sizeof(log), "%s", b->inst.logpath);
+		pthread_mutex_lock(&m->mu);
+		assert(b->warm && b->claimed);
+		snprintf(b->name, sizeof(b->name), "%s", name);
+		snprintf(b->inst.branch, sizeof(b->inst.branch), "%s", name);
+		snprintf(b->inst.logpath, sizeof(b->inst.logpath), "%s", log);
+		b->warm = false;
+		b->claimed = false;
+		b->last_active = time(NULL);
+		m->warm_taken++;
+		pthread_mutex_unlock(&m->mu);
+		LOG_INFO("manager", "branch %s is warm server %s, already running on port %d", name,
+			 old, b->port);
+	} else {
+		pthread_mutex_lock(&m->mu);
+		b->claimed = false;
+		if (rc == -EAGAIN)
+			b->warm = b->warm && b->running; /* the refill thread drops stale ones */
+		pthread_mutex_unlock(&m->mu);
+	}
+	pthread_mutex_unlock(&b->op);
+	if (rc == -EEXIST) /* the name was taken: say so as any create would */
+		return rc;
+	save_running(m);
+	warm_kick(m);
+	return rc == 0 || rc == -EAGAIN ? rc : -EAGAIN;
+}
+
+/* Stops a warm server and deletes its branch; b->op held. */
+static void warm_drop_locked(struct rift_manager *m, struct bstate *b, const char *why)
+{
+	int rc;
+
+	char mnt[4200], sock[4096];
+
+	LOG_INFO("manager", "dropping warm server %s: %s", b->name, why);
+	snprintf(mnt, sizeof(mnt), "%s", b->mnt);
+	snprintf(sock, sizeof(sock), "%s", b->inst.sockdir);
+	stop_locked(m, b);
+	if (mnt[0] != '\0')
+		rmdir(mnt);
+	if (sock[0] != '\0')
+		rmdir(sock);
+	rc = rift_store_branch_delete(m->store, b->name);
+	if (rc != 0 && rc != -ENOENT)
+		LOG_ERROR("manager", "cannot delete warm branch %s: %s", b->name, strerror(-rc));
+	pthread_mutex_lock(&m->mu);
+	b->warm = false;
+	b->deleted = true;
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* Drops stale or dead warm servers; returns how many are left ready. */
+static int warm_prune(struct rift_manager *m)
+{
+	size_t i, n;
+	int ready = 0;
+
+	pthread_mutex_lock(&m->mu);
+	n = m->n;
+	pthread_mutex_unlock(&m->mu);
+	for (i = 0; i < n; i++) {
+		struct bstate *b;
+		bool warm;
+		pthread_mutex_lock(&m->mu);
+		b = m->v[i];
+		warm = b->warm && !b->claimed && !b->deleted;
+		pthread_mutex_unlock(&m->mu);
+		if (!warm || pthread_mutex_trylock(&b->op) != 0)
+			continue;
+		if (b->warm && !b->claimed && !b->deleted) {
+			if (!b->running || !rift_instance_alive(&b->inst))
+				warm_drop_locked(m, b, "its server is not running");
+			else if (!warm_fresh(m, b->name))
+				warm_drop_locked(m, b, "main changed since it was made");
+			else
+				ready++;
+		}
+		pthread_mutex_unlock(&b->op);
+	}
+	return ready;
+}
+
+/* Makes one warm server: a fresh branch of main, started. 0 or -errno. */
+static int warm_add(struct rift_manager *m)
+{
+	char name[64], err[1024];
+	unsigned char rnd[6];
+	struct bstate *b;
+	int rc;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -EIO;
+	/* random, so a path of a pool server from before a crash is never this one's */
+	snprintf(name, sizeof(name), WARM_PREFIX "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+		 rnd[3], rnd[4], rnd[5]);
+	rc = rift_store_branch_create(m->store, name, "main", 0);
+	if (rc != 0)
+		return rc;
+	b = get_state(m, name);
+	if (b == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&b->op);
+	pthread_mutex_lock(&m->mu);
+	b->warm = true;
+	pthread_mutex_unlock(&m->mu);
+	if (start_locked(m, b, err, sizeof(err)) != RIFT_OK) {
+		LOG_WARN("manager", "cannot start a warm server: %s", err);
+		warm_drop_locked(m, b, "its start failed");
+		rc = -EIO;
+	}
+	pthread_mutex_unlock(&b->op);
+	return rc;
+}
+
+/*
+ * Keeps [instances] warm servers ready. Refills only while main is stopped (a running main
+ * changes all the time, so its pooled copies would be stale at once) and while no client's
+ * start waits for a slot (the pool never delays a real start).
+ */
+static void *warm_main(void *arg)
+{
+	struct rift_manager *m = arg;
+	int backoff_s = 0;
+
+	bool again = false;
+
+	pthread_mutex_lock(&m->idle_mu);
+	while (!m->stopping) {
+		struct timespec until;
+		struct bstate *main_b;
+		bool busy;
+		int ready;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += backoff_s > 0 ? backoff_s : 1;
+		if (!again)
+			pthread_cond_timedwait(&m->warm_cv, &m->idle_mu, &until);
+		again = false;
+		if (m->stopping)
+			break;
+		pthread_mutex_unlock(&m->idle_mu);
+		backoff_s = 0;
+		ready = warm_prune(m);
+		main_b = get_state(m, "main");
+		pthread_mutex_lock(&m->mu);
+		busy = m->start_queue != NULL || (main_b != NULL && main_b->running);
+		pthread_mutex_unlock(&m->mu);
+		if (!busy && ready < m->cfg.warm && warm_add(m) != 0)
+			backoff_s = 10;
+		pthread_mutex_lock(&m->idle_mu);
+		again = !busy && backoff_s == 0 && ready + 1 < m->cfg.warm; /* more to make now */
+	}
+	pthread_mutex_unlock(&m->idle_mu);
+	return NULL;
+}
+
+/* Branches of a pool from before (riftd was killed) go: their servers were ended already. */
+static void warm_clear_leftovers(struct rift_manager *m)
+{
+	struct rift_branch_info *infos = NULL;
+	char path[4200];
+	size_t n = 0, i;
+	int rc;
+
+	if (rift_store_branch_list(m->store, &infos, &n) != 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if (!is_warm_name(infos[i].name))
+			continue;
+		rc = rift_store_branch_delete(m->store, infos[i].name);
+		LOG_INFO("manager", "deleting warm branch %s left by the previous riftd%s",
+			 infos[i].name, rc == 0 ? "" : " failed");
+		snprintf(path, sizeof(path), "%.3000s/log/%s.log", m->state, infos[i].name);
+		unlink(path);
+	}
+	free(infos);
+	/* mount points and socket directories of pool servers, taken or not (a taken branch runs on
+	 * its pool paths until it stops; its next start uses its own) */
+	for (i = 0; i < 2; i++) {
+		struct dirent *de;
+		DIR *d;
+		snprintf(path, sizeof(path), "%.3000s/%s", m->state, i == 0 ? "mnt" : "run/pg");
+		d = opendir(path);
+		while (d != NULL && (de = readdir(d)) != NULL) {
+			char sub[4400];
+			if (!is_warm_name(de->d_name))
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%.63s", path, de->d_name);
+			if (rmdir(sub) != 0 && errno != ENOENT)
+				LOG_WARN("manager", "cannot remove %s, left by a pool server: %s",
+					 sub, strerror(errno));
+		}
+		if (d != NULL)
+			closedir(d);
+	}
+}
+
 enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 				     const struct rift_create_opts *opts,
 				     struct rift_branch_view *out, char *err, size_t errlen)
@@ -534,10 +828,14 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 	if (p == NULL)
 		return not_found(from, err, errlen);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	pthread_mutex_lock(&p->op);
-	checkpoint_if_running(m, p);
-	rc = rift_store_branch_create(m->store, name, from, 0);
-	pthread_mutex_unlock(&p->op);
+	b = strcmp(from, "main") == 0 ? warm_claim(m) : NULL;
+	rc = b != NULL ? warm_take(m, b, name) : -EAGAIN;
+	if (rc == -EAGAIN) { /* no warm server fits: a new branch, started on first use */
+		pthread_mutex_lock(&p->op);
+		checkpoint_if_running(m, p);
+		rc = rift_store_branch_create(m->store, name, from, 0);
+		pthread_mutex_unlock(&p->op);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc != 0)
 		return store_status(rc, name, from, err, errlen);
@@ -653,7 +951,7 @@ enum rift_status rift_manager_list(struct rift_manager *m, struct rift_branch_vi
 {
 	struct rift_branch_info *infos;
 	struct rift_branch_view *v;
-	size_t n, i;
+	size_t n, i, k;
 
 	if (rift_store_branch_list(m->store, &infos, &n) != 0) {
 		snprintf(err, errlen, "cannot list branches: the store failed (see riftd's log)");
@@ -665,21 +963,25 @@ enum rift_status rift_manager_list(struct rift_manager *m, struct rift_branch_vi
 		snprintf(err, errlen, "out of memory");
 		return RIFT_FAILED;
 	}
-	for (i = 0; i < n; i++) {
-		struct bstate *b = get_state(m, infos[i].name);
-		v[i].info = infos[i];
+	for (i = 0, k = 0; i < n; i++) {
+		struct bstate *b;
+		if (is_warm_name(infos[i].name))
+			continue; /* the pool is riftd's own */
+		b = get_state(m, infos[i].name);
+		v[k].info = infos[i];
 		if (b != NULL) {
 			pthread_mutex_lock(&m->mu);
-			v[i].running = b->running;
-			v[i].port = b->running ? b->port : 0;
-			v[i].expires_at = (long long)b->expires_at;
-			snprintf(v[i].error, sizeof(v[i].error), "%s", b->error);
+			v[k].running = b->running;
+			v[k].port = b->running ? b->port : 0;
+			v[k].expires_at = (long long)b->expires_at;
+			snprintf(v[k].error, sizeof(v[k].error), "%s", b->error);
 			pthread_mutex_unlock(&m->mu);
 		}
+		k++;
 	}
 	free(infos);
 	*out = v;
-	*count = n;
+	*count = k;
 	return RIFT_OK;
 }
 
@@ -737,6 +1039,20 @@ void rift_manager_start_counts(struct rift_manager *m, int *starting, int *queue
 	pthread_mutex_unlock(&m->mu);
 }
 
+void rift_manager_warm_counts(struct rift_manager *m, int *ready, unsigned long long *taken,
+			      unsigned long long *missed)
+{
+	size_t i;
+
+	pthread_mutex_lock(&m->mu);
+	*ready = 0;
+	for (i = 0; i < m->n; i++)
+		*ready += m->v[i]->warm && m->v[i]->running && !m->v[i]->claimed;
+	*taken = m->warm_taken;
+	*missed = m->warm_missed;
+	pthread_mutex_unlock(&m->mu);
+}
+
 /* Stops servers idle longer than idle_timeout, and notices servers that died. */
 static void *idle_main(void *arg)
 {
@@ -771,8 +1087,8 @@ static void *idle_main(void *arg)
 				}
 				continue;
 			}
-			if (pthread_mutex_trylock(&b->op) != 0)
-				continue;
+			if (b->warm || pthread_mutex_trylock(&b->op) != 0)
+				continue; /* the pool's servers are the refill thread's */
 			if (b->running && !rift_instance_alive(&b->inst)) {
 				snprintf(b->error, sizeof(b->error),
 					 "the server exited unexpectedly (log: %.400s)",
@@ -924,6 +1240,7 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 	pthread_mutex_init(&m->idle_mu, NULL);
 	m->start_tail = &m->start_queue;
 	pthread_cond_init(&m->idle_cv, NULL);
+	pthread_cond_init(&m->warm_cv, NULL);
 	rift_config_defaults(&m->cfg);
 	snprintf(path, sizeof(path), "%s/rift.conf", state);
 	if (rift_config_load(&m->cfg, path, err, errlen) != 0) {
@@ -946,9 +1263,13 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 	snprintf(path, sizeof(path), "%s/run/pg", state);
 	mkdir(path, 0711);
 	load_expiry(m);
+	warm_clear_leftovers(m);
 	if (pthread_create(&m->idle, NULL, idle_main, m) == 0)
 		m->idle_started = true;
 	restart_running(m);
+	/* after the restarts: the pool never competes with branches that were running */
+	if (m->cfg.warm > 0 && pthread_create(&m->warm, NULL, warm_main, m) == 0)
+		m->warm_started = true;
 	*out = m;
 	return 0;
 fail:
@@ -966,12 +1287,18 @@ void rift_manager_close(struct rift_manager *m)
 		pthread_mutex_lock(&m->idle_mu);
 		m->stopping = true;
 		pthread_cond_signal(&m->idle_cv);
+		pthread_cond_signal(&m->warm_cv);
 		pthread_mutex_unlock(&m->idle_mu);
 		pthread_join(m->idle, NULL);
 	}
+	if (m->warm_started)
+		pthread_join(m->warm, NULL);
 	for (i = 0; i < m->n; i++) {
 		pthread_mutex_lock(&m->v[i]->op);
-		stop_locked(m, m->v[i]);
+		if (m->v[i]->warm && !m->v[i]->deleted)
+			warm_drop_locked(m, m->v[i], "riftd is stopping");
+		else
+			stop_locked(m, m->v[i]);
 		pthread_mutex_unlock(&m->v[i]->op);
 		pthread_mutex_destroy(&m->v[i]->op);
 		free(m->v[i]);
@@ -981,6 +1308,7 @@ void rift_manager_close(struct rift_manager *m)
 	pthread_mutex_destroy(&m->mu);
 	pthread_mutex_destroy(&m->idle_mu);
 	pthread_cond_destroy(&m->idle_cv);
+	pthread_cond_destroy(&m->warm_cv);
 	free(m);
 }
 

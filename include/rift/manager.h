@@ -88,6 +88,10 @@ int rift_manager_role_secret(struct rift_manager *m, const char *name, const cha
  */
 void rift_manager_start_counts(struct rift_manager *m, int *starting, int *queued, int *slots);
 
+/* Warm servers ready to hand out, and creates served from the pool or not since riftd began. */
+void rift_manager_warm_counts(struct rift_manager *m, int *ready, unsigned long long *taken,
+			      unsigned long long *missed);
+
 /* Prometheus text exposition of branches, instances, bytes and create latency into buf. */
 size_t rift_manager_metrics(struct rift_manager *m, char *buf, size_t len);
 
