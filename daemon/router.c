@@ -1,5 +1,6 @@
 /* router.c — routes Postgres clients to branch servers and relays their bytes (libevent). */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -350,6 +351,31 @@ static void on_started(evutil_socket_t fd, short what, void *arg)
 	connect_server(cl);
 }
 
+/*
+ * Takes the user and database from the packet the server will get, not from the client's:
+ * kept sessions are handed out, and logins vouched for, on exactly what the server saw. A user
+ * name Postgres would cut to 63 bytes is refused rather than cut here too.
+ */
+static bool take_identity(struct client *cl)
+{
+	struct rift_startup fwd;
+	const char *user, *db;
+
+	rift_startup_parse(cl->startup, cl->startup_len, &fwd);
+	assert(fwd.kind == RIFT_STARTUP_MESSAGE && fwd.length == cl->startup_len);
+	user = rift_startup_get(&fwd, "user");
+	db = rift_startup_get(&fwd, "database");
+	assert(user != NULL && db != NULL && strcmp(db, cl->db) == 0);
+	(void)db; /* read by the assert only */
+	if (strlen(user) >= sizeof(cl->user)) {
+		fatal(cl, "28000", "the user name is longer than 63 bytes",
+		      "PostgreSQL role names have at most 63 bytes");
+		return false;
+	}
+	memcpy(cl->user, user, strlen(user) + 1);
+	return true;
+}
+
 static void route(struct client *cl, const struct rift_startup *st)
 {
 	struct rift_router *r = cl->r;
@@ -383,10 +409,13 @@ static void route(struct client *cl, const struct rift_startup *st)
 		      "`rift list` shows the branches; `rift create NAME` makes one");
 		return;
 	}
-	if (cl->db[0] == '\0')
-		snprintf(cl->db, sizeof(cl->db), "%s",
-			 meta->default_db[0] ? meta->default_db : user);
-	snprintf(cl->user, sizeof(cl->user), "%s", user);
+	if (cl->db[0] == '\0' &&
+	    snprintf(cl->db, sizeof(cl->db), "%s", meta->default_db[0] ? meta->default_db : user) >=
+		(int)sizeof(cl->db)) {
+		fatal(cl, "3D000", "the database name is longer than 63 bytes",
+		      "name the database explicitly: dbname=<database>@<branch>");
+		return;
+	}
 	cl->startup = malloc(RIFT_STARTUP_MAX);
 	cl->startup_len =
 	    cl->startup ? rift_startup_build(st, cl->db, cl->startup, RIFT_STARTUP_MAX) : 0;
@@ -394,6 +423,8 @@ static void route(struct client *cl, const struct rift_startup *st)
 		fatal(cl, "08P01", "the startup packet is too large once rewritten", NULL);
 		return;
 	}
+	if (!take_identity(cl))
+		return;
 	cl->routed = true;
 	rift_manager_touch(r->m, cl->branch, +1);
 	LOG("%s user %s routed to branch %s database %s%s\n", cl->peer, user, cl->branch, cl->db,
@@ -463,6 +494,15 @@ static void startup_phase(struct client *cl)
 	case RIFT_STARTUP_NEED_MORE:
 		return;
 	case RIFT_STARTUP_INVALID:
+		if (st.dup_name != NULL) {
+			char msg[128];
+			snprintf(msg, sizeof(msg), "duplicate startup parameter \"%.64s\"",
+				 st.dup_name);
+			/* no server sees it, so only this line tells where it came from */
+			LOG("%s refused: %s\n", cl->peer, msg);
+			fatal(cl, "08P01", msg, "send each startup parameter once");
+			return;
+		}
 		fatal(cl, "08P01", st.reason, NULL);
 		return;
 	case RIFT_STARTUP_SSL:

@@ -10,10 +10,14 @@ static void invalid(struct rift_startup *out, const char *why)
 }
 
 /* The parameter list: name\0value\0 ... \0, the final NUL being the packet's last byte. Every
- * name and value must end inside the list, before that final NUL. */
+ * name and value must end inside the list, before that final NUL. A name given twice is refused:
+ * Postgres takes the last "user" while a reader that stops at the first takes another, so the
+ * router would vouch for one role while the server logged in another. Names compare exactly, as
+ * Postgres compares "user" and "database"; the router reads no other name, and a kept session's
+ * key is the forwarded packet's bytes. At most 64 names, so the quadratic check costs nothing. */
 static void parse_params(const uint8_t *p, size_t n, struct rift_startup *out)
 {
-	size_t i = 0, m;
+	size_t i = 0, m, k;
 
 	if (n == 0 || p[n - 1] != '\0') {
 		invalid(out, "the startup packet's parameter list is not terminated");
@@ -37,6 +41,13 @@ static void parse_params(const uint8_t *p, size_t n, struct rift_startup *out)
 		if (out->nparams == RIFT_STARTUP_MAX_PARAMS) {
 			invalid(out, "too many startup parameters");
 			return;
+		}
+		for (k = 0; k < out->nparams; k++) {
+			if (strcmp(out->params[k].name, name) == 0) {
+				invalid(out, "duplicate startup parameter");
+				out->dup_name = name;
+				return;
+			}
 		}
 		out->params[out->nparams].name = name;
 		out->params[out->nparams].value = value;

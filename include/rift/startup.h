@@ -45,7 +45,8 @@ struct rift_startup {
 	size_t length; /* bytes the packet takes (when complete) */
 	size_t needed; /* NEED_MORE: total bytes needed to decide */
 	const char *reason;
-	uint32_t protocol; /* MESSAGE: major << 16 | minor */
+	const char *dup_name; /* INVALID: the parameter name given twice, if that was the error */
+	uint32_t protocol;    /* MESSAGE: major << 16 | minor */
 	struct rift_startup_param params[RIFT_STARTUP_MAX_PARAMS];
 	size_t nparams;
 	uint32_t cancel_pid; /* CANCEL */

@@ -18,9 +18,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s.kind == RIFT_STARTUP_MESSAGE) {
 		const char *dbname = rift_startup_get(&s, "database");
 		size_t n;
-		for (i = 0; i < s.nparams; i++)
+		for (i = 0; i < s.nparams; i++) {
+			size_t j;
 			if (strlen(s.params[i].name) + strlen(s.params[i].value) > s.length)
 				__builtin_trap(); /* a view ran past the packet */
+			for (j = 0; j < i; j++)
+				if (strcmp(s.params[i].name, s.params[j].name) == 0)
+					__builtin_trap(); /* a repeated name got through */
+		}
 		if (dbname != NULL &&
 		    rift_route_split(dbname, branch, sizeof(branch), db, sizeof(db)) == 0)
 			n = rift_startup_build(&s, db[0] ? db : branch, out, sizeof(out));
@@ -29,8 +34,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n > 0) {
 			struct rift_startup t;
 			rift_startup_parse(out, n, &t);
+			const char *u = rift_startup_get(&s, "user"),
+				   *tu = rift_startup_get(&t, "user");
 			if (t.kind != RIFT_STARTUP_MESSAGE || t.nparams < s.nparams)
 				__builtin_trap(); /* what we build must parse back */
+			if ((u == NULL) != (tu == NULL) || (u != NULL && strcmp(u, tu) != 0))
+				__builtin_trap(); /* the server must see the user the router read */
 		}
 	}
 	if (s.kind == RIFT_STARTUP_CANCEL && s.cancel_key + s.cancel_key_len > data + size)

@@ -1,4 +1,5 @@
-/* test_startup.c — the startup-packet parser: valid packets, every truncated prefix, bad input. */
+/* test_startup.c — the startup-packet parser: valid packets, every truncated prefix, bad input,
+ * repeated names. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -101,6 +102,77 @@ static void test_bad_framing(void **state)
 	}
 }
 
+/* Postgres takes the last of a repeated name, a reader stopping at the first another one: a
+ * repeated name is refused, whichever it is and wherever the copies sit. */
+static void test_duplicate_parameters(void **state)
+{
+	static const char *const names[] = {
+		"user",        "database",         "options",
+		"replication", "application_name", "client_encoding",
+		"_pq_.x",      "search_path",      "x",
+	};
+	uint8_t pkt[512];
+	struct rift_startup s;
+	size_t i, n, k;
+
+	(void)state;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		/* adjacent, and apart with other names between */
+		const char *const adjacent[] = { "user", "alice", names[i], "a", names[i], "b" };
+		const char *const apart[] = { names[i], "a",  "user", "bob",    "database",
+					      "feat",   "zz", "1",    names[i], "b" };
+		const char *const *kv[] = { adjacent, apart };
+		size_t kn[] = { 6, 10 };
+		for (k = 0; k < 2; k++) {
+			n = make_packet(pkt, 196608, kv[k], kn[k]);
+			rift_startup_parse(pkt, n, &s);
+			if (s.kind != RIFT_STARTUP_INVALID)
+				fail_msg("%s twice (%s): kind %d, want INVALID", names[i],
+					 k ? "apart" : "adjacent", (int)s.kind);
+			assert_non_null(s.dup_name);
+			assert_string_equal(s.dup_name, names[i]);
+			assert_non_null(s.reason);
+		}
+	}
+	{ /* every prefix of a packet with a repeated name still just waits for more */
+		static const char *const kv[] = { "user", "a", "user", "b" };
+		n = make_packet(pkt, 196608, kv, 4);
+		for (k = 0; k < n; k++) {
+			rift_startup_parse(pkt, k, &s);
+			assert_int_equal(s.kind, RIFT_STARTUP_NEED_MORE);
+		}
+		rift_startup_parse(pkt, n, &s);
+		assert_int_equal(s.kind, RIFT_STARTUP_INVALID);
+		assert_string_equal(s.dup_name, "user");
+	}
+	{ /* names compare exactly, as Postgres compares "user"; "User" is a setting to it */
+		static const char *const kv[] = { "user", "a", "User", "b", "database", "d" };
+		n = make_packet(pkt, 196608, kv, 6);
+		rift_startup_parse(pkt, n, &s);
+		assert_int_equal(s.kind, RIFT_STARTUP_MESSAGE);
+		assert_null(s.dup_name);
+		assert_string_equal(rift_startup_get(&s, "user"), "a");
+	}
+	{ /* the packet the router builds never repeats "database", given or not */
+		static const char *const with[] = { "user", "a", "database", "x@feat" };
+		static const char *const without[] = { "user", "a", "options", "-c x=1" };
+		const char *const *kv[] = { with, without };
+		uint8_t out[512];
+		struct rift_startup t;
+		for (k = 0; k < 2; k++) {
+			size_t m;
+			n = make_packet(pkt, 196608, kv[k], 4);
+			rift_startup_parse(pkt, n, &s);
+			assert_int_equal(s.kind, RIFT_STARTUP_MESSAGE);
+			m = rift_startup_build(&s, "x", out, sizeof(out));
+			assert_true(m > 0);
+			rift_startup_parse(out, m, &t);
+			assert_int_equal(t.kind, RIFT_STARTUP_MESSAGE);
+			assert_string_equal(rift_startup_get(&t, "database"), "x");
+		}
+	}
+}
+
 static void test_encryption_and_cancel(void **state)
 {
 	uint8_t ssl[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
@@ -168,6 +240,7 @@ int main(void)
 		cmocka_unit_test(test_startup_message),
 		cmocka_unit_test(test_every_truncated_prefix_needs_more),
 		cmocka_unit_test(test_bad_framing),
+		cmocka_unit_test(test_duplicate_parameters),
 		cmocka_unit_test(test_encryption_and_cancel),
 		cmocka_unit_test(test_build_rewrites_database),
 		cmocka_unit_test(test_route_split),
