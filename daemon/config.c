@@ -35,6 +35,12 @@ static const struct key keys[] = {
 	  "client connections the router accepts at once (more get SQLSTATE 53300)" },
 	{ "router", "login_timeout", K_INT, OFF(login_timeout_s), "60", 1, 3600,
 	  "seconds a client may take to send its startup packet (starting a branch not counted)" },
+	{ "router", "max_startup_clients", K_INT, OFF(max_startup_clients), "1000", 1, 100000,
+	  "connections that have not sent their startup packet yet; when full, the oldest of them "
+	  "is closed to make room, so idle connections cannot keep real clients out" },
+	{ "router", "startup_timeout", K_INT, OFF(startup_timeout_s), "10", 1, 3600,
+	  "seconds a new connection may take to send its startup packet, TLS included (at most "
+	  "login_timeout)" },
 	{ "router", "kernel_splice", K_INT, OFF(kernel_splice), "2", 0, 2,
 	  "after login the kernel relays plaintext sessions (BPF sockmap, needs root): 2 = into "
 	  "the "

@@ -96,7 +96,7 @@ void fatal(struct client *cl, const char *code, const char *msg, const char *hin
 	}
 	evbuffer_add(out, "", 1);
 	snprintf(cl->reason, sizeof(cl->reason), "%s %s", code, msg);
-	cl->phase = P_CLOSING;
+	set_phase(cl, P_CLOSING);
 	bufferevent_disable(cl->c, EV_READ);
 	clock_gettime(CLOCK_MONOTONIC, &cl->close_by);
 	cl->close_by.tv_sec += 5; /* a client that never reads its error is dropped after that */
@@ -136,13 +136,82 @@ void close_quietly(struct client *cl, const char *why)
 
 /* ---- lifecycle ---- */
 
+static void unstarted_unlink(struct client *cl)
+{
+	struct rift_router *r = cl->r;
+	int w = cl->ulist;
+
+	if (w < 0)
+		return;
+	if (cl->uprev != NULL)
+		cl->uprev->unext = cl->unext;
+	else
+		r->unstarted_head[w] = cl->unext;
+	if (cl->unext != NULL)
+		cl->unext->uprev = cl->uprev;
+	else
+		r->unstarted_tail[w] = cl->uprev;
+	cl->uprev = cl->unext = NULL;
+	cl->ulist = -1;
+	r->unstarted--;
+}
+
+/* Appends cl to list w (0 silent, 1 heard from): the heads are the oldest. */
+static void unstarted_append(struct client *cl, int w)
+{
+	struct rift_router *r = cl->r;
+
+	unstarted_unlink(cl);
+	cl->ulist = w;
+	cl->uprev = r->unstarted_tail[w];
+	if (cl->uprev != NULL)
+		cl->uprev->unext = cl;
+	else
+		r->unstarted_head[w] = cl;
+	r->unstarted_tail[w] = cl;
+	r->unstarted++;
+}
+
+void set_phase(struct client *cl, enum phase p)
+{
+	if (cl->phase == P_STARTUP && p != P_STARTUP)
+		unstarted_unlink(cl);
+	cl->phase = p;
+}
+
+/*
+ * Closes the oldest connection that has not sent its startup packet, preferring one that has
+ * sent nothing at all: a real client sends its packet (or SSLRequest) within a round trip, so
+ * it is never the oldest for long, while idle connections held open to fill the router are.
+ * Returns false when there is none.
+ */
+static bool evict_unstarted(struct rift_router *r, const char *why)
+{
+	struct client *victim = r->unstarted_head[0] ? r->unstarted_head[0] : r->unstarted_head[1];
+
+	if (victim == NULL)
+		return false;
+	r->evicted++;
+	/* one line per 10 s at most: this is what an attack looks like, and it must not flood */
+	if (r->evicted_logged == 0 || since_s(&r->evict_log_at) >= 10) {
+		LOG_WARN("router",
+			 "%lu connection(s) without a startup packet closed to make room (%s); the "
+			 "latest from %s, open %.1f s",
+			 r->evicted - r->evicted_logged, why, victim->peer, since_s(&victim->t0));
+		r->evicted_logged = r->evicted;
+		clock_gettime(CLOCK_MONOTONIC, &r->evict_log_at);
+	}
+	close_quietly(victim, "closed to make room: no startup packet yet");
+	return true;
+}
+
 void client_free(struct client *cl)
 {
 	struct rift_router *r = cl->r;
 
 	if (cl->worker_busy) { /* the start thread still owns a pointer: free when it reports */
 		cl->freed_later = true;
-		cl->phase = P_CLOSING;
+		set_phase(cl, P_CLOSING);
 		if (cl->c != NULL)
 			bufferevent_disable(cl->c, EV_READ | EV_WRITE);
 		return;
@@ -166,6 +235,7 @@ void client_free(struct client *cl)
 					    : ", kernel-spliced");
 		rift_manager_touch(r->m, cl->branch, -1);
 	}
+	unstarted_unlink(cl);
 	if (cl->held != NULL)
 		pool_unhold(cl);
 	if (cl->key != NULL)
@@ -299,7 +369,7 @@ static void connect_server(struct client *cl)
 		return;
 	}
 	bufferevent_setcb(cl->s, on_server_read, on_server_write, on_server_event, cl);
-	cl->phase = P_CONNECTING;
+	set_phase(cl, P_CONNECTING);
 	if (bufferevent_socket_connect(cl->s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		fatal(cl, "08006", "rift could not connect to the branch's server", NULL);
 		return;
@@ -440,7 +510,7 @@ static void route(struct client *cl, const struct rift_startup *st)
 		return;
 	}
 	/* Starting takes a while (mount, recovery): off the loop, single-flight in the manager. */
-	cl->phase = P_STARTING;
+	set_phase(cl, P_STARTING);
 	cl->started = event_new(r->base, -1, 0, on_started, cl);
 	job = malloc(sizeof(*job));
 	if (cl->started == NULL || job == NULL) {
@@ -545,7 +615,9 @@ static void startup_phase(struct client *cl)
 		return;
 	}
 	case RIFT_STARTUP_MESSAGE:
-		if (cl->r->clients > cl->r->max_clients) {
+		/* counted against max_clients from here on; the unstarted have a cap of their own
+		 */
+		if (cl->r->clients - cl->r->unstarted >= cl->r->max_clients) {
 			fatal(cl, "53300", "sorry, too many clients already",
 			      "raise [router] max_clients in rift.conf");
 			return;
@@ -693,9 +765,11 @@ void on_client_read(struct bufferevent *bev, void *arg)
 	struct client *cl = arg;
 
 	(void)bev;
-	if (cl->phase == P_STARTUP)
+	if (cl->phase == P_STARTUP) {
+		if (cl->ulist == 0) /* it spoke: no longer first in line to make room */
+			unstarted_append(cl, 1);
 		startup_phase(cl);
-	else if (cl->phase == P_AUTH)
+	} else if (cl->phase == P_AUTH)
 		pool_auth_read(cl);
 	else if ((cl->phase == P_WATCH || cl->phase == P_RELAY) && cl->s != NULL)
 		relay_from_client(cl);
@@ -817,7 +891,7 @@ static bool server_look(struct client *cl, uint8_t type, const uint8_t *body, ui
 		cl->z_last = true;
 		cl->srv_status = len >= 1 ? (char)body[0] : 0;
 		if (cl->phase == P_WATCH) {
-			cl->phase = P_RELAY;
+			set_phase(cl, P_RELAY);
 			clock_gettime(CLOCK_MONOTONIC, &cl->logged_in);
 			if (cl->auth_ok)
 				auth_learn(cl);
@@ -865,7 +939,7 @@ static void relay_login(struct client *cl)
 	while (cl->phase == P_WATCH && (rc = take_msg(in, &type, body, sizeof(body), &len)) != 0) {
 		if (rc < 0) {
 			cl->untracked = true;
-			cl->phase = P_RELAY;
+			set_phase(cl, P_RELAY);
 			return;
 		}
 		if (type == 'K')
@@ -917,7 +991,7 @@ void on_server_event(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
-		cl->phase = P_WATCH;
+		set_phase(cl, P_WATCH);
 		evtimer_del(cl->timer);
 		bufferevent_setwatermark(cl->c, EV_READ, 0, 0);
 		bufferevent_write(cl->s, cl->startup, cl->startup_len);
@@ -937,7 +1011,7 @@ void on_server_event(struct bufferevent *bev, short what, void *arg)
 	bufferevent_free(cl->s);
 	cl->s = NULL;
 	snprintf(cl->reason, sizeof(cl->reason), "server closed");
-	cl->phase = P_CLOSING;
+	set_phase(cl, P_CLOSING);
 	clock_gettime(CLOCK_MONOTONIC, &cl->close_by);
 	cl->close_by.tv_sec += 5;
 	closing_check(cl);
@@ -949,12 +1023,15 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		      void *arg)
 {
 	struct rift_router *r = arg;
-	struct client *cl = calloc(1, sizeof(*cl));
-	struct timeval login = { r->login_timeout_s, 0 };
+	struct client *cl;
+	struct timeval login = { r->startup_timeout_s, 0 };
 	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
 	int one = 1;
 
 	(void)l;
+	if (r->unstarted >= r->max_startup)
+		evict_unstarted(r, "[router] max_startup_clients reached");
+	cl = calloc(1, sizeof(*cl));
 	if (cl == NULL) {
 		close(fd);
 		return;
@@ -965,12 +1042,14 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	cl->r = r;
 	cl->fd[SIDE_CLIENT] = cl->fd[SIDE_SERVER] = -1;
+	cl->ulist = -1;
 	clock_gettime(CLOCK_MONOTONIC, &cl->t0);
 	r->clients++;
 	cl->next = r->all;
 	if (r->all != NULL)
 		r->all->prev = cl;
 	r->all = cl;
+	unstarted_append(cl, 0);
 	cl->c = bufferevent_socket_new(r->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	cl->timer = evtimer_new(r->base, on_login_timeout, cl);
 	if (cl->c == NULL || cl->timer == NULL) {
@@ -1047,6 +1126,10 @@ int rift_router_start(struct rift_manager *m, const char *state, struct rift_rou
 	r->splice_ep = -1;
 	r->max_clients = cfg->max_clients;
 	r->login_timeout_s = cfg->login_timeout_s;
+	r->max_startup = cfg->max_startup_clients;
+	r->startup_timeout_s = cfg->startup_timeout_s < cfg->login_timeout_s
+				   ? cfg->startup_timeout_s
+				   : cfg->login_timeout_s;
 	evthread_use_pthreads();
 	r->base = event_base_new();
 	if (r->base == NULL || colon == NULL) {

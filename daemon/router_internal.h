@@ -86,6 +86,14 @@ struct rift_router {
 	pthread_t thread;
 	bool thread_started;
 	int clients, starting, max_clients, login_timeout_s;
+	/*
+	 * Connections still in P_STARTUP, oldest first: [0] sent nothing yet, [1] sent something
+	 * (an SSLRequest, part of a packet). At max_startup the oldest silent one makes room.
+	 */
+	struct client *unstarted_head[2], *unstarted_tail[2];
+	int unstarted, max_startup, startup_timeout_s;
+	unsigned long evicted, evicted_logged;
+	struct timespec evict_log_at;
 	int pool_size, pool_idle_s, pooled_count;
 	struct pooled *pool; /* server sessions kept between clients */
 	struct event *pool_sweep;
@@ -110,6 +118,8 @@ enum { SIDE_CLIENT, SIDE_SERVER };
 struct client {
 	struct rift_router *r;
 	struct client *prev, *next;
+	struct client *uprev, *unext; /* in r->unstarted_head[ulist] while ulist >= 0 */
+	int ulist;
 	struct bufferevent *c, *s; /* client side (maybe TLS), server side */
 	enum phase phase;
 	bool tls, direct_tls, ssl_seen, gss_seen, routed, worker_busy, freed_later;
@@ -149,6 +159,8 @@ struct client {
 };
 
 /* router.c */
+/* Moves cl to phase p; leaving P_STARTUP takes it off the list of unstarted connections. */
+void set_phase(struct client *cl, enum phase p);
 void client_free(struct client *cl);
 void close_quietly(struct client *cl, const char *why);
 void fatal(struct client *cl, const char *code, const char *msg, const char *hint);

@@ -335,7 +335,7 @@ static void hand_over(struct client *cl, struct pooled *p)
 	if (cl->keymsg_len > 0)
 		put_msg(out, 'K', cl->keymsg, cl->keymsg_len);
 	put_msg(out, 'Z', &idle, 1);
-	cl->phase = P_RELAY;
+	set_phase(cl, P_RELAY);
 	cl->reused = true;
 	cl->srv_status = 'I';
 	cl->cli_pending = 0;
@@ -387,7 +387,11 @@ bool pool_try_reuse(struct client *cl)
 	cl->held = p;
 	cl->held_secret = a->secret;
 	cl->scram_step = 0;
-	cl->phase = P_AUTH;
+	set_phase(cl, P_AUTH);
+	{ /* the password gets login_timeout of its own, not what the startup packet left */
+		struct timeval login = { r->login_timeout_s, 0 };
+		evtimer_add(cl->timer, &login);
+	}
 	put_msg(bufferevent_get_output(cl->c), 'R', sasl, sizeof(sasl));
 	bufferevent_enable(cl->c, EV_READ | EV_WRITE);
 	return true;

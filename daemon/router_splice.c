@@ -173,7 +173,7 @@ void try_splice(struct client *cl)
 	}
 	cl->fd[SIDE_CLIENT] = take_fd(&cl->c);
 	cl->fd[SIDE_SERVER] = take_fd(&cl->s);
-	cl->phase = P_SPLICED;
+	set_phase(cl, P_SPLICED);
 	/* a client that sent before it was answered: its bytes stayed queued, pass them on */
 	if (!move_queued(cfd, sfd, &cl->in_bytes) || !move_queued(sfd, cfd, &cl->out_bytes) ||
 	    rift_splice_counters(cfd, &cl->recv0[SIDE_CLIENT], &queued_c) != 0 ||

@@ -20,6 +20,8 @@ struct rift_config {
 	int pool_size;     /* server sessions kept for reuse; 0 = none */
 	int pool_idle_s;
 	int login_timeout_s;
+	int max_startup_clients; /* connections not past their startup packet */
+	int startup_timeout_s;
 	/* [instances] */
 	int port_min, port_max;
 	char pg_user[RIFT_CONFIG_STR];
