@@ -1,16 +1,71 @@
 /* riftd_main.c — riftd: owns the store, runs branch servers, serves the control API. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "rift/api.h"
+#include "rift/config.h"
 #include "rift/log.h"
 #include "rift/manager.h"
 #include "rift/router.h"
+
+/* What riftd asks for when the hard limit allows more than the router needs: room to spare
+ * for branches' mounts and the store, without handing every child the system's maximum. */
+#define NOFILE_TARGET 65536u
+
+/*
+ * Raises the soft open-file limit toward the hard one (never the hard limit itself: that is the
+ * administrator's, e.g. LimitNOFILE= in riftd.service). A routed client holds two descriptors
+ * (its socket and the server's), a connection before its startup packet one, a kept server
+ * session one; 1024 more are for the store, mounts, the API and starting servers. The default
+ * soft limit of 1024 would run out at a few hundred clients.
+ */
+static void raise_nofile(const struct rift_config *cfg)
+{
+	unsigned long long need = 2ull * (unsigned long long)cfg->max_clients +
+				  (unsigned long long)cfg->max_startup_clients +
+				  (unsigned long long)cfg->pool_size + 1024ull,
+			   want = need > NOFILE_TARGET ? need : NOFILE_TARGET, was;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		LOG_WARN("riftd", "cannot read the open-file limit: %s", strerror(errno));
+		return;
+	}
+	was = rl.rlim_cur;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur =
+		    rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			LOG_WARN("riftd", "cannot raise the open-file limit from %llu: %s", was,
+				 strerror(errno));
+			rl.rlim_cur = was;
+		}
+	}
+	if (rl.rlim_cur >= need) {
+		LOG_INFO("riftd",
+			 "open-file limit %llu (was %llu; the router needs about %llu for "
+			 "max_clients = %d)",
+			 (unsigned long long)rl.rlim_cur, was, need, cfg->max_clients);
+		return;
+	}
+	LOG_WARN("riftd",
+		 "open-file limit %llu (hard limit %llu) is below the %llu that [router] "
+		 "max_clients = %d needs (2 per client, 1 per connection before its startup "
+		 "packet, 1 per kept session, 1024 for the store and servers): near the limit the "
+		 "router closes connections that have not logged in yet and pauses accepting; "
+		 "raise the hard limit (LimitNOFILE= in riftd.service, ulimit -Hn) or lower "
+		 "max_clients in rift.conf",
+		 (unsigned long long)rl.rlim_cur,
+		 rl.rlim_max == RLIM_INFINITY ? 0ull : (unsigned long long)rl.rlim_max, need,
+		 cfg->max_clients);
+}
 
 static void usage(FILE *out)
 {
@@ -67,8 +122,9 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL); /* inherited by every thread; sigwait below */
 	signal(SIGPIPE, SIG_IGN);
 	rift_log_init();
-	if (rift_manager_open(state, &m, err, sizeof(err)) != 0 ||
-	    rift_api_start(m, state, &api, err, sizeof(err)) != 0 ||
+	if (rift_manager_open(state, &m, err, sizeof(err)) == 0)
+		raise_nofile(rift_manager_config(m));
+	if (m == NULL || rift_api_start(m, state, &api, err, sizeof(err)) != 0 ||
 	    rift_router_start(m, state, &router, err, sizeof(err)) != 0) {
 		LOG_ERROR("riftd", "%s", err);
 		rift_api_stop(api);

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -281,6 +283,26 @@ static void on_login_timeout(evutil_socket_t fd, short what, void *arg)
 		splice_progress(cl);
 }
 
+/*
+ * A loopback TCP socket for a server connection (close-on-exec, unlike libevent's own). Out
+ * of descriptors, a connection that has not sent its startup packet makes room: a client
+ * already routed is worth more than one that may never speak.
+ */
+static int server_socket(struct rift_router *r)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 && errno == EMFILE && r->spare_fd >= 0 &&
+	    evict_unstarted(r, "out of file descriptors")) {
+		/* libevent closes the evicted socket later in this turn of the loop: the spare
+		 * descriptor stands in for it now, and is taken again once there is room */
+		close(r->spare_fd);
+		r->spare_fd = -1;
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	return fd;
+}
+
 /* ---- TLS ---- */
 
 static void start_tls(struct client *cl)
@@ -329,6 +351,7 @@ static void forward_cancel(struct client *cl, const struct rift_startup *st, con
 	struct timeval tv = { 5, 0 };
 	struct bufferevent *bev;
 	size_t i;
+	int fd;
 
 	for (i = 0; i < MAX_CANCEL; i++) {
 		struct cancel_key *k = &r->cancels[i];
@@ -340,9 +363,14 @@ static void forward_cancel(struct client *cl, const struct rift_startup *st, con
 		memcpy(out + 12, k->skey, k->keylen); /* the server's key, not the one we issued */
 		sa.sin_port = htons((uint16_t)k->port);
 		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		bev = bufferevent_socket_new(r->base, -1, BEV_OPT_CLOSE_ON_FREE);
-		if (bev == NULL)
+		fd = server_socket(r);
+		if (fd < 0)
 			break;
+		bev = bufferevent_socket_new(r->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		if (bev == NULL) {
+			close(fd);
+			break;
+		}
 		bufferevent_setcb(bev, NULL, on_cancel_sent, on_cancel_event, NULL);
 		bufferevent_set_timeouts(bev, &tv, &tv);
 		bufferevent_write(bev, out, 12 + k->keylen);
@@ -359,12 +387,20 @@ static void forward_cancel(struct client *cl, const struct rift_startup *st, con
 static void connect_server(struct client *cl)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
-	int one = 1;
+	int one = 1, fd = server_socket(cl->r);
 
 	sa.sin_port = htons((uint16_t)cl->port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cl->s = bufferevent_socket_new(cl->r->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (fd < 0) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "rift could not connect to the branch's server: %s",
+			 strerror(errno));
+		fatal(cl, "08006", msg, "riftd's log says whether it ran out of file descriptors");
+		return;
+	}
+	cl->s = bufferevent_socket_new(cl->r->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (cl->s == NULL) {
+		close(fd);
 		fatal(cl, "08006", "rift could not connect to the branch's server", NULL);
 		return;
 	}
@@ -1029,6 +1065,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	int one = 1;
 
 	(void)l;
+	if (r->spare_fd < 0)
+		r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (r->unstarted >= r->max_startup)
 		evict_unstarted(r, "[router] max_startup_clients reached");
 	cl = calloc(1, sizeof(*cl));
@@ -1063,6 +1101,54 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	bufferevent_setcb(cl->c, on_client_read, on_client_write, on_client_event, cl);
 	bufferevent_enable(cl->c, EV_READ | EV_WRITE);
 	evtimer_add(cl->timer, &login);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct rift_router *r = arg;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < r->nlisteners; i++)
+		evconnlistener_enable(r->listeners[i]);
+}
+
+/*
+ * accept() failed for a reason other than "try again". libevent leaves the listener on, and
+ * its socket stays readable while connections wait in the backlog, so doing nothing would
+ * spin at full CPU for as long as the cause lasts. Out of descriptors, the oldest connection
+ * without a startup packet makes room (as at max_startup_clients) and accepting goes on; with
+ * none to close, or any other error, the listeners pause for 100 ms.
+ */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct rift_router *r = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval pause = { 0, 100 * 1000 };
+	size_t i;
+
+	(void)l;
+	if (err == EMFILE && evict_unstarted(r, "out of file descriptors"))
+		return;
+	r->accept_errors++;
+	if (r->accept_errors == 1 || since_s(&r->accept_log_at) >= 10) {
+		struct rlimit rl = { 0, 0 };
+		getrlimit(RLIMIT_NOFILE, &rl);
+		LOG_WARN("router",
+			 "cannot accept connections: %s (%lu time(s) since the last such line; "
+			 "open-file limit %llu, %d clients); pausing 100 ms%s",
+			 strerror(err), r->accept_errors, (unsigned long long)rl.rlim_cur,
+			 r->clients,
+			 err == EMFILE || err == ENFILE
+			     ? "; raise LimitNOFILE= for riftd or lower [router] max_clients"
+			     : "");
+		r->accept_errors = 0;
+		clock_gettime(CLOCK_MONOTONIC, &r->accept_log_at);
+	}
+	for (i = 0; i < r->nlisteners; i++)
+		evconnlistener_disable(r->listeners[i]);
+	evtimer_add(r->resume, &pause);
 }
 
 static void *loop_main(void *arg)
@@ -1102,6 +1188,7 @@ static int add_listener(struct rift_router *r, const char *host, const char *por
 			freeaddrinfo(res);
 			return -1;
 		}
+		evconnlistener_set_error_cb(l, on_accept_error);
 		r->listeners[r->nlisteners++] = l;
 		if (family == AF_UNSPEC)
 			break;
@@ -1124,6 +1211,7 @@ int rift_router_start(struct rift_manager *m, const char *state, struct rift_rou
 		return -ENOMEM;
 	r->m = m;
 	r->splice_ep = -1;
+	r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	r->max_clients = cfg->max_clients;
 	r->login_timeout_s = cfg->login_timeout_s;
 	r->max_startup = cfg->max_startup_clients;
@@ -1132,7 +1220,9 @@ int rift_router_start(struct rift_manager *m, const char *state, struct rift_rou
 				   : cfg->login_timeout_s;
 	evthread_use_pthreads();
 	r->base = event_base_new();
-	if (r->base == NULL || colon == NULL) {
+	if (r->base != NULL)
+		r->resume = evtimer_new(r->base, on_resume, r);
+	if (r->base == NULL || r->resume == NULL || colon == NULL) {
 		snprintf(err, errlen, "[router] listen = %s: expected host:port",
 			 cfg->router_listen);
 		goto fail;
@@ -1207,6 +1297,10 @@ void rift_router_stop(struct rift_router *r)
 	}
 	for (i = 0; i < r->nlisteners; i++)
 		evconnlistener_free(r->listeners[i]);
+	if (r->resume != NULL)
+		event_free(r->resume);
+	if (r->spare_fd >= 0)
+		close(r->spare_fd);
 	pool_close(r); /* after the clients: one may have held a kept session */
 	splice_close(r);
 	if (r->base != NULL)

@@ -94,6 +94,10 @@ struct rift_router {
 	int unstarted, max_startup, startup_timeout_s;
 	unsigned long evicted, evicted_logged;
 	struct timespec evict_log_at;
+	struct event *resume; /* listeners paused after an accept error start again */
+	unsigned long accept_errors;
+	int spare_fd; /* /dev/null, given up when a server socket finds no descriptor free */
+	struct timespec accept_log_at;
 	int pool_size, pool_idle_s, pooled_count;
 	struct pooled *pool; /* server sessions kept between clients */
 	struct event *pool_sweep;
