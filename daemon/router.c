@@ -156,6 +156,7 @@ static void unstarted_unlink(struct client *cl)
 	cl->uprev = cl->unext = NULL;
 	cl->ulist = -1;
 	r->unstarted--;
+	assert(r->unstarted >= 0);
 }
 
 /* Appends cl to list w (0 silent, 1 heard from): the heads are the oldest. */
@@ -163,6 +164,7 @@ static void unstarted_append(struct client *cl, int w)
 {
 	struct rift_router *r = cl->r;
 
+	assert(cl->phase == P_STARTUP && (w == 0 || w == 1));
 	unstarted_unlink(cl);
 	cl->ulist = w;
 	cl->uprev = r->unstarted_tail[w];
@@ -174,11 +176,29 @@ static void unstarted_append(struct client *cl, int w)
 	r->unstarted++;
 }
 
+#ifndef NDEBUG
+/* The phases a client may move to from each phase; anything else is a bug in the router. */
+#define TO(p) (1u << (p))
+static const unsigned phase_next[] = {
+	[P_STARTUP] = TO(P_STARTING) | TO(P_CONNECTING) | TO(P_AUTH) | TO(P_RELAY) | TO(P_CLOSING),
+	[P_STARTING] = TO(P_CONNECTING) | TO(P_CLOSING),
+	[P_CONNECTING] = TO(P_WATCH) | TO(P_CLOSING),
+	[P_WATCH] = TO(P_RELAY) | TO(P_CLOSING),
+	[P_AUTH] = TO(P_RELAY) | TO(P_CLOSING),
+	[P_RELAY] = TO(P_SPLICED) | TO(P_CLOSING),
+	[P_SPLICED] = TO(P_CLOSING),
+	[P_CLOSING] = TO(P_CLOSING),
+};
+#undef TO
+#endif
+
 void set_phase(struct client *cl, enum phase p)
 {
+	assert((phase_next[cl->phase] & (1u << p)) != 0);
 	if (cl->phase == P_STARTUP && p != P_STARTUP)
 		unstarted_unlink(cl);
 	cl->phase = p;
+	assert(cl->ulist < 0 || cl->phase == P_STARTUP);
 }
 
 /*
@@ -240,8 +260,10 @@ void client_free(struct client *cl)
 	unstarted_unlink(cl);
 	if (cl->held != NULL)
 		pool_unhold(cl);
-	if (cl->key != NULL)
+	if (cl->key != NULL) { /* the slot is this client's alone: free it */
+		assert(cl->key->port != 0);
 		cl->key->port = 0;
+	}
 	if (cl->spill != NULL)
 		evbuffer_free(cl->spill);
 	if (cl->prev != NULL)
@@ -264,6 +286,7 @@ void client_free(struct client *cl)
 		event_free(cl->started);
 	free(cl->startup);
 	r->clients--;
+	assert(r->clients >= 0 && r->unstarted <= r->clients);
 	free(cl);
 }
 
@@ -442,6 +465,7 @@ static void on_started(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	cl->worker_busy = false;
 	cl->r->starting--;
+	assert(cl->r->starting >= 0);
 	if (cl->freed_later) {
 		client_free(cl);
 		return;
@@ -869,6 +893,7 @@ static void note_cancel_key(struct client *cl, uint8_t *body, uint32_t len)
 
 	if (len < 8 || len - 4 > RIFT_CANCEL_KEY_MAX)
 		return;
+	assert(cl->key == NULL); /* one BackendKeyData per login: a second would leak a slot */
 	for (i = 0; i < MAX_CANCEL && cl->r->cancels[i].port != 0; i++)
 		;
 	if (i == MAX_CANCEL) { /* no slot: the server's key as it is; cancels just do not route */

@@ -1,6 +1,7 @@
 /* router_pool.c — keeps a branch server's session open after its client leaves, reset with
  * DISCARD ALL, and hands it to the next client with the same branch, database, user and
  * options, authenticating that client in the router the way the server did (trust or SCRAM). */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +184,9 @@ static void pool_drop(struct pooled *p)
 
 	for (pp = &r->pool; *pp != NULL && *pp != p; pp = &(*pp)->next)
 		;
+	/* a held session is out of the list, and its holder holds exactly it */
+	assert(*pp == NULL || p->holder == NULL);
+	assert(p->holder == NULL || p->holder->held == p);
 	if (*pp != NULL)
 		*pp = p->next;
 	if (p->holder != NULL)
@@ -193,6 +197,7 @@ static void pool_drop(struct pooled *p)
 		p->ck->port = 0;
 	rift_manager_pooled(r->m, p->branch, -1);
 	r->pooled_count--;
+	assert(r->pooled_count >= 0);
 	free(p->key);
 	free(p);
 }
@@ -279,6 +284,7 @@ bool pool_keep(struct client *cl)
 	memcpy(p->keymsg, cl->keymsg, cl->keymsg_len);
 	p->keymsg_len = cl->keymsg_len;
 	p->ck = cl->key; /* the slot stays with the server session; hand_over issues a new key */
+	assert(p->ck == NULL || p->ck->port == cl->port);
 	cl->key = NULL;
 	if (p->ck != NULL) {
 		uint8_t unused[4 + RIFT_CANCEL_KEY_MAX];
@@ -311,6 +317,9 @@ static void hand_over(struct client *cl, struct pooled *p)
 	const char idle = 'I';
 	int i;
 
+	/* from the list (trust) or held by cl alone (after its SCRAM exchange); cl owns no key */
+	assert(p->holder == NULL ? cl->held == NULL : p->holder == cl && cl->held == p);
+	assert(cl->key == NULL && cl->s == NULL && p->ready);
 	cl->s = p->s;
 	p->s = NULL;
 	cl->key = p->ck;
@@ -376,7 +385,8 @@ bool pool_try_reuse(struct client *cl)
 	free(key);
 	if (p == NULL)
 		return false;
-	*pp = p->next; /* out of the list while a client holds it */
+	assert(p->holder == NULL && cl->held == NULL); /* the list holds no held session */
+	*pp = p->next;                                 /* out of the list while a client holds it */
 	p->next = NULL;
 	cl->auth_seen = a->method;
 	if (a->method == AUTH_TRUST) {
@@ -404,6 +414,7 @@ void pool_unhold(struct client *cl)
 	cl->held = NULL;
 	if (p == NULL)
 		return;
+	assert(p->holder == cl);
 	p->holder = NULL;
 	p->next = cl->r->pool; /* untouched: it is as reset as it was */
 	cl->r->pool = p;
