@@ -38,6 +38,9 @@ static const struct key keys[] = {
 	{ "router", "max_startup_clients", K_INT, OFF(max_startup_clients), "1000", 1, 100000,
 	  "connections that have not sent their startup packet yet; when full, the oldest of them "
 	  "is closed to make room, so idle connections cannot keep real clients out" },
+	{ "router", "start_on_connect", K_STR, OFF(start_on_connect), "always", 0, 0,
+	  "who may start a stopped branch: always = any client; authenticated = only a SCRAM "
+	  "password riftd can check (docs/configuration.md)" },
 	{ "router", "startup_timeout", K_INT, OFF(startup_timeout_s), "10", 1, 3600,
 	  "seconds a new connection may take to send its startup packet, TLS included (at most "
 	  "login_timeout)" },
@@ -176,6 +179,13 @@ int rift_config_load(struct rift_config *cfg, const char *path, char *err, size_
 	if (cfg->port_min > cfg->port_max) {
 		snprintf(err, errlen, "%s: [instances] port_min (%d) is above port_max (%d)", path,
 			 cfg->port_min, cfg->port_max);
+		return -1;
+	}
+	if (strcmp(cfg->start_on_connect, "always") != 0 &&
+	    strcmp(cfg->start_on_connect, "authenticated") != 0) {
+		snprintf(err, errlen,
+			 "%s: [router] start_on_connect = %.64s: expected always or authenticated",
+			 path, cfg->start_on_connect);
 		return -1;
 	}
 	if (strcmp(cfg->pg_user, "root") == 0) {

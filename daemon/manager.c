@@ -22,6 +22,7 @@
 #include "rift/manager.h"
 #include "rift/mount.h"
 #include "rift/pgproc.h"
+#include "rift/verifiers.h"
 
 #define IDLE_TICK_S 2
 static const double create_buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000 };
@@ -840,6 +841,10 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 	if (rc != 0)
 		return store_status(rc, name, from, err, errlen);
 	observe_create(m, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	/* its pg_authid is its parent's: so are the verifiers the router checks passwords with */
+	if ((rc = rift_verifiers_inherit(m->state, from, name)) != 0)
+		LOG_WARN("manager", "branch %s: cannot copy %s's role verifiers: %s", name, from,
+			 strerror(-rc));
 	b = get_state(m, name);
 	if (b != NULL && ttl_s > 0) {
 		b->expires_at = time(NULL) + ttl_s;
@@ -876,6 +881,7 @@ enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, c
 	stop_locked(m, b);
 	rc = rift_store_branch_delete(m->store, name);
 	if (rc == 0) {
+		rift_verifiers_forget(m->state, name);
 		b->deleted = true;
 		snprintf(mnt, sizeof(mnt), "%s/mnt/%s", m->state, name);
 		rmdir(mnt);
@@ -923,6 +929,8 @@ enum rift_status rift_manager_reset(struct rift_manager *m, const char *name, ch
 		rc = rift_store_branch_create(m->store, name, info.parent, 0);
 		pthread_mutex_unlock(&p->op);
 	}
+	if (rc == 0 && rift_verifiers_inherit(m->state, info.parent, name) != 0)
+		rift_verifiers_forget(m->state, name); /* none beats the old branch's */
 	st = store_status(rc, name, info.parent, err, errlen);
 	if (st == RIFT_OK && was_running)
 		st = start_locked(m, b, err, errlen);

@@ -12,6 +12,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
@@ -184,7 +185,7 @@ static const unsigned phase_next[] = {
 	[P_STARTING] = TO(P_CONNECTING) | TO(P_CLOSING),
 	[P_CONNECTING] = TO(P_WATCH) | TO(P_CLOSING),
 	[P_WATCH] = TO(P_RELAY) | TO(P_CLOSING),
-	[P_AUTH] = TO(P_RELAY) | TO(P_CLOSING),
+	[P_AUTH] = TO(P_RELAY) | TO(P_STARTING) | TO(P_CLOSING),
 	[P_RELAY] = TO(P_SPLICED) | TO(P_CLOSING),
 	[P_SPLICED] = TO(P_CLOSING),
 	[P_CLOSING] = TO(P_CLOSING),
@@ -285,6 +286,9 @@ void client_free(struct client *cl)
 	if (cl->started != NULL)
 		event_free(cl->started);
 	free(cl->startup);
+	/* the ClientKey a proof gave up logs in as the role: not left in freed memory */
+	OPENSSL_cleanse(&cl->scram, sizeof(cl->scram));
+	OPENSSL_cleanse(&cl->sc, sizeof(cl->sc));
 	r->clients--;
 	assert(r->clients >= 0 && r->unstarted <= r->clients);
 	free(cl);
@@ -514,8 +518,6 @@ static void route(struct client *cl, const struct rift_startup *st)
 	const struct rift_base_meta *meta = rift_manager_base(r->m);
 	struct rift_branch_view v;
 	char msg[512], err[512];
-	pthread_t t;
-	struct start_job *job;
 
 	if (user == NULL || user[0] == '\0') {
 		fatal(cl, "28000", "no PostgreSQL user name specified in startup packet", NULL);
@@ -558,13 +560,26 @@ static void route(struct client *cl, const struct rift_startup *st)
 	cl->routed = true;
 	rift_manager_touch(r->m, cl->branch, +1);
 	LOG("%s user %s routed to branch %s database %s%s\n", cl->peer, user, cl->branch, cl->db,
-	    v.running ? "" : " (starting it)");
+	    v.running || r->start_authenticated ? "" : " (starting it)");
 	if (v.running && v.port > 0) {
 		cl->port = v.port;
 		if (!pool_try_reuse(cl))
 			connect_server(cl);
 		return;
 	}
+	if (r->start_authenticated) { /* its password first; the branch starts after */
+		preauth_begin(cl);
+		return;
+	}
+	start_branch(cl);
+}
+
+void start_branch(struct client *cl)
+{
+	struct rift_router *r = cl->r;
+	struct start_job *job;
+	pthread_t t;
+
 	if (r->starting >= MAX_STARTING) {
 		fatal(cl, "53300", "too many clients are waiting for branches to start", NULL);
 		return;
@@ -1003,10 +1018,14 @@ static void relay_login(struct client *cl)
 			set_phase(cl, P_RELAY);
 			return;
 		}
-		if (type == 'K')
+		if (type == 'R' && cl->preauth) {
+			if (!preauth_server(cl, body, len))
+				continue; /* answered here, or the client was told why not */
+		} else if (type == 'K') {
 			note_cancel_key(cl, body, len);
-		else if (server_header(cl, type))
+		} else if (server_header(cl, type)) {
 			server_look(cl, type, body, len);
+		}
 		put_msg(out, (char)type, body, len);
 		cl->out_bytes += 5 + len;
 	}
@@ -1240,6 +1259,8 @@ int rift_router_start(struct rift_manager *m, const char *state, struct rift_rou
 	r->max_clients = cfg->max_clients;
 	r->login_timeout_s = cfg->login_timeout_s;
 	r->max_startup = cfg->max_startup_clients;
+	r->start_authenticated = strcmp(cfg->start_on_connect, "authenticated") == 0;
+	snprintf(r->state, sizeof(r->state), "%s", state);
 	r->startup_timeout_s = cfg->startup_timeout_s < cfg->login_timeout_s
 				   ? cfg->startup_timeout_s
 				   : cfg->login_timeout_s;

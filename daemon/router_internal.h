@@ -101,7 +101,9 @@ struct rift_router {
 	int pool_size, pool_idle_s, pooled_count;
 	struct pooled *pool; /* server sessions kept between clients */
 	struct event *pool_sweep;
-	struct secret_job *jobs; /* verifier fetches in flight */
+	struct secret_job *jobs;  /* verifier fetches in flight */
+	bool start_authenticated; /* [router] start_on_connect = authenticated */
+	char state[4096];
 	struct auth_rec auths[MAX_AUTH_RECS];
 	struct cancel_key cancels[MAX_CANCEL];
 };
@@ -154,6 +156,10 @@ struct client {
 	struct rift_scram scram;
 	struct rift_scram_secret held_secret;
 	int scram_step;
+	/* a stopped branch's client whose password riftd checked before starting it; the
+	 * server is then logged in to with the ClientKey its proof gave up */
+	bool preauth;
+	struct rift_scram_client sc;
 	/* spliced: the kernel relays between fd[0] (client) and fd[1] (server) */
 	int fd[2];
 	bool eof[2], server_shut, hangup_seen;
@@ -201,6 +207,14 @@ bool pool_try_reuse(struct client *cl);
 bool pool_could_keep(const struct client *cl);
 /* The client ended cleanly on an idle session: keep the server session for the next one. */
 bool pool_keep(struct client *cl);
+/* start_on_connect = authenticated: checks cl's password against the branch's cached
+ * verifier before its server is started, or refuses cl. */
+void preauth_begin(struct client *cl);
+/* A server's authentication request to a pre-authenticated client, answered by the router;
+ * true when the message is to be passed on to the client (AuthenticationOk). */
+bool preauth_server(struct client *cl, const uint8_t *body, uint32_t len);
+/* Starts cl's stopped branch on a worker thread, then connects (router.c). */
+void start_branch(struct client *cl);
 /* P_AUTH: reads the client's SCRAM messages. */
 void pool_auth_read(struct client *cl);
 /* The client gave up during P_AUTH: its held session goes back to the pool. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rift/verifiers.h"
 #include "router_internal.h"
 
 struct pooled {
@@ -106,6 +107,7 @@ static void on_secret(evutil_socket_t fd, short what, void *arg)
 		    job->rc == 0 && rift_scram_parse_secret(job->secret, &a->secret) == 0;
 		clock_gettime(CLOCK_MONOTONIC, &a->secret_at);
 	}
+
 	for (jp = &job->r->jobs; *jp != NULL && *jp != job; jp = &(*jp)->next)
 		;
 	if (*jp != NULL)
@@ -121,6 +123,18 @@ static void *secret_worker(void *arg)
 
 	job->rc = rift_manager_role_secret(r->m, job->branch, job->user, job->secret,
 					   sizeof(job->secret));
+	/* kept for starting the branch later (here, off the loop: it fsyncs): the verifier, or
+	 * that the role has none any more (no SCRAM password, no LOGIN, expired); a server that
+	 * did not answer changes nothing */
+	if (r->start_authenticated && (job->rc == 0 || job->rc == -ENOENT)) {
+		struct rift_scram_secret check;
+		bool ok = job->rc == 0 && rift_scram_parse_secret(job->secret, &check) == 0;
+		int rc =
+		    rift_verifiers_put(r->state, job->branch, job->user, ok ? job->secret : NULL);
+		if (rc != 0)
+			LOG_WARN("router", "cannot keep user %s's verifier for branch %s: %s",
+				 job->user, job->branch, strerror(-rc));
+	}
 	event_active(job->done, 0, 0);
 	atomic_fetch_sub(&r->workers, 1); /* after this, job is not touched here */
 	return NULL;
@@ -161,7 +175,7 @@ void auth_learn(struct client *cl)
 	struct rift_router *r = cl->r;
 	struct auth_rec *a;
 
-	if (r->pool_size == 0)
+	if (r->pool_size == 0 && !r->start_authenticated)
 		return;
 	a = auth_find(r, cl->branch, cl->db, cl->user, true);
 	if (a == NULL)
@@ -439,7 +453,7 @@ void pool_auth_read(struct client *cl)
 		}
 		if (rc == 0)
 			return;
-		if (cl->held == NULL) {
+		if (cl->held == NULL && !cl->preauth) {
 			fatal(cl, "08006", "the branch's server ended the session being set up",
 			      "retry");
 			return;
@@ -479,8 +493,112 @@ void pool_auth_read(struct client *cl)
 		}
 		rift_put_be32((uint8_t *)reply, 12); /* AuthenticationSASLFinal */
 		put_msg(bufferevent_get_output(cl->c), 'R', reply, 4 + strlen(reply + 4));
+		if (cl->preauth) {
+			/* the proof is right: now the branch may start; AuthenticationOk comes
+			 * when its server has let the router in with the same key */
+			LOG("%s password checked by riftd: starting branch %s\n", cl->peer,
+			    cl->branch);
+			bufferevent_disable(cl->c, EV_READ);
+			evtimer_del(cl->timer);
+			start_branch(cl);
+			return;
+		}
 		hand_over(cl, cl->held);
 	}
+}
+
+void preauth_begin(struct client *cl)
+{
+	static const uint8_t sasl[] = { 0,   0,   0,   10,  'S', 'C', 'R', 'A', 'M', '-',
+					'S', 'H', 'A', '-', '2', '5', '6', 0,   0 };
+	struct timeval login = { cl->r->login_timeout_s, 0 };
+	char text[SCRAM_SECRET_MAX], msg[256];
+
+	if (rift_verifiers_get(cl->r->state, cl->branch, cl->user, text, sizeof(text)) != 0 ||
+	    rift_scram_parse_secret(text, &cl->held_secret) != 0) {
+		snprintf(msg, sizeof(msg),
+			 "branch \"%s\" is stopped, and rift cannot check user \"%s\"'s password "
+			 "before starting it",
+			 cl->branch, cl->user);
+		fatal(cl, "28000", msg,
+		      "start it first (rift start <branch>); riftd learns a role's SCRAM "
+		      "verifier when it logs in through the router while the branch runs "
+		      "([router] start_on_connect in rift.conf)");
+		return;
+	}
+	cl->preauth = true;
+	cl->auth_seen = AUTH_SCRAM;
+	cl->scram_step = 0;
+	set_phase(cl, P_AUTH);
+	evtimer_add(cl->timer, &login);
+	put_msg(bufferevent_get_output(cl->c), 'R', sasl, sizeof(sasl));
+	bufferevent_enable(cl->c, EV_READ | EV_WRITE);
+}
+
+bool preauth_server(struct client *cl, const uint8_t *body, uint32_t len)
+{
+	uint8_t msg[RIFT_SCRAM_MSG_MAX + 32];
+	char out[RIFT_SCRAM_MSG_MAX];
+	uint32_t code;
+	size_t n;
+	int rc;
+
+	if (len < 4) {
+		fatal(cl, "08P01", "the branch's server sent a malformed authentication request",
+		      NULL);
+		return false;
+	}
+	code = rift_be32(body);
+	switch (code) {
+	case 0: /* AuthenticationOk: the client, told SASLFinal already, hears this now */
+		cl->auth_ok = true;
+		if (!cl->auth_asked)
+			cl->auth_seen = AUTH_TRUST;
+		return true;
+	case 10: /* SASL: log in with the client's key */
+		if (memmem(body + 4, len - 4, "SCRAM-SHA-256", 14) == NULL)
+			break;
+		cl->auth_asked = true;
+		cl->auth_seen = AUTH_SCRAM;
+		if (rift_scram_client_first(&cl->sc, cl->scram.client_key, &cl->held_secret, out,
+					    sizeof(out)) != 0)
+			break;
+		n = strlen(out);
+		memcpy(msg, "SCRAM-SHA-256", 14);
+		rift_put_be32(msg + 14, (uint32_t)n);
+		memcpy(msg + 18, out, n);
+		put_msg(bufferevent_get_output(cl->s), 'p', msg, 18 + n);
+		return false;
+	case 11: /* SASLContinue: the server's first message */
+		rc = rift_scram_client_final(&cl->sc, (const char *)body + 4, len - 4, out,
+					     sizeof(out));
+		if (rc == -ESTALE) {
+			char m[256];
+			snprintf(m, sizeof(m),
+				 "password authentication failed for user \"%s\": its password "
+				 "changed since riftd last saw it",
+				 cl->user);
+			fatal(cl, "28P01", m,
+			      "the branch is running now: connect again with the current password");
+			return false;
+		}
+		if (rc != 0)
+			break;
+		put_msg(bufferevent_get_output(cl->s), 'p', out, strlen(out));
+		return false;
+	case 12: /* SASLFinal: the server proves it knew the verifier too */
+		if (rift_scram_client_verify(&cl->sc, (const char *)body + 4, len - 4) != 0)
+			break;
+		return false;
+	default:
+		break;
+	}
+	fatal(cl, "28000",
+	      "the branch's server asked for an authentication rift cannot answer for a client "
+	      "it checked itself",
+	      "use scram-sha-256 or trust for host connections in the branch's pg_hba.conf, or "
+	      "set [router] start_on_connect = always");
+	return false;
 }
 
 /* Lets go of sessions idle longer than pool_idle_timeout, and of resets that hang. */

@@ -195,9 +195,86 @@ int rift_scram_final(struct rift_scram *st, const char *client_final, size_t len
 	SHA256(client_key, 32, stored);
 	if (CRYPTO_memcmp(stored, st->secret->stored_key, 32) != 0)
 		return -EACCES;
+	memcpy(st->client_key, client_key, 32);
 	if (hmac256(st->secret->server_key, 32, auth, (size_t)n, server_sig) != 0)
 		return -EIO;
 	b64_encode(server_sig, 32, sig64);
 	n = snprintf(out, outlen, "v=%s", sig64);
 	return n < 0 || (size_t)n >= outlen ? -ENOSPC : 0;
+}
+
+int rift_scram_client_first(struct rift_scram_client *c, const uint8_t client_key[32],
+			    const struct rift_scram_secret *secret, char *out, size_t outlen)
+{
+	uint8_t rnd[18];
+	char nonce[32];
+	int n;
+
+	memset(c, 0, sizeof(*c));
+	memcpy(c->client_key, client_key, 32);
+	c->secret = secret;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return -EIO;
+	b64_encode(rnd, sizeof(rnd), nonce);
+	snprintf(c->first_bare, sizeof(c->first_bare), "n=,r=%s", nonce);
+	n = snprintf(out, outlen, "n,,%s", c->first_bare);
+	return n < 0 || (size_t)n >= outlen ? -ENOSPC : 0;
+}
+
+int rift_scram_client_final(struct rift_scram_client *c, const char *server_first, size_t len,
+			    char *out, size_t outlen)
+{
+	char msg[RIFT_SCRAM_MSG_MAX], salt64[100], proof64[48];
+	const char *r, *sp, *ip, *our = c->first_bare + 5;
+	uint8_t sig[32], proof[32];
+	size_t rlen;
+	char *end;
+	long it;
+	int i, n;
+
+	if (take_message(server_first, len, msg, sizeof(msg)) != 0)
+		return -EINVAL;
+	/* r=<our nonce><theirs>,s=<salt>,i=<iterations> */
+	if (strncmp(msg, "r=", 2) != 0 || strncmp(msg + 2, our, strlen(our)) != 0)
+		return -EINVAL;
+	r = msg + 2;
+	rlen = strcspn(r, ",");
+	sp = strstr(msg, ",s=");
+	ip = strstr(msg, ",i=");
+	if (rlen <= strlen(our) || sp == NULL || ip == NULL || ip < sp)
+		return -EINVAL;
+	it = strtol(ip + 3, &end, 10);
+	if (end == ip + 3 || (*end != '\0' && *end != ','))
+		return -EINVAL;
+	b64_encode(c->secret->salt, c->secret->salt_len, salt64);
+	if (it != c->secret->iterations || (size_t)(ip - (sp + 3)) != strlen(salt64) ||
+	    strncmp(sp + 3, salt64, strlen(salt64)) != 0)
+		return -ESTALE;
+	n = snprintf(c->auth, sizeof(c->auth), "%s,%s,c=biws,r=%.*s", c->first_bare, msg, (int)rlen,
+		     r);
+	if (n < 0 || (size_t)n >= sizeof(c->auth))
+		return -EINVAL;
+	c->auth_len = (size_t)n;
+	if (hmac256(c->secret->stored_key, 32, c->auth, c->auth_len, sig) != 0)
+		return -EIO;
+	for (i = 0; i < 32; i++)
+		proof[i] = c->client_key[i] ^ sig[i];
+	b64_encode(proof, 32, proof64);
+	n = snprintf(out, outlen, "c=biws,r=%.*s,p=%s", (int)rlen, r, proof64);
+	return n < 0 || (size_t)n >= outlen ? -ENOSPC : 0;
+}
+
+int rift_scram_client_verify(struct rift_scram_client *c, const char *server_final, size_t len)
+{
+	char msg[RIFT_SCRAM_MSG_MAX], sig64[48];
+	uint8_t sig[32];
+
+	if (take_message(server_final, len, msg, sizeof(msg)) != 0 || c->auth_len == 0 ||
+	    hmac256(c->secret->server_key, 32, c->auth, c->auth_len, sig) != 0)
+		return -EACCES;
+	b64_encode(sig, 32, sig64);
+	if (strncmp(msg, "v=", 2) != 0 || strlen(msg + 2) != strlen(sig64) ||
+	    CRYPTO_memcmp(msg + 2, sig64, strlen(sig64)) != 0)
+		return -EACCES;
+	return 0;
 }

@@ -22,6 +22,7 @@ struct rift_config {
 	int login_timeout_s;
 	int max_startup_clients; /* connections not past their startup packet */
 	int startup_timeout_s;
+	char start_on_connect[RIFT_CONFIG_STR]; /* "always" or "authenticated" */
 	/* [instances] */
 	int port_min, port_max;
 	char pg_user[RIFT_CONFIG_STR];

@@ -22,8 +22,37 @@ struct rift_scram {
 	char gs2_header[64];
 	char client_first_bare[RIFT_SCRAM_MSG_MAX];
 	char server_first[RIFT_SCRAM_MSG_MAX];
-	char nonce[256]; /* client nonce followed by ours */
+	char nonce[256];        /* client nonce followed by ours */
+	uint8_t client_key[32]; /* recovered from a valid proof by rift_scram_final */
 };
+
+/*
+ * The client side, for logging in to a server with the ClientKey recovered from a client's
+ * proof (as PgBouncer's SCRAM pass-through does): no password is needed, only ClientKey, and
+ * the verifier it was checked against, whose salt and iteration count the server must offer.
+ */
+struct rift_scram_client {
+	uint8_t client_key[32];
+	const struct rift_scram_secret *secret;
+	char first_bare[128];
+	char auth[3 * RIFT_SCRAM_MSG_MAX + 8]; /* AuthMessage, once the server's first is in */
+	size_t auth_len;
+};
+
+/* Writes the client-first-message (gs2 header "n,,", a fresh nonce) to out. 0 or -errno. */
+int rift_scram_client_first(struct rift_scram_client *c, const uint8_t client_key[32],
+			    const struct rift_scram_secret *secret, char *out, size_t outlen);
+
+/*
+ * Reads the server-first-message and writes the client-final-message. -EINVAL when it is
+ * malformed or does not extend our nonce, -ESTALE when its salt or iteration count is not the
+ * verifier's (the password changed since that verifier was seen).
+ */
+int rift_scram_client_final(struct rift_scram_client *c, const char *server_first, size_t len,
+			    char *out, size_t outlen);
+
+/* Checks the server-final-message's signature against the verifier: 0 or -EACCES. */
+int rift_scram_client_verify(struct rift_scram_client *c, const char *server_final, size_t len);
 
 /* Parses "SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>"; 0 or -EINVAL. */
 int rift_scram_parse_secret(const char *text, struct rift_scram_secret *out);

@@ -56,6 +56,7 @@ static void test_defaults_and_missing_file(void **state)
 	assert_string_equal(cfg.pg_user, "postgres");
 	assert_int_equal(cfg.max_startup_clients, 1000);
 	assert_int_equal(cfg.startup_timeout_s, 10);
+	assert_string_equal(cfg.start_on_connect, "always");
 	assert_int_equal(rift_config_load(&cfg, "/nonexistent/rift.conf", err, sizeof(err)), 0);
 }
 
@@ -66,7 +67,8 @@ static void test_overrides(void **state)
 
 	(void)state;
 	write_conf("; comment\n[instances]\nidle_timeout = 0\nport_min = 60000\nport_max = 60010\n"
-		   "[router]\nlisten = *:7432\nmax_startup_clients = 50\nstartup_timeout = 3\n");
+		   "[router]\nlisten = *:7432\nmax_startup_clients = 50\nstartup_timeout = 3\n"
+		   "start_on_connect = authenticated\n");
 	rift_config_defaults(&cfg);
 	assert_int_equal(rift_config_load(&cfg, path, err, sizeof(err)), 0);
 	assert_int_equal(cfg.idle_timeout_s, 0);
@@ -74,6 +76,7 @@ static void test_overrides(void **state)
 	assert_string_equal(cfg.router_listen, "*:7432");
 	assert_int_equal(cfg.max_startup_clients, 50);
 	assert_int_equal(cfg.startup_timeout_s, 3);
+	assert_string_equal(cfg.start_on_connect, "authenticated");
 	assert_int_equal(cfg.shared_buffers_mb, 32);
 }
 
@@ -94,6 +97,8 @@ static const struct bad_case bad[] = {
 	{ "[router]\nmax_startup_clients = 0\n",
 	  "[router] max_startup_clients: \"0\" is not a whole number from 1 to 100000" },
 	{ "[router]\nstartup_timeout = 0\n", "[router] startup_timeout: \"0\" is not" },
+	{ "[router]\nstart_on_connect = sometimes\n",
+	  "start_on_connect = sometimes: expected always or authenticated" },
 };
 
 static void test_bad_values_name_file_and_line(void **state)

@@ -121,10 +121,52 @@ static void malformed_messages_refused(void **state)
 	assert_int_equal(rift_scram_final(&st, bad, strlen(bad), out, sizeof(out)), -EINVAL);
 }
 
+/* The router checks a client's proof, then logs in to the server with the ClientKey the proof
+ * gave up; the server (here another exchange on the same verifier) must accept it. */
+static void pass_through_login(void **state)
+{
+	struct rift_scram_secret sec, other;
+	struct rift_scram front, server;
+	struct rift_scram_client c;
+	char out[RIFT_SCRAM_MSG_MAX], sfirst[RIFT_SCRAM_MSG_MAX], cfinal[RIFT_SCRAM_MSG_MAX];
+	char sfinal[RIFT_SCRAM_MSG_MAX];
+	static const unsigned char salt2[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+
+	(void)state;
+	make_rfc_secret(&sec);
+	assert_int_equal(rift_scram_first(&front, &sec, CLIENT_FIRST, strlen(CLIENT_FIRST),
+					  SERVER_NONCE, out, sizeof(out)),
+			 0);
+	assert_int_equal(
+	    rift_scram_final(&front, CLIENT_FINAL, strlen(CLIENT_FINAL), out, sizeof(out)), 0);
+	/* now to the server, with the key only */
+	assert_int_equal(rift_scram_client_first(&c, front.client_key, &sec, out, sizeof(out)), 0);
+	assert_int_equal(
+	    rift_scram_first(&server, &sec, out, strlen(out), NULL, sfirst, sizeof(sfirst)), 0);
+	assert_int_equal(
+	    rift_scram_client_final(&c, sfirst, strlen(sfirst), cfinal, sizeof(cfinal)), 0);
+	assert_int_equal(rift_scram_final(&server, cfinal, strlen(cfinal), sfinal, sizeof(sfinal)),
+			 0);
+	assert_int_equal(rift_scram_client_verify(&c, sfinal, strlen(sfinal)), 0);
+	assert_int_equal(rift_scram_client_verify(&c, "v=AAAA", 6), -EACCES);
+	/* a server whose verifier changed (another salt): the router notices, sends nothing */
+	assert_int_equal(rift_scram_make_secret("pencil", salt2, sizeof(salt2), 4096, &other), 0);
+	assert_int_equal(rift_scram_client_first(&c, front.client_key, &sec, out, sizeof(out)), 0);
+	assert_int_equal(
+	    rift_scram_first(&server, &other, out, strlen(out), NULL, sfirst, sizeof(sfirst)), 0);
+	assert_int_equal(
+	    rift_scram_client_final(&c, sfirst, strlen(sfirst), cfinal, sizeof(cfinal)), -ESTALE);
+	/* a server nonce that does not extend ours */
+	assert_int_equal(
+	    rift_scram_client_final(&c, SERVER_FIRST, strlen(SERVER_FIRST), cfinal, sizeof(cfinal)),
+	    -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(rfc7677_exchange),
+		cmocka_unit_test(pass_through_login),
 		cmocka_unit_test(secret_text_round_trip),
 		cmocka_unit_test(wrong_password_refused),
 		cmocka_unit_test(malformed_messages_refused),
