@@ -683,6 +683,8 @@ static void startup_phase(struct client *cl)
 		return;
 	case RIFT_STARTUP_CANCEL: {
 		uint8_t copy[12 + RIFT_CANCEL_KEY_MAX];
+		/* its packet is in: off the lists before a socket for it may evict one of them */
+		unstarted_unlink(cl);
 		memcpy(copy, raw, st.length);
 		rift_startup_parse(copy, st.length, &st);
 		evbuffer_drain(in, st.length);
@@ -698,6 +700,9 @@ static void startup_phase(struct client *cl)
 			return;
 		}
 		bufferevent_disable(cl->c, EV_READ); /* nothing more until the server answers */
+		/* its packet is in: off the lists, so making room for its server socket can never
+		 * close this very client */
+		unstarted_unlink(cl);
 		route(cl, &st);
 		if (cl->phase != P_CLOSING)
 			evbuffer_drain(in, st.length);
