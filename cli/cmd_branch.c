@@ -94,8 +94,9 @@ static void human_bytes(unsigned long long n, char *out, size_t len)
 }
 
 /* The URL a person pastes into psql: through the router, with the demo password if rift
- * knows it. */
-static int branch_url(const struct cli_opts *o, const char *branch, char *out, size_t len)
+ * knows it; when password is not NULL the password goes there instead of into the URL. */
+static int branch_url(const struct cli_opts *o, const char *branch, char *out, size_t len,
+		      char *password, size_t pwlen)
 {
 	struct rift_config cfg;
 	struct rift_base_meta meta;
@@ -118,7 +119,11 @@ static int branch_url(const struct cli_opts *o, const char *branch, char *out, s
 		    strncmp(cfg.router_listen, "0.0.0.0", hl) != 0)
 			snprintf(host, sizeof(host), "%.*s", (int)hl, cfg.router_listen);
 	}
-	if (meta.demo_password[0] != '\0') {
+	if (password != NULL)
+		snprintf(password, pwlen, "%s", meta.demo_password);
+	if (meta.demo_password[0] != '\0' && password != NULL) {
+		snprintf(user, sizeof(user), "rift@");
+	} else if (meta.demo_password[0] != '\0') {
 		snprintf(user, sizeof(user), "rift:%s@", meta.demo_password);
 	} else if (strncmp(meta.upstream, "postgres://", 11) == 0) {
 		const char *u = meta.upstream + 11, *at = strchr(u, '@');
@@ -126,6 +131,7 @@ static int branch_url(const struct cli_opts *o, const char *branch, char *out, s
 			snprintf(user, sizeof(user), "%.*s@", (int)(at - u), u);
 	}
 	snprintf(out, len, "postgres://%s%s:%s/%s", user, host, port, branch);
+	explicit_bzero(&meta, sizeof(meta));
 	return 0;
 }
 
@@ -208,7 +214,7 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 	rc = call(o, "POST", "/v1/branches", body, &doc);
 	if (rc != 0)
 		return rc;
-	if (branch_url(o, argv[optind], url, sizeof(url)) != 0) {
+	if (branch_url(o, argv[optind], url, sizeof(url), NULL, 0) != 0) {
 		json_decref(doc);
 		return 1;
 	}
@@ -365,7 +371,7 @@ static int run_url(const struct cli_opts *o, int argc, char **argv)
 		return usage_error("url", "expected exactly one NAME");
 	if (rift_branch_name_check(argv[1]) != RIFT_NAME_OK)
 		return usage_error("url", "not a valid branch name");
-	if (branch_url(o, argv[1], url, sizeof(url)) != 0)
+	if (branch_url(o, argv[1], url, sizeof(url), NULL, 0) != 0)
 		return 1;
 	if (o->json)
 		printf("{\"name\":\"%s\",\"url\":\"%s\"}\n", argv[1], url);
@@ -374,17 +380,25 @@ static int run_url(const struct cli_opts *o, int argc, char **argv)
 	return 0;
 }
 
+/* psql gets the URL without the password, which goes in PGPASSWORD: every local user can read
+ * a process's arguments (ps, /proc/<pid>/cmdline), while its environment is readable only by
+ * the same user and root, who can read base.conf anyway. */
 static int run_psql(const struct cli_opts *o, int argc, char **argv)
 {
-	char url[1024], *args[64];
+	char url[1024], password[64], *args[64];
 	int i, n = 0;
 
 	if (argc < 2)
 		return usage_error("psql", "expected a branch NAME");
 	if (rift_branch_name_check(argv[1]) != RIFT_NAME_OK)
 		return usage_error("psql", "not a valid branch name");
-	if (branch_url(o, argv[1], url, sizeof(url)) != 0)
+	if (branch_url(o, argv[1], url, sizeof(url), password, sizeof(password)) != 0)
 		return 1;
+	if (password[0] != '\0' && setenv("PGPASSWORD", password, 1) != 0) {
+		fprintf(stderr, "rift psql: cannot set PGPASSWORD: %s\n", strerror(errno));
+		return 1;
+	}
+	explicit_bzero(password, sizeof(password));
 	args[n++] = "psql";
 	args[n++] = url;
 	for (i = 2; i < argc && n < 62; i++)

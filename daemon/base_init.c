@@ -32,6 +32,12 @@ struct init_ctx {
 	gid_t gid;
 	pid_t server; /* a temporary server on the staging dir (demo, logical) */
 	struct rift_base_meta meta;
+	/* upstream's password as libpq found it (URL, --upstream-password-file, PGPASSWORD,
+	 * ~/.pgpass); child tools read it from passfile, never from their argv */
+	char password[512];
+	char conninfo[4096]; /* upstream_url without its password, for child tools */
+	char secret_dir[4200];
+	char passfile[4300];
 	char *err;
 	size_t errlen;
 };
@@ -293,21 +299,26 @@ static void redact(const char *url, char *out, size_t len)
 /* Connects to upstream once to say early and clearly what is wrong, before copying anything. */
 static int check_upstream(struct init_ctx *c, int *major, char *db, size_t dblen)
 {
-	PGconn *conn = PQconnectdb(c->opts->upstream_url);
+	const char *keys[] = { "dbname", "password", NULL };
+	const char *vals[] = { c->opts->upstream_url, c->opts->upstream_password, NULL };
+	PGconn *conn;
 	PGresult *r = NULL;
 	char path[256];
 	struct statvfs sv;
 	long long need = 0;
 	int rc = -1;
 
+	if (c->opts->upstream_password == NULL)
+		keys[1] = NULL;
+	conn = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(conn) != CONNECTION_OK) {
 		const char *m = PQerrorMessage(conn);
 		if (strstr(m, "password authentication failed") || strstr(m, "no password"))
-			snprintf(
-			    c->err, c->errlen,
-			    "upstream %s refused the login: %s (check the user and password in "
-			    "the URL, or ~/.pgpass)",
-			    c->meta.upstream, m);
+			snprintf(c->err, c->errlen,
+				 "upstream %s refused the login: %s (check the user and the "
+				 "password: --upstream-password-file, PGPASSWORD, ~/.pgpass or "
+				 "the URL)",
+				 c->meta.upstream, m);
 		else
 			snprintf(
 			    c->err, c->errlen,
@@ -316,6 +327,8 @@ static int check_upstream(struct init_ctx *c, int *major, char *db, size_t dblen
 			    c->meta.upstream, m);
 		goto out;
 	}
+	if (PQconnectionUsedPassword(conn) && PQpass(conn) != NULL)
+		snprintf(c->password, sizeof(c->password), "%s", PQpass(conn));
 	snprintf(db, dblen, "%s", PQdb(conn));
 	*major = PQserverVersion(conn) / 10000;
 	snprintf(path, sizeof(path), "/usr/lib/postgresql/%d/bin/postgres", *major);
@@ -378,22 +391,100 @@ static void explain_basebackup(struct init_ctx *c, char *out)
 	}
 }
 
+/* Child tools get the URL without its password, and the password in a passfile that only the
+ * Postgres user can read: argv is public (ps, /proc/<pid>/cmdline) and /proc/<pid>/environ is
+ * readable by the same uid for the tool's whole life, while the file lives only as long as the
+ * tool runs. */
+static int upstream_secrets(struct init_ctx *c, char *env_passfile, size_t len)
+{
+	PQconninfoOption *opts, *o;
+	char *perr = NULL, text[1100];
+	size_t used = 0, i, t = 0;
+	int rc = -1;
+
+	opts = PQconninfoParse(c->opts->upstream_url, &perr);
+	if (opts == NULL) {
+		snprintf(c->err, c->errlen,
+			 "cannot read the upstream URL: %s (write it as "
+			 "postgres://USER@HOST:PORT/DATABASE)",
+			 perr != NULL ? perr : "out of memory");
+		PQfreemem(perr);
+		return -1;
+	}
+	for (o = opts; o->keyword != NULL; o++) {
+		const char *v;
+		if (o->val == NULL || strcmp(o->keyword, "password") == 0 ||
+		    strcmp(o->keyword, "sslpassword") == 0)
+			continue; /* an encrypted client key needs its key file unencrypted */
+		used += (size_t)snprintf(c->conninfo + used, sizeof(c->conninfo) - used, "%s%s='",
+					 used ? " " : "", o->keyword);
+		for (v = o->val; *v != '\0' && used + 4 < sizeof(c->conninfo); v++) {
+			if (*v == '\'' || *v == '\\')
+				c->conninfo[used++] = '\\';
+			c->conninfo[used++] = *v;
+		}
+		if (used + 2 >= sizeof(c->conninfo)) {
+			snprintf(c->err, c->errlen, "the upstream URL is too long");
+			goto out;
+		}
+		c->conninfo[used++] = '\'';
+		c->conninfo[used] = '\0';
+	}
+	env_passfile[0] = '\0';
+	if (c->password[0] == '\0') {
+		rc = 0; /* upstream asked for no password */
+		goto out;
+	}
+	snprintf(c->secret_dir, sizeof(c->secret_dir), "%s/run/init-secret", c->state);
+	snprintf(c->passfile, sizeof(c->passfile), "%s/pgpass", c->secret_dir);
+	t = (size_t)snprintf(text, sizeof(text), "*:*:*:*:");
+	for (i = 0; c->password[i] != '\0' && t + 3 < sizeof(text); i++) {
+		if (c->password[i] == ':' || c->password[i] == '\\')
+			text[t++] = '\\';
+		text[t++] = c->password[i];
+	}
+	text[t++] = '\n';
+	text[t] = '\0';
+	if (make_owned_dir(c, c->secret_dir, 0700) != 0 ||
+	    write_file(c, c->passfile, text, 0600, true) != 0)
+		goto out;
+	snprintf(env_passfile, len, "PGPASSFILE=%s", c->passfile);
+	rc = 0;
+out:
+	explicit_bzero(text, sizeof(text));
+	PQconninfoFree(opts);
+	return rc;
+}
+
+static void remove_secrets(struct init_ctx *c)
+{
+	if (c->passfile[0] != '\0')
+		unlink(c->passfile);
+	if (c->secret_dir[0] != '\0')
+		rmdir(c->secret_dir);
+	c->passfile[0] = c->secret_dir[0] = '\0';
+	explicit_bzero(c->password, sizeof(c->password));
+}
+
 static int init_physical(struct init_ctx *c)
 {
-	char exe[4200], out[OUT_TAIL], db[64], env_url[4200];
-	char *argv[] = { exe,      "-d", "$RIFT_UPSTREAM", "-D",         c->staging, "-X",
-			 "stream", "-c", "fast",           "--progress", NULL };
-	int major;
+	char exe[4200], out[OUT_TAIL], db[64], env_pass[4400];
+	char *env[] = { env_pass, NULL };
+	char *argv[] = { exe,      "-d", c->conninfo, "-D",         c->staging, "-X",
+			 "stream", "-c", "fast",      "--progress", NULL };
+	int major, rc;
 
-	if (check_upstream(c, &major, db, sizeof(db)) != 0)
+	if (check_upstream(c, &major, db, sizeof(db)) != 0 ||
+	    upstream_secrets(c, env_pass, sizeof(env_pass)) != 0)
 		return -1;
 	snprintf(c->bindir, sizeof(c->bindir), "/usr/lib/postgresql/%d/bin", major);
 	snprintf(exe, sizeof(exe), "%s/pg_basebackup", c->bindir);
-	/* the URL may hold a password: pass it in the environment, not on a command line */
-	snprintf(env_url, sizeof(env_url), "%s", c->opts->upstream_url);
-	argv[2] = env_url;
 	say(c, "pg_basebackup -X stream from %s", c->meta.upstream);
-	if (rift_pg_run_lines(c->cfg.pg_user, argv, NULL, out, sizeof(out), relay_line, c) != 0) {
+	if (env_pass[0] == '\0')
+		env[0] = NULL;
+	rc = rift_pg_run_lines(c->cfg.pg_user, argv, env, out, sizeof(out), relay_line, c);
+	remove_secrets(c);
+	if (rc != 0) {
 		explain_basebackup(c, out);
 		return -1;
 	}
@@ -405,11 +496,13 @@ static int init_logical(struct init_ctx *c)
 {
 	char pwfile[4200], sqlfile[4200], pwset[256], sql[512], out[OUT_TAIL], db[64], cmd[512];
 	char env_url[4300], env_bin[4300], env_sock[4300], env_port[64], env_db[128];
-	char *env[] = { env_url, env_bin, env_sock, env_port, env_db, NULL };
+	char env_pass[4400];
+	char *env[] = { env_url, env_bin, env_sock, env_port, env_db, env_pass, NULL };
 	char *argv[] = { "/bin/bash", "-o", "pipefail", "-c", cmd, NULL };
 	int major;
 
-	if (check_upstream(c, &major, db, sizeof(db)) != 0)
+	if (check_upstream(c, &major, db, sizeof(db)) != 0 ||
+	    upstream_secrets(c, env_pass, sizeof(env_pass)) != 0)
 		return -1;
 	snprintf(c->bindir, sizeof(c->bindir), "/usr/lib/postgresql/%d/bin", major);
 	if (make_password(c->meta.demo_password, sizeof(c->meta.demo_password)) != 0)
@@ -427,20 +520,25 @@ static int init_logical(struct init_ctx *c)
 	if (start_temp_server(c) != 0 || psql_file(c, "postgres", sqlfile) != 0)
 		return -1;
 	unlink(sqlfile);
-	snprintf(env_url, sizeof(env_url), "RIFT_UPSTREAM=%s", c->opts->upstream_url);
+	snprintf(env_url, sizeof(env_url), "RIFT_UPSTREAM=%s", c->conninfo);
 	snprintf(env_bin, sizeof(env_bin), "RIFT_BIN=%s", c->bindir);
 	snprintf(env_sock, sizeof(env_sock), "RIFT_SOCK=%s", c->sockdir);
 	snprintf(env_port, sizeof(env_port), "RIFT_PORT=%d", c->cfg.port_max);
 	snprintf(env_db, sizeof(env_db), "RIFT_DB=%s", db);
 	snprintf(cmd, sizeof(cmd),
 		 "\"$RIFT_BIN/pg_dump\" -Fc -d \"$RIFT_UPSTREAM\" | \"$RIFT_BIN/pg_restore\" "
-		 "--no-owner --no-acl --exit-on-error -h \"$RIFT_SOCK\" -p \"$RIFT_PORT\" -d "
+		 "--no-owner --no-acl --exit-on-error -h \"$RIFT_SOCK\" -p "
+		 "\"$RIFT_PORT\" -d "
 		 "\"$RIFT_DB\"");
 	say(c, "pg_dump | pg_restore of %s", c->meta.upstream);
+	if (env_pass[0] == '\0')
+		env[5] = NULL;
 	if (rift_pg_run_lines(c->cfg.pg_user, argv, env, out, sizeof(out), relay_line, c) != 0) {
+		remove_secrets(c);
 		snprintf(c->err, c->errlen, "pg_dump | pg_restore failed: %s", last_line(out));
 		return -1;
 	}
+	remove_secrets(c);
 	stop_temp_server(c);
 	snprintf(c->meta.default_db, sizeof(c->meta.default_db), "%s", db);
 	return 0;
@@ -571,6 +669,7 @@ int rift_init(const char *state, const struct rift_init_opts *opts, char *err, s
 		break;
 	}
 	stop_temp_server(&c);
+	remove_secrets(&c);
 	if (rc != 0)
 		goto fail;
 	say(&c, "recording the base (file identities) in the store");
@@ -589,9 +688,79 @@ int rift_init(const char *state, const struct rift_init_opts *opts, char *err, s
 	return 0;
 fail:
 	stop_temp_server(&c);
+	remove_secrets(&c);
 	rift_store_close(store);
 	rm_tree(state); /* nothing half-made: a second `rift init` starts clean */
 	return rc < 0 ? rc : -EIO;
+}
+
+/* Marks s[from, to) for removal. */
+static void drop(bool *gone, size_t from, size_t to)
+{
+	for (; from < to; from++)
+		gone[from] = true;
+}
+
+void rift_conninfo_scrub(char *s)
+{
+	size_t len = strlen(s), i, w = 0;
+	bool *gone = calloc(len + 1, sizeof(*gone));
+	const char *scheme = strstr(s, "://");
+
+	if (gone == NULL) {
+		explicit_bzero(s, len); /* cannot tell the password apart: hide it all */
+		return;
+	}
+	if (scheme != NULL &&
+	    (strncmp(s, "postgres://", 11) == 0 || strncmp(s, "postgresql://", 13) == 0)) {
+		size_t start = (size_t)(scheme - s) + 3, q = start + strcspn(s + start, "?");
+		size_t at = q, colon;
+		/* user:password@host; the last @ before the query, in case the password has one */
+		for (i = start; i < q; i++)
+			if (s[i] == '@')
+				at = i;
+		colon = start + strcspn(s + start, ":");
+		if (at < q && colon < at)
+			drop(gone, colon, at);
+		for (i = q; i < len; i++) { /* ?password=...&sslpassword=... */
+			size_t k = strncmp(s + i + 1, "password=", 9) == 0       ? 10
+				   : strncmp(s + i + 1, "sslpassword=", 12) == 0 ? 13
+										 : 0;
+			if ((s[i] == '?' || s[i] == '&') && k > 0)
+				drop(gone, i + k, i + k + strcspn(s + i + k, "&"));
+		}
+	} else {
+		for (i = 0; i < len; i++) { /* keyword form: password = 'value' */
+			size_t j = strncmp(s + i, "sslpassword", 11) == 0 ? i + 11
+				   : strncmp(s + i, "password", 8) == 0   ? i + 8
+									  : 0,
+			       v;
+			if (j == 0 || (i > 0 && s[i - 1] != ' ' && s[i - 1] != '\t'))
+				continue;
+			while (s[j] == ' ' || s[j] == '\t')
+				j++;
+			if (s[j] != '=')
+				continue;
+			for (j++; s[j] == ' ' || s[j] == '\t';)
+				j++;
+			v = j;
+			if (s[j] == '\'') {
+				for (j++; s[j] != '\0' && s[j] != '\''; j++)
+					if (s[j] == '\\' && s[j + 1] != '\0')
+						j++;
+				if (s[j] == '\'')
+					j++;
+			} else {
+				j += strcspn(s + j, " \t");
+			}
+			drop(gone, v, j);
+		}
+	}
+	for (i = 0; i < len; i++)
+		if (!gone[i])
+			s[w++] = s[i];
+	memset(s + w, 0, len - w);
+	free(gone);
 }
 
 int rift_base_meta_load(const char *state, struct rift_base_meta *meta, char *err, size_t errlen)

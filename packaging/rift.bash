@@ -9,6 +9,10 @@ _rift() {
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return
 		;;
+	--upstream-password-file)
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return
+		;;
 	--output)
 		COMPREPLY=($(compgen -W "text env url" -- "$cur"))
 		return
@@ -24,7 +28,7 @@ _rift() {
 		COMPREPLY=($(compgen -W "$cmds --help --version --json --state -q" -- "$cur"))
 	else
 		COMPREPLY=($(compgen -W "--help --json -q --from --ttl --output --upstream --logical \
-			--pgdata --background --read-only" -- "$cur"))
+			--upstream-password-file --pgdata --background --read-only" -- "$cur"))
 	fi
 }
 complete -F _rift rift

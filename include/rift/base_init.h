@@ -16,8 +16,11 @@ enum rift_init_mode {
 
 struct rift_init_opts {
 	enum rift_init_mode mode;
-	const char *upstream_url; /* PHYSICAL, LOGICAL */
-	const char *pgdata;       /* PGDATA */
+	const char *upstream_url; /* PHYSICAL, LOGICAL; may hold a password */
+	/* PHYSICAL, LOGICAL: the password, when not in the URL (NULL: libpq's own sources, such as
+	 * ~/.pgpass). Child tools get it through a passfile, never in their argv. */
+	const char *upstream_password;
+	const char *pgdata; /* PGDATA */
 	/* Called with progress lines (may be NULL): what is happening, for a person. */
 	void (*progress)(const char *line, void *arg);
 	void *progress_arg;
@@ -40,6 +43,13 @@ struct rift_base_meta {
  */
 int rift_init(const char *state_dir, const struct rift_init_opts *opts, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/*
+ * Removes in place every password from a conninfo string or postgres:// URL as typed on a
+ * command line, padding with NULs to the same length, so /proc/<pid>/cmdline stops showing
+ * it. Errs on the side of removing more (the caller keeps its own copy of the original).
+ */
+void rift_conninfo_scrub(char *s);
 
 /* Reads `<state>/base.conf`. */
 int rift_base_meta_load(const char *state_dir, struct rift_base_meta *meta, char *err,

@@ -27,6 +27,7 @@ expect_status 2 "$rift" delete
 expect_status 2 "$rift" list extra
 expect_status 2 "$rift" mount onlyname
 expect_status 2 "$rift" init --logical
+expect_status 2 "$rift" init --upstream-password-file /dev/null
 expect_status 2 "$rift" --state
 expect_status 1 "$rift" delete ../x
 expect_output 'not a valid branch name'
