@@ -14,12 +14,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rift/base_copy.h"
 #include "rift/base_init.h"
 #include "rift/pgproc.h"
 #include "rift/store.h"
 #include "rift/tls.h"
 
-#define OUT_TAIL 2048
+#define OUT_TAIL        2048
+#define MAX_TABLESPACES 64
+
+/* A tablespace of upstream at an absolute path, which pg_basebackup must map into the base. */
+struct tablespace {
+	unsigned oid;
+	char location[1024];
+};
 
 struct init_ctx {
 	const char *state;
@@ -38,6 +46,8 @@ struct init_ctx {
 	char conninfo[4096]; /* upstream_url without its password, for child tools */
 	char secret_dir[4200];
 	char passfile[4300];
+	struct tablespace *tablespaces;
+	size_t ntablespaces;
 	char *err;
 	size_t errlen;
 };
@@ -296,6 +306,41 @@ static void redact(const char *url, char *out, size_t len)
 	PQconninfoFree(opts);
 }
 
+/* Upstream's tablespaces at absolute paths: pg_basebackup would write them to the same paths
+ * on this machine, so each gets mapped into the base instead. */
+static int find_tablespaces(struct init_ctx *c, PGconn *conn)
+{
+	PGresult *r = PQexec(conn, "select oid, pg_tablespace_location(oid) from pg_tablespace "
+				   "where pg_tablespace_location(oid) like '/%'");
+	int i, n, rc = -1;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(c->err, c->errlen, "cannot list upstream's tablespaces: %s",
+			 PQresultErrorMessage(r));
+		goto out;
+	}
+	n = PQntuples(r);
+	if (n > MAX_TABLESPACES) {
+		snprintf(c->err, c->errlen,
+			 "upstream has %d tablespaces; rift init copies at most %d (use --logical)",
+			 n, MAX_TABLESPACES);
+		goto out;
+	}
+	c->tablespaces = calloc((size_t)n + 1, sizeof(*c->tablespaces));
+	if (c->tablespaces == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		c->tablespaces[i].oid = (unsigned)strtoul(PQgetvalue(r, i, 0), NULL, 10);
+		snprintf(c->tablespaces[i].location, sizeof(c->tablespaces[i].location), "%s",
+			 PQgetvalue(r, i, 1));
+	}
+	c->ntablespaces = (size_t)n;
+	rc = 0;
+out:
+	PQclear(r);
+	return rc;
+}
+
 /* Connects to upstream once to say early and clearly what is wrong, before copying anything. */
 static int check_upstream(struct init_ctx *c, int *major, char *db, size_t dblen)
 {
@@ -354,6 +399,8 @@ static int check_upstream(struct init_ctx *c, int *major, char *db, size_t dblen
 		goto out;
 	}
 	say(c, "upstream %s: Postgres %d, %lld MiB to copy", c->meta.upstream, *major, need >> 20);
+	if (c->opts->mode == RIFT_INIT_PHYSICAL && find_tablespaces(c, conn) != 0)
+		goto out;
 	rc = 0;
 out:
 	PQclear(r);
@@ -468,17 +515,47 @@ static void remove_secrets(struct init_ctx *c)
 
 static int init_physical(struct init_ctx *c)
 {
-	char exe[4200], out[OUT_TAIL], db[64], env_pass[4400];
+	char exe[4200], out[OUT_TAIL], db[64], env_pass[4400], mapdir[4200], mapreal[4096];
 	char *env[] = { env_pass, NULL };
-	char *argv[] = { exe,      "-d", c->conninfo, "-D",         c->staging, "-X",
-			 "stream", "-c", "fast",      "--progress", NULL };
-	int major, rc;
+	char *argv[16 + 2 * MAX_TABLESPACES] = {
+		exe, "-d", c->conninfo, "-D", c->staging, "-X", "stream", "-c", "fast", "--progress"
+	};
+	char(*maps)[2 * 4200] = NULL;
+	size_t i, n = 10;
+	int major, rc = -1;
 
 	if (check_upstream(c, &major, db, sizeof(db)) != 0 ||
 	    upstream_secrets(c, env_pass, sizeof(env_pass)) != 0)
-		return -1;
+		goto out;
 	snprintf(c->bindir, sizeof(c->bindir), "/usr/lib/postgresql/%d/bin", major);
 	snprintf(exe, sizeof(exe), "%s/pg_basebackup", c->bindir);
+	/* tablespaces go below the state directory, then become directories of the base */
+	snprintf(mapdir, sizeof(mapdir), "%s/staging.tblspc", c->state);
+	if (c->ntablespaces > 0) {
+		maps = calloc(c->ntablespaces, sizeof(*maps));
+		if (maps == NULL || make_owned_dir(c, mapdir, 0700) != 0 ||
+		    realpath(mapdir, mapreal) == NULL) {
+			snprintf(c->err, c->errlen, "cannot prepare %s: %s", mapdir,
+				 strerror(errno));
+			goto out;
+		}
+	}
+	for (i = 0; i < c->ntablespaces; i++) {
+		const char *l = c->tablespaces[i].location;
+		size_t m = 0;
+		for (; *l != '\0' && m + 3 < sizeof(maps[i]) / 2; l++) {
+			if (*l == '=') /* pg_basebackup's escape for = in OLDDIR */
+				maps[i][m++] = '\\';
+			maps[i][m++] = *l;
+		}
+		snprintf(maps[i] + m, sizeof(maps[i]) - m, "=%s/%u", mapreal,
+			 c->tablespaces[i].oid);
+		argv[n++] = "-T";
+		argv[n++] = maps[i];
+		say(c, "tablespace %u (%s upstream) goes into the base", c->tablespaces[i].oid,
+		    c->tablespaces[i].location);
+	}
+	argv[n] = NULL;
 	say(c, "pg_basebackup -X stream from %s", c->meta.upstream);
 	if (env_pass[0] == '\0')
 		env[0] = NULL;
@@ -486,10 +563,16 @@ static int init_physical(struct init_ctx *c)
 	remove_secrets(c);
 	if (rc != 0) {
 		explain_basebackup(c, out);
-		return -1;
+		rc = -1;
+		goto out;
 	}
+	rc = rift_base_adopt_tablespaces(c->staging, mapdir, c->err, c->errlen);
+	if (rc != 0)
+		goto out;
 	snprintf(c->meta.default_db, sizeof(c->meta.default_db), "%s", db[0] ? db : "postgres");
-	return 0;
+out:
+	free(maps);
+	return rc;
 }
 
 static int init_logical(struct init_ctx *c)
@@ -510,9 +593,9 @@ static int init_logical(struct init_ctx *c)
 	snprintf(pwfile, sizeof(pwfile), "%s/run/init-pw", c->state);
 	snprintf(sqlfile, sizeof(sqlfile), "%s/run/init.sql", c->state);
 	snprintf(pwset, sizeof(pwset), "%s\n", c->meta.demo_password);
-	snprintf(sql, sizeof(sql),
-		 "create role rift login superuser password '%s';\ncreate database \"%s\";\n",
-		 c->meta.demo_password, db);
+	snprintf(sql, sizeof(sql), "create role rift login superuser password '%s';\n%s%s%s",
+		 c->meta.demo_password, strcmp(db, "postgres") != 0 ? "create database \"" : "",
+		 strcmp(db, "postgres") != 0 ? db : "", strcmp(db, "postgres") != 0 ? "\";\n" : "");
 	if (write_file(c, pwfile, pwset, 0600, true) != 0 ||
 	    write_file(c, sqlfile, sql, 0600, true) != 0 || run_initdb(c, pwfile) != 0)
 		return -1;
@@ -527,7 +610,7 @@ static int init_logical(struct init_ctx *c)
 	snprintf(env_db, sizeof(env_db), "RIFT_DB=%s", db);
 	snprintf(cmd, sizeof(cmd),
 		 "\"$RIFT_BIN/pg_dump\" -Fc -d \"$RIFT_UPSTREAM\" | \"$RIFT_BIN/pg_restore\" "
-		 "--no-owner --no-acl --exit-on-error -h \"$RIFT_SOCK\" -p "
+		 "--no-owner --no-acl --no-tablespaces --exit-on-error -h \"$RIFT_SOCK\" -p "
 		 "\"$RIFT_PORT\" -d "
 		 "\"$RIFT_DB\"");
 	say(c, "pg_dump | pg_restore of %s", c->meta.upstream);
@@ -571,6 +654,60 @@ static int check_stopped(struct init_ctx *c, const char *pgdata)
 			 "stop) or use --upstream to copy it live",
 			 pgdata, pid, pgdata);
 		return -1;
+	}
+	return 0;
+}
+
+/* Settings that would make a branch's server read or write outside its own data directory:
+ * data_directory would even run it on the source's. */
+static int check_config(struct init_ctx *c, const char *datadir)
+{
+	static const char *files[] = { "postgresql.conf", "postgresql.auto.conf" };
+	static const char *keys[] = { "data_directory", "config_file", "hba_file",
+				      "ident_file",     "include",     "include_if_exists",
+				      "include_dir" };
+	char path[4300], line[1024];
+	size_t i, k;
+
+	snprintf(path, sizeof(path), "%s/postgresql.conf", datadir);
+	if (access(path, F_OK) != 0) {
+		snprintf(c->err, c->errlen,
+			 "the data directory has no postgresql.conf (Debian and Ubuntu keep it in "
+			 "/etc/postgresql/<version>/<cluster>/); a branch's server reads its "
+			 "settings from the base: copy the data directory (cp -a), put "
+			 "postgresql.conf, pg_hba.conf and pg_ident.conf into the copy, without "
+			 "their data_directory, hba_file, ident_file and include lines, and give "
+			 "rift init --pgdata the copy");
+		return -1;
+	}
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		FILE *f;
+		snprintf(path, sizeof(path), "%s/%s", datadir, files[i]);
+		f = fopen(path, "re");
+		if (f == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL) {
+			const char *p = line + strspn(line, " \t");
+			for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+				size_t n = strlen(keys[k]);
+				const char *v = p + n;
+				if (strncmp(p, keys[k], n) != 0 ||
+				    (*v != ' ' && *v != '\t' && *v != '=' && *v != '\''))
+					continue;
+				v += strspn(v, " \t=\'");
+				if (k >= 4 && *v != '/' && strstr(v, "..") == NULL)
+					continue; /* an include of a file inside the base is fine */
+				line[strcspn(line, "\r\n")] = '\0';
+				snprintf(c->err, c->errlen,
+					 "%s sets \"%s\": a branch's server must read and write "
+					 "only its own data directory; remove the line from the "
+					 "source (or from a copy of it), then run rift init again",
+					 files[i], p);
+				fclose(f);
+				return -1;
+			}
+		}
+		fclose(f);
 	}
 	return 0;
 }
@@ -661,15 +798,23 @@ int rift_init(const char *state, const struct rift_init_opts *opts, char *err, s
 		break;
 	case RIFT_INIT_PGDATA:
 		rc = check_stopped(&c, opts->pgdata);
+		if (rc == 0)
+			rc = check_config(&c, opts->pgdata);
 		if (rc == 0) {
-			rmdir(c.staging);
-			snprintf(c.staging, sizeof(c.staging), "%s", opts->pgdata);
-			snprintf(c.meta.default_db, sizeof(c.meta.default_db), "postgres");
+			say(&c, "copying %s into the base", opts->pgdata);
+			rc = rift_base_copy(opts->pgdata, c.staging, opts->progress,
+					    opts->progress_arg, err, errlen);
 		}
+		snprintf(c.meta.default_db, sizeof(c.meta.default_db), "postgres");
 		break;
 	}
 	stop_temp_server(&c);
 	remove_secrets(&c);
+	free(c.tablespaces);
+	if (rc == 0)
+		rc = rift_base_check_links(c.staging, err, errlen);
+	if (rc == 0)
+		rc = check_config(&c, c.staging);
 	if (rc != 0)
 		goto fail;
 	say(&c, "recording the base (file identities) in the store");

@@ -253,6 +253,8 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 			struct rift_instance *inst, char *err, size_t errlen)
 {
 	char exe[4200], port[16], sock[4200], sb[32], cluster[96], conn[4400], why[512];
+	/* allow_in_place_tablespaces: a base's tablespaces are directories in pg_tblspc (rift
+	 * init copies them in), which recovery to a consistent state refuses otherwise */
 	char *argv[] = { exe,
 			 "-D",
 			 inst->datadir,
@@ -272,6 +274,8 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 			 cluster,
 			 "-c",
 			 "archive_mode=off",
+			 "-c",
+			 "allow_in_place_tablespaces=on",
 			 NULL };
 	struct timespec start, now;
 	uid_t uid;

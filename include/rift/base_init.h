@@ -37,6 +37,7 @@ struct rift_base_meta {
 /*
  * Creates the store in state_dir (which must not hold one yet), writes rift.conf with every
  * default, makes base generation 1 by the chosen mode and creates the branch "main" from it.
+ * The base depends on nothing outside it: an external pg_wal and tablespaces are copied in.
  * On failure nothing half-made is left that a second attempt would trip over, and *err says
  * what failed and what to do (add a pg_hba line, grant REPLICATION, install postgresql-N, free
  * disk, stop the server).

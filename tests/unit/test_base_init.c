@@ -1,4 +1,4 @@
-/* test_base_init.c — password scrubbing of typed URLs. */
+/* test_base_init.c — password scrubbing of typed URLs, and self-contained base copies. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "rift/base_copy.h"
 #include "rift/base_init.h"
 
 struct scrub_case {
@@ -51,10 +52,109 @@ static void test_scrub(void **state)
 	}
 }
 
+static char tmp[64];
+
+static void put(const char *rel, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void dir(const char *rel)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+	assert_int_equal(mkdir(path, 0700), 0);
+}
+
+static void link_to(const char *target, const char *rel)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+	assert_int_equal(symlink(target, path), 0);
+}
+
+static bool is_dir(const char *rel)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void test_copy(void **state)
+{
+	char src[128], dst[128], cmd[256], err[1024] = "", wal[128], ts[128];
+
+	(void)state;
+	snprintf(tmp, sizeof(tmp), "/tmp/rift-test-base-copy.XXXXXX");
+	assert_non_null(mkdtemp(tmp));
+	snprintf(src, sizeof(src), "%s/src", tmp);
+	snprintf(dst, sizeof(dst), "%s/dst", tmp);
+	snprintf(wal, sizeof(wal), "%s/wal", tmp);
+	snprintf(ts, sizeof(ts), "%s/ts", tmp);
+	dir("src");
+	dir("dst");
+	dir("wal");
+	dir("ts");
+	dir("ts/PG_15_202209061");
+	dir("ts/PG_14_202107181"); /* another major version sharing the location */
+	put("ts/PG_15_202209061/16385", "table");
+	put("ts/PG_14_202107181/16385", "old table");
+	dir("wal/archive_status");
+	put("wal/000000010000000000000001", "wal");
+	put("src/PG_VERSION", "15\n");
+	put("src/postgresql.conf", "");
+	dir("src/pg_tblspc");
+	dir("src/global");
+	put("src/global/pg_control", "control");
+	link_to(wal, "src/pg_wal");
+	link_to(ts, "src/pg_tblspc/16384");
+	link_to("global/pg_control", "src/inner_link"); /* relative and inside: kept */
+
+	assert_int_equal(rift_base_copy(src, dst, NULL, NULL, err, sizeof(err)), 0);
+	assert_true(is_dir("dst/pg_wal"));
+	assert_true(is_dir("dst/pg_wal/archive_status"));
+	assert_true(is_dir("dst/pg_tblspc/16384"));
+	assert_true(is_dir("dst/pg_tblspc/16384/PG_15_202209061"));
+	assert_false(is_dir("dst/pg_tblspc/16384/PG_14_202107181"));
+	snprintf(cmd, sizeof(cmd), "%s/pg_wal/000000010000000000000001", dst);
+	assert_int_equal(access(cmd, R_OK), 0);
+	assert_int_equal(rift_base_check_links(dst, err, sizeof(err)), 0);
+
+	/* links leading out, absolute ones and dangling ones are refused, naming the link */
+	link_to("/etc/hostname", "dst/stray");
+	assert_int_not_equal(rift_base_check_links(dst, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "stray"));
+	assert_non_null(strstr(err, "/etc/hostname"));
+	snprintf(cmd, sizeof(cmd), "%s/stray", dst);
+	unlink(cmd);
+	link_to("../../../etc", "dst/global/up");
+	assert_int_not_equal(rift_base_check_links(dst, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "global/up"));
+	snprintf(cmd, sizeof(cmd), "%s/global/up", dst);
+	unlink(cmd);
+	link_to("nothing-here", "dst/dangling");
+	assert_int_not_equal(rift_base_check_links(dst, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "nothing that exists"));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scrub),
+		cmocka_unit_test(test_copy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
