@@ -22,6 +22,8 @@ struct copy {
 	char version_dir[32]; /* "PG_15_": a tablespace's directory for this cluster's version */
 	bool counting;        /* first pass: check every link and add up sizes, copy nothing */
 	bool follow;          /* copy what pg_wal and pg_tblspc/<oid> links point to */
+	bool check_owner;     /* everything copied must belong to the data directory's owner */
+	uid_t owner;
 	long long total, done;
 	struct timespec said;
 	rift_progress_fn progress;
@@ -66,6 +68,22 @@ static int fail(struct copy *c, int errnum, const char *what, const char *path)
 	return -errnum;
 }
 
+/* rift copies as root, so a link planted by the cluster's OS user (whom every branch's
+ * superuser can become) could make it copy a file that user may not read: all that is copied
+ * must belong to the data directory's owner, as Postgres itself requires. Checked on what was
+ * opened (fstat), so a swap between check and open changes nothing. */
+static int check_owner(struct copy *c, const char *path, const struct stat *st)
+{
+	if (!c->check_owner || st->st_uid == c->owner)
+		return 0;
+	snprintf(c->err, c->errlen,
+		 "%s belongs to uid %u, not to the data directory's owner (uid %u); rift will not "
+		 "copy it into a base that every branch can read. Give it to the cluster's user "
+		 "(chown) or remove it, then run rift init again",
+		 path, (unsigned)st->st_uid, (unsigned)c->owner);
+	return -EPERM;
+}
+
 static bool inside(const char *dir, const char *path)
 {
 	size_t n = strlen(dir);
@@ -101,18 +119,22 @@ static int set_owner_mode_times(struct copy *c, const char *to, const struct sta
 static int copy_file(struct copy *c, const char *from, const char *to, const struct stat *st)
 {
 	int in = -1, out = -1, rc = 0;
+	struct stat opened;
 	char *buf = NULL;
 	ssize_t n;
 
 	if (c->counting) {
 		c->total += st->st_size;
-		return 0;
+		return check_owner(c, from, st); /* fail before copying anything */
 	}
 	in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (in < 0) {
+	if (in < 0 || fstat(in, &opened) != 0) {
 		rc = fail(c, errno, "cannot read", from);
 		goto out;
 	}
+	rc = check_owner(c, from, &opened);
+	if (rc != 0)
+		goto out;
 	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (out < 0) {
 		rc = fail(c, errno, "cannot create", to);
@@ -195,14 +217,22 @@ static int copy_dir(struct copy *c, const char *from, const char *to, const char
 		    bool external, const struct stat *st, bool tablespace)
 {
 	struct dirent *de;
+	struct stat opened;
 	DIR *d = NULL;
-	int rc = 0;
+	int rc = 0, fd;
 
 	if (!c->counting && rel[0] != '\0' && mkdir(to, 0700) != 0)
 		return fail(c, errno, "cannot create", to);
-	d = opendir(from);
-	if (d == NULL)
-		return fail(c, errno, "cannot read the directory", from);
+	fd = open(from, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &opened) != 0 || (d = fdopendir(fd)) == NULL) {
+		rc = fail(c, errno, "cannot read the directory", from);
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	rc = check_owner(c, from, &opened);
+	if (rc != 0)
+		goto out;
 	while ((de = readdir(d)) != NULL) {
 		char f[PATH_MAX], t[PATH_MAX], r[PATH_MAX];
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -291,15 +321,19 @@ static int read_version(struct copy *c)
 int rift_base_copy(const char *src, const char *dst, rift_progress_fn progress, void *arg,
 		   char *err, size_t errlen)
 {
-	struct copy c = {
-		.follow = true, .progress = progress, .arg = arg, .err = err, .errlen = errlen
-	};
+	struct copy c = { .follow = true,
+			  .check_owner = true,
+			  .progress = progress,
+			  .arg = arg,
+			  .err = err,
+			  .errlen = errlen };
 	struct statvfs sv;
 	struct stat st;
 	int rc, fd;
 
 	if (realpath(src, c.root) == NULL || stat(c.root, &st) != 0)
 		return fail(&c, errno, "cannot read", src);
+	c.owner = st.st_uid;
 	rc = read_version(&c);
 	if (rc != 0)
 		return rc;

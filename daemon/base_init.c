@@ -681,11 +681,17 @@ static int check_config(struct init_ctx *c, const char *datadir)
 		return -1;
 	}
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		int fd;
 		FILE *f;
 		snprintf(path, sizeof(path), "%s/%s", datadir, files[i]);
-		f = fopen(path, "re");
-		if (f == NULL)
+		/* root reads it: never through a link (links were checked, but could be swapped) */
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		f = fd >= 0 ? fdopen(fd, "re") : NULL;
+		if (f == NULL) {
+			if (fd >= 0)
+				close(fd);
 			continue;
+		}
 		while (fgets(line, sizeof(line), f) != NULL) {
 			const char *p = line + strspn(line, " \t");
 			for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {

@@ -146,6 +146,17 @@ static void test_copy(void **state)
 	link_to("nothing-here", "dst/dangling");
 	assert_int_not_equal(rift_base_check_links(dst, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "nothing that exists"));
+	/* as root, a file the cluster's user does not own is not copied (not even counted) */
+	if (geteuid() == 0) {
+		snprintf(cmd, sizeof(cmd), "%s/PG_15_202209061/16385", ts);
+		assert_int_equal(chown(cmd, 1, 1), 0);
+		dir("dst2");
+		snprintf(dst, sizeof(dst), "%s/dst2", tmp);
+		assert_int_not_equal(rift_base_copy(src, dst, NULL, NULL, err, sizeof(err)), 0);
+		assert_non_null(strstr(err, "belongs to uid 1"));
+		snprintf(cmd, sizeof(cmd), "%s/pg_wal", dst);
+		assert_int_not_equal(access(cmd, F_OK), 0);
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
 	assert_int_equal(system(cmd), 0);
 }
