@@ -93,6 +93,13 @@ for b in b1 b2; do
 	[ "$(br_sql "$port" "select (select count(*) from t_main) || ' ' || (select count(*) from t_ts) || ' ' || (select count(*) from t_$b)")" = "1100 700 1" ] ||
 		fail "$b lost its writes after a restart"
 done
+# pg_dump of a database is as with the source; pg_dumpall shows the in-place location
+"$PG_BIN/pg_dump" -h 127.0.0.1 -p "$port" -U postgres postgres >"$TEST_TMP/dump.sql" ||
+	fail "pg_dump of a branch failed"
+grep -q "^SET default_tablespace = ts;" "$TEST_TMP/dump.sql" || fail "pg_dump lost the tablespace"
+"$PG_BIN/pg_dumpall" -g -h 127.0.0.1 -p "$port" -U postgres >"$TEST_TMP/globals.sql"
+grep -q "CREATE TABLESPACE ts OWNER postgres LOCATION 'pg_tblspc/$ts_oid';" "$TEST_TMP/globals.sql" ||
+	fail "pg_dumpall -g wrote $(grep TABLESPACE "$TEST_TMP/globals.sql")"
 # dropping a tablespace works on the copy
 br_sql "$port" "drop table t_ts, t_b2"
 br_sql "$port" "drop tablespace ts"
