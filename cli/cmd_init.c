@@ -31,17 +31,17 @@ static void init_usage(FILE *out)
 	    "                     set PGPASSWORD, or use ~/.pgpass): a password typed in the\n"
 	    "                     URL is visible to every local user until rift erases it\n"
 	    "  --pgdata DIR       copies a stopped data directory\n"
+	    "  --state DIR        where the store lives (default $RIFT_STATE or /var/lib/rift)\n"
 	    "\n"
 	    "The base depends on nothing outside it: a pg_wal or tablespace that is a link to\n"
 	    "elsewhere is copied into it; any other link leading out of the data directory is\n"
 	    "refused. Tools run at init never get the password on their command line.\n"
-	    "  --state DIR        where the store lives (default $RIFT_STATE or /var/lib/rift)\n"
 	    "\n"
 	    "examples:\n"
 	    "  rift init\n"
 	    "  rift init --upstream postgres://replicator@db.internal:5432/app \\\n"
 	    "            --upstream-password-file /run/secrets/replicator\n"
-	    "  rift init --upstream postgres://user:pw@rds-host/app --logical\n");
+	    "  PGPASSWORD=... rift init --upstream postgres://user@rds-host/app --logical\n");
 }
 
 /* pg_basebackup --progress says "123/4567 kB (2%), 0/1 tablespace": on a terminal that becomes a
