@@ -87,8 +87,7 @@ done
 # both come back after a restart with their own writes (the second one used to find no
 # checkpoint record: the first had overwritten the source's WAL)
 for b in b1 b2; do
-	api "$state" POST "/v1/branches/$b/stop"
-	[ "$API_STATUS" = 200 ] || fail "stop $b: $(cat "$API_OUT")"
+	expect_status 0 "$rift" --state "$state" stop "$b"
 	port=$(start_branch $b)
 	[ "$(br_sql "$port" "select (select count(*) from t_main) || ' ' || (select count(*) from t_ts) || ' ' || (select count(*) from t_$b)")" = "1100 700 1" ] ||
 		fail "$b lost its writes after a restart"
