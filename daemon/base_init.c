@@ -447,7 +447,7 @@ static int upstream_secrets(struct init_ctx *c, char *env_passfile, size_t len)
 	PQconninfoOption *opts, *o;
 	char *perr = NULL, text[1100];
 	size_t used = 0, i, t = 0;
-	int rc = -1;
+	int rc = -1, fd = -1;
 
 	opts = PQconninfoParse(c->opts->upstream_url, &perr);
 	if (opts == NULL) {
@@ -492,9 +492,24 @@ static int upstream_secrets(struct init_ctx *c, char *env_passfile, size_t len)
 	}
 	text[t++] = '\n';
 	text[t] = '\0';
-	if (make_owned_dir(c, c->secret_dir, 0700) != 0 ||
-	    write_file(c, c->passfile, text, 0600, true) != 0)
+	/* The directory is root's until the file is in it: the Postgres user (whom other stores'
+	 * branch superusers can become) never gets a moment to plant a link where root writes. */
+	if (mkdir(c->secret_dir, 0700) != 0) {
+		snprintf(c->err, c->errlen, "cannot create %s: %s", c->secret_dir, strerror(errno));
 		goto out;
+	}
+	fd = open(c->passfile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, text, t) != (ssize_t)t || fchown(fd, c->uid, c->gid) != 0) {
+		snprintf(c->err, c->errlen, "cannot write %s: %s", c->passfile, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	if (close(fd) != 0 || chown(c->secret_dir, c->uid, c->gid) != 0) {
+		snprintf(c->err, c->errlen, "cannot hand %s to the Postgres user: %s",
+			 c->secret_dir, strerror(errno));
+		goto out;
+	}
 	snprintf(env_passfile, len, "PGPASSFILE=%s", c->passfile);
 	rc = 0;
 out:
