@@ -1,5 +1,4 @@
 /* instance.c — starts, watches and stops the Postgres server of one branch. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -12,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rift/datadir.h"
 #include "rift/log.h"
 #include "rift/instance.h"
 #include "rift/pgproc.h"
@@ -25,171 +25,72 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Removes path/name if it exists; ENOENT is fine. */
-static int remove_in(const char *dir, const char *name)
+/* Clears what must not survive into a new server and writes riftd's hba file for it, all
+ * through a descriptor of the mount root: nothing under it is followed (datadir.h). */
+static int prepare_datadir(const struct rift_instance *inst, uid_t uid, gid_t gid, char *err,
+			   size_t errlen)
 {
-	char path[4352];
+	int rootfd = rift_datadir_open(inst->datadir), rc;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
-		return -ENAMETOOLONG;
-	if (unlink(path) != 0 && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
-/* A branch never replays its parent's replication: slots would pin WAL forever. */
-static int drop_slots(const char *datadir)
-{
-	char path[4352];
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/pg_replslot", datadir);
-	d = opendir(path);
-	if (d == NULL)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(d)) != NULL) {
-		char slot[4608];
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(slot, sizeof(slot), "%s/%s", path, de->d_name);
-		remove_in(slot, "state");
-		if (rmdir(slot) != 0)
-			LOG_WARN("instance", "cannot drop replication slot %s: %s", slot,
-				 strerror(errno));
+	if (rootfd < 0) {
+		snprintf(err, errlen, "cannot open the mount of branch \"%s\" at %s: %s",
+			 inst->branch, inst->datadir, strerror(-rootfd));
+		return rootfd;
 	}
-	closedir(d);
-	return 0;
-}
-
-/* Prepends rift's trust line for unix-socket connections; only root and the Postgres user can
- * reach the 0700 socket directory, and routed clients never use it (they come over TCP). */
-static int add_hba_line(const char *datadir)
-{
-	char path[4352], tmp[4400], *old = NULL;
-	struct stat st;
-	int rc = 0;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "%s/pg_hba.conf", datadir);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return -errno;
-	if (fstat(fileno(f), &st) != 0 || st.st_size > (1 << 20)) {
-		fclose(f);
-		return -EFBIG;
-	}
-	old = malloc((size_t)st.st_size + 1);
-	n = old ? fread(old, 1, (size_t)st.st_size, f) : 0;
-	fclose(f);
-	if (old == NULL)
-		return -ENOMEM;
-	old[n] = '\0';
-	if (strstr(old, HBA_MARK) != NULL)
-		goto out;
-	snprintf(tmp, sizeof(tmp), "%s.rift", path);
-	f = fopen(tmp, "we");
-	if (f == NULL) {
-		rc = -errno;
-		goto out;
-	}
-	fprintf(f, "%s\nlocal all all trust\n%s", HBA_MARK, old);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0 ||
-	    fchown(fileno(f), st.st_uid, st.st_gid) != 0 ||
-	    fchmod(fileno(f), st.st_mode & 07777) != 0)
-		rc = -errno;
-	if (fclose(f) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-out:
-	free(old);
+	rc = rift_datadir_prepare(rootfd, inst->branch, uid, gid, err, errlen);
+	if (rc == 0)
+		rc = rift_datadir_write_hba(rootfd, inst->branch, inst->hbafile, gid, err, errlen);
+	close(rootfd);
 	return rc;
 }
 
-/* A postmaster.pid left by a server that died with riftd names a pid that is gone, a zombie,
- * or by now another process; Postgres would refuse to start over it. riftd starts the only
- * servers on its mounts and ends orphans first, so a lock file whose pid is not a live
- * postmaster on this very directory is stale. */
-static int clear_stale_pidfile(const char *datadir)
-{
-	char path[4352], line[32] = "", proc[64], args[8192], stat[256];
-	const char *paren;
-	bool live = false;
-	FILE *f;
-	long pid;
-	size_t n, i;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/postmaster.pid", datadir) >= sizeof(path))
-		return -ENAMETOOLONG;
-	f = fopen(path, "re");
-	if (f == NULL)
-		return 0;
-	if (fgets(line, sizeof(line), f) == NULL)
-		line[0] = '\0';
-	fclose(f);
-	pid = strtol(line, NULL, 10);
-	snprintf(proc, sizeof(proc), "/proc/%ld/stat", pid);
-	f = pid > 0 ? fopen(proc, "re") : NULL;
-	if (f != NULL) {
-		n = fread(stat, 1, sizeof(stat) - 1, f);
-		fclose(f);
-		stat[n] = '\0';
-		paren = strrchr(stat, ')');
-		live = paren != NULL && paren[1] != '\0' && paren[2] != 'Z';
-	}
-	if (live) {
-		snprintf(proc, sizeof(proc), "/proc/%ld/cmdline", pid);
-		f = fopen(proc, "re");
-		n = f ? fread(args, 1, sizeof(args) - 1, f) : 0;
-		if (f != NULL)
-			fclose(f);
-		for (i = 0; i < n; i++)
-			if (args[i] == '\0')
-				args[i] = ' ';
-		args[n] = '\0';
-		live = strstr(args, datadir) != NULL;
-	}
-	if (live)
-		return -EBUSY;
-	return remove_in(datadir, "postmaster.pid");
-}
-
-static int prepare_datadir(const char *datadir, char *err, size_t errlen)
-{
-	int rc = clear_stale_pidfile(datadir);
-
-	if (rc == -EBUSY) {
-		snprintf(err, errlen,
-			 "another Postgres server is already running on %s; stop it first",
-			 datadir);
-		return rc;
-	}
-	if (rc == 0)
-		rc = remove_in(datadir, "standby.signal");
-
-	if (rc == 0)
-		rc = remove_in(datadir, "recovery.signal");
-	if (rc == 0)
-		rc = drop_slots(datadir);
-	if (rc == 0)
-		rc = add_hba_line(datadir);
-	if (rc != 0)
-		snprintf(err, errlen, "cannot prepare %s for its server: %s", datadir,
-			 strerror(-rc));
-	return rc;
-}
-
+/* run/pg/<branch>: the server's socket directory, 0700 and the server's user's. Made through a
+ * descriptor of its root-owned parent, so the name cannot be a link planted there. */
 static int make_sockdir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
-	if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || chown(dir, uid, gid) != 0 ||
-	    chmod(dir, 0700) != 0) {
-		snprintf(err, errlen, "cannot prepare socket directory %s: %s", dir,
-			 strerror(errno));
-		return -errno;
+	const char *slash = strrchr(dir, '/');
+	char parent[4096];
+	struct stat st;
+	int pfd = -1, fd = -1, rc = 0;
+
+	if (slash == NULL || slash == dir || (size_t)(slash - dir) >= sizeof(parent)) {
+		snprintf(err, errlen, "bad socket directory %s", dir);
+		return -EINVAL;
 	}
-	return 0;
+	memcpy(parent, dir, (size_t)(slash - dir));
+	parent[slash - dir] = '\0';
+	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0 || fstat(pfd, &st) != 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", parent, strerror(errno));
+		goto out;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+		rc = -EPERM;
+		snprintf(err, errlen,
+			 "%s must be owned by riftd's user and writable by it alone (chown root "
+			 "%s; chmod 0711 %s)",
+			 parent, parent, parent);
+		goto out;
+	}
+	if (mkdirat(pfd, slash + 1, 0700) != 0 && errno != EEXIST) {
+		rc = -errno;
+		goto fail;
+	}
+	fd = openat(pfd, slash + 1, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fchown(fd, uid, gid) != 0 || fchmod(fd, 0700) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	goto out;
+fail:
+	snprintf(err, errlen, "cannot prepare socket directory %s: %s", dir, strerror(-rc));
+out:
+	if (fd >= 0)
+		close(fd);
+	if (pfd >= 0)
+		close(pfd);
+	return rc;
 }
 
 bool rift_instance_alive(struct rift_instance *inst)
@@ -216,11 +117,15 @@ static void conninfo(const struct rift_instance *inst, const char *user, char *o
 static void last_log_line(const char *path, char *out, size_t len)
 {
 	char line[512] = "";
-	FILE *f = fopen(path, "re");
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 
 	out[0] = '\0';
-	if (f == NULL)
+	if (f == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	if (fseek(f, -4096, SEEK_END) != 0)
 		rewind(f);
 	while (fgets(line, sizeof(line), f) != NULL)
@@ -236,7 +141,7 @@ static bool log_mentions(const char *path, off_t offset, const char *needle)
 	char buf[8192];
 	bool found = false;
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
 		return false;
@@ -253,30 +158,16 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 			struct rift_instance *inst, char *err, size_t errlen)
 {
 	char exe[4200], port[16], sock[4200], sb[32], cluster[96], conn[4400], why[512];
+	char hba[4200];
 	/* allow_in_place_tablespaces: a base's tablespaces are directories in pg_tblspc (rift
 	 * init copies them in), which recovery to a consistent state refuses otherwise */
-	char *argv[] = { exe,
-			 "-D",
-			 inst->datadir,
-			 "-p",
-			 port,
-			 "-k",
-			 sock,
-			 "-c",
-			 "listen_addresses=127.0.0.1",
-			 "-c",
-			 "wal_init_zero=off",
-			 "-c",
-			 "wal_recycle=off",
-			 "-c",
-			 sb,
-			 "-c",
-			 cluster,
-			 "-c",
-			 "archive_mode=off",
-			 "-c",
+	char *argv[] = { exe, "-D", inst->datadir, "-p", port, "-k", sock, "-c",
+			 "listen_addresses=127.0.0.1", "-c", "wal_init_zero=off", "-c",
+			 "wal_recycle=off", "-c", sb, "-c", cluster, "-c", "archive_mode=off", "-c",
 			 "allow_in_place_tablespaces=on",
-			 NULL };
+			 /* riftd's hba file, outside the data directory: a -c option outranks
+			  * postgresql.conf and ALTER SYSTEM */
+			 "-c", hba, NULL };
 	struct timespec start, now;
 	uid_t uid;
 	gid_t gid;
@@ -288,7 +179,7 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 		return rc;
 	rc = make_sockdir(inst->sockdir, uid, gid, err, errlen);
 	if (rc == 0)
-		rc = prepare_datadir(inst->datadir, err, errlen);
+		rc = prepare_datadir(inst, uid, gid, err, errlen);
 	if (rc != 0)
 		return rc;
 	snprintf(exe, sizeof(exe), "%s/postgres", bindir);
@@ -296,7 +187,11 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 	snprintf(sock, sizeof(sock), "%s", inst->sockdir);
 	snprintf(sb, sizeof(sb), "shared_buffers=%dMB", cfg->shared_buffers_mb);
 	snprintf(cluster, sizeof(cluster), "cluster_name=rift-%s", inst->branch);
-	log_fd = open(inst->logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if ((size_t)snprintf(hba, sizeof(hba), "hba_file=%s", inst->hbafile) >= sizeof(hba)) {
+		snprintf(err, errlen, "the hba file path %s is too long", inst->hbafile);
+		return -ENAMETOOLONG;
+	}
+	log_fd = open(inst->logpath, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (log_fd < 0) {
 		snprintf(err, errlen, "cannot open the log %s: %s", inst->logpath, strerror(errno));
 		return -errno;

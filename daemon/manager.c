@@ -375,6 +375,8 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 	snprintf(b->inst.datadir, sizeof(b->inst.datadir), "%.4000s", mnt);
 	snprintf(b->inst.sockdir, sizeof(b->inst.sockdir), "%.3000s/run/pg/%s", m->state, b->name);
 	snprintf(b->inst.logpath, sizeof(b->inst.logpath), "%.3000s/log/%s.log", m->state, b->name);
+	snprintf(b->inst.hbafile, sizeof(b->inst.hbafile), "%.3000s/run/hba/%s.conf", m->state,
+		 b->name);
 	for (tries = 0;; tries++) {
 		if (pick_port(m, b) == 0) {
 			snprintf(err, errlen,

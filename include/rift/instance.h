@@ -13,16 +13,19 @@ struct rift_instance {
 	char datadir[4096]; /* the branch's mount point */
 	char sockdir[4096]; /* run/pg/<branch>, 0700, owned by the Postgres user */
 	char logpath[4096]; /* log/<branch>.log */
+	char hbafile[4096]; /* run/hba/<branch>.conf: riftd's, root-owned, outside the branch */
 	int port;
 	pid_t pid; /* 0 when not running */
 };
 
 /*
- * Prepares the branch's data directory for a server of its own (standby/recovery signal files
- * removed, inherited replication slots dropped, rift's local trust line in pg_hba.conf for its
- * 0700 socket directory), starts postgres with rift's settings and waits until it accepts
- * connections or cfg->start_timeout_s passes. On failure the server is stopped and *err says
- * why, with the log's last line and path.
+ * Prepares the branch's data directory for a server of its own through a descriptor of its
+ * mount root (stale postmaster.pid, standby/recovery signal files and inherited replication
+ * slots removed; nothing followed: datadir.h), writes hbafile (rift's local trust line for its
+ * 0700 socket directory, then the branch's pg_hba.conf), starts postgres with rift's settings
+ * (-c hba_file=hbafile among them) and waits until it accepts connections or
+ * cfg->start_timeout_s passes. On failure the server is stopped and *err says why, with the
+ * log's last line and path.
  */
 int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 			struct rift_instance *inst, char *err, size_t errlen)
