@@ -1,4 +1,5 @@
 /* pgproc.c — spawns Postgres programs as the Postgres OS user, with bounded captured output. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,6 +99,44 @@ static void apply_env(char *const env[])
 			_exit(127);
 }
 
+/* In the child: closes every descriptor from 3 up. close_range where the kernel has it (5.9),
+ * else each one /proc/self/fd lists (the directory's own descriptor is closed last). */
+static void close_from_3(void)
+{
+	struct dirent *de;
+	DIR *d;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+		return;
+#endif
+	d = opendir("/proc/self/fd");
+	if (d == NULL)
+		_exit(127); /* cannot prove nothing leaks: do not run the program */
+	while ((de = readdir(d)) != NULL) {
+		long fd = strtol(de->d_name, NULL, 10);
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && fd >= 3 && fd != dirfd(d))
+			close((int)fd);
+	}
+	closedir(d);
+}
+
+/* In the child: default dispositions for every signal (an ignored one would stay ignored across
+ * exec) and none blocked. */
+static void reset_signals(void)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+	int sig;
+
+	sigemptyset(&dfl.sa_mask);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL); /* EINVAL for the few it cannot set */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 int rift_pg_spawn(const char *user, char *const argv[], char *const env[], int log_fd, pid_t *pid)
 {
 	pid_t p = fork();
@@ -104,16 +144,18 @@ int rift_pg_spawn(const char *user, char *const argv[], char *const env[], int l
 	if (p < 0)
 		return -errno;
 	if (p == 0) {
-		int devnull = open("/dev/null", O_RDWR);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* riftd's descriptors (sockets of other jobs' sessions, /dev/fuse, the store's
+		 * files) are close-on-exec, but another thread may have opened one between
+		 * socket() and fcntl() (libpq does so) or inherited one from riftd's parent: the
+		 * program gets stdin, stdout and stderr and nothing else. */
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		reset_signals();
 		setpgid(0, 0);
-		if (devnull < 0)
+		if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 ||
+		    dup2(log_fd >= 0 ? log_fd : devnull, STDOUT_FILENO) < 0 ||
+		    dup2(log_fd >= 0 ? log_fd : devnull, STDERR_FILENO) < 0)
 			_exit(127);
-		dup2(devnull, STDIN_FILENO);
-		dup2(log_fd >= 0 ? log_fd : devnull, STDOUT_FILENO);
-		dup2(log_fd >= 0 ? log_fd : devnull, STDERR_FILENO);
+		close_from_3();
 		become(user);
 		apply_env(env);
 		if (chdir("/tmp") != 0)

@@ -19,7 +19,9 @@ int rift_pg_user(const char *user, uid_t *uid, gid_t *gid, char *err, size_t err
 /*
  * Starts argv[0] (an absolute path) as user in a new process group, stdin from /dev/null,
  * stdout and stderr to log_fd (or /dev/null when -1), extra environment entries env (NULL-ended,
- * may be NULL). *pid receives the child. The caller reaps it.
+ * may be NULL). The child holds no other descriptor of riftd's (all from 3 up are closed before
+ * exec) and starts with default signal dispositions and an empty signal mask. *pid receives the
+ * child. The caller reaps it.
  */
 int rift_pg_spawn(const char *user, char *const argv[], char *const env[], int log_fd, pid_t *pid);
 
