@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -106,11 +107,50 @@ bool rift_instance_alive(struct rift_instance *inst)
 	return kill(inst->pid, 0) == 0;
 }
 
+/* riftd's maintenance connections run as root over the branch's socket directory, which the
+ * branch's user owns: whatever answers there must get no password, so neither PGPASSWORD nor
+ * root's ~/.pgpass is consulted (an empty password and a password file that does not exist). */
 static void conninfo(const struct rift_instance *inst, const char *user, char *out, size_t len)
 {
-	if ((size_t)snprintf(out, len, "host=%s port=%d dbname=postgres user=%s connect_timeout=5",
+	if ((size_t)snprintf(out, len,
+			     "host=%s port=%d dbname=postgres user=%s connect_timeout=5 "
+			     "password='' passfile=/nonexistent/rift-no-passfile",
 			     inst->sockdir, inst->port, user) >= len)
 		out[0] = '\0'; /* libpq then fails to connect, which callers report */
+}
+
+/*
+ * A maintenance connection to the server riftd started, or NULL with *why. The branch's user
+ * could put a socket of their own in the server's place (or a link to any socket on the host):
+ * the peer must be the postmaster riftd forked, as SO_PEERCRED names the process that listened.
+ */
+static PGconn *connect_maint(const struct rift_instance *inst, const char *user, char *why,
+			     size_t whylen)
+{
+	struct ucred cred = { 0 };
+	socklen_t credlen = sizeof(cred);
+	char conn[4400];
+	PGconn *c;
+
+	conninfo(inst, user, conn, sizeof(conn));
+	c = PQconnectdb(conn);
+	if (PQstatus(c) != CONNECTION_OK) {
+		snprintf(why, whylen, "%s", PQerrorMessage(c));
+		goto fail;
+	}
+	if (getsockopt(PQsocket(c), SOL_SOCKET, SO_PEERCRED, &cred, &credlen) != 0 ||
+	    inst->pid <= 0 || cred.pid != inst->pid) {
+		LOG_WARN("instance",
+			 "branch %s: the socket in %s is not its server's (pid %d, not %d); "
+			 "riftd does not talk to it (restart the branch: rift stop %s)",
+			 inst->branch, inst->sockdir, (int)cred.pid, (int)inst->pid, inst->branch);
+		snprintf(why, whylen, "the socket is not the server's");
+		goto fail;
+	}
+	return c;
+fail:
+	PQfinish(c);
+	return NULL;
 }
 
 /* The last line of the server log, so a failed start can say why without a trip to the file. */
@@ -266,17 +306,15 @@ void rift_instance_stop(struct rift_instance *inst, int timeout_s)
 int rift_instance_exec(const struct rift_instance *inst, const char *pg_user, const char *sql,
 		       char *err, size_t errlen)
 {
-	char conn[4400];
+	char why[512];
 	PGconn *c;
 	PGresult *r;
 	int rc = 0;
 
-	conninfo(inst, pg_user, conn, sizeof(conn));
-	c = PQconnectdb(conn);
-	if (PQstatus(c) != CONNECTION_OK) {
+	c = connect_maint(inst, pg_user, why, sizeof(why));
+	if (c == NULL) {
 		snprintf(err, errlen, "cannot connect to the server of branch \"%s\": %s",
-			 inst->branch, PQerrorMessage(c));
-		PQfinish(c);
+			 inst->branch, why);
 		return -ECONNREFUSED;
 	}
 	r = PQexec(c, sql);
@@ -294,17 +332,14 @@ int rift_instance_role_secret(const struct rift_instance *inst, const char *pg_u
 			      const char *role, char *out, size_t outlen)
 {
 	const char *params[1] = { role };
-	char conn[4400];
+	char why[512];
 	PGconn *c;
 	PGresult *r;
 	int rc = -ENOENT;
 
-	conninfo(inst, pg_user, conn, sizeof(conn));
-	c = PQconnectdb(conn);
-	if (PQstatus(c) != CONNECTION_OK) {
-		PQfinish(c);
+	c = connect_maint(inst, pg_user, why, sizeof(why));
+	if (c == NULL)
 		return -ECONNREFUSED;
-	}
 	r = PQexecParams(c,
 			 "select rolpassword from pg_authid where rolname = $1 and rolcanlogin and "
 			 "(rolvaliduntil is null or rolvaliduntil > now()) and "
@@ -322,14 +357,13 @@ int rift_instance_role_secret(const struct rift_instance *inst, const char *pg_u
 
 int rift_instance_clients(const struct rift_instance *inst, const char *pg_user)
 {
-	char conn[4400];
+	char why[512];
 	PGconn *c;
 	PGresult *r;
 	int n = -1;
 
-	conninfo(inst, pg_user, conn, sizeof(conn));
-	c = PQconnectdb(conn);
-	if (PQstatus(c) == CONNECTION_OK) {
+	c = connect_maint(inst, pg_user, why, sizeof(why));
+	if (c != NULL) {
 		r = PQexec(c, "select count(*) from pg_stat_activity where backend_type = 'client "
 			      "backend' and pid <> pg_backend_pid()");
 		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
