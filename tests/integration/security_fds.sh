@@ -7,7 +7,10 @@ source "$RIFT_TESTLIB"
 
 state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
+# riftd may inherit descriptors from whoever starts it; a server must not get them
+exec 9>"$TEST_TMP/inherited"
 start_riftd "$state"
+exec 9>&-
 R() { "$RIFT_BIN/rift" --state "$state" "$@"; }
 expect_status 0 R create a
 expect_status 0 R create b
@@ -52,9 +55,8 @@ descendants() {
 	echo "$1"
 	for p in $(pgrep -P "$1"); do descendants "$p"; done
 }
-links_of() {
-	local f
-	for f in /proc/"$1"/fd/*; do readlink "$f" 2>/dev/null || true; done
+links_of() { # fds come and go while this reads them
+	find "/proc/$1/fd" -mindepth 1 -printf '%l\n' 2>/dev/null || true
 }
 
 # what names one object: socket:[inode], pipe:[inode], a path; anon_inode:[eventpoll] and the
@@ -64,6 +66,7 @@ links_of "$RIFTD_PID" | grep -vx -e /dev/null -e 'anon_inode:.*' | sort -u >"$TE
 [ "$(grep -c '^socket:' "$TEST_TMP/riftd.fds")" -ge 6 ] || fail "riftd holds too few sockets"
 grep -qx /dev/fuse "$TEST_TMP/riftd.fds" || fail "riftd holds no /dev/fuse"
 grep -q "^$state/db/" "$TEST_TMP/riftd.fds" || fail "riftd holds no RocksDB file"
+grep -qx "$TEST_TMP/inherited" "$TEST_TMP/riftd.fds" || fail "riftd did not inherit fd 9"
 
 nproc=0
 for p in $(descendants "$pm"); do
