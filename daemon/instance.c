@@ -233,8 +233,9 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 	}
 	log_fd = open(inst->logpath, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (log_fd < 0) {
-		snprintf(err, errlen, "cannot open the log %s: %s", inst->logpath, strerror(errno));
-		return -errno;
+		rc = -errno;
+		snprintf(err, errlen, "cannot open the log %s: %s", inst->logpath, strerror(-rc));
+		return rc;
 	}
 	log_start = lseek(log_fd, 0, SEEK_END);
 	if (log_start < 0)
