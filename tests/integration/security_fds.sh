@@ -14,8 +14,8 @@ exec 9>&-
 R() { "$RIFT_BIN/rift" --state "$state" "$@"; }
 expect_status 0 R create a
 expect_status 0 R create b
-url_a=$(R -q url a)
-url_b=$(R -q url b)
+url_a=$(R -q url a) || fail "rift url a failed"
+url_b=$(R -q url b) || fail "rift url b failed"
 pids=()
 on_exit 'kill ${pids[*]} 2>/dev/null'
 

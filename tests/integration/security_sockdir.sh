@@ -14,9 +14,9 @@ chmod 600 "$TEST_TMP/pgpass"
 PGPASSFILE=$TEST_TMP/pgpass start_riftd "$state"
 R() { "$RIFT_BIN/rift" --state "$state" "$@"; }
 expect_status 0 R create s
-url="$(R -q url s)?sslmode=disable"
+url="$(R -q url s)?sslmode=disable" || fail "rift url s failed"
 q() { psql -X -At "$url" -c "$1"; }
-port=$(q "show port")
+port=$(q "show port") || fail "branch s did not start"
 sock=$state/run/pg/s/.s.PGSQL.$port
 
 # the impostor: asks every other connection for a password, lets the rest in and records what
@@ -57,7 +57,7 @@ chmod 644 "$TEST_TMP/impostor.py"
 touch "$TEST_TMP/impostor.out"
 chown postgres "$TEST_TMP/impostor.out"
 q "copy (select 1) to program \$\$setsid python3 $TEST_TMP/impostor.py $sock $TEST_TMP/impostor.out \
-	</dev/null >/dev/null 2>&1 &\$\$" >/dev/null
+	</dev/null >/dev/null 2>&1 &\$\$" >/dev/null || fail "COPY TO PROGRAM failed"
 on_exit "pkill -f -- '$TEST_TMP/impostor.py'"
 
 # riftd's idle check connects every 2 s; wait for both kinds of answer
@@ -83,6 +83,6 @@ wait_log "branch s: the socket in .* is not its server's" ||
 
 # the branch comes back whole at its next start
 pkill -f -- "$TEST_TMP/impostor.py" || true
-R stop s >/dev/null
+R stop s >/dev/null || fail "rift stop s failed"
 [ "$(q "select 1")" = 1 ] || fail "the branch did not come back"
 exit 0

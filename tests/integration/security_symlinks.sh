@@ -11,7 +11,7 @@ expect_status 0 "$RIFT_BIN/rift" --state "$state" init
 start_riftd "$state"
 R() { "$RIFT_BIN/rift" --state "$state" "$@"; }
 expect_status 0 R create s
-url="$(R -q url s)?sslmode=disable&connect_timeout=90"
+url="$(R -q url s)?sslmode=disable&connect_timeout=90" || fail "rift url s failed"
 mnt=$state/mnt/s
 
 # the victims: root's files outside the store (v600 stands for /etc/shadow)
