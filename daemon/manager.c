@@ -318,6 +318,10 @@ static void stop_locked(struct rift_manager *m, struct bstate *b)
 	rift_instance_stop(&b->inst, m->cfg.stop_timeout_s);
 	rift_mount_stop(b->mount);
 	b->mount = NULL;
+	/* written afresh at every start: none is left behind by a stopped or deleted branch, or by
+	 * a warm server whose branch was renamed */
+	if (b->inst.hbafile[0] != '\0' && unlink(b->inst.hbafile) != 0 && errno != ENOENT)
+		LOG_WARN("manager", "cannot remove %s: %s", b->inst.hbafile, strerror(errno));
 	/* a branch taken from the warm pool ran on the pool's paths: its next start uses its own */
 	snprintf(own, sizeof(own), "%s/mnt/%s", m->state, b->name);
 	if (b->mnt[0] != '\0' && strcmp(b->mnt, own) != 0) {
