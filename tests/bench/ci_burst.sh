@@ -6,7 +6,7 @@
 #
 # usage: tests/bench/ci_burst.sh        (root; build first into build/)
 # env: BURSTS ["10 50 100"] jobs at once per round, RIFT_BIN [<repo>/build/bin],
-#      RIFT_CONF_EXTRA lines appended to rift.conf (report such runs beside the default ones)
+#      WARM [0] sets [instances] warm (a special setting: report it beside the default run)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,14 +36,15 @@ trap 'exit 130' INT TERM
 pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {if (!NR) {print "-"; exit} i=int((p*NR+99)/100); if (i<1) i=1; print a[i]}'; }
 
 echo "command: $0 (BURSTS=\"$BURSTS\"), $(nproc) cores, $(date -u +%FT%TZ)"
-[ -n "${RIFT_CONF_EXTRA:-}" ] && echo "special rift.conf lines: $RIFT_CONF_EXTRA"
+WARM=${WARM:-0}
+[ "$WARM" != 0 ] && echo "special setting: [instances] warm = $WARM (the default is 0)"
 
 # ---- rift: the demo base, default rift.conf
 state=$tmp/state
 "$RIFT_BIN/rift" --state "$state" init -q >/dev/null
 rport=$(port)
 sed -i "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" "$state/rift.conf"
-[ -n "${RIFT_CONF_EXTRA:-}" ] && printf '%s\n' "$RIFT_CONF_EXTRA" >>"$state/rift.conf"
+sed -i "s/^warm = 0$/warm = $WARM/" "$state/rift.conf"
 "$RIFT_BIN/riftd" --state "$state" 2>"$tmp/riftd.log" &
 riftd_pid=$!
 for _ in $(seq 100); do [ -S "$state/run/riftd.sock" ] && break; sleep 0.1; done
@@ -82,7 +83,8 @@ rift_job() {
 	echo "$rc $((t1 - t0)) $((t2 - t0))"
 }
 tmpl_job() {
-	local n=$1 t0 t1 t2 rc=0 url="host=127.0.0.1 port=$tport user=postgres dbname=t$n"
+	local n=${1//-/_} t0 t1 t2 rc=0
+	local url="host=127.0.0.1 port=$tport user=postgres dbname=t$n"
 	t0=$(ms)
 	{ psql -X -q -h 127.0.0.1 -p "$tport" -U postgres -d postgres \
 		-c "create database t$n template demo" >/dev/null &&
@@ -116,11 +118,24 @@ burst() {
 		"$(awk '$1 == 0 {print $3}' "$out/all" | pct 95)" \
 		"$(awk '$1 == 0 {print $3}' "$out/all" | pct 100)" "$((t1 - t0))"
 	echo "$((t1 - t0))" >"$tmp/wall-$kind-$p"
+	for n in $(awk '$1 != 0 {print FILENAME}' "$out"/job.* | head -1 | sed 's/.*job\.//'); do
+		echo "  first failure of $kind: $(head -c 300 "$out/err.$n")"
+	done
+}
+
+# wait_warm N: until the warm pool holds N servers (at most 5 minutes)
+wait_warm() {
+	local i
+	for ((i = 0; i < 3000 && $1 > 0; i++)); do
+		[ "$(rift --json status | jq '.warm.ready')" -ge "$1" ] && return 0
+		sleep 0.1
+	done
 }
 
 printf '\n%-9s %5s %7s %8s %8s %8s %8s %8s %8s %9s\n' way jobs failed "1stq p50" "1stq p95" \
 	"1stq max" "job p50" "job p95" "job max" "burst ms"
 for p in $BURSTS; do
+	wait_warm "$((WARM < p ? WARM : p))"
 	burst rift "$p"
 	burst tmpl "$p"
 	echo "  rift/TEMPLATE whole burst time at $p jobs: $(echo "scale=2; $(cat "$tmp/wall-rift-$p") / $(cat "$tmp/wall-tmpl-$p")" | bc)"
