@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,9 @@
 #include "rift/pgproc.h"
 
 #define HBA_MARK "# rift: local trust for riftd's own 0700 socket directory"
+
+#define MAINT_QUERY_MS 5000  /* riftd's own lookups on a branch end within this */
+#define MAINT_EXEC_MS  60000 /* its commands (CHECKPOINT before a branch is taken, ALTER ROLE) */
 
 static void sleep_ms(long ms)
 {
@@ -109,14 +113,59 @@ bool rift_instance_alive(struct rift_instance *inst)
 
 /* riftd's maintenance connections run as root over the branch's socket directory, which the
  * branch's user owns: whatever answers there must get no password, so neither PGPASSWORD nor
- * root's ~/.pgpass is consulted (an empty password and a password file that does not exist). */
-static void conninfo(const struct rift_instance *inst, const char *user, char *out, size_t len)
+ * root's ~/.pgpass is consulted (an empty password and a password file that does not exist).
+ * The branch's superuser can also set a role's search_path to a schema of look-alike views
+ * that never return, or a statement_timeout of 0: options sent at connection outrank role and
+ * database settings, so riftd's queries see only pg_catalog and end within timeout_ms. */
+static void conninfo(const struct rift_instance *inst, const char *user, int timeout_ms, char *out,
+		     size_t len)
 {
 	if ((size_t)snprintf(out, len,
 			     "host=%s port=%d dbname=postgres user=%s connect_timeout=5 "
-			     "password='' passfile=/nonexistent/rift-no-passfile",
-			     inst->sockdir, inst->port, user) >= len)
+			     "password='' passfile=/nonexistent/rift-no-passfile "
+			     "options='-c search_path=pg_catalog -c statement_timeout=%d "
+			     "-c lock_timeout=%d -c default_transaction_read_only=off'",
+			     inst->sockdir, inst->port, user, timeout_ms, timeout_ms) >= len)
 		out[0] = '\0'; /* libpq then fails to connect, which callers report */
+}
+
+/*
+ * Runs one query with a deadline on the client side too: a server the branch's user stopped
+ * (SIGSTOP of its own postmaster) honours no statement_timeout, and riftd's idle thread, the
+ * router's verifier fetches and creates must never hang on one branch. The query is cancelled
+ * at the deadline. Returns the last result (the caller clears it) or NULL.
+ */
+static PGresult *query_deadline(PGconn *c, const char *sql, int nparams, const char *const *params,
+				int timeout_ms)
+{
+	struct timespec start, now;
+	PGresult *last = NULL, *r;
+	long left_ms;
+
+	if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0))
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct pollfd pfd = { .fd = PQsocket(c), .events = POLLIN };
+		while (!PQisBusy(c)) {
+			r = PQgetResult(c);
+			if (r == NULL)
+				return last;
+			PQclear(last);
+			last = r;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left_ms = timeout_ms + 1000 - (now.tv_sec - start.tv_sec) * 1000 -
+			  (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (left_ms <= 0)
+			break;
+		if (poll(&pfd, 1, (int)left_ms) < 0 && errno != EINTR)
+			break;
+		if (!PQconsumeInput(c))
+			break;
+	}
+	PQclear(last);
+	return NULL; /* the caller's PQfinish drops the connection; the server ends the query */
 }
 
 /*
@@ -124,15 +173,15 @@ static void conninfo(const struct rift_instance *inst, const char *user, char *o
  * could put a socket of their own in the server's place (or a link to any socket on the host):
  * the peer must be the postmaster riftd forked, as SO_PEERCRED names the process that listened.
  */
-static PGconn *connect_maint(const struct rift_instance *inst, const char *user, char *why,
-			     size_t whylen)
+static PGconn *connect_maint(const struct rift_instance *inst, const char *user, int timeout_ms,
+			     char *why, size_t whylen)
 {
 	struct ucred cred = { 0 };
 	socklen_t credlen = sizeof(cred);
 	char conn[4400];
 	PGconn *c;
 
-	conninfo(inst, user, conn, sizeof(conn));
+	conninfo(inst, user, timeout_ms, conn, sizeof(conn));
 	c = PQconnectdb(conn);
 	if (PQstatus(c) != CONNECTION_OK) {
 		snprintf(why, whylen, "%s", PQerrorMessage(c));
@@ -246,7 +295,7 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 		snprintf(err, errlen, "cannot start %s: %s", exe, strerror(-rc));
 		return rc;
 	}
-	conninfo(inst, cfg->pg_user, conn, sizeof(conn));
+	conninfo(inst, cfg->pg_user, MAINT_QUERY_MS, conn, sizeof(conn));
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		PGPing ping = PQping(conn);
@@ -312,13 +361,13 @@ int rift_instance_exec(const struct rift_instance *inst, const char *pg_user, co
 	PGresult *r;
 	int rc = 0;
 
-	c = connect_maint(inst, pg_user, why, sizeof(why));
+	c = connect_maint(inst, pg_user, MAINT_EXEC_MS, why, sizeof(why));
 	if (c == NULL) {
 		snprintf(err, errlen, "cannot connect to the server of branch \"%s\": %s",
 			 inst->branch, why);
 		return -ECONNREFUSED;
 	}
-	r = PQexec(c, sql);
+	r = query_deadline(c, sql, 0, NULL, MAINT_EXEC_MS);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
 		snprintf(err, errlen, "%s on branch \"%s\" failed: %s", sql, inst->branch,
 			 PQerrorMessage(c));
@@ -338,14 +387,14 @@ int rift_instance_role_secret(const struct rift_instance *inst, const char *pg_u
 	PGresult *r;
 	int rc = -ENOENT;
 
-	c = connect_maint(inst, pg_user, why, sizeof(why));
+	c = connect_maint(inst, pg_user, MAINT_QUERY_MS, why, sizeof(why));
 	if (c == NULL)
 		return -ECONNREFUSED;
-	r = PQexecParams(c,
-			 "select rolpassword from pg_authid where rolname = $1 and rolcanlogin and "
-			 "(rolvaliduntil is null or rolvaliduntil > now()) and "
-			 "rolpassword like 'SCRAM-SHA-256$%'",
-			 1, NULL, params, NULL, NULL, 0);
+	r = query_deadline(c,
+			   "select rolpassword from pg_catalog.pg_authid where rolname = $1 and "
+			   "rolcanlogin and (rolvaliduntil is null or rolvaliduntil > "
+			   "pg_catalog.now()) and rolpassword like 'SCRAM-SHA-256$%'",
+			   1, params, MAINT_QUERY_MS);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
 	    strlen(PQgetvalue(r, 0, 0)) < outlen) {
 		snprintf(out, outlen, "%s", PQgetvalue(r, 0, 0));
@@ -363,10 +412,14 @@ int rift_instance_clients(const struct rift_instance *inst, const char *pg_user)
 	PGresult *r;
 	int n = -1;
 
-	c = connect_maint(inst, pg_user, why, sizeof(why));
+	c = connect_maint(inst, pg_user, MAINT_QUERY_MS, why, sizeof(why));
 	if (c != NULL) {
-		r = PQexec(c, "select count(*) from pg_stat_activity where backend_type = 'client "
-			      "backend' and pid <> pg_backend_pid()");
+		r = query_deadline(
+		    c,
+		    "select pg_catalog.count(*) from pg_catalog.pg_stat_activity where "
+		    "backend_type = 'client backend' and pid <> "
+		    "pg_catalog.pg_backend_pid()",
+		    0, NULL, MAINT_QUERY_MS);
 		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
 			n = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
 		PQclear(r);
