@@ -494,6 +494,23 @@ static int open_db(struct rift_store *s, bool create, char *err, size_t errlen)
 	return 0;
 }
 
+/* The base fd cache's cap: RIFT_STORE_FD_CACHE_MAX (tests set it tiny to exercise eviction),
+ * else 8192, well under the RLIMIT_NOFILE riftd raises itself to. */
+static size_t fd_cache_max(void)
+{
+	const char *v = getenv("RIFT_STORE_FD_CACHE_MAX");
+	char *end = NULL;
+	long n;
+
+	if (v == NULL || *v == '\0')
+		return 8192;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < 1 || n > 8192)
+		return 8192;
+	return (size_t)n;
+}
+
 int rift_store_open(const char *state_dir, bool create, struct rift_store **out, char *err,
 		    size_t errlen)
 {
@@ -516,6 +533,7 @@ int rift_store_open(const char *state_dir, bool create, struct rift_store **out,
 	s->wo_sync = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wo_sync, 1);
 	s->ro = rocksdb_readoptions_create();
+	s->fds_max = fd_cache_max();
 	if (s->state_dir == NULL) {
 		rc = -ENOMEM;
 		goto fail;

@@ -1,4 +1,5 @@
 /* store_data.c — file contents: 8 KiB block reads, writes, truncation, zero elision, base files. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -34,64 +35,144 @@ static size_t fd_slot(uint64_t data_id, size_t cap)
 	return (size_t)((data_id * 0x9E3779B97F4A7C15ull) >> 23) & (cap - 1);
 }
 
-void base_close_fds(struct rift_store *s)
+static void fd_release(struct base_fd *f)
+{
+	if (close(f->fd) != 0)
+		LOG_WARN("store", "closing a base file failed: %s", strerror(errno));
+	free(f);
+}
+
+/*
+ * Empties the table (caller holds fd_mu). An entry a reader still holds is only marked: the
+ * reader's base_fd_put closes it, so no pread ever sees a closed or reused descriptor number.
+ */
+static void fd_evict_all(struct rift_store *s)
 {
 	size_t i;
 
-	for (i = 0; i < s->fds_cap; i++)
-		if (s->fds[i].data_id != 0)
-			close(s->fds[i].fd);
-	free(s->fds);
-	s->fds = NULL;
-	s->fds_cap = 0;
+	for (i = 0; i < s->fds_cap; i++) {
+		struct base_fd *f = s->fds[i];
+		if (f == NULL)
+			continue;
+		s->fds[i] = NULL;
+		assert(!f->evicted);
+		if (f->refs == 0)
+			fd_release(f);
+		else
+			f->evicted = true;
+	}
 	s->fds_used = 0;
 }
 
-/* Returns an fd for the base file behind rec (owned by the cache), or a negative errno. Base
- * files stay open: a Postgres data directory has a few thousand, and the cache is cleared
- * whole when it reaches its cap rather than tracking recency. */
-int base_open_fd(struct rift_store *s, const struct inode_rec *rec, uint64_t data_id)
+void base_close_fds(struct rift_store *s)
+{
+	pthread_mutex_lock(&s->fd_mu);
+	fd_evict_all(s);
+	free(s->fds);
+	s->fds = NULL;
+	s->fds_cap = 0;
+	pthread_mutex_unlock(&s->fd_mu);
+}
+
+void base_fd_put(struct rift_store *s, struct base_fd *f)
+{
+	pthread_mutex_lock(&s->fd_mu);
+	assert(f->refs > 0);
+	if (--f->refs == 0 && f->evicted)
+		fd_release(f);
+	pthread_mutex_unlock(&s->fd_mu);
+}
+
+static int open_base_file(struct rift_store *s, const struct inode_rec *rec)
 {
 	char path[4096 + 64];
+	int fd, attempt;
+
+	snprintf(path, sizeof(path), "%s/base/%u/%s", s->state_dir, rec->base_gen, rec->tail);
+	for (attempt = 0; attempt < 2; attempt++) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+		if ((errno != EMFILE && errno != ENFILE) || attempt > 0)
+			break;
+		/* Out of descriptors: give back the cached ones nobody is reading and retry. */
+		fd_evict_all(s);
+	}
+	if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
+		int e = errno;
+		LOG_WARN("store",
+			 "base file %s cannot be opened: %s; this read fails, later ones retry "
+			 "(raise riftd's open-files limit)",
+			 path, strerror(e));
+		return -e;
+	}
+	LOG_ERROR("store", "base file %s cannot be opened: %s", path, strerror(errno));
+	return -EIO;
+}
+
+/*
+ * Returns in *out a held reference to the base file behind rec (the caller preads it and then
+ * calls base_fd_put), or a negative errno: -EMFILE/-ENFILE when riftd ran out of descriptors
+ * (not sticky; the next read tries again). Base files stay open: a Postgres data directory has
+ * a few thousand; at the cap the table is emptied whole rather than tracking recency, and
+ * entries still held close when their last reader lets go.
+ */
+int base_fd_get(struct rift_store *s, const struct inode_rec *rec, uint64_t data_id,
+		struct base_fd **out)
+{
+	struct base_fd *f = NULL;
 	size_t i;
-	int fd = -1;
+	int rc = 0, fd;
 
 	pthread_mutex_lock(&s->fd_mu);
 	if (s->fds_cap != 0) {
-		for (i = fd_slot(data_id, s->fds_cap); s->fds[i].data_id != 0;
+		for (i = fd_slot(data_id, s->fds_cap); s->fds[i] != NULL;
 		     i = (i + 1) & (s->fds_cap - 1)) {
-			if (s->fds[i].data_id == data_id) {
-				fd = s->fds[i].fd;
-				goto out;
+			if (s->fds[i]->data_id == data_id) {
+				f = s->fds[i];
+				goto hold;
 			}
 		}
 	}
-	if (s->fds_used >= 8192)
-		base_close_fds(s);
+	if (s->fds_used >= s->fds_max)
+		fd_evict_all(s);
 	if (s->fds_cap == 0) {
-		s->fds = calloc(16384, sizeof(*s->fds));
+		/* twice the cap keeps probe chains short */
+		size_t cap = 16;
+		while (cap < 2 * s->fds_max)
+			cap *= 2;
+		s->fds = calloc(cap, sizeof(*s->fds));
 		if (s->fds == NULL) {
-			fd = -ENOMEM;
+			rc = -ENOMEM;
 			goto out;
 		}
-		s->fds_cap = 16384;
+		s->fds_cap = cap;
 	}
-	snprintf(path, sizeof(path), "%s/base/%u/%s", s->state_dir, rec->base_gen, rec->tail);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		LOG_ERROR("store", "base file %s cannot be opened: %s", path, strerror(errno));
-		fd = -EIO;
+	f = calloc(1, sizeof(*f));
+	if (f == NULL) {
+		rc = -ENOMEM;
 		goto out;
 	}
-	for (i = fd_slot(data_id, s->fds_cap); s->fds[i].data_id != 0;
-	     i = (i + 1) & (s->fds_cap - 1))
+	fd = open_base_file(s, rec);
+	if (fd < 0) {
+		free(f);
+		f = NULL;
+		rc = fd;
+		goto out;
+	}
+	f->data_id = data_id;
+	f->fd = fd;
+	for (i = fd_slot(data_id, s->fds_cap); s->fds[i] != NULL; i = (i + 1) & (s->fds_cap - 1))
 		;
-	s->fds[i].data_id = data_id;
-	s->fds[i].fd = fd;
+	s->fds[i] = f;
 	s->fds_used++;
+hold:
+	f->refs++;
+	assert(f->refs > 0);
 out:
 	pthread_mutex_unlock(&s->fd_mu);
-	return fd;
+	*out = f;
+	return rc;
 }
 
 /* ---- block resolution ---- */
@@ -160,8 +241,9 @@ static int resolve_block(struct rift_branch *b, const struct inode_rec *rec, uin
 {
 	struct rift_store *s = b->store;
 	struct data_index_entry *e = index_find(s, rec->data_id);
+	struct base_fd *bf;
 	uint32_t i;
-	int rc, fd;
+	int rc;
 	ssize_t got;
 
 	*found_any = false;
@@ -179,10 +261,11 @@ static int resolve_block(struct rift_branch *b, const struct inode_rec *rec, uin
 		memset(out, 0, BS);
 		return 0;
 	}
-	fd = base_open_fd(s, rec, rec->data_id);
-	if (fd < 0)
-		return fd;
-	got = pread(fd, out, BS, (off_t)(block * BS));
+	rc = base_fd_get(s, rec, rec->data_id, &bf);
+	if (rc < 0)
+		return rc;
+	got = pread(bf->fd, out, BS, (off_t)(block * BS));
+	base_fd_put(s, bf);
 	if (got < 0)
 		return -EIO;
 	memset(out + got, 0, BS - (size_t)got);

@@ -118,10 +118,14 @@ struct rift_branch {
 	struct ino_place places[INO_CACHE];
 };
 
-/* Base file descriptors, opened on first read, keyed by data id. */
-struct fd_entry {
+/* A base file descriptor, opened on first read, keyed by data id. refs counts readers between
+ * base_fd_get and base_fd_put; an entry evicted while held is closed by its last reader. All
+ * fields are guarded by the store's fd_mu. */
+struct base_fd {
 	uint64_t data_id;
 	int fd;
+	uint32_t refs;
+	bool evicted;
 };
 
 struct rift_store {
@@ -149,8 +153,8 @@ struct rift_store {
 	size_t index_cap, index_used;
 
 	pthread_mutex_t fd_mu;
-	struct fd_entry *fds;
-	size_t fds_cap, fds_used;
+	struct base_fd **fds; /* open addressing, NULL = empty */
+	size_t fds_cap, fds_used, fds_max;
 
 	pthread_mutex_t sync_mu;
 	atomic_uint_least64_t write_seq, synced_seq;
@@ -227,7 +231,9 @@ void data_drop_layer(struct rift_store *s, rocksdb_writebatch_t *wb, uint64_t la
 		     uint64_t data_id);
 void attr_from_rec(const struct rift_branch *b, uint64_t ino, const struct inode_rec *rec,
 		   struct rift_attr *attr);
-int base_open_fd(struct rift_store *s, const struct inode_rec *rec, uint64_t data_id);
+int base_fd_get(struct rift_store *s, const struct inode_rec *rec, uint64_t data_id,
+		struct base_fd **out);
+void base_fd_put(struct rift_store *s, struct base_fd *f);
 void base_close_fds(struct rift_store *s);
 
 bool block_masked(const struct inode_rec *rec, uint64_t layer, uint64_t block);
