@@ -60,8 +60,13 @@ static bool refuse_if_read_only(fuse_req_t req)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
-	if (conn->capable & FUSE_CAP_WRITEBACK_CACHE)
+	struct rift_mount *m = userdata;
+
+	/* A branch with a size limit is written through: the kernel's writeback cache would turn
+	 * the ENOSPC of a write over the limit into an fsync error (a Postgres PANIC and a crash
+	 * loop) instead of "could not extend file" for the one statement. */
+	if ((conn->capable & FUSE_CAP_WRITEBACK_CACHE) &&
+	    rift_store_branch_max_size(m->branch) == 0)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	/* rift invalidates explicitly; mtime-based invalidation would drop good pages */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;

@@ -29,21 +29,94 @@ struct timespec now_ts(void)
 }
 
 /*
- * Records a storage failure: the first one becomes the sticky error every later call returns.
- * rocks_err (freed here) decides between ENOSPC and EIO.
+ * Maps a RocksDB error message to an errno. *corrupt tells whether it means damaged data (or an
+ * internal inconsistency, rocks_err == NULL), which must stop the store, rather than a
+ * condition that passes (a full disk, too many open files).
+ */
+static int rocks_errno(const char *rocks_err, bool *corrupt)
+{
+	*corrupt = false;
+	if (rocks_err == NULL) {
+		*corrupt = true;
+		return -EIO;
+	}
+	if (strstr(rocks_err, "No space") || strstr(rocks_err, "ENOSPC"))
+		return -ENOSPC;
+	if (strstr(rocks_err, "Too many open files"))
+		return -EMFILE;
+	if (strstr(rocks_err, "Corruption"))
+		*corrupt = true;
+	return -EIO;
+}
+
+/* At most one warning a second for failures that repeat while a disk stays full. */
+bool warn_now(struct rift_store *s)
+{
+	int64_t now = now_ns(), last = atomic_load(&s->last_warn_ns);
+
+	return now - last >= 1000000000 &&
+	       atomic_compare_exchange_strong(&s->last_warn_ns, &last, now);
+}
+
+/*
+ * Records a storage failure and returns the errno for this call (rocks_err is freed here).
+ * Damaged data (RocksDB's Corruption, or rocks_err == NULL for inconsistencies rift found)
+ * becomes the sticky error every later call returns. Anything else (ENOSPC, EMFILE, an I/O
+ * error) fails this call only: the caller rolls its in-memory changes back and later calls try
+ * again, so a full disk does not outlive the space shortage.
  */
 int store_fail(struct rift_store *s, char *rocks_err, const char *what)
 {
-	int code = -EIO;
+	bool corrupt;
+	int code = rocks_errno(rocks_err, &corrupt);
 	int expected = 0;
 
-	if (rocks_err != NULL && (strstr(rocks_err, "No space") || strstr(rocks_err, "ENOSPC")))
-		code = -ENOSPC;
-	if (atomic_compare_exchange_strong(&s->error, &expected, code))
-		LOG_ERROR("store", "%s: %s failed: %s; the store refuses writes until reopened",
-			  s->state_dir, what, rocks_err ? rocks_err : "unknown error");
+	if (corrupt) {
+		if (atomic_compare_exchange_strong(&s->error, &expected, code))
+			LOG_ERROR(
+			    "store",
+			    "%s: %s failed: %s; the store's data may be damaged, so it refuses "
+			    "writes until riftd restarts (check the disk, then restart riftd)",
+			    s->state_dir, what, rocks_err ? rocks_err : "inconsistent records");
+		free(rocks_err);
+		return atomic_load(&s->error);
+	}
+	if (warn_now(s))
+		LOG_WARN("store", "%s: %s failed: %s; this call fails, later ones retry",
+			 s->state_dir, what, rocks_err);
 	free(rocks_err);
-	return atomic_load(&s->error);
+	return code;
+}
+
+static int load_presence(struct rift_store *s, const uint8_t *k, size_t kl, const uint8_t *v,
+			 size_t vl);
+static int scan_prefix(struct rift_store *s, const uint8_t *prefix, size_t plen,
+		       int (*fn)(struct rift_store *, const uint8_t *, size_t, const uint8_t *,
+				 size_t));
+
+/*
+ * After a batch failed to commit, makes the in-memory accounting (presence index, layer sizes,
+ * id high-water mark) equal to what RocksDB holds again: mutations update it while they build
+ * their batch. Caller holds the write lock. O(presence records); runs only after failures.
+ */
+int store_reload_counts(struct rift_store *s)
+{
+	uint8_t key = 'N', val[8];
+	size_t i, n;
+	int rc;
+
+	ASSERT_LOCKED(s);
+	index_free(s);
+	for (i = 0; i < s->nlayers; i++)
+		s->layers[i].bytes = s->layers[i].blocks = 0;
+	key = 'P';
+	rc = scan_prefix(s, &key, 1, load_presence);
+	key = 'N';
+	if (rc == 0 && meta_get(s, &key, 1, val, sizeof(val), &n) == 0 && n == 8)
+		s->id_hwm = get_be64(val); /* next_id stays: skipped ids are harmless */
+	if (rc != 0)
+		store_fail(s, NULL, "reloading the block counts after a failed write");
+	return rc;
 }
 
 int store_write(struct rift_store *s, rocksdb_writebatch_t *wb, bool sync)
@@ -54,12 +127,22 @@ int store_write(struct rift_store *s, rocksdb_writebatch_t *wb, bool sync)
 	if (e != 0)
 		return e;
 	rocksdb_write(s->db, sync ? s->wo_sync : s->wo, wb, &err);
-	if (err != NULL)
-		return store_fail(s, err, "write");
+	if (err != NULL) {
+		e = store_fail(s, err, "write");
+		note_db_failed(s, e);
+		store_reload_counts(s);
+		return e;
+	}
+	note_db_ok(s);
 	if (sync)
 		atomic_store(&s->synced_seq, atomic_fetch_add(&s->write_seq, 1) + 1);
 	else
 		atomic_fetch_add(&s->write_seq, 1);
+	{
+		size_t n;
+		rocksdb_writebatch_data(wb, &n);
+		space_wrote(s, n);
+	}
 	return 0;
 }
 
@@ -74,6 +157,18 @@ int branch_write(struct rift_branch *b, rocksdb_writebatch_t *wb)
 	return rc;
 }
 
+/*
+ * The WAL is made durable with a synced write of one small record rather than
+ * rocksdb_flush_wal: after a failed WAL append, Debian's RocksDB 7.8 (built with assertions)
+ * aborts the process in FlushWAL's sync of the failed log writer, while a write returns the
+ * background error cleanly. A synced write syncs every record appended before it.
+ *
+ * After a failure, acknowledged calls not yet synced live on in the memtable; RocksDB's
+ * recovery from a full disk flushes memtables into synced table files before it accepts writes
+ * again. So this returns an error as long as RocksDB refuses writes, and success only once
+ * everything acknowledged before the call is durable: a failed sync is never followed by a
+ * successful one that hides lost data.
+ */
 int rift_store_sync(struct rift_store *s)
 {
 	uint64_t target = atomic_load(&s->write_seq);
@@ -84,15 +179,19 @@ int rift_store_sync(struct rift_store *s)
 		return atomic_load(&s->error);
 	/* Whoever holds sync_mu syncs for everyone who arrived before its flush started. */
 	pthread_mutex_lock(&s->sync_mu);
-	if (atomic_load(&s->synced_seq) < target && atomic_load(&s->error) == 0) {
-		uint64_t upto = atomic_load(&s->write_seq);
-		rocksdb_flush_wal(s->db, 1, &err);
-		if (err != NULL)
-			store_fail(s, err, "WAL sync");
-		else if (atomic_load(&s->synced_seq) < upto)
-			atomic_store(&s->synced_seq, upto);
-	}
 	e = atomic_load(&s->error);
+	if (atomic_load(&s->synced_seq) < target && e == 0) {
+		uint64_t upto = atomic_load(&s->write_seq);
+		rocksdb_write(s->db, s->wo_sync, s->sync_wb, &err);
+		if (err != NULL) {
+			e = store_fail(s, err, "WAL sync");
+			note_db_failed(s, e);
+		} else {
+			note_db_ok(s);
+			if (atomic_load(&s->synced_seq) < upto)
+				atomic_store(&s->synced_seq, upto);
+		}
+	}
 	pthread_mutex_unlock(&s->sync_mu);
 	return e;
 }
@@ -462,7 +561,14 @@ static int open_db(struct rift_store *s, bool create, char *err, size_t errlen)
 	/* A WAL is shared by both column families: bound it so old logs (and the space of
 	 * deleted branches in them) go once both are flushed. */
 	rocksdb_options_set_max_total_wal_size(s->opts, 128u << 20);
-	rocksdb_options_set_info_log_level(s->opts, 2 /* WARN */);
+	/* Only fatal messages go to RocksDB's LOG: it lives on the store's disk, and Debian's
+	 * RocksDB (assertions on) aborts the process when it appends to LOG again after an append
+	 * failed with ENOSPC — measured: the first error logged on a full disk killed the process.
+	 * rift logs every error RocksDB returns itself. */
+	rocksdb_options_set_info_log_level(s->opts, 4 /* FATAL */);
+	/* RocksDB resumes after a full disk only once free space >= the largest write buffer
+	 * (SstFileManager, polled every 5 s): keep it small enough for the reserve to cover. */
+	rocksdb_options_set_write_buffer_size(s->opts, RIFT_WRITE_BUFFER);
 	rocksdb_options_set_keep_log_file_num(s->opts, 4);
 	s->cache = rocksdb_cache_create_lru(64u << 20);
 	s->table_opts = rocksdb_block_based_options_create();
@@ -533,6 +639,7 @@ int rift_store_open(const char *state_dir, bool create, struct rift_store **out,
 	s->wo_sync = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wo_sync, 1);
 	s->ro = rocksdb_readoptions_create();
+	s->sync_wb = rocksdb_writebatch_create();
 	s->fds_max = fd_cache_max();
 	if (s->state_dir == NULL) {
 		rc = -ENOMEM;
@@ -585,8 +692,9 @@ void rift_store_close(struct rift_store *s)
 	if (s->db != NULL) {
 		if (atomic_load(&s->error) == 0 && rift_store_sync(s) != 0)
 			LOG_ERROR("store", "%s: final sync failed", s->state_dir);
-		/* memtables to SST files: the next open replays no log */
-		if (atomic_load(&s->error) == 0) {
+		/* memtables to SST files: the next open replays no log (not while RocksDB
+		 * refuses writes: the log it replays is intact up to the failed record) */
+		if (atomic_load(&s->error) == 0 && atomic_load(&s->rocks_stopped) == 0) {
 			rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
 			char *err = NULL;
 			rocksdb_flushoptions_set_wait(fo, 1);
@@ -620,6 +728,7 @@ void rift_store_close(struct rift_store *s)
 	rocksdb_writeoptions_destroy(s->wo);
 	rocksdb_writeoptions_destroy(s->wo_sync);
 	rocksdb_readoptions_destroy(s->ro);
+	rocksdb_writebatch_destroy(s->sync_wb);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->sync_mu);
 	pthread_mutex_destroy(&s->fd_mu);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rift/branch_name.h"
 #include "store_internal.h"
@@ -208,11 +209,29 @@ static void flush_all(struct rift_store *s)
 	rocksdb_flushoptions_destroy(fo);
 }
 
-int rift_store_branch_delete(struct rift_store *s, const char *name)
+/* Remembers l as it was before its first change (a layer is saved once). */
+static int save_layer(struct layer **v, size_t *n, const struct layer *l)
+{
+	struct layer *nv;
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if ((*v)[i].id == l->id)
+			return 0;
+	nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (nv == NULL)
+		return -ENOMEM;
+	nv[(*n)++] = *l;
+	*v = nv;
+	return 0;
+}
+
+static int delete_once(struct rift_store *s, const char *name)
 {
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 	uint64_t dropped[256];
-	size_t ndropped = 0, i, idx = 0;
+	struct layer *saved = NULL;
+	size_t ndropped = 0, nsaved = 0, i, idx = 0;
 	struct branch_rec *b;
 	uint8_t k[NAME_BUF + 1];
 	uint64_t id;
@@ -250,12 +269,17 @@ int rift_store_branch_delete(struct rift_store *s, const char *name)
 			goto unlock;
 		}
 		pid = l->parent;
+		if ((rc = save_layer(&saved, &nsaved, l)) != 0)
+			goto restore;
 		drop_layer(s, wb, id);
 		if (ndropped < sizeof(dropped) / sizeof(dropped[0]))
 			dropped[ndropped++] = id;
 		parent = store_layer(s, pid);
 		if (parent == NULL)
 			break;
+		if ((rc = save_layer(&saved, &nsaved, parent)) != 0)
+			goto restore;
+		assert(parent->nchildren > 0);
 		parent->nchildren--;
 		if (parent->parent != 0 && parent->nchildren == 0) {
 			id = pid;
@@ -266,14 +290,28 @@ int rift_store_branch_delete(struct rift_store *s, const char *name)
 	}
 	rc = store_write(s, wb, true);
 	atomic_fetch_add(&s->chain_gen, 1);
-	if (rc != 0)
+restore:
+	if (rc != 0) {
+		/* Nothing was committed: put the layers and counts back as RocksDB has them. */
+		for (i = 0; i < nsaved; i++) {
+			struct layer *l = store_layer(s, saved[i].id);
+			if (l != NULL)
+				*l = saved[i];
+			else if (store_layer_add(s, &saved[i]) == NULL)
+				rc = store_fail(s, NULL, "branch delete rollback (out of memory)");
+		}
+		ndropped = 0;
+		if (store_reload_counts(s) != 0)
+			rc = -EIO;
 		goto unlock;
+	}
 	free(b->chain);
 	free(b);
 	s->branches[idx] = s->branches[--s->nbranches];
 unlock:
 	pthread_rwlock_unlock(&s->lock);
 	rocksdb_writebatch_destroy(wb);
+	free(saved);
 	/* Outside the lock: compaction can take a while and nothing needs to wait for it. */
 	for (i = 0; rc == 0 && i < ndropped; i++)
 		compact_layer(s, dropped[i]);
@@ -282,6 +320,60 @@ unlock:
 	if (rc == 0)
 		store_squash_kick(s);
 	return rc;
+}
+
+int rift_store_branch_set_max_size(struct rift_store *s, const char *name, uint64_t max_size)
+{
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	struct branch_rec *b, copy;
+	int rc;
+
+	pthread_rwlock_wrlock(&s->lock);
+	rc = atomic_load(&s->error);
+	if (rc != 0)
+		goto unlock;
+	b = store_branch_find(s, name);
+	if (b == NULL) {
+		rc = -ENOENT;
+		goto unlock;
+	}
+	copy = *b;
+	copy.max_size = max_size;
+	put_branch(s, wb, &copy);
+	rc = store_write(s, wb, true);
+	if (rc == 0)
+		b->max_size = max_size;
+unlock:
+	pthread_rwlock_unlock(&s->lock);
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+/*
+ * Deleting is what frees space, so it must work on a full disk: rift's reserve leaves room for
+ * its batch, and if RocksDB itself stopped on a full disk (the ballast file is released then)
+ * it resumes on its own within seconds; retry for that long rather than fail.
+ */
+int rift_store_branch_delete(struct rift_store *s, const char *name)
+{
+	int rc, tries;
+
+	for (tries = 0;; tries++) {
+		rc = delete_once(s, name);
+		if (rc != -ENOSPC || tries >= 15)
+			return rc;
+		sleep(1);
+	}
+}
+
+uint64_t rift_store_branch_max_size(struct rift_branch *h)
+{
+	uint64_t v;
+
+	pthread_rwlock_rdlock(&h->store->lock);
+	v = h->rec->max_size;
+	pthread_rwlock_unlock(&h->store->lock);
+	return v;
 }
 
 /* Fills info from b; caller holds the lock. */
@@ -300,6 +392,7 @@ static void fill_info(struct rift_store *s, const struct branch_rec *b,
 	info->created_ns = b->created_ns;
 	info->fork_layer = b->depth > 1 ? b->chain[1] : 0;
 	info->head_changed = true;
+	info->max_size = b->max_size;
 	for (i = 0; i < b->depth; i++) {
 		struct layer *l = store_layer(s, b->chain[i]);
 		if (l == NULL)

@@ -284,6 +284,7 @@ size_t branch_encode(const struct branch_rec *b, uint8_t *buf)
 	w_u64(&w, b->head);
 	w_u64(&w, (uint64_t)b->created_ns);
 	w_u64(&w, b->root_st_ino);
+	w_u64(&w, b->max_size);
 	return (size_t)(w.p - buf);
 }
 
@@ -297,5 +298,7 @@ int branch_decode(const uint8_t *buf, size_t len, struct branch_rec *b)
 	b->head = r_u64(&r);
 	b->created_ns = (int64_t)r_u64(&r);
 	b->root_st_ino = r_u64(&r);
+	/* records written before size limits existed end here */
+	b->max_size = r.p < r.end ? r_u64(&r) : 0;
 	return r.underflow ? -EIO : 0;
 }

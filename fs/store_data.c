@@ -325,6 +325,11 @@ static void account(struct rift_store *s, uint64_t layer, int64_t dfull, int64_t
 
 	if (l == NULL)
 		return;
+	/* counts never go below zero: a negative delta only removes what was counted */
+	assert((int64_t)l->blocks + dfull + dzero >= 0);
+	assert((int64_t)l->bytes + dfull * (int64_t)(BS + DATA_KEY_LEN) +
+		   dzero * (int64_t)DATA_KEY_LEN >=
+	       0);
 	l->blocks += (uint64_t)(dfull + dzero);
 	l->bytes += (uint64_t)(dfull * (int64_t)(BS + DATA_KEY_LEN) + dzero * DATA_KEY_LEN);
 }
@@ -379,9 +384,11 @@ static void store_block(struct rift_branch *b, rocksdb_writebatch_t *wb,
 	}
 	if (p == NULL)
 		return; /* out of memory: the sticky-error path of the caller reports it */
+	ASSERT_LOCKED(s);
 	if (head_state != new_state) {
 		int64_t df = (new_state == 1) - (head_state == 1);
 		int64_t dz = (new_state == 2) - (head_state == 2);
+		assert((int64_t)p->nfull + df >= 0 && (int64_t)p->nzero + dz >= 0);
 		p->nfull += (uint64_t)df;
 		p->nzero += (uint64_t)dz;
 		account(s, head, df, dz);
@@ -441,6 +448,32 @@ static int write_block(struct rift_branch *b, rocksdb_writebatch_t *wb, const st
 	return 0;
 }
 
+/*
+ * Asks the space policy whether [off, end) may be written. The growth counted is every block of
+ * the range. The size limit only stops writes that extend the file: inside its size (WAL
+ * segments are sized when Postgres creates them; pages rewritten by a checkpoint) they pass,
+ * which keeps a server at its limit alive (store.h, rift_store_branch_set_max_size).
+ */
+static int admit_write(struct rift_branch *b, const struct inode_rec *rec, uint64_t off,
+		       uint64_t end, const uint8_t *buf)
+{
+	uint64_t first = off / BS, last = (end + BS - 1) / BS;
+	uint64_t grow = (last - first) * (BS + DATA_KEY_LEN);
+	size_t i;
+
+	/* A few zero bytes store nothing: Postgres sizes a new WAL segment with one zero byte at
+	 * its end, which must pass at a limit and under the reserve. Whole zero blocks do count:
+	 * Postgres extends a relation by writing a zero page, and that is where its growth must
+	 * stop ("could not extend file"); the page's contents come later, inside the file. */
+	if (end - off < BS) {
+		for (i = 0; i < end - off && buf[i] == 0; i++)
+			;
+		if (i == end - off)
+			return 0;
+	}
+	return space_admit(b, grow, end > rec->size, end);
+}
+
 ssize_t rift_store_write(struct rift_branch *b, uint64_t ino, uint64_t off, size_t len,
 			 const void *buf)
 {
@@ -470,13 +503,20 @@ ssize_t rift_store_write(struct rift_branch *b, uint64_t ino, uint64_t off, size
 		rc = S_ISDIR(rec->mode) ? -EISDIR : -EINVAL;
 		goto unlock;
 	}
+	rc = admit_write(b, rec, off, end, buf);
+	if (rc != 0)
+		goto unlock;
 	for (pos = off; pos < end;) {
 		uint64_t n = pos / BS, in = pos % BS;
 		size_t take = (size_t)(BS - in < end - pos ? BS - in : end - pos);
 		rc = write_block(b, wb, rec, n, (size_t)in, take,
 				 (const uint8_t *)buf + (pos - off), scratch);
-		if (rc < 0)
+		if (rc < 0) {
+			/* blocks before this one changed the in-memory counts already */
+			if (pos > off)
+				store_reload_counts(s);
 			goto unlock;
+		}
 		pos += take;
 	}
 	if (end > rec->size)
@@ -557,6 +597,7 @@ static int drop_head_tail(struct rift_branch *b, rocksdb_writebatch_t *wb, uint6
 		return 0;
 	rocksdb_writebatch_delete_range_cf(wb, s->cf_data, (const char *)from, sizeof(from),
 					   (const char *)to, sizeof(to));
+	assert((int64_t)p->nfull + df >= 0 && (int64_t)p->nzero + dz >= 0);
 	p->nfull += (uint64_t)df;
 	p->nzero += (uint64_t)dz;
 	account(s, head, df, dz);

@@ -3,6 +3,8 @@
 #ifndef RIFT_STORE_INTERNAL_H
 #define RIFT_STORE_INTERNAL_H
 
+#include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdatomic.h>
@@ -19,6 +21,7 @@
  *            'D' layer8 dir8 name              directory entry or whiteout
  *            'P' data8 layer8                  that layer holds blocks of that data id (counts)
  *            'O' layer8 ino8                   inode unlinked while open (freed on recovery)
+ *            'S'                               written by syncs (rift_store_sync), never read
  *   data CF  layer8 data8 block8               8192 bytes, or empty = a ZERO block
  * Layer-first keys make a layer's inodes, entries and blocks single ranges for DeleteRange.
  */
@@ -28,6 +31,8 @@
 #define MAX_MASKS      64u
 #define NAME_BUF       64u
 #define POSTMASTER_PID "postmaster.pid"
+/* RocksDB's memtable size: also the free space RocksDB needs to resume after a full disk. */
+#define RIFT_WRITE_BUFFER (16u << 20)
 
 /* One entry of an inode's truncation masks: blocks >= limit from layers older than layer
  * (and from the base file) are hidden, so that truncate-then-extend never resurrects them. */
@@ -81,8 +86,9 @@ struct branch_rec {
 	uint64_t head;
 	int64_t created_ns;
 	uint64_t root_st_ino;
-	uint64_t *chain; /* head first, base layer last */
-	uint32_t depth;  /* entries in chain */
+	uint64_t max_size; /* bytes its head layer may hold; 0 = no limit */
+	uint64_t *chain;   /* head first, base layer last */
+	uint32_t depth;    /* entries in chain */
 	struct rift_branch *open;
 };
 
@@ -157,8 +163,17 @@ struct rift_store {
 	size_t fds_cap, fds_used, fds_max;
 
 	pthread_mutex_t sync_mu;
+	rocksdb_writebatch_t *sync_wb; /* the record whose synced write makes the WAL durable */
 	atomic_uint_least64_t write_seq, synced_seq;
-	atomic_int error;
+	atomic_int error;         /* sticky: damaged data; every later call fails */
+	atomic_int rocks_stopped; /* -errno while RocksDB refuses writes (full disk), else 0 */
+	atomic_int_least64_t last_warn_ns;
+
+	/* Free-space reserve (store_space.c). reserve_bytes changes under the write lock. */
+	uint64_t reserve_bytes;
+	atomic_uint_least64_t free_cached, written_since;
+	atomic_int_least64_t free_at_ns;
+	atomic_bool ballast_present;
 	atomic_uint_least64_t chain_gen; /* bumped whenever any branch's chain changes */
 
 	pthread_t squasher;
@@ -166,6 +181,10 @@ struct rift_store {
 	pthread_cond_t squash_cv;
 	bool squash_wanted, squash_stop, squasher_running;
 };
+
+/* Asserts that someone holds the store lock (the caller, where a function requires it). A
+ * trylock that succeeded would itself be the bug, so the assert fails either way then. */
+#define ASSERT_LOCKED(s) assert(pthread_rwlock_trywrlock(&(s)->lock) == EBUSY)
 
 /* ---- keys and records (store_codec.c) ---- */
 void put_be64(uint8_t *p, uint64_t v);
@@ -193,6 +212,8 @@ int branch_decode(const uint8_t *buf, size_t len, struct branch_rec *b);
 
 /* ---- store.c ---- */
 int store_fail(struct rift_store *s, char *rocks_err, const char *what);
+bool warn_now(struct rift_store *s);
+int store_reload_counts(struct rift_store *s);
 int store_write(struct rift_store *s, rocksdb_writebatch_t *wb, bool sync);
 /* store_write for a branch's change: also marks its head layer as changed. */
 int branch_write(struct rift_branch *b, rocksdb_writebatch_t *wb);
@@ -209,6 +230,15 @@ int64_t now_ns(void);
 struct timespec now_ts(void);
 int meta_get(struct rift_store *s, const uint8_t *key, size_t klen, uint8_t *val, size_t cap,
 	     size_t *vlen);
+
+/* ---- store_space.c ---- */
+void note_db_failed(struct rift_store *s, int e);
+void note_db_ok(struct rift_store *s);
+void space_wrote(struct rift_store *s, uint64_t bytes);
+/* 0 if branch b may add up to grow bytes, else -ENOSPC (caller holds the write lock). The
+ * size limit applies only when extends (the write makes a file longer, to new_size bytes). */
+int space_admit(struct rift_branch *b, uint64_t grow, bool extends, uint64_t new_size);
+bool space_low(struct rift_store *s);
 
 /* ---- store_index.c: which layers hold blocks of which data id ---- */
 struct data_index_entry *index_find(struct rift_store *s, uint64_t data_id);

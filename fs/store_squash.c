@@ -273,11 +273,18 @@ static int merge(struct rift_store *s, uint64_t fid, uint64_t cid)
 	rc = still_valid(s, fid, cid) ? copy_meta(s, fid, cid, wb) : -EAGAIN;
 	if (rc == 0) {
 		struct layer *c = store_layer(s, cid), *f = store_layer(s, fid);
+		struct layer csave = *c, fsave = *f;
 		c->parent = f->parent;
 		c->dirty = true; /* it now holds the frozen layer's changes */
 		put_layer(s, wb, c);
 		drop_layer(s, wb, fid);
 		rc = store_write(s, wb, true);
+		if (rc != 0) {
+			/* not committed: the frozen layer and the child stay as RocksDB has them */
+			*store_layer(s, cid) = csave;
+			if (store_layer_add(s, &fsave) == NULL || store_reload_counts(s) != 0)
+				rc = store_fail(s, NULL, "squash rollback");
+		}
 	}
 	for (i = 0; rc == 0 && i < s->nbranches; i++)
 		rc = store_chain_build(s, s->branches[i]);
@@ -298,7 +305,8 @@ int squash_once(struct rift_store *s)
 	int rc;
 
 	pthread_rwlock_rdlock(&s->lock);
-	found = atomic_load(&s->error) == 0 && pick(s, &fid, &cid);
+	/* Merging copies blocks before it drops the frozen layer: not while space is short. */
+	found = atomic_load(&s->error) == 0 && !space_low(s) && pick(s, &fid, &cid);
 	pthread_rwlock_unlock(&s->lock);
 	if (!found)
 		return 0;

@@ -14,9 +14,17 @@
  * file contents are the files of `base/<gen>/`. Creating a branch freezes the parent's head and
  * gives parent and child fresh heads over it: O(1), one synced RocksDB batch.
  *
- * Every function returns 0 or a negative errno. Storage failures are sticky: after the first,
- * every mutating call and every sync returns the same error (-EIO, or -ENOSPC when the disk is
- * full) until the store is closed. Functions are thread-safe unless said otherwise.
+ * Every function returns 0 or a negative errno. A storage failure that passes (ENOSPC, EMFILE,
+ * EIO from a write) fails that call only, and the call leaves nothing behind: later calls try
+ * again, so writes work once space is free. While RocksDB itself refuses writes after hitting a
+ * full disk, every mutating call and every sync fails (-ENOSPC) until it resumes on its own
+ * (see rift_store_sync). Only damaged data is sticky: after it, every mutating call and every
+ * sync returns -EIO until the store is reopened. Functions are thread-safe unless said otherwise.
+ *
+ * Space: with a reserve set (rift_store_set_reserve) and per-branch limits
+ * (rift_store_branch_set_max_size), writes that add data fail with -ENOSPC for the branch that
+ * is over its limit, or, when free space runs low, for the branches that use most; see
+ * fs/store_space.c for the policy.
  *
  * Durability: each mutating call is one RocksDB write batch with the WAL on and no sync, so a
  * crash loses at most a suffix of acknowledged calls; rift_store_sync makes everything
@@ -68,6 +76,7 @@ struct rift_branch_info {
 	uint32_t nchildren;    /* branches created from it that still exist */
 	uint64_t fork_layer;   /* the frozen layer its head sits on; 0 for none */
 	bool head_changed;     /* its head has had writes since it was made (true if unknown) */
+	uint64_t max_size;     /* limit on bytes_own; 0 = none */
 };
 
 /* Space of one layer. */
@@ -106,6 +115,14 @@ int rift_store_sync(struct rift_store *store) __attribute__((warn_unused_result)
 int rift_store_error(struct rift_store *store);
 
 /*
+ * Keeps bytes free on the store's filesystem (0 = no reserve, the default): writes that add
+ * data are refused with -ENOSPC as free space falls below it (policy in fs/store_space.c), and
+ * a preallocated `reserve.ballast` file in the state directory, released when RocksDB itself
+ * hits a full disk, lets the store recover. Callable at any time.
+ */
+int rift_store_set_reserve(struct rift_store *store, uint64_t bytes);
+
+/*
  * Imports the directory tree src_dir (regular files, directories, symlinks) as a new base
  * generation at `<state>/base/<gen>/`: renamed there when src_dir is on the same filesystem
  * and under `<state>/`, copied otherwise. Records each file's identity (size, mtime, st_ino).
@@ -139,6 +156,21 @@ int rift_store_branch_create(struct rift_store *store, const char *name, const c
  */
 int rift_store_branch_delete(struct rift_store *store, const char *name)
     __attribute__((warn_unused_result));
+
+/*
+ * Limits the bytes branch name may store in its own layer (bytes_own) to max_size (0 = no
+ * limit): a write that extends a file (or creates one) and would go past it fails with -ENOSPC.
+ * Writes inside a file's current size still pass, and so do writes to files of at most 1 MiB,
+ * so that Postgres (its WAL segments are sized when created; its relation-cache file is
+ * rewritten as sessions start) keeps committing, accepting connections and dropping at its
+ * limit: the branch can exceed the limit by its WAL and small files. Persistent (one synced
+ * write). -ENOENT if there is no such branch.
+ */
+int rift_store_branch_set_max_size(struct rift_store *store, const char *name, uint64_t max_size)
+    __attribute__((warn_unused_result));
+
+/* The size limit of an open branch (0 = none). */
+uint64_t rift_store_branch_max_size(struct rift_branch *branch);
 
 /* Fills *info for branch name. -ENOENT if there is none. */
 /*
