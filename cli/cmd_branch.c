@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "rift/base_init.h"
+#include "rift/config.h"
 #include "rift/branch_name.h"
 #include "rift/config.h"
 
@@ -176,10 +177,13 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = { { "from", required_argument, NULL, 'f' },
 						  { "ttl", required_argument, NULL, 't' },
+						  { "max-size", required_argument, NULL, 'm' },
 						  { "output", required_argument, NULL, 'o' },
 						  { NULL, 0, NULL, 0 } };
 	const char *from = NULL, *output = "text";
 	long ttl = 0;
+	uint64_t max_size = 0;
+	bool has_max_size = false;
 	char body[512], url[1024];
 	json_t *doc, *req;
 	int c, rc;
@@ -191,7 +195,13 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 		else if (c == 't' && (ttl = parse_duration(optarg)) <= 0)
 			return usage_error("create",
 					   "--ttl wants a duration like 90s, 30m, 2h or 7d");
-		else if (c == 'o')
+		else if (c == 'm') {
+			if (rift_config_parse_size(optarg, &max_size) != 0 || optarg[0] == '\0')
+				return usage_error("create",
+						   "--max-size wants a size like 10G, 512M or 0 "
+						   "(unlimited)");
+			has_max_size = true;
+		} else if (c == 'o')
 			output = optarg;
 		else if (c == '?')
 			return usage_error("create", "unknown option");
@@ -205,6 +215,8 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 		json_object_set_new(req, "from", json_string(from));
 	if (ttl > 0)
 		json_object_set_new(req, "ttl_seconds", json_integer(ttl));
+	if (has_max_size)
+		json_object_set_new(req, "max_size", json_integer((json_int_t)max_size));
 	{
 		char *text = json_dumps(req, JSON_COMPACT);
 		snprintf(body, sizeof(body), "%s", text ? text : "{}");
@@ -305,11 +317,12 @@ static int run_list(const struct cli_opts *o, int argc, char **argv)
 		return 0;
 	}
 	arr = json_object_get(doc, "branches");
-	printf("%-24s %-16s %-8s %-6s %10s  %-20s %s\n", "NAME", "PARENT", "STATE", "PORT",
-	       "STORED", "CREATED", "EXPIRES");
+	printf("%-24s %-16s %-8s %-6s %10s %10s  %-20s %s\n", "NAME", "PARENT", "STATE", "PORT",
+	       "STORED", "MAX", "CREATED", "EXPIRES");
 	json_array_foreach(arr, i, b)
 	{
-		char stored[32], port[24] = "-";
+		char stored[32], limit[32] = "-", port[24] = "-";
+		json_int_t max = json_integer_value(json_object_get(b, "max_size"));
 		const char *parent = json_string_value(json_object_get(b, "parent"));
 		const char *expires = json_string_value(json_object_get(b, "expires"));
 		json_int_t p = json_integer_value(json_object_get(b, "port"));
@@ -317,9 +330,11 @@ static int run_list(const struct cli_opts *o, int argc, char **argv)
 			    stored, sizeof(stored));
 		if (p > 0)
 			snprintf(port, sizeof(port), "%lld", (long long)p);
-		printf("%-24s %-16s %-8s %-6s %10s  %-20s %s\n",
+		if (max > 0)
+			human_bytes((unsigned long long)max, limit, sizeof(limit));
+		printf("%-24s %-16s %-8s %-6s %10s %10s  %-20s %s\n",
 		       json_string_value(json_object_get(b, "name")), parent ? parent : "(base)",
-		       json_string_value(json_object_get(b, "state")), port, stored,
+		       json_string_value(json_object_get(b, "state")), port, stored, limit,
 		       json_string_value(json_object_get(b, "created")), expires ? expires : "-");
 	}
 	json_decref(doc);
@@ -412,9 +427,11 @@ static int run_psql(const struct cli_opts *o, int argc, char **argv)
 }
 
 static const struct command commands[] = {
-	{ "create", "NAME [--from BRANCH] [--ttl DURATION] [--output text|env|url]",
+	{ "create",
+	  "NAME [--from BRANCH] [--ttl DURATION] [--max-size SIZE] [--output text|env|url]",
 	  "create a branch (from main unless --from) and print how to connect",
-	  "  rift create feature-x\n  rift create pr-42 --from staging --ttl 2h --output env",
+	  "  rift create feature-x\n  rift create pr-42 --from staging --ttl 2h --output env\n"
+	  "  rift create ci-1234 --max-size 10G   (its writes past 10 GiB fail with ENOSPC)",
 	  run_create },
 	{ "delete", "NAME", "stop a branch's server and delete the branch, freeing its space",
 	  "  rift delete feature-x", run_delete },

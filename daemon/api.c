@@ -88,6 +88,10 @@ static json_t *branch_json(struct rift_api *api, const struct rift_branch_view *
 		      "bytes_own", (json_int_t)v->info.bytes_own, "bytes_shared",
 		      (json_int_t)v->info.bytes_shared, "chain_depth", (int)v->info.chain_depth,
 		      "children", (int)v->info.nchildren, "database", meta->default_db);
+	if (o != NULL)
+		json_object_set_new(o, "max_size",
+				    v->info.max_size ? json_integer((json_int_t)v->info.max_size)
+						     : json_null());
 	if (o != NULL && v->error[0])
 		json_object_set_new(o, "last_error", json_string(v->error));
 	if (o != NULL) {
@@ -133,7 +137,7 @@ static enum MHD_Result create_branch(struct rift_api *api, struct MHD_Connection
 	struct rift_branch_view v;
 	const char *name = NULL, *from = NULL;
 	struct rift_create_opts opts = { 0 };
-	json_int_t ttl = 0;
+	json_int_t ttl = 0, max_size = -1;
 	json_error_t jerr;
 	char err[1024];
 	enum rift_status st;
@@ -150,18 +154,20 @@ static enum MHD_Result create_branch(struct rift_api *api, struct MHD_Connection
 		json_decref(doc);
 		return send_error(c, MHD_HTTP_BAD_REQUEST, err);
 	}
-	if (json_unpack_ex(doc, &jerr, 0, "{s:s,s?s,s?I}", "name", &name, "from", &from,
-			   "ttl_seconds", &ttl) != 0 ||
-	    ttl < 0) {
+	if (json_unpack_ex(doc, &jerr, 0, "{s:s,s?s,s?I,s?I}", "name", &name, "from", &from,
+			   "ttl_seconds", &ttl, "max_size", &max_size) != 0 ||
+	    ttl < 0 || max_size < -1) {
 		snprintf(err, sizeof(err),
 			 "\"name\" and optional \"from\" must be strings, \"ttl_seconds\" a "
-			 "positive integer: %s",
+			 "positive integer, \"max_size\" bytes (0 = unlimited): %s",
 			 jerr.text);
 		json_decref(doc);
 		return send_error(c, MHD_HTTP_BAD_REQUEST, err);
 	}
 	opts.from = from;
 	opts.ttl_s = (long)ttl;
+	opts.has_max_size = max_size >= 0;
+	opts.max_size = max_size >= 0 ? (uint64_t)max_size : 0;
 	st = rift_manager_create(api->m, name, &opts, &v, err, sizeof(err));
 	json_decref(doc);
 	return reply_view(api, c, st, &v, err);

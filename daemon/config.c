@@ -7,7 +7,7 @@
 
 #include "rift/config.h"
 
-enum kind { K_STR, K_INT };
+enum kind { K_STR, K_INT, K_SIZE };
 
 struct key {
 	const char *section, *name;
@@ -78,6 +78,12 @@ static const struct key keys[] = {
 	  "seconds of fast shutdown before the server is told to quit immediately" },
 	{ "fs", "threads", K_INT, OFF(fs_threads), "4", 1, 64,
 	  "FUSE worker threads per mounted branch" },
+	{ "store", "reserve_mb", K_INT, OFF(reserve_mb), "256", 0, 1 << 20,
+	  "MiB kept free on the store's disk: under it the biggest branches, under a quarter of it "
+	  "all branches get ENOSPC for new data (docs/configuration.md); 0 = off" },
+	{ "store", "default_max_size", K_SIZE, OFF(default_max_size), "0", 0, 0,
+	  "bytes a branch may store of its own unless `rift create --max-size` says (like 10G); "
+	  "past it its writes fail with ENOSPC; 0 = unlimited" },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -87,6 +93,18 @@ static int set_value(struct rift_config *cfg, const struct key *k, const char *v
 {
 	char *base = (char *)cfg + k->offset;
 
+	if (k->kind == K_SIZE) {
+		uint64_t v;
+		if (rift_config_parse_size(value, &v) != 0) {
+			snprintf(why, whylen,
+				 "\"%.64s\" is not a size (a number of bytes with an optional K, "
+				 "M, G or T, like 10G; 0 = unlimited)",
+				 value);
+			return -1;
+		}
+		memcpy(base, &v, sizeof(v));
+		return 0;
+	}
 	if (k->kind == K_STR) {
 		if (strlen(value) >= RIFT_CONFIG_STR) {
 			snprintf(why, whylen, "value longer than %u characters",
@@ -108,6 +126,56 @@ static int set_value(struct rift_config *cfg, const struct key *k, const char *v
 		}
 		*(int *)(void *)base = (int)v;
 	}
+	return 0;
+}
+
+int rift_config_parse_size(const char *text, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	*out = 0;
+	if (text[0] == '\0')
+		return 0;
+	if (text[0] < '0' || text[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		break;
+	default:
+		break;
+	}
+	if (shift != 0) {
+		end++;
+		if (end[0] == 'i' && end[1] == 'B')
+			end += 2;
+		else if (end[0] == 'B')
+			end++;
+	} else if (end[0] == 'B') {
+		end++;
+	}
+	if (*end != '\0' || (shift != 0 && v > (~0ull >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
 	return 0;
 }
 

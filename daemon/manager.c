@@ -821,6 +821,7 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 	enum rift_status st = check_name(name, err, errlen);
 	const char *from = opts->from;
 	long ttl_s = opts->ttl_s;
+	uint64_t max_size;
 	struct bstate *p = NULL, *b;
 	struct timespec t0, t1;
 	int rc;
@@ -846,6 +847,16 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc != 0)
 		return store_status(rc, name, from, err, errlen);
+	max_size = opts->has_max_size ? opts->max_size : m->cfg.default_max_size;
+	if (max_size != 0 && (rc = rift_store_branch_set_max_size(m->store, name, max_size)) != 0) {
+		/* a branch without the limit it was asked for must not exist */
+		if (rift_store_branch_delete(m->store, name) != 0)
+			LOG_ERROR("manager",
+				  "branch %s made without its size limit could not be "
+				  "deleted: delete it by hand (rift delete %s)",
+				  name, name);
+		return store_status(rc, name, from, err, errlen);
+	}
 	observe_create(m, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	/* its pg_authid is its parent's: so are the verifiers the router checks passwords with */
 	if ((rc = rift_verifiers_inherit(m->state, from, name)) != 0)
@@ -937,6 +948,9 @@ enum rift_status rift_manager_reset(struct rift_manager *m, const char *name, ch
 	}
 	if (rc == 0 && rift_verifiers_inherit(m->state, info.parent, name) != 0)
 		rift_verifiers_forget(m->state, name); /* none beats the old branch's */
+	/* a reset branch keeps its size limit */
+	if (rc == 0 && info.max_size != 0)
+		rc = rift_store_branch_set_max_size(m->store, name, info.max_size);
 	st = store_status(rc, name, info.parent, err, errlen);
 	if (st == RIFT_OK && was_running)
 		st = start_locked(m, b, err, errlen);
@@ -1268,6 +1282,9 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 	kill_orphans(m);
 	unmount_stale(m);
 	rc = rift_store_open(state, false, &m->store, err, errlen);
+	if (rc != 0)
+		goto fail;
+	rc = rift_store_set_reserve(m->store, (uint64_t)m->cfg.reserve_mb << 20);
 	if (rc != 0)
 		goto fail;
 	snprintf(base_dir, sizeof(base_dir), "%s/base/%u", state, rift_store_base_latest(m->store));

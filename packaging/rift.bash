@@ -27,7 +27,7 @@ _rift() {
 	if [ "$COMP_CWORD" -eq 1 ] || [[ "$prev" == --json || "$prev" == -q ]]; then
 		COMPREPLY=($(compgen -W "$cmds --help --version --json --state -q" -- "$cur"))
 	else
-		COMPREPLY=($(compgen -W "--help --json -q --from --ttl --output --upstream --logical \
+		COMPREPLY=($(compgen -W "--help --json -q --from --ttl --max-size --output --upstream --logical \
 			--upstream-password-file --pgdata --background --read-only" -- "$cur"))
 	fi
 }

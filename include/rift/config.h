@@ -4,6 +4,7 @@
 #define RIFT_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define RIFT_CONFIG_STR 256u
 
@@ -35,7 +36,17 @@ struct rift_config {
 	int stop_timeout_s;
 	/* [fs] */
 	int fs_threads;
+	/* [store] */
+	int reserve_mb;            /* MiB kept free on the state directory's filesystem; 0 = none */
+	uint64_t default_max_size; /* bytes a new branch may store of its own; 0 = unlimited */
 };
+
+/*
+ * Parses a size like "10G", "512M", "64k" or "1048576" (bytes; K/M/G/T are powers of 1024, an
+ * optional trailing "B" or "iB" is accepted). "" and "0" are 0 (unlimited where that applies).
+ * Returns 0, or -1 for anything else (no sign, no fraction, no overflow).
+ */
+int rift_config_parse_size(const char *text, uint64_t *out);
 
 /* Fills cfg with every default. */
 void rift_config_defaults(struct rift_config *cfg);

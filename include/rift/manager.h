@@ -49,8 +49,10 @@ const struct rift_base_meta *rift_manager_base(struct rift_manager *m);
 /* Each returns a rift_status; on failure *err (errlen bytes) says what to do. */
 /* What a new branch is made with; zero-initialise and set what applies. */
 struct rift_create_opts {
-	const char *from; /* parent branch; NULL or "" = "main" */
-	long ttl_s;       /* > 0: riftd deletes the branch that many seconds from now */
+	const char *from;  /* parent branch; NULL or "" = "main" */
+	long ttl_s;        /* > 0: riftd deletes the branch that many seconds from now */
+	bool has_max_size; /* false: [store] default_max_size applies */
+	uint64_t max_size; /* bytes the branch may store of its own; 0 = unlimited */
 };
 
 enum rift_status rift_manager_create(struct rift_manager *m, const char *name,

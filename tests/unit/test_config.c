@@ -78,6 +78,52 @@ static void test_overrides(void **state)
 	assert_int_equal(cfg.startup_timeout_s, 3);
 	assert_string_equal(cfg.start_on_connect, "authenticated");
 	assert_int_equal(cfg.shared_buffers_mb, 32);
+	assert_int_equal(cfg.reserve_mb, 256);
+	assert_true(cfg.default_max_size == 0);
+	write_conf("[store]\nreserve_mb = 64\ndefault_max_size = 10G\n");
+	rift_config_defaults(&cfg);
+	assert_int_equal(rift_config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(cfg.reserve_mb, 64);
+	assert_true(cfg.default_max_size == 10ull << 30);
+}
+
+struct size_case {
+	const char *text;
+	int rc;
+	uint64_t bytes;
+};
+
+static const struct size_case sizes[] = {
+	{ "", 0, 0 },
+	{ "0", 0, 0 },
+	{ "512", 0, 512 },
+	{ "512B", 0, 512 },
+	{ "64k", 0, 64ull << 10 },
+	{ "48M", 0, 48ull << 20 },
+	{ "10G", 0, 10ull << 30 },
+	{ "10GiB", 0, 10ull << 30 },
+	{ "2TB", 0, 2ull << 40 },
+	{ "-1", -1, 0 },
+	{ "1.5G", -1, 0 },
+	{ "G", -1, 0 },
+	{ "10 G", -1, 0 },
+	{ "10X", -1, 0 },
+	{ "99999999999T", -1, 0 },
+	{ "99999999999999999999", -1, 0 },
+};
+
+static void test_sizes(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint64_t v = 42;
+		int rc = rift_config_parse_size(sizes[i].text, &v);
+		if (rc != sizes[i].rc || (rc == 0 && v != sizes[i].bytes))
+			fail_msg("size \"%s\": rc %d value %llu", sizes[i].text, rc,
+				 (unsigned long long)v);
+	}
 }
 
 struct bad_case {
@@ -99,6 +145,8 @@ static const struct bad_case bad[] = {
 	{ "[router]\nstartup_timeout = 0\n", "[router] startup_timeout: \"0\" is not" },
 	{ "[router]\nstart_on_connect = sometimes\n",
 	  "start_on_connect = sometimes: expected always or authenticated" },
+	{ "[store]\ndefault_max_size = 10X\n", "[store] default_max_size: \"10X\" is not a size" },
+	{ "[store]\nreserve_mb = -1\n", "[store] reserve_mb: \"-1\" is not a whole number" },
 };
 
 static void test_bad_values_name_file_and_line(void **state)
@@ -143,6 +191,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_values_name_file_and_line, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_written_defaults_load_back, setup, teardown),
+		cmocka_unit_test(test_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
