@@ -654,7 +654,12 @@ int rift_store_open(const char *state_dir, bool create, struct rift_store **out,
 	}
 	if ((rc = open_db(s, create, err, errlen)) != 0)
 		goto fail;
-	if ((rc = load_all(s, err, errlen)) != 0)
+	/* Nobody else can see the store yet; the lock is for the helpers that assert it (a
+	 * failed orphan cleanup reloads the counts). */
+	pthread_rwlock_wrlock(&s->lock);
+	rc = load_all(s, err, errlen);
+	pthread_rwlock_unlock(&s->lock);
+	if (rc != 0)
 		goto fail;
 	for (i = 0; i < s->nbases; i++)
 		if ((rc = rift_store_base_verify(s, s->bases[i].gen, err, errlen)) != 0)
