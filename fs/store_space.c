@@ -17,8 +17,9 @@
  * add data BEFORE the disk is full, keeping `reserve` bytes free on the store's filesystem:
  *   - free >= reserve: writes go through (subject to each branch's own size limit);
  *   - reserve/4 <= free < reserve: the biggest branches (owning at least half as much as the
- *     largest) are refused with ENOSPC: the one filling the disk is among them. The others keep
- *     writing from the reserve, so a small job beside a runaway one still commits;
+ *     largest, and at least a quarter of the reserve) are refused with ENOSPC: the one filling
+ *     the disk is among them. The others keep writing from the reserve, so a small job beside
+ *     a runaway one still commits;
  *   - free < reserve/4: every write that adds data is refused. What is left is RocksDB's
  *     headroom for flushes and deleting branches (a compaction that finds no room stops
  *     compacting but lets writes go on; a flush that finds none stops RocksDB's writes until
@@ -183,8 +184,11 @@ int space_admit(struct rift_branch *b, uint64_t grow, bool extends, uint64_t new
 			uint64_t o = head_bytes(s, s->branches[i]);
 			largest = o > largest ? o : largest;
 		}
-		if (own == 0 || own < largest / 2)
-			return 0; /* not among the biggest: may write from the reserve */
+		/* Not among the biggest, or small anyway: may write from the reserve. The second
+		 * test matters while a big branch's delete is still compacting: the largest
+		 * remaining branch may be a small one then. */
+		if (own < largest / 2 || own < s->reserve_bytes / 4)
+			return 0;
 	}
 	if (warn_now(s))
 		LOG_WARN(
