@@ -836,7 +836,9 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 	if (p == NULL)
 		return not_found(from, err, errlen);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	b = strcmp(from, "main") == 0 ? warm_claim(m) : NULL;
+	max_size = opts->has_max_size ? opts->max_size : m->cfg.default_max_size;
+	/* a size-limited branch is mounted without the writeback cache: pooled ones have it */
+	b = strcmp(from, "main") == 0 && max_size == 0 ? warm_claim(m) : NULL;
 	rc = b != NULL ? warm_take(m, b, name) : -EAGAIN;
 	if (rc == -EAGAIN) { /* no warm server fits: a new branch, started on first use */
 		pthread_mutex_lock(&p->op);
@@ -847,7 +849,6 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc != 0)
 		return store_status(rc, name, from, err, errlen);
-	max_size = opts->has_max_size ? opts->max_size : m->cfg.default_max_size;
 	if (max_size != 0 && (rc = rift_store_branch_set_max_size(m->store, name, max_size)) != 0) {
 		/* a branch without the limit it was asked for must not exist */
 		if (rift_store_branch_delete(m->store, name) != 0)
