@@ -13,6 +13,7 @@
 #include "rift/base_init.h"
 #include "rift/config.h"
 #include "rift/branch_name.h"
+#include "rift/branch_secret.h"
 #include "rift/config.h"
 
 struct command {
@@ -94,15 +95,20 @@ static void human_bytes(unsigned long long n, char *out, size_t len)
 	snprintf(out, len, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
 }
 
-/* The URL a person pastes into psql: through the router, with the demo password if rift
- * knows it; when password is not NULL the password goes there instead of into the URL. */
-static int branch_url(const struct cli_opts *o, const char *branch, char *out, size_t len,
-		      char *password, size_t pwlen)
+/*
+ * The URL a person pastes into psql: through the router, with the branch's own password
+ * (rift create --new-password; given, or read from the state) or the demo password if rift
+ * knows one. When pw_out is not NULL the password goes there instead of into the URL (rift
+ * psql hands it over in the environment, never in an argument).
+ */
+static int branch_url(const struct cli_opts *o, const char *branch, const char *given, char *out,
+		      size_t len, char *pw_out, size_t pwlen)
 {
 	struct rift_config cfg;
 	struct rift_base_meta meta;
-	char path[4200], err[512], host[256] = "localhost", user[128] = "";
+	char path[4200], err[512], host[256] = "localhost", user[256] = "", role[128], own[64];
 	const char *colon, *port = "6432";
+	int rc;
 
 	rift_config_defaults(&cfg);
 	snprintf(path, sizeof(path), "%s/rift.conf", o->state);
@@ -120,9 +126,30 @@ static int branch_url(const struct cli_opts *o, const char *branch, char *out, s
 		    strncmp(cfg.router_listen, "0.0.0.0", hl) != 0)
 			snprintf(host, sizeof(host), "%.*s", (int)hl, cfg.router_listen);
 	}
-	if (password != NULL)
-		snprintf(password, pwlen, "%s", meta.demo_password);
-	if (meta.demo_password[0] != '\0' && password != NULL) {
+	if (given != NULL) { /* just handed out by riftd: no need to read it back */
+		snprintf(own, sizeof(own), "%s", given);
+		rc = 0;
+	} else {
+		rc = rift_secret_load(o->state, branch, own, sizeof(own));
+	}
+	if (rc == -EACCES) {
+		fprintf(stderr,
+			"rift: branch \"%s\" has a password of its own in %s/secrets, readable "
+			"only by root (run as root)\n",
+			branch, o->state);
+		return -1;
+	}
+	if (pw_out != NULL)
+		pw_out[0] = '\0';
+	if (rc == 0 && rift_secret_login_role(&meta, role, sizeof(role)) == 0) {
+		if (pw_out != NULL) {
+			snprintf(pw_out, pwlen, "%s", own);
+			snprintf(user, sizeof(user), "%s@", role);
+		} else {
+			snprintf(user, sizeof(user), "%s:%s@", role, own);
+		}
+	} else if (meta.demo_password[0] != '\0' && pw_out != NULL) {
+		snprintf(pw_out, pwlen, "%s", meta.demo_password);
 		snprintf(user, sizeof(user), "rift@");
 	} else if (meta.demo_password[0] != '\0') {
 		snprintf(user, sizeof(user), "rift:%s@", meta.demo_password);
@@ -179,7 +206,9 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 						  { "ttl", required_argument, NULL, 't' },
 						  { "max-size", required_argument, NULL, 'm' },
 						  { "output", required_argument, NULL, 'o' },
+						  { "new-password", no_argument, NULL, 'p' },
 						  { NULL, 0, NULL, 0 } };
+	bool new_password = false;
 	const char *from = NULL, *output = "text";
 	long ttl = 0;
 	uint64_t max_size = 0;
@@ -203,6 +232,8 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 			has_max_size = true;
 		} else if (c == 'o')
 			output = optarg;
+		else if (c == 'p')
+			new_password = true;
 		else if (c == '?')
 			return usage_error("create", "unknown option");
 	}
@@ -217,6 +248,8 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 		json_object_set_new(req, "ttl_seconds", json_integer(ttl));
 	if (has_max_size)
 		json_object_set_new(req, "max_size", json_integer((json_int_t)max_size));
+	if (new_password)
+		json_object_set_new(req, "new_password", json_true());
 	{
 		char *text = json_dumps(req, JSON_COMPACT);
 		snprintf(body, sizeof(body), "%s", text ? text : "{}");
@@ -226,7 +259,8 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 	rc = call(o, "POST", "/v1/branches", body, &doc);
 	if (rc != 0)
 		return rc;
-	if (branch_url(o, argv[optind], url, sizeof(url), NULL, 0) != 0) {
+	if (branch_url(o, argv[optind], json_string_value(json_object_get(doc, "password")), url,
+		       sizeof(url), NULL, 0) != 0) {
 		json_decref(doc);
 		return 1;
 	}
@@ -386,7 +420,7 @@ static int run_url(const struct cli_opts *o, int argc, char **argv)
 		return usage_error("url", "expected exactly one NAME");
 	if (rift_branch_name_check(argv[1]) != RIFT_NAME_OK)
 		return usage_error("url", "not a valid branch name");
-	if (branch_url(o, argv[1], url, sizeof(url), NULL, 0) != 0)
+	if (branch_url(o, argv[1], NULL, url, sizeof(url), NULL, 0) != 0)
 		return 1;
 	if (o->json)
 		printf("{\"name\":\"%s\",\"url\":\"%s\"}\n", argv[1], url);
@@ -407,7 +441,7 @@ static int run_psql(const struct cli_opts *o, int argc, char **argv)
 		return usage_error("psql", "expected a branch NAME");
 	if (rift_branch_name_check(argv[1]) != RIFT_NAME_OK)
 		return usage_error("psql", "not a valid branch name");
-	if (branch_url(o, argv[1], url, sizeof(url), password, sizeof(password)) != 0)
+	if (branch_url(o, argv[1], NULL, url, sizeof(url), password, sizeof(password)) != 0)
 		return 1;
 	if (password[0] != '\0' && setenv("PGPASSWORD", password, 1) != 0) {
 		fprintf(stderr, "rift psql: cannot set PGPASSWORD: %s\n", strerror(errno));
@@ -428,10 +462,14 @@ static int run_psql(const struct cli_opts *o, int argc, char **argv)
 
 static const struct command commands[] = {
 	{ "create",
-	  "NAME [--from BRANCH] [--ttl DURATION] [--max-size SIZE] [--output text|env|url]",
-	  "create a branch (from main unless --from) and print how to connect",
+	  "NAME [--from BRANCH] [--ttl DURATION] [--max-size SIZE] [--new-password] "
+	  "[--output text|env|url]",
+	  "create a branch (from main unless --from) and print how to connect;\n"
+	  "--new-password gives the branch's login role a fresh random password in this branch\n"
+	  "only, so its URL opens no other branch (rift url NAME prints it, as root)",
 	  "  rift create feature-x\n  rift create pr-42 --from staging --ttl 2h --output env\n"
-	  "  rift create ci-1234 --max-size 10G   (its writes past 10 GiB fail with ENOSPC)",
+	  "  rift create ci-1234 --max-size 10G   (its writes past 10 GiB fail with ENOSPC)\n"
+	  "  rift create ci-1234 --new-password --ttl 1h --output env",
 	  run_create },
 	{ "delete", "NAME", "stop a branch's server and delete the branch, freeing its space",
 	  "  rift delete feature-x", run_delete },

@@ -138,6 +138,7 @@ static enum MHD_Result create_branch(struct rift_api *api, struct MHD_Connection
 	const char *name = NULL, *from = NULL;
 	struct rift_create_opts opts = { 0 };
 	json_int_t ttl = 0, max_size = -1;
+	int new_password = 0;
 	json_error_t jerr;
 	char err[1024];
 	enum rift_status st;
@@ -154,12 +155,14 @@ static enum MHD_Result create_branch(struct rift_api *api, struct MHD_Connection
 		json_decref(doc);
 		return send_error(c, MHD_HTTP_BAD_REQUEST, err);
 	}
-	if (json_unpack_ex(doc, &jerr, 0, "{s:s,s?s,s?I,s?I}", "name", &name, "from", &from,
-			   "ttl_seconds", &ttl, "max_size", &max_size) != 0 ||
+	if (json_unpack_ex(doc, &jerr, 0, "{s:s,s?s,s?I,s?I,s?b}", "name", &name, "from", &from,
+			   "ttl_seconds", &ttl, "max_size", &max_size, "new_password",
+			   &new_password) != 0 ||
 	    ttl < 0 || max_size < -1) {
 		snprintf(err, sizeof(err),
 			 "\"name\" and optional \"from\" must be strings, \"ttl_seconds\" a "
-			 "positive integer, \"max_size\" bytes (0 = unlimited): %s",
+			 "positive integer, \"max_size\" bytes (0 = unlimited), \"new_password\" "
+			 "true or false: %s",
 			 jerr.text);
 		json_decref(doc);
 		return send_error(c, MHD_HTTP_BAD_REQUEST, err);
@@ -168,8 +171,18 @@ static enum MHD_Result create_branch(struct rift_api *api, struct MHD_Connection
 	opts.ttl_s = (long)ttl;
 	opts.has_max_size = max_size >= 0;
 	opts.max_size = max_size >= 0 ? (uint64_t)max_size : 0;
+	opts.new_password = new_password != 0;
+	memset(&v, 0, sizeof(v));
 	st = rift_manager_create(api->m, name, &opts, &v, err, sizeof(err));
 	json_decref(doc);
+	if (st == RIFT_CREATED && v.password[0] != '\0') {
+		/* the only time riftd says it over the API; `rift url` reads it as root later */
+		json_t *o = branch_json(api, &v);
+		if (o != NULL)
+			json_object_set_new(o, "password", json_string(v.password));
+		explicit_bzero(v.password, sizeof(v.password));
+		return send_json(c, st, o);
+	}
 	return reply_view(api, c, st, &v, err);
 }
 

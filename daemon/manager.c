@@ -18,6 +18,7 @@
 
 #include "rift/log.h"
 #include "rift/branch_name.h"
+#include "rift/branch_secret.h"
 #include "rift/instance.h"
 #include "rift/manager.h"
 #include "rift/mount.h"
@@ -814,6 +815,54 @@ static void warm_clear_leftovers(struct rift_manager *m)
 	}
 }
 
+/* Gives the base's login role the password in branch b only (b->op held), starting its server:
+ * riftd sends a SCRAM verifier it computed, never the plaintext, so no server log can hold it. */
+static enum rift_status set_password_locked(struct rift_manager *m, struct bstate *b,
+					    const char *password, char *err, size_t errlen)
+{
+	char role[128], quoted[300], verifier[RIFT_SECRET_VERIFIER_MAX], sql[600], why[1024];
+	enum rift_status st;
+	size_t i, q = 0;
+
+	if (rift_secret_login_role(&m->meta, role, sizeof(role)) != 0) {
+		snprintf(err, errlen,
+			 "the base names no login role (it was copied from a data directory), so "
+			 "there is no role to give a password; create the branch without "
+			 "--new-password and set one with ALTER ROLE");
+		return RIFT_BAD_REQUEST;
+	}
+	for (i = 0; role[i] != '\0' && q + 3 < sizeof(quoted); i++) { /* a quoted identifier */
+		if (role[i] == '"')
+			quoted[q++] = '"';
+		quoted[q++] = role[i];
+	}
+	quoted[q] = '\0';
+	if (rift_secret_verifier(password, verifier, sizeof(verifier)) != 0) {
+		snprintf(err, errlen,
+			 "cannot compute a SCRAM verifier (is /dev/urandom readable?)");
+		return RIFT_FAILED;
+	}
+	st = start_locked(m, b, err, errlen);
+	if (st != RIFT_OK)
+		return st;
+	snprintf(sql, sizeof(sql), "ALTER ROLE \"%s\" PASSWORD '%s'", quoted, verifier);
+	if (rift_instance_exec(&b->inst, m->cfg.pg_user, sql, why, sizeof(why)) != 0) {
+		/* why quotes the statement; say what failed without the verifier */
+		snprintf(err, errlen,
+			 "cannot set the password of role \"%s\" in branch \"%s\" (does the role "
+			 "exist there? see riftd's log)",
+			 role, b->name);
+		LOG_ERROR("manager", "ALTER ROLE %s PASSWORD in branch %s failed", role, b->name);
+		return RIFT_FAILED;
+	}
+	if (rift_secret_save(m->state, b->name, password) != 0) {
+		snprintf(err, errlen, "cannot save the password of branch \"%s\" under %s/secrets",
+			 b->name, m->state);
+		return RIFT_FAILED;
+	}
+	return RIFT_OK;
+}
+
 enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 				     const struct rift_create_opts *opts,
 				     struct rift_branch_view *out, char *err, size_t errlen)
@@ -864,12 +913,44 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 		LOG_WARN("manager", "branch %s: cannot copy %s's role verifiers: %s", name, from,
 			 strerror(-rc));
 	b = get_state(m, name);
-	if (b != NULL && ttl_s > 0) {
+	if (b == NULL)
+		return not_found(name, err, errlen);
+	if (opts->new_password) {
+		char password[RIFT_SECRET_PASSWORD_LEN + 1];
+		if (rift_secret_new_password(password, sizeof(password)) != 0) {
+			snprintf(err, errlen, "cannot read /dev/urandom for a password");
+			st = RIFT_FAILED;
+		} else {
+			pthread_mutex_lock(&b->op);
+			st = set_password_locked(m, b, password, err, errlen);
+			pthread_mutex_unlock(&b->op);
+		}
+		if (st != RIFT_OK) {
+			char derr[512];
+			/* a branch whose URL would not work is worse than none */
+			if (rift_manager_delete(m, name, derr, sizeof(derr)) != RIFT_OK)
+				LOG_ERROR("manager", "%s", derr);
+			return st;
+		}
+		if (out != NULL)
+			fill_view(m, b, out);
+		if (out != NULL)
+			snprintf(out->password, sizeof(out->password), "%s", password);
+		explicit_bzero(password, sizeof(password));
+	} else {
+		char password[64];
+		/* the parent's own password is in the child's copy of pg_authid: keep rift url
+		 * right */
+		if (rift_secret_load(m->state, from, password, sizeof(password)) == 0 &&
+		    rift_secret_save(m->state, name, password) != 0)
+			LOG_ERROR("manager", "cannot copy the password of %s to %s", from, name);
+		if (out != NULL)
+			fill_view(m, b, out);
+	}
+	if (ttl_s > 0) {
 		b->expires_at = time(NULL) + ttl_s;
 		save_expiry(m);
 	}
-	if (b != NULL && out != NULL)
-		fill_view(m, b, out);
 	return RIFT_CREATED;
 }
 
@@ -903,6 +984,8 @@ enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, c
 		b->deleted = true;
 		snprintf(mnt, sizeof(mnt), "%s/mnt/%s", m->state, name);
 		rmdir(mnt);
+		if (rift_secret_remove(m->state, name) != 0)
+			LOG_ERROR("manager", "cannot remove %s/secrets/%s", m->state, name);
 	}
 	pthread_mutex_unlock(&b->op);
 	save_running(m);
@@ -953,8 +1036,16 @@ enum rift_status rift_manager_reset(struct rift_manager *m, const char *name, ch
 	if (rc == 0 && info.max_size != 0)
 		rc = rift_store_branch_set_max_size(m->store, name, info.max_size);
 	st = store_status(rc, name, info.parent, err, errlen);
-	if (st == RIFT_OK && was_running)
-		st = start_locked(m, b, err, errlen);
+	if (st == RIFT_OK) {
+		char password[64];
+		/* the parent's pg_authid came back with the reset: give the branch its own
+		 * password again, so its URL keeps working and the parent's does not */
+		if (rift_secret_load(m->state, name, password, sizeof(password)) == 0)
+			st = set_password_locked(m, b, password, err, errlen);
+		else if (was_running)
+			st = start_locked(m, b, err, errlen);
+		explicit_bzero(password, sizeof(password));
+	}
 	pthread_mutex_unlock(&b->op);
 	save_running(m);
 	return st;

@@ -27,8 +27,9 @@ _rift() {
 	if [ "$COMP_CWORD" -eq 1 ] || [[ "$prev" == --json || "$prev" == -q ]]; then
 		COMPREPLY=($(compgen -W "$cmds --help --version --json --state -q" -- "$cur"))
 	else
-		COMPREPLY=($(compgen -W "--help --json -q --from --ttl --max-size --output --upstream --logical \
-			--upstream-password-file --pgdata --background --read-only" -- "$cur"))
+		COMPREPLY=($(compgen -W "--help --json -q --from --ttl --max-size --new-password --output \
+			--upstream --logical --upstream-password-file --pgdata --background --read-only" \
+			-- "$cur"))
 	fi
 }
 complete -F _rift rift

@@ -19,6 +19,7 @@ struct rift_branch_view {
 	int port;             /* 0 when stopped */
 	long long expires_at; /* unix time riftd deletes it (--ttl), 0 = never */
 	char error[512];      /* why the last start failed, if it did */
+	char password[32];    /* create with new_password only: the branch's new password */
 };
 
 /* Errors carry an HTTP-like status, so the API can answer without guessing. */
@@ -53,6 +54,7 @@ struct rift_create_opts {
 	long ttl_s;        /* > 0: riftd deletes the branch that many seconds from now */
 	bool has_max_size; /* false: [store] default_max_size applies */
 	uint64_t max_size; /* bytes the branch may store of its own; 0 = unlimited */
+	bool new_password; /* the login role gets a fresh password in this branch only */
 };
 
 enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
