@@ -60,6 +60,12 @@ static const struct key keys[] = {
 	  "highest TCP port given to a branch's Postgres server" },
 	{ "instances", "pg_user", K_STR, OFF(pg_user), "postgres", 0, 0,
 	  "operating-system user that runs the Postgres servers (never root)" },
+	{ "instances", "uid_base", K_INT, OFF(uid_base), "1900000000", 1000, 2147483646,
+	  "first OS uid (and gid) for branch servers: each running server gets one of its own, so "
+	  "no branch reaches another's files, processes or sockets" },
+	{ "instances", "uid_count", K_INT, OFF(uid_count), "65536", 0, 1 << 24,
+	  "uids from uid_base (no user or group may have one); 0 = every server runs as pg_user "
+	  "(no isolation between branches)" },
 	{ "instances", "pg_bin", K_STR, OFF(pg_bin), "", 0, 0,
 	  "directory of the Postgres binaries; empty = /usr/lib/postgresql/<version>/bin" },
 	{ "instances", "shared_buffers_mb", K_INT, OFF(shared_buffers_mb), "32", 1, 1 << 20,
@@ -254,6 +260,13 @@ int rift_config_load(struct rift_config *cfg, const char *path, char *err, size_
 		snprintf(err, errlen,
 			 "%s: [router] start_on_connect = %.64s: expected always or authenticated",
 			 path, cfg->start_on_connect);
+		return -1;
+	}
+	if ((long long)cfg->uid_base + cfg->uid_count > 2147483647LL) {
+		snprintf(err, errlen,
+			 "%s: [instances] uid_base + uid_count (%lld) goes past 2147483647; lower "
+			 "uid_base or uid_count (some tools mistake larger uids for negative ones)",
+			 path, (long long)cfg->uid_base + cfg->uid_count);
 		return -1;
 	}
 	if (strcmp(cfg->pg_user, "root") == 0) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "rift/datadir.h"
+#include "rift/identity.h"
 #include "rift/log.h"
 #include "rift/instance.h"
 #include "rift/pgproc.h"
@@ -49,48 +50,50 @@ static int prepare_datadir(const struct rift_instance *inst, uid_t uid, gid_t gi
 	return rc;
 }
 
-/* run/pg/<branch>: the server's socket directory, 0700 and the server's user's. Made through a
- * descriptor of its root-owned parent, so the name cannot be a link planted there. */
+/* The socket directory is made afresh for each start and handed to the server's uid through a
+ * descriptor: whatever an earlier server (maybe another uid) left there, including a symlink in
+ * its place, is removed, never followed, and never chowned. run/pg is riftd's (root, 0711), so
+ * nobody else can put anything at that path meanwhile. */
 static int make_sockdir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
-	const char *slash = strrchr(dir, '/');
 	char parent[4096];
+	const char *base = strrchr(dir, '/');
 	struct stat st;
 	int pfd = -1, fd = -1, rc = 0;
 
-	if (slash == NULL || slash == dir || (size_t)(slash - dir) >= sizeof(parent)) {
-		snprintf(err, errlen, "bad socket directory %s", dir);
+	if (base == NULL || (size_t)(base - dir) >= sizeof(parent))
 		return -EINVAL;
-	}
-	memcpy(parent, dir, (size_t)(slash - dir));
-	parent[slash - dir] = '\0';
+	snprintf(parent, sizeof(parent), "%.*s", (int)(base - dir), dir);
+	base++;
 	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (pfd < 0 || fstat(pfd, &st) != 0) {
 		rc = -errno;
-		snprintf(err, errlen, "cannot open %s: %s", parent, strerror(errno));
 		goto out;
 	}
 	if (st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
-		rc = -EPERM;
 		snprintf(err, errlen,
 			 "%s must be owned by riftd's user and writable by it alone (chown root "
 			 "%s; chmod 0711 %s)",
 			 parent, parent, parent);
-		goto out;
+		rc = -EPERM;
+		goto done;
 	}
-	if (mkdirat(pfd, slash + 1, 0700) != 0 && errno != EEXIST) {
+	rc = rift_remove_tree_at(pfd, base);
+	if (rc == 0 && mkdirat(pfd, base, 0700) != 0)
 		rc = -errno;
-		goto fail;
+	if (rc == 0) {
+		fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			rc = -errno;
 	}
-	fd = openat(pfd, slash + 1, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fchown(fd, uid, gid) != 0 || fchmod(fd, 0700) != 0) {
+	if (rc == 0 && (fstat(fd, &st) != 0 || st.st_uid != geteuid()))
+		rc = -EPERM;
+	if (rc == 0 && (fchown(fd, uid, gid) != 0 || fchmod(fd, 0700) != 0))
 		rc = -errno;
-		goto fail;
-	}
-	goto out;
-fail:
-	snprintf(err, errlen, "cannot prepare socket directory %s: %s", dir, strerror(-rc));
 out:
+	if (rc != 0)
+		snprintf(err, errlen, "cannot prepare socket directory %s: %s", dir, strerror(-rc));
+done:
 	if (fd >= 0)
 		close(fd);
 	if (pfd >= 0)
@@ -263,9 +266,14 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 	off_t log_start;
 	int rc, log_fd;
 
-	rc = rift_pg_user(cfg->pg_user, &uid, &gid, err, errlen);
-	if (rc != 0)
-		return rc;
+	if (inst->uid != 0) {
+		uid = inst->uid;
+		gid = inst->gid;
+	} else {
+		rc = rift_pg_user(cfg->pg_user, &uid, &gid, err, errlen);
+		if (rc != 0)
+			return rc;
+	}
 	rc = make_sockdir(inst->sockdir, uid, gid, err, errlen);
 	if (rc == 0)
 		rc = prepare_datadir(inst, uid, gid, err, errlen);
@@ -289,7 +297,10 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 	log_start = lseek(log_fd, 0, SEEK_END);
 	if (log_start < 0)
 		log_start = 0;
-	rc = rift_pg_spawn(cfg->pg_user, argv, NULL, log_fd, &inst->pid);
+	if (inst->uid != 0)
+		rc = rift_pg_spawn_ids(inst->uid, inst->gid, argv, NULL, log_fd, &inst->pid);
+	else
+		rc = rift_pg_spawn(cfg->pg_user, argv, NULL, log_fd, &inst->pid);
 	close(log_fd);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start %s: %s", exe, strerror(-rc));

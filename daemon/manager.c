@@ -3,10 +3,13 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -19,6 +22,7 @@
 #include "rift/log.h"
 #include "rift/branch_name.h"
 #include "rift/branch_secret.h"
+#include "rift/identity.h"
 #include "rift/instance.h"
 #include "rift/manager.h"
 #include "rift/mount.h"
@@ -48,6 +52,7 @@ struct bstate {
 	int pooled;        /* idle server sessions the router keeps for reuse */
 	time_t expires_at; /* 0 = never */
 	time_t last_active;
+	uid_t uid; /* the OS uid (= gid) its server runs as while it holds one; 0 = none */
 	char error[512];
 };
 
@@ -77,6 +82,12 @@ struct rift_manager {
 	uint64_t create_hist[NBUCKETS + 1];
 	uint64_t create_count;
 	double create_sum_s;
+	/* per-branch OS identities: where the next search for a free uid starts, and uids whose
+	 * processes would not die (never handed out again by this riftd) */
+	unsigned uid_next;
+	uid_t stuck[64];
+	size_t nstuck;
+	int uid_lock_fd; /* flock on /run/rift/uids-<uid_base>.lock while this riftd uses them */
 };
 
 static double seconds_between(const struct timespec *a, const struct timespec *b)
@@ -311,12 +322,53 @@ static int pick_port(struct rift_manager *m, struct bstate *b)
 	return found;
 }
 
+/* A uid of the range that no branch holds (m->mu held), taken in turn so that a uid comes back
+ * as late as possible; 0 when every one is held. */
+static uid_t pick_uid(struct rift_manager *m)
+{
+	unsigned i, n = (unsigned)m->cfg.uid_count;
+	size_t j;
+
+	for (i = 0; i < n; i++) {
+		uid_t cand = (uid_t)m->cfg.uid_base + (m->uid_next + i) % n;
+		bool held = false;
+		for (j = 0; j < m->n && !held; j++)
+			held = m->v[j]->uid == cand;
+		for (j = 0; j < m->nstuck && !held; j++)
+			held = m->stuck[j] == cand;
+		if (!held) {
+			m->uid_next = (m->uid_next + i + 1) % n;
+			return cand;
+		}
+	}
+	return 0;
+}
+
+/* Gives b's uid back once nothing of it is left: no process (a job may have started daemons
+ * with COPY ... TO PROGRAM), no IPC object, no /dev/shm entry that the next holder could use. */
+static void release_uid(struct rift_manager *m, struct bstate *b)
+{
+	uid_t uid = b->uid;
+	int rc;
+
+	if (uid == 0)
+		return;
+	rc = rift_identity_sweep(uid, 1);
+	pthread_mutex_lock(&m->mu);
+	if (rc != 0 && m->nstuck < sizeof(m->stuck) / sizeof(m->stuck[0]))
+		m->stuck[m->nstuck++] = uid;
+	b->uid = 0;
+	pthread_mutex_unlock(&m->mu);
+}
+
 /* Stops the server and unmounts; b->op held. */
 static void stop_locked(struct rift_manager *m, struct bstate *b)
 {
 	char own[4200];
 
 	rift_instance_stop(&b->inst, m->cfg.stop_timeout_s);
+	/* before unmounting: a process left by the job (its cwd in the mount) keeps it busy */
+	release_uid(m, b);
 	rift_mount_stop(b->mount);
 	b->mount = NULL;
 	/* written afresh at every start: none is left behind by a stopped or deleted branch, or by
@@ -369,12 +421,40 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 		snprintf(err, errlen, "cannot create mount point %s: %s", mnt, strerror(errno));
 		return RIFT_FAILED;
 	}
+	if (m->cfg.uid_count > 0) {
+		/* a uid of its own: its superuser's shell reaches no other branch */
+		pthread_mutex_lock(&m->mu);
+		b->uid = pick_uid(m);
+		pthread_mutex_unlock(&m->mu);
+		if (b->uid == 0) {
+			snprintf(err, errlen,
+				 "every uid of [instances] uid_base..+uid_count (%d from %d) is "
+				 "taken by a running branch; stop one or raise uid_count in "
+				 "rift.conf",
+				 m->cfg.uid_count, m->cfg.uid_base);
+			return RIFT_UNAVAILABLE;
+		}
+		opts.set_owner = true;
+		opts.uid = b->uid;
+		opts.gid = (gid_t)b->uid;
+	} else {
+		/* one shared uid (pg_user): files earlier servers wrote under uids of their own
+		 * must still be this server's */
+		opts.set_owner =
+		    rift_pg_user(m->cfg.pg_user, &opts.uid, &opts.gid, err, errlen) == 0;
+		if (!opts.set_owner)
+			return RIFT_FAILED;
+	}
 	rc = rift_mount_start(m->store, b->name, mnt, &opts, &b->mount, err, errlen);
-	if (rc != 0)
+	if (rc != 0) {
+		release_uid(m, b);
 		return rc == -ENOENT ? RIFT_NOT_FOUND : RIFT_FAILED;
+	}
 	pthread_mutex_lock(&m->mu);
 	memset(&b->inst, 0, sizeof(b->inst));
 	b->port = 0;
+	b->inst.uid = b->uid;
+	b->inst.gid = (gid_t)b->uid;
 	pthread_mutex_unlock(&m->mu);
 	snprintf(b->inst.branch, sizeof(b->inst.branch), "%s", b->name);
 	snprintf(b->inst.datadir, sizeof(b->inst.datadir), "%.4000s", mnt);
@@ -1314,6 +1394,78 @@ static void unmount_stale(struct rift_manager *m)
 		fclose(f);
 }
 
+static int chown_to_root(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)flag;
+	(void)ftw;
+	if ((st->st_uid != 0 || st->st_gid != 0) && lchown(path, 0, 0) != 0)
+		LOG_WARN("manager", "cannot make %s root's: %s", path, strerror(errno));
+	return 0;
+}
+
+/* The modes riftd's state must have, whatever made it (an older rift init, a restore): only
+ * the way to the mounts and socket directories is open to the branch servers' uids, and the
+ * base is root's, so no server could write it even if it found a way in. Servers see the base
+ * through their mount only; riftd reads it as root. Stores made before per-branch uids had the
+ * base owned by the Postgres user. */
+static void secure_state(struct rift_manager *m)
+{
+	static const struct {
+		const char *dir;
+		mode_t mode;
+	} dirs[] = { { "", 0711 },       { "mnt", 0711 },  { "run", 0711 },
+		     { "run/pg", 0711 }, { "base", 0700 }, { "db", 0700 },
+		     { "tls", 0700 },    { "log", 0700 },  { "secrets", 0700 } };
+	char path[4200];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		int fd;
+		snprintf(path, sizeof(path), "%s/%s", m->state, dirs[i].dir);
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* made later (secrets), or not at all */
+		if (fstat(fd, &st) != 0 ||
+		    ((st.st_uid != 0 || st.st_gid != 0) && fchown(fd, 0, 0) != 0) ||
+		    fchmod(fd, dirs[i].mode) != 0)
+			LOG_WARN("manager", "cannot set %s to root, %o: %s", path,
+				 (unsigned)dirs[i].mode, strerror(errno));
+		close(fd);
+	}
+	snprintf(path, sizeof(path), "%s/base", m->state);
+	if (nftw(path, chown_to_root, 32, FTW_PHYS | FTW_MOUNT) != 0)
+		LOG_WARN("manager", "cannot walk %s to make it root's", path);
+}
+
+/* Two riftds (two stores on one host) handing out the same uids would put their branches under
+ * one identity, and each one's start-up sweep would kill the other's servers. */
+static int lock_uid_range(struct rift_manager *m, char *err, size_t errlen)
+{
+	char path[128];
+
+	if (mkdir("/run/rift", 0700) != 0 && errno != EEXIST) {
+		LOG_WARN("manager", "cannot create /run/rift (%s): not guarding the uid range",
+			 strerror(errno));
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/run/rift/uids-%d.lock", m->cfg.uid_base);
+	m->uid_lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (m->uid_lock_fd < 0) {
+		LOG_WARN("manager", "cannot open %s (%s): not guarding the uid range", path,
+			 strerror(errno));
+		return 0;
+	}
+	if (flock(m->uid_lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(err, errlen,
+			 "another riftd on this host gives its branch servers the uids from %d "
+			 "([instances] uid_base); give each store a range of its own in rift.conf",
+			 m->cfg.uid_base);
+		return -EBUSY;
+	}
+	return 0;
+}
+
 static void restart_running(struct rift_manager *m)
 {
 	char path[4200], name[128], err[1024];
@@ -1356,6 +1508,7 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 		return -ENAMETOOLONG;
 	}
 	snprintf(m->state, sizeof(m->state), "%s", state);
+	m->uid_lock_fd = -1;
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_mutex_init(&m->idle_mu, NULL);
 	m->start_tail = &m->start_queue;
@@ -1371,8 +1524,25 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 	rc = rift_base_meta_load(state, &m->meta, err, errlen);
 	if (rc != 0)
 		goto fail;
+	if (m->cfg.uid_count > 0) {
+		rc = rift_identity_check_range((uid_t)m->cfg.uid_base, (unsigned)m->cfg.uid_count,
+					       err, errlen);
+		if (rc == 0)
+			rc = lock_uid_range(m, err, errlen);
+		if (rc != 0)
+			goto fail;
+	}
 	kill_orphans(m);
 	unmount_stale(m);
+	/* what the servers of a killed riftd left: processes, IPC objects, /dev/shm entries */
+	if (m->cfg.uid_count > 0 &&
+	    rift_identity_sweep((uid_t)m->cfg.uid_base, (unsigned)m->cfg.uid_count) != 0) {
+		snprintf(err, errlen,
+			 "processes with uids of [instances] uid_base..+uid_count survive SIGKILL; "
+			 "see riftd's log and end them before starting riftd");
+		rc = -EBUSY;
+		goto fail;
+	}
 	rc = rift_store_open(state, false, &m->store, err, errlen);
 	if (rc != 0)
 		goto fail;
@@ -1384,7 +1554,9 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 	if (rc != 0)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/run/pg", state);
-	mkdir(path, 0711);
+	if (mkdir(path, 0711) != 0 && errno != EEXIST)
+		LOG_WARN("manager", "cannot create %s: %s", path, strerror(errno));
+	secure_state(m);
 	load_expiry(m);
 	warm_clear_leftovers(m);
 	if (pthread_create(&m->idle, NULL, idle_main, m) == 0)
@@ -1427,6 +1599,8 @@ void rift_manager_close(struct rift_manager *m)
 		free(m->v[i]);
 	}
 	free(m->v);
+	if (m->uid_lock_fd >= 0)
+		close(m->uid_lock_fd); /* after every server's uid was swept */
 	rift_store_close(m->store);
 	pthread_mutex_destroy(&m->mu);
 	pthread_mutex_destroy(&m->idle_mu);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -90,6 +91,20 @@ static void become(const char *user)
 		_exit(127);
 }
 
+/* In the child: become uid/gid with no supplementary groups and an environment of its own (not
+ * riftd's, which a branch's superuser could read from /proc), or exit 127. */
+static void become_ids(uid_t uid, gid_t gid)
+{
+	/* no_new_privs: a setuid program run from the server (COPY ... TO PROGRAM 'su ...') gains
+	 * nothing */
+	if (uid == 0 || gid == 0 || setgroups(0, NULL) != 0 || setgid(gid) != 0 ||
+	    setuid(uid) != 0 || getuid() != uid || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		_exit(127);
+	if (clearenv() != 0 || setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1) != 0 ||
+	    setenv("HOME", "/", 1) != 0)
+		_exit(127);
+}
+
 static void apply_env(char *const env[])
 {
 	size_t i;
@@ -137,7 +152,9 @@ static void reset_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-int rift_pg_spawn(const char *user, char *const argv[], char *const env[], int log_fd, pid_t *pid)
+/* user, or (user NULL) uid/gid: who the child becomes. */
+static int spawn(const char *user, uid_t uid, gid_t gid, char *const argv[], char *const env[],
+		 int log_fd, pid_t *pid)
 {
 	pid_t p = fork();
 
@@ -156,7 +173,10 @@ int rift_pg_spawn(const char *user, char *const argv[], char *const env[], int l
 		    dup2(log_fd >= 0 ? log_fd : devnull, STDERR_FILENO) < 0)
 			_exit(127);
 		close_from_3();
-		become(user);
+		if (user != NULL)
+			become(user);
+		else
+			become_ids(uid, gid);
 		apply_env(env);
 		if (chdir("/tmp") != 0)
 			_exit(127);
@@ -165,6 +185,19 @@ int rift_pg_spawn(const char *user, char *const argv[], char *const env[], int l
 	}
 	*pid = p;
 	return 0;
+}
+
+int rift_pg_spawn(const char *user, char *const argv[], char *const env[], int log_fd, pid_t *pid)
+{
+	return spawn(user, 0, 0, argv, env, log_fd, pid);
+}
+
+int rift_pg_spawn_ids(uid_t uid, gid_t gid, char *const argv[], char *const env[], int log_fd,
+		      pid_t *pid)
+{
+	if (uid == 0 || gid == 0)
+		return -EPERM;
+	return spawn(NULL, uid, gid, argv, env, log_fd, pid);
 }
 
 int rift_pg_run(const char *user, char *const argv[], char *const env[], char *out, size_t outlen)

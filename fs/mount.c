@@ -126,6 +126,9 @@ int rift_mount_start(struct rift_store *store, const char *branch, const char *m
 		return -ENOMEM;
 	m->store = store;
 	m->read_only = opts != NULL && opts->read_only;
+	m->set_owner = opts != NULL && opts->set_owner;
+	m->uid = m->set_owner ? opts->uid : 0;
+	m->gid = m->set_owner ? opts->gid : 0;
 	m->max_threads = opts != NULL && opts->max_threads ? opts->max_threads : 4;
 	if (realpath(mountpoint, m->mountpoint) == NULL) {
 		snprintf(err, errlen, "mount point %s: %s (create the directory first)", mountpoint,

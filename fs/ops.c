@@ -17,7 +17,7 @@ static struct rift_mount *mnt(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-static void to_stat(const struct rift_attr *a, struct stat *st)
+static void to_stat(const struct rift_mount *m, const struct rift_attr *a, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = a->st_ino;
@@ -25,6 +25,15 @@ static void to_stat(const struct rift_attr *a, struct stat *st)
 	st->st_nlink = a->nlink;
 	st->st_uid = a->uid;
 	st->st_gid = a->gid;
+	if (m->set_owner) {
+		/* the branch's server owns everything it sees, whatever uid wrote it (the base's,
+		 * an earlier server's); nobody else gets past the 0700 root, which is also the
+		 * mode Postgres wants of its data directory */
+		st->st_uid = m->uid;
+		st->st_gid = m->gid;
+		if (a->ino == FUSE_ROOT_ID)
+			st->st_mode = S_IFDIR | 0700;
+	}
 	st->st_size = (off_t)a->size;
 	st->st_blksize = RIFT_BLOCK_SIZE;
 	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
@@ -42,7 +51,7 @@ static void reply_entry(fuse_req_t req, const struct rift_attr *a)
 	e.ino = a->ino;
 	e.attr_timeout = CACHE_TIMEOUT_S;
 	e.entry_timeout = CACHE_TIMEOUT_S;
-	to_stat(a, &e.attr);
+	to_stat(mnt(req), a, &e.attr);
 	if (rift_store_ref(mnt(req)->branch, a->ino) != 0) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -131,7 +140,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	to_stat(&a, &st);
+	to_stat(mnt(req), &a, &st);
 	fuse_reply_attr(req, &st, CACHE_TIMEOUT_S);
 }
 
@@ -152,6 +161,15 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		in.mode = attr->st_mode;
 		mask |= RIFT_SET_MODE;
+	}
+	if (mnt(req)->set_owner && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+		/* owners are not stored but shown: chown to the branch's own ids changes nothing */
+		if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != mnt(req)->uid) ||
+		    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != mnt(req)->gid)) {
+			fuse_reply_err(req, EPERM);
+			return;
+		}
+		to_set &= ~(FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID);
 	}
 	if (to_set & FUSE_SET_ATTR_UID) {
 		in.uid = attr->st_uid;
@@ -182,7 +200,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	to_stat(&out, &st);
+	to_stat(mnt(req), &out, &st);
 	fuse_reply_attr(req, &st, CACHE_TIMEOUT_S);
 }
 
@@ -342,7 +360,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.ino = a.ino;
 	e.attr_timeout = CACHE_TIMEOUT_S;
 	e.entry_timeout = CACHE_TIMEOUT_S;
-	to_stat(&a, &e.attr);
+	to_stat(mnt(req), &a, &e.attr);
 	if (rift_store_ref(mnt(req)->branch, a.ino) != 0) {
 		fuse_reply_err(req, ENOMEM);
 		return;

@@ -17,6 +17,9 @@ struct rift_mount {
 	bool loop_started;
 	atomic_bool ended;
 	bool read_only;
+	bool set_owner; /* present every file as owned by uid/gid (see rift_mount_opts) */
+	uid_t uid;
+	gid_t gid;
 	unsigned max_threads;
 	bool have_dev;
 	unsigned dev_minor; /* the connection's number under /sys/fs/fuse/connections */

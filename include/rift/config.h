@@ -26,8 +26,9 @@ struct rift_config {
 	char start_on_connect[RIFT_CONFIG_STR]; /* "always" or "authenticated" */
 	/* [instances] */
 	int port_min, port_max;
-	char pg_user[RIFT_CONFIG_STR];
-	char pg_bin[RIFT_CONFIG_STR]; /* "" = /usr/lib/postgresql/<PG_VERSION>/bin */
+	char pg_user[RIFT_CONFIG_STR]; /* runs rift init's tools; servers too when uid_count = 0 */
+	int uid_base, uid_count;       /* each running server's own uid/gid: [base, base+count) */
+	char pg_bin[RIFT_CONFIG_STR];  /* "" = /usr/lib/postgresql/<PG_VERSION>/bin */
 	int shared_buffers_mb;
 	int idle_timeout_s; /* 0 = never stop idle instances */
 	int start_timeout_s;

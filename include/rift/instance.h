@@ -11,11 +11,13 @@
 struct rift_instance {
 	char branch[64];
 	char datadir[4096]; /* the branch's mount point */
-	char sockdir[4096]; /* run/pg/<branch>, 0700, owned by the Postgres user */
+	char sockdir[4096]; /* run/pg/<branch>, 0700, owned by the server's uid, made afresh */
 	char logpath[4096]; /* log/<branch>.log */
 	char hbafile[4096]; /* run/hba/<branch>.conf: riftd's, root-owned, outside the branch */
 	int port;
 	pid_t pid; /* 0 when not running */
+	uid_t uid; /* the branch's own OS identity ([instances] uid_base..); 0 = cfg->pg_user */
+	gid_t gid;
 };
 
 /*

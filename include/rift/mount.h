@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "rift/store.h"
 
@@ -13,6 +14,15 @@ struct rift_mount_opts {
 	bool read_only;       /* refuse every change with EROFS; mount "ro" */
 	unsigned max_threads; /* FUSE worker threads; 0 = default (4) */
 	bool debug;           /* libfuse's request trace on stderr */
+	/*
+	 * A branch's own OS identity: when set, every file shows as owned by uid/gid whatever the
+	 * store holds, and the root directory as 0700, so with default_permissions the kernel
+	 * lets no other uid (another branch's server) in. chown/chgrp to these ids succeed and
+	 * change nothing; to any other id they fail with EPERM. Unset: the stored owners show.
+	 */
+	bool set_owner;
+	uid_t uid;
+	gid_t gid;
 };
 
 /*

@@ -26,6 +26,14 @@ int rift_pg_user(const char *user, uid_t *uid, gid_t *gid, char *err, size_t err
 int rift_pg_spawn(const char *user, char *const argv[], char *const env[], int log_fd, pid_t *pid);
 
 /*
+ * As rift_pg_spawn, as uid/gid (which need no /etc/passwd entry; never 0): no supplementary
+ * groups, no_new_privs (setuid programs gain nothing), and an environment of PATH and HOME=/
+ * plus env, nothing of riftd's. -EPERM for root.
+ */
+int rift_pg_spawn_ids(uid_t uid, gid_t gid, char *const argv[], char *const env[], int log_fd,
+		      pid_t *pid);
+
+/*
  * Runs argv as user and waits. The last output (up to outlen-1 bytes, stdout and stderr
  * together) lands in out, so errors can be shown to a person. Returns the exit status (0..255),
  * or a negative errno when it could not run or was killed.

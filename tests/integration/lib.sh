@@ -142,6 +142,12 @@ start_riftd() {
 		ROUTER_PORT=$(free_port)
 		sed -i "s/^listen = 127.0.0.1:6432$/listen = 127.0.0.1:$ROUTER_PORT/" "$state/rift.conf"
 	fi
+	# and its own 256 uids for branch servers: riftds running at once must not share uids
+	if grep -q '^uid_base = 1900000000$' "$state/rift.conf"; then
+		sed -i -e "s/^uid_base = 1900000000$/uid_base = $((1900065536 + \
+			(RANDOM * 32768 + RANDOM) % 900000 * 256))/" \
+			-e 's/^uid_count = 65536$/uid_count = 256/' "$state/rift.conf"
+	fi
 	"$RIFT_BIN/riftd" --state "$state" >>"$TEST_TMP/riftd.log" 2>&1 &
 	RIFTD_PID=$!
 	on_exit "stop_riftd_quietly $RIFTD_PID $state"

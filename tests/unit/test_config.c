@@ -57,6 +57,8 @@ static void test_defaults_and_missing_file(void **state)
 	assert_int_equal(cfg.max_startup_clients, 1000);
 	assert_int_equal(cfg.startup_timeout_s, 10);
 	assert_string_equal(cfg.start_on_connect, "always");
+	assert_int_equal(cfg.uid_base, 1900000000);
+	assert_int_equal(cfg.uid_count, 65536);
 	assert_int_equal(rift_config_load(&cfg, "/nonexistent/rift.conf", err, sizeof(err)), 0);
 }
 
@@ -67,8 +69,8 @@ static void test_overrides(void **state)
 
 	(void)state;
 	write_conf("; comment\n[instances]\nidle_timeout = 0\nport_min = 60000\nport_max = 60010\n"
-		   "[router]\nlisten = *:7432\nmax_startup_clients = 50\nstartup_timeout = 3\n"
-		   "start_on_connect = authenticated\n");
+		   "uid_base = 3000000\nuid_count = 0\n[router]\nlisten = *:7432\n"
+		   "max_startup_clients = 50\nstartup_timeout = 3\nstart_on_connect = authenticated\n");
 	rift_config_defaults(&cfg);
 	assert_int_equal(rift_config_load(&cfg, path, err, sizeof(err)), 0);
 	assert_int_equal(cfg.idle_timeout_s, 0);
@@ -77,6 +79,8 @@ static void test_overrides(void **state)
 	assert_int_equal(cfg.max_startup_clients, 50);
 	assert_int_equal(cfg.startup_timeout_s, 3);
 	assert_string_equal(cfg.start_on_connect, "authenticated");
+	assert_int_equal(cfg.uid_base, 3000000);
+	assert_int_equal(cfg.uid_count, 0);
 	assert_int_equal(cfg.shared_buffers_mb, 32);
 	assert_int_equal(cfg.reserve_mb, 256);
 	assert_true(cfg.default_max_size == 0);
@@ -139,6 +143,9 @@ static const struct bad_case bad[] = {
 	{ "[nope]\nx = 1\n", "unknown key \"x\" in section [nope]" },
 	{ "[instances]\nport_min = 9000\nport_max = 8000\n", "port_min (9000) is above port_max" },
 	{ "[instances]\npg_user = root\n", "must not be root" },
+	{ "[instances]\nuid_base = 0\n", "uid_base: \"0\" is not a whole number from 1000" },
+	{ "[instances]\nuid_count = -1\n", "uid_count: \"-1\" is not a whole number" },
+	{ "[instances]\nuid_base = 2147480000\nuid_count = 65536\n", "goes past 2147483647" },
 	{ "this is not ini\n", ":1: not an INI line" },
 	{ "[router]\nmax_startup_clients = 0\n",
 	  "[router] max_startup_clients: \"0\" is not a whole number from 1 to 100000" },
