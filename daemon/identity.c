@@ -28,6 +28,26 @@ static bool in_range(unsigned long id, uid_t base, unsigned count)
 	return id >= base && id - base < count;
 }
 
+/* The uids a sweep works on: the range, less those whose processes would not die. */
+struct sweep {
+	uid_t base;
+	unsigned count;
+	uid_t *stuck;
+	size_t nstuck, max;
+};
+
+static bool swept(const struct sweep *sw, unsigned long id)
+{
+	size_t i;
+
+	if (!in_range(id, sw->base, sw->count))
+		return false;
+	for (i = 0; i < sw->nstuck; i++)
+		if (sw->stuck[i] == id)
+			return false;
+	return true;
+}
+
 int rift_identity_check_range(uid_t base, unsigned count, char *err, size_t errlen)
 {
 	struct passwd *pw;
@@ -60,8 +80,8 @@ int rift_identity_check_range(uid_t base, unsigned count, char *err, size_t errl
 	return rc;
 }
 
-/* Live (not zombie) processes with any uid in the range; the first such uid in *which. */
-static int count_live(uid_t base, unsigned count, uid_t *which)
+/* Live (not zombie) processes with any uid swept; the last such uid in *which. */
+static int count_live(const struct sweep *sw, uid_t *which)
 {
 	DIR *proc = opendir("/proc");
 	struct dirent *de;
@@ -85,7 +105,7 @@ static int count_live(uid_t base, unsigned count, uid_t *which)
 			if (sscanf(line, "Uid: %lu %lu %lu %lu", &ids[0], &ids[1], &ids[2],
 				   &ids[3]) == 4) {
 				for (i = 0; i < 3; i++)
-					if (in_range(ids[i], base, count)) {
+					if (swept(sw, ids[i])) {
 						match = true;
 						*which = (uid_t)ids[i];
 					}
@@ -120,7 +140,7 @@ static void kill_all_of(uid_t uid)
 			;
 }
 
-static void remove_ipc(const char *file, int which, uid_t base, unsigned count)
+static void remove_ipc(const char *file, int which, const struct sweep *sw)
 {
 	char line[512];
 	FILE *f = fopen(file, "re");
@@ -137,14 +157,13 @@ static void remove_ipc(const char *file, int which, uid_t base, unsigned count)
 			       &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10]);
 		/* owner and creator uid: shm fields 8 and 10, sem 5 and 7, msg 8 and 10 (from 1) */
 		int uid_at = which == 1 ? 4 : 7, cuid_at = which == 1 ? 6 : 9, id = (int)v[1];
-		if (n < cuid_at + 1 ||
-		    !(in_range(v[uid_at], base, count) || in_range(v[cuid_at], base, count)))
+		if (n < cuid_at + 1 || !(swept(sw, v[uid_at]) || swept(sw, v[cuid_at])))
 			continue;
 		if ((which == 0 && shmctl(id, IPC_RMID, NULL) != 0) ||
 		    (which == 1 && semctl(id, 0, IPC_RMID) != 0) ||
 		    (which == 2 && msgctl(id, IPC_RMID, NULL) != 0))
-			LOG_WARN("identity", "cannot remove System V IPC object %d of uid %lu: %s", id,
-				 v[uid_at], strerror(errno));
+			LOG_WARN("identity", "cannot remove System V IPC object %d of uid %lu: %s",
+				 id, v[uid_at], strerror(errno));
 	}
 	fclose(f);
 }
@@ -186,7 +205,7 @@ int rift_remove_tree_at(int dirfd, const char *name)
 
 /* /dev/shm (POSIX shared memory: Postgres's dynamic segments) and /dev/mqueue are sticky and
  * world-writable: entries another uid made there are that uid's; only ours are removed. */
-static void remove_entries_of(const char *dir, uid_t base, unsigned count)
+static void remove_entries_of(const char *dir, const struct sweep *sw)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -196,7 +215,7 @@ static void remove_entries_of(const char *dir, uid_t base, unsigned count)
 		int rc;
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-		    !in_range(st.st_uid, base, count))
+		    !swept(sw, st.st_uid))
 			continue;
 		rc = rift_remove_tree_at(dirfd(d), de->d_name);
 		if (rc != 0)
@@ -207,29 +226,37 @@ static void remove_entries_of(const char *dir, uid_t base, unsigned count)
 		closedir(d);
 }
 
-int rift_identity_sweep(uid_t base, unsigned count)
+int rift_identity_sweep(uid_t base, unsigned count, uid_t *stuck, size_t max, size_t *nstuck)
 {
 	struct timespec tick = { 0, 10 * 1000 * 1000 };
-	uid_t uid = 0;
-	int tries;
+	struct sweep sw = { .base = base, .count = count, .stuck = stuck, .max = max };
+	uid_t uid = 0, last = 0;
+	int tries = 0;
 
+	*nstuck = 0;
 	if (count == 0)
 		return 0;
-	for (tries = 0; count_live(base, count, &uid) > 0; tries++) {
-		if (tries == 500) {
+	while (count_live(&sw, &uid) > 0) {
+		tries = uid == last ? tries + 1 : 0;
+		last = uid;
+		if (tries == 500) { /* about 5 s of SIGKILL */
 			LOG_ERROR("identity",
-				  "processes of uid %u survive SIGKILL (stuck in the kernel?); "
-				  "the uid is not given out again until riftd restarts",
+				  "processes of uid %u survive SIGKILL (stuck in the kernel?); the "
+				  "uid is not given out again until riftd restarts",
 				  (unsigned)uid);
-			return -EBUSY;
+			if (sw.nstuck == sw.max)
+				return -EBUSY;
+			sw.stuck[sw.nstuck++] = uid;
+			*nstuck = sw.nstuck;
+			continue;
 		}
 		kill_all_of(uid);
 		nanosleep(&tick, NULL);
 	}
-	remove_ipc("/proc/sysvipc/shm", 0, base, count);
-	remove_ipc("/proc/sysvipc/sem", 1, base, count);
-	remove_ipc("/proc/sysvipc/msg", 2, base, count);
-	remove_entries_of("/dev/shm", base, count);
-	remove_entries_of("/dev/mqueue", base, count);
-	return 0;
+	remove_ipc("/proc/sysvipc/shm", 0, &sw);
+	remove_ipc("/proc/sysvipc/sem", 1, &sw);
+	remove_ipc("/proc/sysvipc/msg", 2, &sw);
+	remove_entries_of("/dev/shm", &sw);
+	remove_entries_of("/dev/mqueue", &sw);
+	return sw.nstuck > 0 ? -EBUSY : 0;
 }

@@ -348,14 +348,16 @@ static uid_t pick_uid(struct rift_manager *m)
  * with COPY ... TO PROGRAM), no IPC object, no /dev/shm entry that the next holder could use. */
 static void release_uid(struct rift_manager *m, struct bstate *b)
 {
-	uid_t uid = b->uid;
-	int rc;
+	uid_t uid = b->uid, stuck;
+	size_t nstuck;
 
 	if (uid == 0)
 		return;
-	rc = rift_identity_sweep(uid, 1);
+	if (rift_identity_sweep(uid, 1, &stuck, 1, &nstuck) != 0)
+		LOG_ERROR("manager", "uid %u of branch %s is kept out of use", (unsigned)uid,
+			  b->name);
 	pthread_mutex_lock(&m->mu);
-	if (rc != 0 && m->nstuck < sizeof(m->stuck) / sizeof(m->stuck[0]))
+	if (nstuck > 0 && m->nstuck < sizeof(m->stuck) / sizeof(m->stuck[0]))
 		m->stuck[m->nstuck++] = uid;
 	b->uid = 0;
 	pthread_mutex_unlock(&m->mu);
@@ -1534,12 +1536,17 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 	}
 	kill_orphans(m);
 	unmount_stale(m);
-	/* what the servers of a killed riftd left: processes, IPC objects, /dev/shm entries */
+	/* what the servers of a killed riftd left: processes, IPC objects, /dev/shm entries; a
+	 * uid whose processes would not die stays out of use, the others serve */
 	if (m->cfg.uid_count > 0 &&
-	    rift_identity_sweep((uid_t)m->cfg.uid_base, (unsigned)m->cfg.uid_count) != 0) {
-		snprintf(err, errlen,
-			 "processes with uids of [instances] uid_base..+uid_count survive SIGKILL; "
-			 "see riftd's log and end them before starting riftd");
+	    rift_identity_sweep((uid_t)m->cfg.uid_base, (unsigned)m->cfg.uid_count, m->stuck,
+				sizeof(m->stuck) / sizeof(m->stuck[0]), &m->nstuck) != 0 &&
+	    m->nstuck == sizeof(m->stuck) / sizeof(m->stuck[0])) {
+		snprintf(
+		    err, errlen,
+		    "processes of %zu or more uids of [instances] uid_base..+uid_count survive "
+		    "SIGKILL; see riftd's log and end them before starting riftd",
+		    m->nstuck);
 		rc = -EBUSY;
 		goto fail;
 	}

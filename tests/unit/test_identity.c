@@ -66,6 +66,8 @@ static void sweep_takes_everything_of_the_uid_only(void **state)
 {
 	struct shmid_ds ds;
 	pid_t a, b, other;
+	uid_t stuck[4];
+	size_t nstuck = 9;
 	int fd;
 
 	(void)state;
@@ -97,7 +99,8 @@ static void sweep_takes_everything_of_the_uid_only(void **state)
 	assert_true(fd >= 0 && fchown(fd, TEST_UID + 1, TEST_UID + 1) == 0);
 	close(fd);
 
-	assert_int_equal(rift_identity_sweep(TEST_UID, 1), 0);
+	assert_int_equal(rift_identity_sweep(TEST_UID, 1, stuck, 4, &nstuck), 0);
+	assert_int_equal(nstuck, 0);
 	assert_false(alive_of(TEST_UID));
 	assert_int_equal(waitpid(a, NULL, WNOHANG), a);
 	assert_int_equal(shmctl(id_mine, IPC_STAT, &ds), -1);
@@ -106,7 +109,6 @@ static void sweep_takes_everything_of_the_uid_only(void **state)
 	assert_int_equal(kill(other, 0), 0);
 	assert_int_equal(shmctl(id_other, IPC_STAT, &ds), 0);
 	assert_int_equal(access(shm_other, F_OK), 0);
-
 }
 
 /* Whatever the test (or a failed assertion) left: processes of both uids, reaped; segments;
