@@ -29,8 +29,8 @@ void rift_log_write(enum rift_log_level level, const char *component, const char
 	struct timespec now;
 	struct tm tm;
 	va_list ap;
-	size_t used;
-	int k;
+	size_t used, i;
+	int k, k0;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
@@ -39,6 +39,7 @@ void rift_log_write(enum rift_log_level level, const char *component, const char
 		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		     now.tv_nsec / 1000000L, level_names[level], component);
 	used = k > 0 && (size_t)k < sizeof(line) ? (size_t)k : 0;
+	k0 = (int)used;
 	va_start(ap, fmt);
 	k = vsnprintf(line + used, sizeof(line) - used, fmt, ap);
 	va_end(ap);
@@ -48,6 +49,11 @@ void rift_log_write(enum rift_log_level level, const char *component, const char
 	/* a message ending in '\n' (as the old fprintf calls did) keeps just one */
 	while (used > 0 && line[used - 1] == '\n')
 		used--;
+	/* one line per message: names and parameters from clients (a startup packet's user, say)
+	 * must not forge lines of their own or move the terminal's cursor */
+	for (i = (size_t)(k0 > 0 ? k0 : 0); i < used; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
 	line[used++] = '\n';
 	(void)!write(STDERR_FILENO, line, used);
 }
