@@ -292,7 +292,7 @@ static int write_all(int fd, const char *text, size_t len)
 }
 
 int rift_datadir_write_hba(int rootfd, const char *branch, const char *hbafile, gid_t gid,
-			   char *err, size_t errlen)
+			   bool closed, char *err, size_t errlen)
 {
 	char dir[4096], tmp[300], why[128] = "";
 	const char *slash = strrchr(hbafile, '/'), *name;
@@ -331,7 +331,9 @@ int rift_datadir_write_hba(int rootfd, const char *branch, const char *hbafile, 
 			 dir, dir, dir);
 		goto out;
 	}
-	if (read_branch_hba(rootfd, &own, &ownlen, why, sizeof(why)) != 0)
+	if (closed) /* riftd's own line only: no TCP login at all */
+		text = strdup(rift_lines);
+	else if (read_branch_hba(rootfd, &own, &ownlen, why, sizeof(why)) != 0)
 		LOG_WARN(
 		    "instance",
 		    "branch %s: its pg_hba.conf %s, so riftd does not use it; its server "
@@ -339,7 +341,8 @@ int rift_datadir_write_hba(int rootfd, const char *branch, const char *hbafile, 
 		    "pg_hba.conf a regular file of at most %d bytes in the branch's data "
 		    "directory, then restart the branch (rift stop %s)",
 		    branch, why, RIFT_HBA_MAX_BYTES, branch);
-	text = rift_datadir_compose_hba(own, ownlen);
+	if (!closed)
+		text = rift_datadir_compose_hba(own, ownlen);
 	if (text == NULL) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "out of memory composing %s", hbafile);

@@ -45,7 +45,8 @@ static int prepare_datadir(const struct rift_instance *inst, uid_t uid, gid_t gi
 	}
 	rc = rift_datadir_prepare(rootfd, inst->branch, uid, gid, err, errlen);
 	if (rc == 0)
-		rc = rift_datadir_write_hba(rootfd, inst->branch, inst->hbafile, gid, err, errlen);
+		rc = rift_datadir_write_hba(rootfd, inst->branch, inst->hbafile, gid,
+					    inst->hba_closed, err, errlen);
 	close(rootfd);
 	return rc;
 }
@@ -362,6 +363,27 @@ void rift_instance_stop(struct rift_instance *inst, int timeout_s)
 		return;
 	kill(-inst->pid, SIGKILL);
 	wait_exit(inst, 5000);
+}
+
+int rift_instance_open_hba(struct rift_instance *inst, char *err, size_t errlen)
+{
+	int rootfd = rift_datadir_open(inst->datadir), rc;
+
+	if (rootfd < 0) {
+		snprintf(err, errlen, "cannot open the mount of branch \"%s\" at %s: %s",
+			 inst->branch, inst->datadir, strerror(-rootfd));
+		return rootfd;
+	}
+	inst->hba_closed = false;
+	rc = rift_datadir_write_hba(rootfd, inst->branch, inst->hbafile, inst->gid, false, err,
+				    errlen);
+	close(rootfd);
+	/* the postmaster rereads hba_file on SIGHUP; new logins follow it from then on */
+	if (rc == 0 && (inst->pid <= 0 || kill(inst->pid, SIGHUP) != 0)) {
+		rc = -ESRCH;
+		snprintf(err, errlen, "the server of branch \"%s\" is not running", inst->branch);
+	}
+	return rc;
 }
 
 int rift_instance_exec(const struct rift_instance *inst, const char *pg_user, const char *sql,

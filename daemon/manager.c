@@ -455,6 +455,7 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 	pthread_mutex_lock(&m->mu);
 	memset(&b->inst, 0, sizeof(b->inst));
 	b->port = 0;
+	b->inst.hba_closed = b->warm; /* no login over TCP until a create takes it */
 	b->inst.uid = b->uid;
 	b->inst.gid = (gid_t)b->uid;
 	pthread_mutex_unlock(&m->mu);
@@ -694,8 +695,16 @@ static int warm_take(struct rift_manager *m, struct bstate *b, const char *name)
 	int rc = -EAGAIN;
 
 	pthread_mutex_lock(&b->op);
-	if (b->running && rift_instance_alive(&b->inst) && warm_fresh(m, b->name))
-		rc = rift_store_branch_rename(m->store, b->name, name);
+	char why[512];
+
+	if (b->running && rift_instance_alive(&b->inst) && warm_fresh(m, b->name)) {
+		/* it ran with riftd's local line only, so nobody could log in before its owner
+		 * (another job could otherwise plant a role with main's shared password) */
+		if (rift_instance_open_hba(&b->inst, why, sizeof(why)) != 0)
+			LOG_WARN("manager", "warm server %s: %s", b->name, why);
+		else
+			rc = rift_store_branch_rename(m->store, b->name, name);
+	}
 	if (rc == 0) {
 		snprintf(old, sizeof(old), "%s", b->name);
 		snprintf(log, sizeof(log), "%.3000s/log/%.63s.log", m->state, name);

@@ -2,6 +2,7 @@
 #ifndef RIFT_DATADIR_H
 #define RIFT_DATADIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -40,11 +41,13 @@ int rift_datadir_prepare(int rootfd, const char *branch, uid_t uid, gid_t gid, c
  * at most RIFT_HBA_MAX_BYTES read without following links, else a strict default (scram-sha-256
  * on 127.0.0.1/32 and ::1/128) and a WARN saying what to fix. A rift line that an older riftd
  * prepended to the branch's file is dropped from the copy. Written to an O_EXCL temporary file
- * and renamed into place; mode 0640, owner root, group gid (the server reads it). 0 or -errno
- * with *err.
+ * and renamed into place; mode 0640, owner root, group gid (the server reads it). closed: rift's
+ * line only, so no client can log in over TCP (a warm-pool server before it is handed out).
+ * 0 or -errno with *err.
  */
 int rift_datadir_write_hba(int rootfd, const char *branch, const char *hbafile, gid_t gid,
-			   char *err, size_t errlen) __attribute__((warn_unused_result));
+			   bool closed, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /*
  * Composes the file's text from the branch's pg_hba.conf (data, len) or, when data is NULL, the

@@ -14,6 +14,7 @@ struct rift_instance {
 	char sockdir[4096]; /* run/pg/<branch>, 0700, owned by the server's uid, made afresh */
 	char logpath[4096]; /* log/<branch>.log */
 	char hbafile[4096]; /* run/hba/<branch>.conf: riftd's, root-owned, outside the branch */
+	bool hba_closed;    /* start with riftd's local line only (a warm-pool server) */
 	int port;
 	pid_t pid; /* 0 when not running */
 	uid_t uid; /* the branch's own OS identity ([instances] uid_base..); 0 = cfg->pg_user */
@@ -31,6 +32,13 @@ struct rift_instance {
  */
 int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 			struct rift_instance *inst, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/*
+ * Rewrites the running server's hba file from the branch's own pg_hba.conf (after a start with
+ * hba_closed) and has the postmaster reload it (SIGHUP): logins from then on follow it.
+ */
+int rift_instance_open_hba(struct rift_instance *inst, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* Fast shutdown (SIGINT), then immediate (SIGQUIT) after the timeout, then SIGKILL; reaps. */

@@ -26,6 +26,17 @@ wait_ready 2
 pool=$(ls "$state/mnt" | grep '^rift-warm-' | sort)
 [ "$(echo "$pool" | wc -l)" = 2 ] || fail "expected two pool mounts, got: $pool"
 
+# nobody logs in to a pooled server before a create hands it out, not even with main's password
+# straight to its port (a job could plant a role there for the next job)
+pw=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+for w in $pool; do
+	wport=$(pgrep -af -- "-D $state/mnt/$w " | sed -n 's/.* -p \([0-9]*\) .*/\1/p' | head -1)
+	[ -n "$wport" ] || fail "no server found for pool branch $w"
+	PGPASSWORD=$pw psql -X -h 127.0.0.1 -p "$wport" -U rift -d demo -Atc 'select 1' \
+		>"$TEST_TMP/out" 2>&1 && fail "logged in to pooled server $w before it was handed out"
+	grep -q 'no pg_hba.conf entry' "$TEST_TMP/out" || { cat "$TEST_TMP/out" >&2; fail "pooled server $w: unexpected error"; }
+done
+
 # a create takes a started server: no start before the first query
 t0=$(now_ms)
 rift create w1 -q >/dev/null

@@ -125,7 +125,7 @@ static const char *write_hba(int want_rc)
 	int rootfd = rift_datadir_open(data), rc;
 
 	assert_true(rootfd >= 0);
-	rc = rift_datadir_write_hba(rootfd, "b", hbafile, getegid(), err, sizeof(err));
+	rc = rift_datadir_write_hba(rootfd, "b", hbafile, getegid(), false, err, sizeof(err));
 	close(rootfd);
 	assert_int_equal(rc, want_rc);
 	return rc == 0 ? slurp(hbafile) : NULL;
