@@ -29,7 +29,8 @@
 #include "rift/pgproc.h"
 #include "rift/verifiers.h"
 
-#define IDLE_TICK_S 2
+#define IDLE_TICK_S   2
+#define START_RETRY_S 5 /* a failed start is not retried sooner */
 static const double create_buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000 };
 #define NBUCKETS (sizeof(create_buckets_ms) / sizeof(create_buckets_ms[0]))
 
@@ -44,9 +45,10 @@ struct bstate {
 	struct rift_mount *mount;
 	struct rift_instance inst;
 	bool running, deleted;
-	int port;          /* reserved for this branch's server from pick to stop; 0 = none */
-	bool warm;         /* a started server in the warm pool, not handed out yet (m->mu) */
-	bool claimed;      /* a create is taking this warm server (m->mu) */
+	int port;     /* reserved for this branch's server from pick to stop; 0 = none */
+	bool warm;    /* a started server in the warm pool, not handed out yet (m->mu) */
+	bool claimed; /* a create is taking this warm server (m->mu) */
+	struct timespec failed_at; /* CLOCK_MONOTONIC of the last failed start; 0 = none (op) */
 	char mnt[4200];    /* where it is mounted now (a taken warm branch keeps its pool path) */
 	int routed;        /* connections the router holds open */
 	int pooled;        /* idle server sessions the router keeps for reuse */
@@ -508,6 +510,16 @@ static enum rift_status start_locked(struct rift_manager *m, struct bstate *b, c
 	if (b->running)
 		stop_locked(m, b); /* the server died: start afresh */
 	clock_gettime(CLOCK_MONOTONIC, &queued);
+	/* clients queued behind a start that failed get its error, not a start each: a branch
+	 * whose server cannot start (or is made to start slowly) holds a start slot once per
+	 * START_RETRY_S, not once per waiting client */
+	if (b->failed_at.tv_sec != 0 && seconds_between(&b->failed_at, &queued) < START_RETRY_S) {
+		pthread_mutex_lock(&m->mu);
+		snprintf(err, errlen, "%s (riftd tries again %d s after a failed start)", b->error,
+			 START_RETRY_S);
+		pthread_mutex_unlock(&m->mu);
+		return RIFT_FAILED;
+	}
 	deadline = queued;
 	deadline.tv_sec += m->cfg.start_timeout_s;
 	if (start_slot_take(m, &deadline) != 0) {
@@ -523,6 +535,10 @@ static enum rift_status start_locked(struct rift_manager *m, struct bstate *b, c
 	st = start_slotted(m, b, err, errlen);
 	start_slot_give(m);
 	clock_gettime(CLOCK_MONOTONIC, &done);
+	if (st == RIFT_FAILED)
+		b->failed_at = done;
+	else
+		b->failed_at.tv_sec = 0;
 	if (st == RIFT_OK)
 		LOG_INFO("manager",
 			 "branch %s started in %.2f s (after %.2f s waiting for a start slot)",

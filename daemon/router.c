@@ -578,10 +578,21 @@ void start_branch(struct client *cl)
 {
 	struct rift_router *r = cl->r;
 	struct start_job *job;
+	struct client *other;
+	int same;
 	pthread_t t;
 
 	if (r->starting >= MAX_STARTING) {
 		fatal(cl, "53300", "too many clients are waiting for branches to start", NULL);
+		return;
+	}
+	/* one branch's waiters (a job hammering its own slow branch) never take every place */
+	for (other = r->all, same = 0; other != NULL; other = other->next)
+		same += other != cl && other->phase == P_STARTING &&
+			strcmp(other->branch, cl->branch) == 0;
+	if (same >= MAX_STARTING_PER_BRANCH) {
+		fatal(cl, "53300", "too many clients are waiting for this branch to start",
+		      "retry once it has started; `rift status` shows starts under way");
 		return;
 	}
 	/* Starting takes a while (mount, recovery): off the loop, single-flight in the manager. */

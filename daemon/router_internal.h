@@ -20,15 +20,16 @@
 #include "rift/splice.h"
 #include "rift/startup.h"
 
-#define MAX_LISTENERS    4
-#define RELAY_HIGH       (1u << 20) /* stop reading a side while the other owes this much */
-#define MAX_STARTING     256        /* clients waiting for a branch to start */
-#define MAX_CANCEL       4096
-#define MAX_PARAMS       32   /* ParameterStatus values remembered per session */
-#define MAX_AUTH_RECS    256  /* (branch, database, user) logins remembered for reuse */
-#define AUTH_FRESH_S     10   /* how long a login the server approved vouches for reused ones */
-#define SPLICE_AFTER_MS  1000 /* a reusable session is handed to the kernel once this old */
-#define SCRAM_SECRET_MAX 512
+#define MAX_LISTENERS           4
+#define RELAY_HIGH              (1u << 20) /* stop reading a side while the other owes this much */
+#define MAX_STARTING            256        /* clients waiting for a branch to start */
+#define MAX_STARTING_PER_BRANCH 64         /* of them, for any one branch */
+#define MAX_CANCEL              4096
+#define MAX_PARAMS              32  /* ParameterStatus values remembered per session */
+#define MAX_AUTH_RECS           256 /* (branch, database, user) logins remembered for reuse */
+#define AUTH_FRESH_S            10 /* how long a login the server approved vouches for reused ones */
+#define SPLICE_AFTER_MS         1000 /* a reusable session is handed to the kernel once this old */
+#define SCRAM_SECRET_MAX        512
 
 #define LOG(...) LOG_INFO("router", __VA_ARGS__)
 
