@@ -68,9 +68,10 @@ static void test_overrides(void **state)
 	char err[256];
 
 	(void)state;
-	write_conf("; comment\n[instances]\nidle_timeout = 0\nport_min = 60000\nport_max = 60010\n"
-		   "uid_base = 3000000\nuid_count = 0\n[router]\nlisten = *:7432\n"
-		   "max_startup_clients = 50\nstartup_timeout = 3\nstart_on_connect = authenticated\n");
+	write_conf(
+	    "; comment\n[instances]\nidle_timeout = 0\nport_min = 60000\nport_max = 60010\n"
+	    "uid_base = 3000000\nuid_count = 0\n[router]\nlisten = *:7432\n"
+	    "max_startup_clients = 50\nstartup_timeout = 3\nstart_on_connect = authenticated\n");
 	rift_config_defaults(&cfg);
 	assert_int_equal(rift_config_load(&cfg, path, err, sizeof(err)), 0);
 	assert_int_equal(cfg.idle_timeout_s, 0);
