@@ -312,12 +312,20 @@ static bool port_taken(struct rift_manager *m, int port)
  */
 static int pick_port(struct rift_manager *m, struct bstate *b)
 {
-	int p, found = 0, tried = b->port;
+	int span = m->cfg.port_max - m->cfg.port_min + 1, i, p, found = 0;
+	unsigned int start = 0;
 
+	/* Other riftds on the host (another store, a test) pick from the same range: starting at
+	 * a random place makes two of them racing for one port (bind check, then the server's
+	 * bind) rare, where lowest-first made them collide port after port. */
+	if (getrandom(&start, sizeof(start), GRND_NONBLOCK) != (ssize_t)sizeof(start))
+		start = (unsigned int)time(NULL);
 	pthread_mutex_lock(&m->mu);
-	for (p = m->cfg.port_min; p <= m->cfg.port_max && found == 0; p++)
-		if (p > tried && !port_taken(m, p))
+	for (i = 0; i < span && found == 0; i++) {
+		p = m->cfg.port_min + (int)((start + (unsigned int)i) % (unsigned int)span);
+		if (p != b->port && !port_taken(m, p))
 			found = p;
+	}
 	b->port = found;
 	b->inst.port = found;
 	pthread_mutex_unlock(&m->mu);
@@ -478,7 +486,7 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 		}
 		rc = rift_instance_start(&m->cfg, m->bindir, &b->inst, err, errlen);
 		/* someone bound the port between our check and the server's: take another */
-		if (rc != -EADDRINUSE || tries == 5)
+		if (rc != -EADDRINUSE || tries == 20)
 			break;
 	}
 	if (rc == -EADDRINUSE)
