@@ -19,7 +19,10 @@ PGPASSWORD=$pw psql -X -q "$router" -c "create role trustme login" ||
 hba=$state/mnt/p/pg_hba.conf
 { echo "host all trustme 127.0.0.1/32 trust"; cat "$hba"; } >"$TEST_TMP/hba"
 cat "$TEST_TMP/hba" >"$hba"
-PGPASSWORD=$pw psql -X -q "$router" -c "select pg_reload_conf()" >/dev/null
+# riftd reads a branch's pg_hba.conf when its server starts (docs/security.md)
+api "$state" POST /v1/branches/p/stop
+api "$state" POST /v1/branches/p/start
+[ "$API_STATUS" = 200 ] || fail "restart p: $API_STATUS $(cat "$API_OUT")"
 [ "$(psql -X -At "host=127.0.0.1 port=$rport user=trustme dbname=p sslmode=disable" \
 	-c "select current_user")" = trustme ] || fail "trustme is not trusted"
 
