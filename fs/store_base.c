@@ -126,6 +126,9 @@ struct import {
 	uint32_t gen;
 	char root[PATH_BUF];
 	size_t files;
+	bool own; /* record uid/gid below instead of the owners on disk */
+	uid_t uid;
+	gid_t gid;
 };
 
 static void put_rec(struct import *im, uint64_t ino, const struct inode_rec *rec)
@@ -152,12 +155,12 @@ static void put_entry(struct import *im, uint64_t dir, const char *name, uint64_
 				  sizeof(v));
 }
 
-static void rec_from_stat(struct inode_rec *rec, const struct stat *st)
+static void rec_from_stat(const struct import *im, struct inode_rec *rec, const struct stat *st)
 {
 	memset(rec, 0, sizeof(*rec));
 	rec->mode = st->st_mode;
-	rec->uid = st->st_uid;
-	rec->gid = st->st_gid;
+	rec->uid = im->own ? im->uid : st->st_uid;
+	rec->gid = im->own ? im->gid : st->st_gid;
 	rec->nlink = S_ISDIR(st->st_mode) ? 2 : 1;
 	rec->size = (uint64_t)st->st_size;
 	rec->atime = st->st_atim;
@@ -222,7 +225,7 @@ static int record_dir(struct import *im, const char *rel, uint64_t ino, uint64_t
 				goto out;
 			continue;
 		}
-		rec_from_stat(rec, &cst);
+		rec_from_stat(im, rec, &cst);
 		rec->parent = ino;
 		if (S_ISREG(cst.st_mode)) {
 			rec->data_id = store_alloc_id(im->s, im->wb);
@@ -247,7 +250,7 @@ static int record_dir(struct import *im, const char *rel, uint64_t ino, uint64_t
 		}
 		put_rec(im, cino, rec);
 	}
-	rec_from_stat(rec, &st);
+	rec_from_stat(im, rec, &st);
 	rec->nlink = 2 + subdirs;
 	rec->parent = parent;
 	put_rec(im, ino, rec);
@@ -268,7 +271,13 @@ static bool inside(const char *dir, const char *path)
 int rift_store_base_import(struct rift_store *s, const char *src_dir, uint32_t *gen_out, char *err,
 			   size_t errlen)
 {
-	struct import im = { .s = s };
+	return rift_store_base_import_as(s, src_dir, (uid_t)-1, (gid_t)-1, gen_out, err, errlen);
+}
+
+int rift_store_base_import_as(struct rift_store *s, const char *src_dir, uid_t uid, gid_t gid,
+			      uint32_t *gen_out, char *err, size_t errlen)
+{
+	struct import im = { .s = s, .own = uid != (uid_t)-1, .uid = uid, .gid = gid };
 	char state_real[PATH_MAX], src_real[PATH_MAX], tmp[PATH_BUF + 16];
 	struct layer base = { 0 };
 	struct base_gen *nb;

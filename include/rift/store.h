@@ -131,6 +131,15 @@ int rift_store_set_reserve(struct rift_store *store, uint64_t bytes);
 int rift_store_base_import(struct rift_store *store, const char *src_dir, uint32_t *gen_out,
 			   char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/*
+ * rift_store_base_import, recording every entry as owned by uid:gid (the server user) rather
+ * than by its owner on disk: a base kept root's on disk, so that no process of that user can
+ * write it, is still presented to branches as theirs. (uid_t)-1 keeps the owners on disk.
+ */
+int rift_store_base_import_as(struct rift_store *store, const char *src_dir, uid_t uid, gid_t gid,
+			      uint32_t *gen_out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* Newest base generation, or 0 when none was imported yet. */
 uint32_t rift_store_base_latest(struct rift_store *store);
 
