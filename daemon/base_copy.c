@@ -16,9 +16,12 @@
 #include "rift/base_copy.h"
 
 #define COPY_CHUNK (8 << 20)
+#define MAX_DEPTH  64 /* deeper than any data directory; bounds descriptors in use */
+#define MSG_PATH   (2 * PATH_MAX + 2) /* root or dst, "/", and a path below it */
 
 struct copy {
 	char root[PATH_MAX];  /* src, resolved: links must stay below it */
+	char dst[PATH_MAX];   /* for messages only: the copy works through descriptors */
 	char version_dir[32]; /* "PG_15_": a tablespace's directory for this cluster's version */
 	bool counting;        /* first pass: check every link and add up sizes, copy nothing */
 	bool follow;          /* copy what pg_wal and pg_tblspc/<oid> links point to */
@@ -104,42 +107,25 @@ static bool is_tablespace_link(const char *rel)
 	return true;
 }
 
-static int set_owner_mode_times(struct copy *c, const char *to, const struct stat *st)
+/* Mode and times go on the copy's own descriptor. The copy is not given the source's owner: it
+ * stays root's (the store records the server user as owner), so no process of the source's
+ * user can write it, now or later. */
+static int set_mode_times(struct copy *c, int fd, const char *to, const struct stat *st)
 {
 	struct timespec times[2] = { st->st_atim, st->st_mtim };
 
-	if (lchown(to, st->st_uid, st->st_gid) != 0)
-		return fail(c, errno, "cannot set the owner of", to);
-	if (!S_ISLNK(st->st_mode) && chmod(to, st->st_mode & 07777) != 0)
+	if (fchmod(fd, st->st_mode & 0777) != 0)
 		return fail(c, errno, "cannot set the mode of", to);
-	utimensat(AT_FDCWD, to, times, AT_SYMLINK_NOFOLLOW); /* times are a courtesy */
+	futimens(fd, times); /* times are a courtesy */
 	return 0;
 }
 
-static int copy_file(struct copy *c, const char *from, const char *to, const struct stat *st)
+static int copy_data(struct copy *c, int in, int out, const char *to)
 {
-	int in = -1, out = -1, rc = 0;
-	struct stat opened;
 	char *buf = NULL;
 	ssize_t n;
+	int rc = 0;
 
-	if (c->counting) {
-		c->total += st->st_size;
-		return check_owner(c, from, st); /* fail before copying anything */
-	}
-	in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (in < 0 || fstat(in, &opened) != 0) {
-		rc = fail(c, errno, "cannot read", from);
-		goto out;
-	}
-	rc = check_owner(c, from, &opened);
-	if (rc != 0)
-		goto out;
-	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (out < 0) {
-		rc = fail(c, errno, "cannot create", to);
-		goto out;
-	}
 	while ((n = copy_file_range(in, NULL, out, NULL, COPY_CHUNK, 0)) > 0) {
 		c->done += n;
 		tick(c, false);
@@ -148,10 +134,8 @@ static int copy_file(struct copy *c, const char *from, const char *to, const str
 	    (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
 		/* filesystems that cannot copy_file_range between them: plain reads and writes */
 		buf = malloc(1 << 20);
-		if (buf == NULL) {
-			rc = -ENOMEM;
-			goto out;
-		}
+		if (buf == NULL)
+			return -ENOMEM;
 		while ((n = read(in, buf, 1 << 20)) > 0) {
 			if (write(out, buf, (size_t)n) != n) {
 				n = -1;
@@ -161,13 +145,45 @@ static int copy_file(struct copy *c, const char *from, const char *to, const str
 			tick(c, false);
 		}
 	}
-	if (n < 0) {
+	if (n < 0)
 		rc = fail(c, errno, "cannot copy into", to);
+	free(buf);
+	return rc;
+}
+
+/* Copies regular file name of directory sfd into directory dfd. from/to name it for messages. */
+static int copy_file(struct copy *c, int sfd, int dfd, const char *name, const char *from,
+		     const char *to, const struct stat *st)
+{
+	int in = -1, out = -1, rc = 0;
+	struct stat opened;
+
+	if (c->counting) {
+		c->total += st->st_size;
+		return check_owner(c, from, st); /* fail before copying anything */
+	}
+	/* O_NONBLOCK: a fifo swapped in for the file must not hang the copy */
+	in = openat(sfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	if (in < 0 || fstat(in, &opened) != 0) {
+		rc = fail(c, errno, "cannot read", from);
 		goto out;
 	}
-	rc = set_owner_mode_times(c, to, st);
+	if (!S_ISREG(opened.st_mode)) {
+		rc = fail(c, EINVAL, "changed while being copied (no longer a file):", from);
+		goto out;
+	}
+	rc = check_owner(c, from, &opened);
+	if (rc != 0)
+		goto out;
+	out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0) {
+		rc = fail(c, errno, "cannot create", to);
+		goto out;
+	}
+	rc = copy_data(c, in, out, to);
+	if (rc == 0)
+		rc = set_mode_times(c, out, to, &opened);
 out:
-	free(buf);
 	if (out >= 0)
 		close(out);
 	if (in >= 0)
@@ -175,13 +191,14 @@ out:
 	return rc;
 }
 
-/* A link that stays a link must lead, relatively, to something below the data directory. */
-static int keep_link(struct copy *c, const char *from, const char *to, const char *rel,
-		     const struct stat *st)
+/* A link that stays a link must lead, relatively, to something below the data directory. The
+ * check resolves by path (reading only); rift init checks the finished copy once more. */
+static int keep_link(struct copy *c, int sfd, int dfd, const char *name, const char *from,
+		     const char *to, const char *rel, const struct stat *st)
 {
 	char target[PATH_MAX], real[PATH_MAX];
 	const char *why = NULL;
-	ssize_t n = readlink(from, target, sizeof(target) - 1);
+	ssize_t n = readlinkat(sfd, name, target, sizeof(target) - 1);
 
 	if (n < 0)
 		return fail(c, errno, "cannot read the link", from);
@@ -203,68 +220,91 @@ static int keep_link(struct copy *c, const char *from, const char *to, const cha
 	}
 	if (c->counting)
 		return 0;
-	if (symlink(target, to) != 0)
+	if (symlinkat(target, dfd, name) != 0)
 		return fail(c, errno, "cannot create the link", to);
-	return set_owner_mode_times(c, to, st);
+	{
+		struct timespec times[2] = { st->st_atim, st->st_mtim };
+		utimensat(dfd, name, times, AT_SYMLINK_NOFOLLOW); /* a courtesy */
+	}
+	return 0;
 }
 
-static int copy_entry(struct copy *c, const char *from, const char *to, const char *rel,
-		      bool external);
+static int copy_entry(struct copy *c, int sfd, int dfd, const char *name, const char *rel,
+		      bool external, int depth);
 
-/* Copies directory from (with stat st) to to; rel is its path below the data directory ("" for
- * the top, which exists already). Of a tablespace, only this version's directory is taken. */
-static int copy_dir(struct copy *c, const char *from, const char *to, const char *rel,
-		    bool external, const struct stat *st, bool tablespace)
+/* Copies the opened source directory sdir (its own descriptor, closed here) into the opened
+ * destination directory ddir (-1 while counting); rel is its path below the data directory
+ * ("" for the top). Of a tablespace, only this version's directory is taken. */
+static int copy_dir(struct copy *c, int sdir, int ddir, const char *rel, bool external,
+		    bool tablespace, int depth)
 {
+	char from[MSG_PATH], to[MSG_PATH];
 	struct dirent *de;
-	struct stat opened;
+	struct stat st;
 	DIR *d = NULL;
-	int rc = 0, fd;
+	int rc = 0;
 
-	if (!c->counting && rel[0] != '\0' && mkdir(to, 0700) != 0)
-		return fail(c, errno, "cannot create", to);
-	fd = open(from, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &opened) != 0 || (d = fdopendir(fd)) == NULL) {
+	snprintf(from, sizeof(from), "%s%s%s", c->root, rel[0] ? "/" : "", rel);
+	snprintf(to, sizeof(to), "%s%s%s", c->dst, rel[0] ? "/" : "", rel);
+	if (depth > MAX_DEPTH) {
+		close(sdir);
+		return fail(c, ELOOP, "too deeply nested:", from);
+	}
+	if (fstat(sdir, &st) != 0 || (d = fdopendir(sdir)) == NULL) {
 		rc = fail(c, errno, "cannot read the directory", from);
-		if (fd >= 0)
-			close(fd);
+		close(sdir);
 		return rc;
 	}
-	rc = check_owner(c, from, &opened);
+	rc = check_owner(c, from, &st);
 	if (rc != 0)
 		goto out;
 	while ((de = readdir(d)) != NULL) {
-		char f[PATH_MAX], t[PATH_MAX], r[PATH_MAX];
+		char r[PATH_MAX];
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (tablespace && strncmp(de->d_name, c->version_dir, strlen(c->version_dir)) != 0)
 			continue; /* another major version's files sharing the location */
-		if ((size_t)snprintf(f, sizeof(f), "%s/%s", from, de->d_name) >= sizeof(f) ||
-		    (size_t)snprintf(t, sizeof(t), "%s/%s", to, de->d_name) >= sizeof(t) ||
-		    (size_t)snprintf(r, sizeof(r), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name) >=
-			sizeof(r)) {
+		if ((size_t)snprintf(r, sizeof(r), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name) >=
+		    sizeof(r)) {
 			rc = fail(c, ENAMETOOLONG, "path too long under", from);
 			goto out;
 		}
-		rc = copy_entry(c, f, t, r, external);
+		rc = copy_entry(c, dirfd(d), ddir, de->d_name, r, external, depth + 1);
 		if (rc != 0)
 			goto out;
 	}
 	if (!c->counting)
-		rc = set_owner_mode_times(c, to, st);
+		rc = set_mode_times(c, ddir, to, &st);
 out:
 	closedir(d);
 	return rc;
 }
 
-/* pg_wal or pg_tblspc/<oid> as a link: the base gets a real directory holding its target. */
-static int copy_linked_dir(struct copy *c, const char *from, const char *to, const char *rel)
+/* Makes directory name in dfd (root's, 0700) and opens it; -1 while counting. */
+static int make_dir_at(struct copy *c, int dfd, const char *name, const char *to, int *out)
+{
+	*out = -1;
+	if (c->counting)
+		return 0;
+	if (mkdirat(dfd, name, 0700) != 0)
+		return fail(c, errno, "cannot create", to);
+	*out = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*out < 0)
+		return fail(c, errno, "cannot open", to);
+	return 0;
+}
+
+/* pg_wal or pg_tblspc/<oid> as a link: the base gets a real directory holding its target. The
+ * target is found by path (only read, and what is opened must belong to the owner). */
+static int copy_linked_dir(struct copy *c, int dfd, const char *name, const char *from,
+			   const char *to, const char *rel, int depth)
 {
 	char target[PATH_MAX];
-	struct stat st;
+	int sdir = -1, ddir = -1, rc;
 
 	errno = 0;
-	if (realpath(from, target) == NULL || stat(target, &st) != 0 || !S_ISDIR(st.st_mode)) {
+	if (realpath(from, target) == NULL ||
+	    (sdir = open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		snprintf(c->err, c->errlen,
 			 "%s in %s is a symbolic link to a directory that cannot be read (%s); "
 			 "restore it (the cluster needs it to start), then run rift init again",
@@ -275,47 +315,87 @@ static int copy_linked_dir(struct copy *c, const char *from, const char *to, con
 	    "copying %s from %s into the base (a link there would make every branch write "
 	    "into the source)",
 	    rel, target);
-	return copy_dir(c, target, to, rel, true, &st, is_tablespace_link(rel));
+	rc = make_dir_at(c, dfd, name, to, &ddir);
+	if (rc != 0) {
+		close(sdir);
+		return rc;
+	}
+	rc = copy_dir(c, sdir, ddir, rel, true, is_tablespace_link(rel), depth);
+	if (ddir >= 0)
+		close(ddir);
+	return rc;
 }
 
-static int copy_entry(struct copy *c, const char *from, const char *to, const char *rel,
-		      bool external)
+static int copy_entry(struct copy *c, int sfd, int dfd, const char *name, const char *rel,
+		      bool external, int depth)
 {
+	char from[MSG_PATH], to[MSG_PATH];
 	struct stat st;
+	int sdir, ddir = -1, rc;
 
-	if (lstat(from, &st) != 0)
+	snprintf(from, sizeof(from), "%s/%s", c->root, rel);
+	snprintf(to, sizeof(to), "%s/%s", c->dst, rel);
+	if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return fail(c, errno, "cannot read", from);
 	if (S_ISLNK(st.st_mode)) {
 		if (c->follow && !external &&
 		    (strcmp(rel, "pg_wal") == 0 || is_tablespace_link(rel)))
-			return copy_linked_dir(c, from, to, rel);
-		return keep_link(c, from, to, rel, &st);
+			return copy_linked_dir(c, dfd, name, from, to, rel, depth);
+		return keep_link(c, sfd, dfd, name, from, to, rel, &st);
 	}
-	if (S_ISDIR(st.st_mode))
-		return copy_dir(c, from, to, rel, external, &st, false);
 	if (S_ISREG(st.st_mode))
-		return copy_file(c, from, to, &st);
-	return 0; /* sockets, fifos, devices: a data directory has none worth keeping */
+		return copy_file(c, sfd, dfd, name, from, to, &st);
+	if (!S_ISDIR(st.st_mode))
+		return 0; /* sockets, fifos, devices: a data directory has none worth keeping */
+	/* O_NOFOLLOW: a directory swapped for a link since fstatat is refused, not followed */
+	sdir = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sdir < 0)
+		return fail(c, errno, "cannot read the directory", from);
+	rc = make_dir_at(c, dfd, name, to, &ddir);
+	if (rc != 0) {
+		close(sdir);
+		return rc;
+	}
+	rc = copy_dir(c, sdir, ddir, rel, external, false, depth);
+	if (ddir >= 0)
+		close(ddir);
+	return rc;
 }
 
-static int read_version(struct copy *c)
+static int read_version(struct copy *c, int root)
 {
-	char path[PATH_MAX + 16], version[16] = "";
-	FILE *f;
+	char version[16] = "";
+	int fd = openat(root, "PG_VERSION", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, version, sizeof(version) - 1) : -1;
 
-	snprintf(path, sizeof(path), "%s/PG_VERSION", c->root);
-	f = fopen(path, "re");
-	if (f == NULL || fgets(version, sizeof(version), f) == NULL) {
-		if (f != NULL)
-			fclose(f);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0) {
 		snprintf(c->err, c->errlen, "%s is not a Postgres data directory (no PG_VERSION)",
 			 c->root);
 		return -ENOENT;
 	}
-	fclose(f);
+	version[n] = '\0';
 	version[strcspn(version, "\r\n")] = '\0';
 	snprintf(c->version_dir, sizeof(c->version_dir), "PG_%s_", version);
 	return 0;
+}
+
+/* Opens the source's top directory; c->root gets its resolved path (for messages and links). */
+static int open_root(struct copy *c, const char *src, struct stat *st)
+{
+	int fd;
+
+	if (realpath(src, c->root) == NULL)
+		return fail(c, errno, "cannot read", src);
+	fd = open(c->root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, st) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return fail(c, e, "cannot read", src);
+	}
+	return fd;
 }
 
 int rift_base_copy(const char *src, const char *dst, rift_progress_fn progress, void *arg,
@@ -328,85 +408,127 @@ int rift_base_copy(const char *src, const char *dst, rift_progress_fn progress, 
 			  .err = err,
 			  .errlen = errlen };
 	struct statvfs sv;
-	struct stat st;
-	int rc, fd;
+	struct stat st, dst_st;
+	int rc, sfd = -1, dfd = -1;
 
-	if (realpath(src, c.root) == NULL || stat(c.root, &st) != 0)
-		return fail(&c, errno, "cannot read", src);
+	snprintf(c.dst, sizeof(c.dst), "%s", dst);
+	/* the copy goes only into a directory of ours that no one else may write */
+	dfd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || fstat(dfd, &dst_st) != 0) {
+		rc = fail(&c, errno, "cannot open", dst);
+		goto out;
+	}
+	if (dst_st.st_uid != geteuid() || (dst_st.st_mode & 022) != 0) {
+		snprintf(err, errlen,
+			 "%s must belong to uid %u and be writable by it alone to receive a base",
+			 dst, (unsigned)geteuid());
+		rc = -EPERM;
+		goto out;
+	}
+	sfd = open_root(&c, src, &st);
+	if (sfd < 0) {
+		rc = sfd;
+		goto out;
+	}
 	c.owner = st.st_uid;
-	rc = read_version(&c);
+	rc = read_version(&c, sfd);
 	if (rc != 0)
-		return rc;
+		goto out;
 	c.counting = true;
-	rc = copy_dir(&c, c.root, dst, "", false, &st, false);
+	/* a descriptor of its own (not dup: that would share the directory's read position) */
+	rc = copy_dir(&c, openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), -1, "", false,
+		      false, 0);
 	if (rc != 0)
-		return rc;
-	if (statvfs(dst, &sv) == 0 && (unsigned long long)c.total + (64ull << 20) >
-					  (unsigned long long)sv.f_bavail * sv.f_frsize) {
+		goto out;
+	if (fstatvfs(dfd, &sv) == 0 && (unsigned long long)c.total + (64ull << 20) >
+					   (unsigned long long)sv.f_bavail * sv.f_frsize) {
 		snprintf(err, errlen,
 			 "not enough disk for the base: %s holds %lld MiB, %s has %llu MiB free; "
 			 "free some space or pick another --state",
 			 c.root, c.total >> 20, dst,
 			 (unsigned long long)sv.f_bavail * sv.f_frsize >> 20);
-		return -ENOSPC;
+		rc = -ENOSPC;
+		goto out;
 	}
 	c.counting = false;
-	rc = copy_dir(&c, c.root, dst, "", false, &st, false);
+	rc = copy_dir(&c, sfd, dfd, "", false, false, 0);
+	sfd = -1; /* copy_dir closed it */
 	if (rc != 0)
-		return rc;
+		goto out;
 	tick(&c, true);
-	fd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || syncfs(fd) != 0) {
+	if (syncfs(dfd) != 0)
 		rc = fail(&c, errno, "cannot flush the copy in", dst);
-		if (fd >= 0)
-			close(fd);
-		return rc;
-	}
-	close(fd);
-	return 0;
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
 }
 
 int rift_base_check_links(const char *datadir, char *err, size_t errlen)
 {
 	struct copy c = { .counting = true, .err = err, .errlen = errlen };
 	struct stat st;
+	int fd = open_root(&c, datadir, &st);
 
-	if (realpath(datadir, c.root) == NULL || stat(c.root, &st) != 0)
-		return fail(&c, errno, "cannot read", datadir);
-	return copy_dir(&c, c.root, c.root, "", false, &st, false);
+	if (fd < 0)
+		return fd;
+	snprintf(c.dst, sizeof(c.dst), "%s", c.root);
+	return copy_dir(&c, fd, -1, "", false, false, 0);
 }
 
-int rift_base_adopt_tablespaces(const char *datadir, const char *mapdir, char *err, size_t errlen)
+/* Empties the opened directory fd (closed here) without following any link: everything is
+ * removed relative to a descriptor, so a directory renamed or swapped for a link meanwhile
+ * makes rift remove, at worst, the link, never what it points to. */
+static int remove_in(int fd, int depth)
 {
-	char dir[PATH_MAX], map_real[PATH_MAX];
-	struct copy c = { .err = err, .errlen = errlen };
 	struct dirent *de;
-	DIR *d;
+	DIR *d = fdopendir(fd);
 	int rc = 0;
 
-	if (realpath(mapdir, map_real) == NULL)
-		return errno == ENOENT ? 0 : fail(&c, errno, "cannot read", mapdir);
-	snprintf(dir, sizeof(dir), "%s/pg_tblspc", datadir);
-	d = opendir(dir);
-	if (d == NULL)
-		return errno == ENOENT ? 0 : fail(&c, errno, "cannot read the directory", dir);
-	while ((de = readdir(d)) != NULL) {
-		char link[PATH_MAX], real[PATH_MAX];
-		struct stat st;
-		if ((size_t)snprintf(link, sizeof(link), "%s/%s", dir, de->d_name) >=
-			sizeof(link) ||
-		    lstat(link, &st) != 0 || !S_ISLNK(st.st_mode))
-			continue;
-		if (realpath(link, real) == NULL || !inside(map_real, real))
-			continue; /* rift_base_check_links refuses it afterwards */
-		if (unlink(link) != 0 || rename(real, link) != 0) {
-			rc = fail(&c, errno, "cannot move the tablespace into", link);
-			goto out;
-		}
+	if (d == NULL) {
+		close(fd);
+		return -errno;
 	}
-	if (rmdir(map_real) != 0 && errno != ENOENT)
-		rc = fail(&c, errno, "cannot remove", map_real);
-out:
+	while ((de = readdir(d)) != NULL) {
+		int sub;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0 || errno == ENOENT)
+			continue;
+		if (errno != EISDIR && errno != EPERM) {
+			rc = -errno;
+			continue;
+		}
+		sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0 || depth >= MAX_DEPTH) {
+			rc = sub < 0 ? -errno : -ELOOP;
+			if (sub >= 0)
+				close(sub);
+			continue;
+		}
+		remove_in(sub, depth + 1);
+		if (unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+			rc = -errno;
+	}
 	closedir(d);
+	return rc;
+}
+
+int rift_tree_remove(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno != ENOTDIR && errno != ELOOP)
+			return -errno;
+		return unlink(path) == 0 ? 0 : -errno; /* a file or a link: only it goes */
+	}
+	rc = remove_in(fd, 0);
+	if (rmdir(path) != 0 && errno != ENOENT && rc == 0)
+		rc = -errno;
 	return rc;
 }

@@ -1,7 +1,6 @@
 /* base_init.c — `rift init`: a store whose base comes from a demo, a live server, or a data dir. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,6 +15,7 @@
 
 #include "rift/base_copy.h"
 #include "rift/base_init.h"
+#include "rift/log.h"
 #include "rift/pgproc.h"
 #include "rift/store.h"
 #include "rift/tls.h"
@@ -34,11 +34,14 @@ struct init_ctx {
 	const struct rift_init_opts *opts;
 	struct rift_config cfg;
 	char bindir[4096];
+	/* the Postgres user's tools (initdb, the temporary server, pg_basebackup) write work;
+	 * root then copies it into staging, which only root can reach, and imports that */
+	char work[4096];
 	char staging[4096];
 	char sockdir[4096];
 	uid_t uid;
 	gid_t gid;
-	pid_t server; /* a temporary server on the staging dir (demo, logical) */
+	pid_t server; /* a temporary server on the work dir (demo, logical) */
 	struct rift_base_meta meta;
 	/* upstream's password as libpq found it (URL, --upstream-password-file, PGPASSWORD,
 	 * ~/.pgpass); child tools read it from passfile, never from their argv */
@@ -72,19 +75,6 @@ static void relay_line(const char *line, void *arg)
 	struct init_ctx *c = arg;
 
 	say(c, "  %s", line);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) != 0 && errno != ENOENT ? -1 : 0;
-}
-
-static void rm_tree(const char *path)
-{
-	nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
 }
 
 /* The last non-empty line of a tool's output: usually its error. */
@@ -135,7 +125,7 @@ static int run_initdb(struct init_ctx *c, const char *pwfile)
 	char exe[4200], out[OUT_TAIL], pwopt[4200];
 	char *argv[] = { exe,
 			 "-D",
-			 c->staging,
+			 c->work,
 			 "-U",
 			 "postgres",
 			 "--auth-local=peer",
@@ -145,7 +135,7 @@ static int run_initdb(struct init_ctx *c, const char *pwfile)
 
 	snprintf(exe, sizeof(exe), "%s/initdb", c->bindir);
 	snprintf(pwopt, sizeof(pwopt), "--pwfile=%s", pwfile);
-	say(c, "initdb %s", c->staging);
+	say(c, "initdb %s", c->work);
 	if (rift_pg_run(c->cfg.pg_user, argv, NULL, out, sizeof(out)) != 0) {
 		snprintf(c->err, c->errlen, "initdb failed: %s", last_line(out));
 		return -1;
@@ -153,18 +143,28 @@ static int run_initdb(struct init_ctx *c, const char *pwfile)
 	return 0;
 }
 
-/* Starts a server on the staging dir, reachable only through a private socket. */
+/* Starts a server on the work dir, reachable only through a private socket. */
 static int start_temp_server(struct init_ctx *c)
 {
 	char exe[4200], port[16];
-	char *argv[] = { exe,  "-D", c->staging,          "-k", c->sockdir,          "-p",
-			 port, "-c", "listen_addresses=", "-c", "wal_init_zero=off", NULL };
+	char *argv[] = { exe,
+			 "-D",
+			 c->work,
+			 "-k",
+			 c->sockdir,
+			 "-p",
+			 port,
+			 "-c",
+			 "listen_addresses=",
+			 "-c",
+			 "wal_init_zero=off",
+			 NULL };
 	int i;
 
 	snprintf(exe, sizeof(exe), "%s/postgres", c->bindir);
 	snprintf(port, sizeof(port), "%d", c->cfg.port_max);
 	if (rift_pg_spawn(c->cfg.pg_user, argv, NULL, -1, &c->server) != 0) {
-		snprintf(c->err, c->errlen, "cannot start a temporary server on %s", c->staging);
+		snprintf(c->err, c->errlen, "cannot start a temporary server on %s", c->work);
 		return -1;
 	}
 	for (i = 0; i < 600; i++) {
@@ -179,7 +179,7 @@ static int start_temp_server(struct init_ctx *c)
 		}
 		nanosleep(&tick, NULL);
 	}
-	snprintf(c->err, c->errlen, "the temporary server on %s did not start", c->staging);
+	snprintf(c->err, c->errlen, "the temporary server on %s did not start", c->work);
 	return -1;
 }
 
@@ -533,7 +533,7 @@ static int init_physical(struct init_ctx *c)
 	char exe[4200], out[OUT_TAIL], db[64], env_pass[4400], mapdir[4200], mapreal[4096];
 	char *env[] = { env_pass, NULL };
 	char *argv[16 + 2 * MAX_TABLESPACES] = {
-		exe, "-d", c->conninfo, "-D", c->staging, "-X", "stream", "-c", "fast", "--progress"
+		exe, "-d", c->conninfo, "-D", c->work, "-X", "stream", "-c", "fast", "--progress"
 	};
 	char(*maps)[2 * 4200] = NULL;
 	size_t i, n = 10;
@@ -544,7 +544,8 @@ static int init_physical(struct init_ctx *c)
 		goto out;
 	snprintf(c->bindir, sizeof(c->bindir), "/usr/lib/postgresql/%d/bin", major);
 	snprintf(exe, sizeof(exe), "%s/pg_basebackup", c->bindir);
-	/* tablespaces go below the state directory, then become directories of the base */
+	/* tablespaces go below the state directory; copying work into the base follows the
+	 * pg_tblspc/<oid> links into them, like those of a --pgdata source */
 	snprintf(mapdir, sizeof(mapdir), "%s/staging.tblspc", c->state);
 	if (c->ntablespaces > 0) {
 		maps = calloc(c->ntablespaces, sizeof(*maps));
@@ -581,9 +582,6 @@ static int init_physical(struct init_ctx *c)
 		rc = -1;
 		goto out;
 	}
-	rc = rift_base_adopt_tablespaces(c->staging, mapdir, c->err, c->errlen);
-	if (rc != 0)
-		goto out;
 	snprintf(c->meta.default_db, sizeof(c->meta.default_db), "%s", db[0] ? db : "postgres");
 out:
 	free(maps);
@@ -800,9 +798,17 @@ int rift_init(const char *state, const struct rift_init_opts *opts, char *err, s
 			goto fail;
 	}
 	snprintf(c.meta.mode, sizeof(c.meta.mode), "%s", modes[opts->mode]);
+	snprintf(c.work, sizeof(c.work), "%s/work", state);
 	snprintf(c.staging, sizeof(c.staging), "%s/staging", state);
 	snprintf(c.sockdir, sizeof(c.sockdir), "%s/run/init", state);
-	if (make_owned_dir(&c, c.staging, 0700) != 0 || make_owned_dir(&c, c.sockdir, 0700) != 0)
+	/* staging is root's alone from the start: root writes into it, and a directory of the
+	 * Postgres user's on the way would let them swap a link in under root's writes */
+	if (mkdir(c.staging, 0700) != 0) {
+		snprintf(err, errlen, "cannot create %s: %s", c.staging, strerror(errno));
+		goto fail;
+	}
+	if ((opts->mode != RIFT_INIT_PGDATA && make_owned_dir(&c, c.work, 0700) != 0) ||
+	    make_owned_dir(&c, c.sockdir, 0700) != 0)
 		goto fail;
 	if (opts->upstream_url != NULL)
 		redact(opts->upstream_url, c.meta.upstream, sizeof(c.meta.upstream));
@@ -832,6 +838,19 @@ int rift_init(const char *state, const struct rift_init_opts *opts, char *err, s
 	stop_temp_server(&c);
 	remove_secrets(&c);
 	free(c.tablespaces);
+	if (rc == 0 && opts->mode != RIFT_INIT_PGDATA) {
+		/* Every tool has exited, but a process of the Postgres user may still hold a
+		 * descriptor on a file of work: the base is a fresh copy made by root, so no such
+		 * descriptor reaches it. */
+		say(&c, "copying the new data directory into the base");
+		rc = rift_base_copy(c.work, c.staging, opts->progress, opts->progress_arg, err,
+				    errlen);
+		snprintf(path, sizeof(path), "%s/staging.tblspc", state);
+		if (rc == 0 &&
+		    ((rc = rift_tree_remove(c.work)) != 0 || (rc = rift_tree_remove(path)) != 0))
+			snprintf(err, errlen, "cannot remove %s after copying it: %s", c.work,
+				 strerror(-rc));
+	}
 	if (rc == 0)
 		rc = rift_base_check_links(c.staging, err, errlen);
 	if (rc == 0)
@@ -839,7 +858,8 @@ int rift_init(const char *state, const struct rift_init_opts *opts, char *err, s
 	if (rc != 0)
 		goto fail;
 	say(&c, "recording the base (file identities) in the store");
-	rc = rift_store_base_import(store, c.staging, &gen, serr, sizeof(serr));
+	/* root's on disk, the server user's in every branch */
+	rc = rift_store_base_import_as(store, c.staging, c.uid, c.gid, &gen, serr, sizeof(serr));
 	if (rc == 0)
 		rc = rift_store_branch_create(store, "main", NULL, gen);
 	if (rc != 0) {
@@ -856,7 +876,11 @@ fail:
 	stop_temp_server(&c);
 	remove_secrets(&c);
 	rift_store_close(store);
-	rm_tree(state); /* nothing half-made: a second `rift init` starts clean */
+	/* nothing half-made: a second `rift init` starts clean. Never following a link, since
+	 * the Postgres user can change work, staging.tblspc and run/init meanwhile */
+	if (rift_tree_remove(state) != 0)
+		LOG_WARN("init", "cannot remove all of %s; remove it before the next rift init",
+			 state);
 	return rc < 0 ? rc : -EIO;
 }
 

@@ -8,22 +8,26 @@
 typedef void (*rift_progress_fn)(const char *line, void *arg);
 
 /*
- * Copies the stopped data directory src into dst (an existing empty directory, given src's
- * owner and mode), keeping owners, modes and times. A symlinked pg_wal and every
- * pg_tblspc/<oid> link become real directories holding what they point to (of a tablespace,
- * only the PG_<major>_* directory of this cluster's major version), so no branch ever writes
- * through them into the source. Any other symlink that is absolute, dangling or leads out of
- * src is refused with *err naming it and saying what to do. Checks the free space of dst first.
+ * Copies the stopped data directory src into dst, an existing empty directory that belongs to
+ * the caller and no one else may write, keeping modes and times but not owners: the copy is
+ * the caller's (root's), so the source's user can neither write it nor reach it through a
+ * descriptor opened earlier. Everything is read and written relative to directory descriptors,
+ * never following a link except a symlinked pg_wal and every pg_tblspc/<oid> link, which
+ * become real directories holding what they point to (of a tablespace, only the PG_<major>_*
+ * directory of this cluster's major version), so no branch ever writes through them into the
+ * source. Everything read must belong to src's owner. Any other symlink that is absolute,
+ * dangling or leads out of src is refused with *err naming it and saying what to do. Checks
+ * the free space of dst first.
  */
 int rift_base_copy(const char *src, const char *dst, rift_progress_fn progress, void *arg,
 		   char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
- * After pg_basebackup -T OLD=mapdir/<oid>: replaces each pg_tblspc/<oid> link of datadir that
- * points into mapdir with the directory itself (a rename), then removes mapdir.
+ * Removes path and everything below it without ever following a link (unlinkat relative to
+ * directory descriptors opened with O_NOFOLLOW): safe on a tree another user can change
+ * meanwhile. 0, or the first -errno met (it goes on removing what it can).
  */
-int rift_base_adopt_tablespaces(const char *datadir, const char *mapdir, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int rift_tree_remove(const char *path);
 
 /*
  * Fails with *err naming the first symlink under datadir that is absolute, dangling or leads
