@@ -162,11 +162,48 @@ static void test_copy(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* rift_tree_remove takes a link as a link: what it points to, file or directory, stays. */
+static void test_tree_remove(void **state)
+{
+	char path[256], cmd[256], outside[128];
+
+	(void)state;
+	snprintf(tmp, sizeof(tmp), "/tmp/rift-test-tree-remove.XXXXXX");
+	assert_non_null(mkdtemp(tmp));
+	snprintf(outside, sizeof(outside), "%s/outside", tmp);
+	dir("outside");
+	put("outside/keep", "keep");
+	dir("tree");
+	dir("tree/a");
+	dir("tree/a/b");
+	put("tree/a/b/f", "x");
+	put("tree/a/g", "y");
+	link_to(outside, "tree/a/dirlink");
+	link_to("../../outside/keep", "tree/a/b/filelink");
+	snprintf(path, sizeof(path), "%s/tree", tmp);
+	assert_int_equal(rift_tree_remove(path), 0);
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/outside/keep", tmp);
+	assert_int_equal(access(path, F_OK), 0);
+	/* the top itself a link: only the link goes */
+	link_to(outside, "top");
+	snprintf(path, sizeof(path), "%s/top", tmp);
+	assert_int_equal(rift_tree_remove(path), 0);
+	assert_true(is_dir("outside"));
+	snprintf(path, sizeof(path), "%s/outside/keep", tmp);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/missing", tmp);
+	assert_int_equal(rift_tree_remove(path), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scrub),
 		cmocka_unit_test(test_copy),
+		cmocka_unit_test(test_tree_remove),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
