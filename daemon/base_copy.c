@@ -431,6 +431,18 @@ int rift_base_copy(const char *src, const char *dst, rift_progress_fn progress, 
 		goto out;
 	}
 	c.owner = st.st_uid;
+	/* The owner check is what keeps root from copying what the cluster's user may not read:
+	 * a source of root's (say the path's parent is that user's, and the data directory was
+	 * swapped for a link to a directory of root's) would pass it for everything. */
+	if (c.owner == 0) {
+		snprintf(err, errlen,
+			 "%s belongs to root; a Postgres data directory belongs to the cluster's "
+			 "user, and rift copies only such a one. Give it to that user (chown -R), "
+			 "or check that the path leads where you meant, then run rift init again",
+			 c.root);
+		rc = -EPERM;
+		goto out;
+	}
 	rc = read_version(&c, sfd);
 	if (rc != 0)
 		goto out;
