@@ -520,10 +520,9 @@ out:
 
 static void remove_secrets(struct init_ctx *c)
 {
-	if (c->passfile[0] != '\0')
-		unlink(c->passfile);
-	if (c->secret_dir[0] != '\0')
-		rmdir(c->secret_dir);
+	/* secret_dir is the Postgres user's by now: whatever they put there goes, never followed */
+	if (c->secret_dir[0] != '\0' && rift_tree_remove(c->secret_dir) != 0)
+		LOG_WARN("init", "cannot remove %s; remove it by hand", c->secret_dir);
 	c->passfile[0] = c->secret_dir[0] = '\0';
 	explicit_bzero(c->password, sizeof(c->password));
 }
