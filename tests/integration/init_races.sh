@@ -65,32 +65,55 @@ done
 [ "$failed_inits" = 0 ] || fail "$failed_inits of 8 inits failed, the first with: $(tail -1 "$TEST_TMP/init1.out")"
 
 # ---- 2. a descriptor opened during init must not reach the imported base ----
-state=$TEST_TMP/demo
-rm -f "$stop"
-# As postgres: open postgresql.conf read-write as soon as initdb writes it, wait for init to
-# finish, then overwrite its first line in place and put its mtime back (so that even the
-# store's size/mtime/inode check cannot tell).
-as_postgres "
-	end=\$((SECONDS + 120))
-	f=
-	while [ -z \"\$f\" ] && [ ! -e $stop ] && [ \$SECONDS -lt \$end ]; do
-		for c in $state/work/postgresql.conf $state/staging/postgresql.conf; do
-			[ -f \$c ] && exec 3<>\$c && f=\$c && break
+# hold STATE: as postgres, open postgresql.conf read-write as soon as a tool of init writes it,
+# wait for init to finish, then overwrite its first line in place and put its mtime back (so
+# that even the store's size/mtime/inode check cannot tell). Sets HOLDER.
+hold() {
+	local state=$1
+	rm -f "$stop" "$TEST_TMP/held.log"
+	as_postgres "
+		end=\$((SECONDS + 120))
+		f=
+		while [ -z \"\$f\" ] && [ ! -e $stop ] && [ \$SECONDS -lt \$end ]; do
+			for c in $state/work/postgresql.conf $state/staging/postgresql.conf; do
+				[ -f \$c ] && exec 3<>\$c && f=\$c && break
+			done
 		done
-	done
-	[ -n \"\$f\" ] || exit 1
-	echo opened >$TEST_TMP/held.log
-	while [ ! -e $state/base.conf ] && [ ! -e $stop ]; do sleep 0.05; done
-	t=\$(stat -L -c %y /proc/self/fd/3)
-	printf 'work_mem=77MB\n#' >&3 && touch -m -d \"\$t\" /proc/self/fd/3 &&
-		echo written >>$TEST_TMP/held.log" &
-holder=$!
-on_exit "touch $stop; kill $holder 2>/dev/null"
+		[ -n \"\$f\" ] || exit 1
+		echo opened >$TEST_TMP/held.log
+		while [ ! -e $state/base.conf ] && [ ! -e $stop ]; do sleep 0.05; done
+		t=\$(stat -L -c %y /proc/self/fd/3)
+		printf 'work_mem=77MB\n#' >&3 && touch -m -d \"\$t\" /proc/self/fd/3 &&
+			echo written >>$TEST_TMP/held.log" &
+	HOLDER=$!
+	on_exit "touch $stop; kill $HOLDER 2>/dev/null"
+}
+
+# the holder wrote through its descriptor, and base/1 does not show it
+check_held() {
+	local state=$1 mode=$2
+	wait "$HOLDER" || fail "$mode: the holder could not open postgresql.conf during init"
+	grep -q written "$TEST_TMP/held.log" || fail "$mode: the holder could not write through its descriptor"
+	grep -q 'work_mem=77MB' "$state/base/1/postgresql.conf" &&
+		fail "$mode: a descriptor held from init changed base/1/postgresql.conf after init"
+	return 0
+}
+
+# physical: pg_basebackup from a small upstream over its unix socket
+up=$TEST_TMP/upstream
+up_port=$(free_port)
+as_postgres "$PG_BIN/initdb -D $up -A trust -U postgres" >/dev/null
+pg_start "$up" "$up_port"
+state=$TEST_TMP/physical
+hold "$state"
+expect_status 0 "$rift" --state "$state" init --upstream \
+	"host=$TEST_TMP/sock port=$up_port user=postgres dbname=postgres"
+check_held "$state" physical
+
+state=$TEST_TMP/demo
+hold "$state"
 expect_status 0 "$rift" --state "$state" init
-wait "$holder" || fail "the holder could not open postgresql.conf during init"
-grep -q written "$TEST_TMP/held.log" || fail "the holder could not write through its descriptor"
-grep -q 'work_mem=77MB' "$state/base/1/postgresql.conf" &&
-	fail "a descriptor held from init changed base/1/postgresql.conf after init"
+check_held "$state" demo
 start_riftd "$state"
 api "$state" POST /v1/branches '{"name":"fresh"}'
 [ "$API_STATUS" = 201 ] || fail "create failed: $(cat "$API_OUT")"
