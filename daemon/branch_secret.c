@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "rift/branch_secret.h"
+#include "rift/private_file.h"
 #include "rift/scram.h"
 
 #define SCRAM_ITERATIONS 4096 /* Postgres's scram_iterations default */
@@ -89,11 +90,13 @@ static int secret_path(const char *state, const char *branch, char *out, size_t 
 	return 0;
 }
 
+#define RIFT_SECRET_PASSWORD_LINE 256 /* a generated password and its newline */
+
 int rift_secret_save(const char *state, const char *branch, const char *password)
 {
-	char dir[4200], path[4300], tmp[4400];
+	char dir[4200], path[4300], line[RIFT_SECRET_PASSWORD_LINE];
 	size_t n = strlen(password);
-	int fd, rc;
+	int rc;
 
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/secrets", state) >= sizeof(dir))
 		return -ENAMETOOLONG;
@@ -104,19 +107,11 @@ int rift_secret_save(const char *state, const char *branch, const char *password
 	rc = secret_path(state, branch, path, sizeof(path));
 	if (rc != 0)
 		return rc;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+	if (n + 2 > sizeof(line))
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, password, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
-		rc = errno ? -errno : -EIO;
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc != 0)
-		unlink(tmp);
+	snprintf(line, sizeof(line), "%s\n", password);
+	rc = rift_private_file_write(path, line, n + 1);
+	explicit_bzero(line, sizeof(line));
 	return rc;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rift/private_file.h"
 #include "rift/verifiers.h"
 
 #define LINE_MAX_LEN 1024 /* hex role (<= 126) + a verifier (< 200) with room to spare */
@@ -78,27 +79,14 @@ out:
 /* Writes text as the branch's file: a temporary file, fsync, rename. */
 static int write_file(const char *state, const char *branch, const char *text, size_t len)
 {
-	char dir[4200], path[4400], tmp[4500];
-	int fd, rc = 0;
+	char dir[4200], path[4400];
 
 	if (dir_path(state, dir, sizeof(dir)) != 0 ||
-	    file_path(state, branch, path, sizeof(path)) != 0 ||
-	    snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+	    file_path(state, branch, path, sizeof(path)) != 0)
 		return -ENAMETOOLONG;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return -errno;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	if ((len > 0 && write(fd, text, len) != (ssize_t)len) || fsync(fd) != 0)
-		rc = errno ? -errno : -EIO;
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc != 0)
-		unlink(tmp);
-	return rc;
+	return rift_private_file_write(path, text, len);
 }
 
 int rift_verifiers_get(const char *state, const char *branch, const char *role, char *out,
