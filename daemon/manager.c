@@ -31,6 +31,7 @@
 
 #define IDLE_TICK_S   2
 #define START_RETRY_S 5 /* a failed start is not retried sooner */
+#define WARM_QUIET_S  3 /* the pool refills once no server was taken for this long */
 static const double create_buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000 };
 #define NBUCKETS (sizeof(create_buckets_ms) / sizeof(create_buckets_ms[0]))
 
@@ -77,6 +78,7 @@ struct rift_manager {
 	bool warm_started;
 	pthread_cond_t warm_cv; /* with idle_mu: wakes the refill thread */
 	uint64_t warm_taken, warm_missed;
+	time_t warm_last_take;
 	pthread_mutex_t idle_mu;
 	pthread_cond_t idle_cv;
 	bool stopping;
@@ -743,6 +745,7 @@ static int warm_take(struct rift_manager *m, struct bstate *b, const char *name)
 		b->claimed = false;
 		b->last_active = time(NULL);
 		m->warm_taken++;
+		m->warm_last_take = time(NULL);
 		pthread_mutex_unlock(&m->mu);
 		LOG_INFO("manager", "branch %s is warm server %s, already running on port %d", name,
 			 old, b->port);
@@ -878,7 +881,10 @@ static void *warm_main(void *arg)
 		ready = warm_prune(m);
 		main_b = get_state(m, "main");
 		pthread_mutex_lock(&m->mu);
-		busy = m->start_queue != NULL || (main_b != NULL && main_b->running);
+		/* a burst of creates is under way while servers are being taken: refilling now
+		 * would take the CPU their first queries need */
+		busy = m->start_queue != NULL || (main_b != NULL && main_b->running) ||
+		       time(NULL) - m->warm_last_take < WARM_QUIET_S;
 		pthread_mutex_unlock(&m->mu);
 		if (!busy && ready < m->cfg.warm && warm_add(m) != 0)
 			backoff_s = 10;
