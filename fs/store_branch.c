@@ -17,7 +17,7 @@ void put_layer(struct rift_store *s, rocksdb_writebatch_t *wb, const struct laye
 	rocksdb_writebatch_put_cf(wb, s->cf_meta, (const char *)k, sizeof(k), (const char *)v, n);
 }
 
-static void put_branch(struct rift_store *s, rocksdb_writebatch_t *wb, const struct branch_rec *b)
+void put_branch(struct rift_store *s, rocksdb_writebatch_t *wb, const struct branch_rec *b)
 {
 	uint8_t k[NAME_BUF + 1], v[BRANCH_BUF];
 	size_t n = branch_encode(b, v);

@@ -271,6 +271,8 @@ bool block_masked(const struct inode_rec *rec, uint64_t layer, uint64_t block);
 /* ---- store_branch.c ---- */
 void ns_release_all(struct rift_branch *b);
 void drop_layer(struct rift_store *s, rocksdb_writebatch_t *wb, uint64_t id);
+/* Adds b's record under its name to wb. */
+void put_branch(struct rift_store *s, rocksdb_writebatch_t *wb, const struct branch_rec *b);
 void put_layer(struct rift_store *s, rocksdb_writebatch_t *wb, const struct layer *l);
 void compact_layer(struct rift_store *s, uint64_t id);
 int squash_once(struct rift_store *s);

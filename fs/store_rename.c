@@ -9,9 +9,9 @@
 int rift_store_branch_rename(struct rift_store *s, const char *from, const char *to)
 {
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-	uint8_t k[NAME_BUF + 1], v[BRANCH_BUF];
+	uint8_t k[NAME_BUF + 1];
 	struct branch_rec *b, renamed;
-	size_t i, n;
+	size_t i;
 	int rc;
 
 	if (rift_branch_name_check(to) != RIFT_NAME_OK)
@@ -38,9 +38,7 @@ int rift_store_branch_rename(struct rift_store *s, const char *from, const char 
 	renamed = *b;
 	snprintf(renamed.name, sizeof(renamed.name), "%s", to);
 	rocksdb_writebatch_delete_cf(wb, s->cf_meta, (const char *)k, key_branch(k, from));
-	n = branch_encode(&renamed, v);
-	rocksdb_writebatch_put_cf(wb, s->cf_meta, (const char *)k, key_branch(k, to),
-				  (const char *)v, n);
+	put_branch(s, wb, &renamed);
 	rc = store_write(s, wb, true);
 	if (rc == 0) /* durable: the in-memory record follows; open handles point at it */
 		snprintf(b->name, sizeof(b->name), "%s", to);
