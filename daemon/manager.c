@@ -389,9 +389,10 @@ static void stop_locked(struct rift_manager *m, struct bstate *b)
 	 * a warm server whose branch was renamed */
 	if (b->inst.hbafile[0] != '\0' && unlink(b->inst.hbafile) != 0 && errno != ENOENT)
 		LOG_WARN("manager", "cannot remove %s: %s", b->inst.hbafile, strerror(errno));
-	/* a branch taken from the warm pool ran on the pool's paths: its next start uses its own */
+	/* pool paths go with their server: a pooled server's own, and those a branch taken from the
+	 * pool ran on (its next start uses its own) */
 	snprintf(own, sizeof(own), "%s/mnt/%s", m->state, b->name);
-	if (b->mnt[0] != '\0' && strcmp(b->mnt, own) != 0) {
+	if (b->mnt[0] != '\0' && (b->warm || strcmp(b->mnt, own) != 0)) {
 		rmdir(b->mnt);
 		rmdir(b->inst.sockdir);
 	}
@@ -769,16 +770,8 @@ static void warm_drop_locked(struct rift_manager *m, struct bstate *b, const cha
 {
 	int rc;
 
-	char mnt[4200], sock[4096];
-
 	LOG_INFO("manager", "dropping warm server %s: %s", b->name, why);
-	snprintf(mnt, sizeof(mnt), "%s", b->mnt);
-	snprintf(sock, sizeof(sock), "%s", b->inst.sockdir);
-	stop_locked(m, b);
-	if (mnt[0] != '\0')
-		rmdir(mnt);
-	if (sock[0] != '\0')
-		rmdir(sock);
+	stop_locked(m, b); /* removes its mount point and socket directory too */
 	rc = rift_store_branch_delete(m->store, b->name);
 	if (rc != 0 && rc != -ENOENT)
 		LOG_ERROR("manager", "cannot delete warm branch %s: %s", b->name, strerror(-rc));
