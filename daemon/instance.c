@@ -1,4 +1,5 @@
 /* instance.c — starts, watches and stops the Postgres server of one branch. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -121,15 +122,29 @@ bool rift_instance_alive(struct rift_instance *inst)
  * The branch's superuser can also set a role's search_path to a schema of look-alike views
  * that never return, or a statement_timeout of 0: options sent at connection outrank role and
  * database settings, so riftd's queries see only pg_catalog and end within timeout_ms. */
-static void conninfo(const struct rift_instance *inst, const char *user, int timeout_ms, char *out,
-		     size_t len)
+static void conninfo(const struct rift_instance *inst, const char *user, const char *dbname,
+		     int timeout_ms, char *out, size_t len)
 {
+	char db[2 * 64 + 3];
+	size_t i, o = 0;
+
+	/* a conninfo value in single quotes: \ and ' escaped; a longer name than Postgres allows
+	 * (63 bytes) fails to connect, which callers report */
+	db[o++] = '\'';
+	for (i = 0; dbname[i] != '\0' && i < 64; i++) {
+		if (dbname[i] == '\'' || dbname[i] == '\\')
+			db[o++] = '\\';
+		db[o++] = dbname[i];
+	}
+	db[o++] = '\'';
+	db[o] = '\0';
+	assert(o < sizeof(db));
 	if ((size_t)snprintf(out, len,
-			     "host=%s port=%d dbname=postgres user=%s connect_timeout=5 "
+			     "host=%s port=%d dbname=%s user=%s connect_timeout=5 "
 			     "password='' passfile=/nonexistent/rift-no-passfile "
 			     "options='-c search_path=pg_catalog -c statement_timeout=%d "
 			     "-c lock_timeout=%d -c default_transaction_read_only=off'",
-			     inst->sockdir, inst->port, user, timeout_ms, timeout_ms) >= len)
+			     inst->sockdir, inst->port, db, user, timeout_ms, timeout_ms) >= len)
 		out[0] = '\0'; /* libpq then fails to connect, which callers report */
 }
 
@@ -177,15 +192,15 @@ static PGresult *query_deadline(PGconn *c, const char *sql, int nparams, const c
  * could put a socket of their own in the server's place (or a link to any socket on the host):
  * the peer must be the postmaster riftd forked, as SO_PEERCRED names the process that listened.
  */
-static PGconn *connect_maint(const struct rift_instance *inst, const char *user, int timeout_ms,
-			     char *why, size_t whylen)
+static PGconn *connect_maint_db(const struct rift_instance *inst, const char *user,
+				const char *dbname, int timeout_ms, char *why, size_t whylen)
 {
 	struct ucred cred = { 0 };
 	socklen_t credlen = sizeof(cred);
 	char conn[4400];
 	PGconn *c;
 
-	conninfo(inst, user, timeout_ms, conn, sizeof(conn));
+	conninfo(inst, user, dbname, timeout_ms, conn, sizeof(conn));
 	c = PQconnectdb(conn);
 	if (PQstatus(c) != CONNECTION_OK) {
 		snprintf(why, whylen, "%s", PQerrorMessage(c));
@@ -204,6 +219,13 @@ static PGconn *connect_maint(const struct rift_instance *inst, const char *user,
 fail:
 	PQfinish(c);
 	return NULL;
+}
+
+/* A maintenance connection to database postgres, which every cluster rift serves has. */
+static PGconn *connect_maint(const struct rift_instance *inst, const char *user, int timeout_ms,
+			     char *why, size_t whylen)
+{
+	return connect_maint_db(inst, user, "postgres", timeout_ms, why, whylen);
 }
 
 /* The last line of the server log, so a failed start can say why without a trip to the file. */
@@ -307,7 +329,7 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 		snprintf(err, errlen, "cannot start %s: %s", exe, strerror(-rc));
 		return rc;
 	}
-	conninfo(inst, cfg->pg_user, MAINT_QUERY_MS, conn, sizeof(conn));
+	conninfo(inst, cfg->pg_user, "postgres", MAINT_QUERY_MS, conn, sizeof(conn));
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		PGPing ping = PQping(conn);
@@ -404,6 +426,33 @@ int rift_instance_exec(const struct rift_instance *inst, const char *pg_user, co
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
 		snprintf(err, errlen, "%s on branch \"%s\" failed: %s", sql, inst->branch,
 			 PQerrorMessage(c));
+		rc = -EIO;
+	}
+	PQclear(r);
+	PQfinish(c);
+	return rc;
+}
+
+int rift_instance_prewarm(const struct rift_instance *inst, const char *pg_user, const char *dbname,
+			  char *err, size_t errlen)
+{
+	char why[512];
+	PGconn *c;
+	PGresult *r;
+	int rc = 0;
+
+	/* the first login to a database after a start rebuilds its relcache init file
+	 * (base/<oid>/pg_internal.init, removed at startup); one login here spares the client's */
+	c = connect_maint_db(inst, pg_user, dbname, MAINT_QUERY_MS, why, sizeof(why));
+	if (c == NULL) {
+		snprintf(err, errlen, "cannot connect to database \"%s\" of branch \"%s\": %s",
+			 dbname, inst->branch, why);
+		return -ECONNREFUSED;
+	}
+	r = query_deadline(c, "select 1", 0, NULL, MAINT_QUERY_MS);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "select 1 in database \"%s\" of branch \"%s\" failed: %s",
+			 dbname, inst->branch, PQerrorMessage(c));
 		rc = -EIO;
 	}
 	PQclear(r);

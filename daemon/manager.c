@@ -839,6 +839,11 @@ static int warm_add(struct rift_manager *m)
 		LOG_WARN("manager", "cannot start a warm server: %s", err);
 		warm_drop_locked(m, b, "its start failed");
 		rc = -EIO;
+	} else if (m->meta.default_db[0] != '\0' &&
+		   rift_instance_prewarm(&b->inst, m->cfg.pg_user, m->meta.default_db, err,
+					 sizeof(err)) != 0) {
+		/* still a running server: the first client only logs in slower */
+		LOG_WARN("manager", "warm server %s: %s", b->name, err);
 	}
 	pthread_mutex_unlock(&b->op);
 	return rc;

@@ -52,6 +52,13 @@ int rift_instance_exec(const struct rift_instance *inst, const char *pg_user, co
 		       char *err, size_t errlen);
 
 /*
+ * Logs in to database dbname once as the Postgres superuser, so that the first client's login
+ * finds the database's relcache init file built (a warm server's first query is the user's).
+ */
+int rift_instance_prewarm(const struct rift_instance *inst, const char *pg_user, const char *dbname,
+			  char *err, size_t errlen);
+
+/*
  * The SCRAM verifier of a role that may log in now (pg_authid.rolpassword), into out. 0;
  * -ENOENT when the role is missing, cannot log in, has expired or has no SCRAM verifier;
  * -ECONNREFUSED when the server cannot be reached.

@@ -47,6 +47,14 @@ echo "create to first query with a warm pool: $((t1 - t0)) ms"
 [ "$(rift --json list | jq -r '.branches[] | select(.name == "w1") | .state')" = running ] ||
 	fail "w1 is not running right after create"
 
+# each pooled server has logged in to the default database once, so the first client does not
+# rebuild its relcache init file (removed at every start); the one not taken yet shows it
+demo_oid=$(psql -X -Atc "select oid from pg_database where datname = 'demo'" "$(rift url w1)")
+for w in $pool; do
+	[ -s "$state/mnt/$w/base/$demo_oid/pg_internal.init" ] ||
+		fail "pooled server $w has not logged in to database demo (no relcache init file)"
+done
+
 # the pool is riftd's own: not listed, not creatable, not routable
 rift --json list | jq -e '[.branches[].name | select(startswith("rift-warm-"))] | length == 0' >/dev/null ||
 	fail "rift list shows pool branches"
