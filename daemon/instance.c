@@ -387,6 +387,17 @@ void rift_instance_stop(struct rift_instance *inst, int timeout_s)
 	wait_exit(inst, 5000);
 }
 
+void rift_instance_discard(struct rift_instance *inst)
+{
+	if (!rift_instance_alive(inst))
+		return;
+	kill(inst->pid, SIGQUIT); /* immediate: no shutdown checkpoint for data about to go */
+	if (wait_exit(inst, 5000))
+		return;
+	kill(-inst->pid, SIGKILL);
+	wait_exit(inst, 5000);
+}
+
 int rift_instance_open_hba(struct rift_instance *inst, char *err, size_t errlen)
 {
 	int rootfd = rift_datadir_open(inst->datadir), rc;

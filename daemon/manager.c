@@ -405,6 +405,14 @@ static void stop_locked(struct rift_manager *m, struct bstate *b)
 	pthread_mutex_unlock(&m->mu);
 }
 
+/* Stops the server without its shutdown checkpoint, then as stop_locked; b->op held. Only for
+ * a branch whose data goes next (delete, reset, a dropped warm server). */
+static void discard_locked(struct rift_manager *m, struct bstate *b)
+{
+	rift_instance_discard(&b->inst);
+	stop_locked(m, b);
+}
+
 /* RIFT_TEST_SLOW_START=<branch>:<seconds> delays that branch's starts (tests of isolation). */
 static void test_slow_start(const char *name)
 {
@@ -771,7 +779,7 @@ static void warm_drop_locked(struct rift_manager *m, struct bstate *b, const cha
 	int rc;
 
 	LOG_INFO("manager", "dropping warm server %s: %s", b->name, why);
-	stop_locked(m, b); /* removes its mount point and socket directory too */
+	discard_locked(m, b); /* removes its mount point and socket directory too */
 	rc = rift_store_branch_delete(m->store, b->name);
 	if (rc != 0 && rc != -ENOENT)
 		LOG_ERROR("manager", "cannot delete warm branch %s: %s", b->name, strerror(-rc));
@@ -1096,7 +1104,7 @@ enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, c
 		pthread_mutex_unlock(&b->op);
 		return store_status(-ENOTEMPTY, name, NULL, err, errlen);
 	}
-	stop_locked(m, b);
+	discard_locked(m, b);
 	rc = rift_store_branch_delete(m->store, name);
 	if (rc == 0) {
 		rift_verifiers_forget(m->state, name);
@@ -1141,7 +1149,7 @@ enum rift_status rift_manager_reset(struct rift_manager *m, const char *name, ch
 		return not_found(b == NULL ? name : info.parent, err, errlen);
 	pthread_mutex_lock(&b->op);
 	was_running = b->running;
-	stop_locked(m, b);
+	discard_locked(m, b); /* should the delete fail, a restart recovers from the WAL */
 	rc = rift_store_branch_delete(m->store, name);
 	if (rc == 0) {
 		pthread_mutex_lock(&p->op);

@@ -44,6 +44,13 @@ int rift_instance_open_hba(struct rift_instance *inst, char *err, size_t errlen)
 /* Fast shutdown (SIGINT), then immediate (SIGQUIT) after the timeout, then SIGKILL; reaps. */
 void rift_instance_stop(struct rift_instance *inst, int timeout_s);
 
+/*
+ * Immediate shutdown (SIGQUIT, then SIGKILL after 5 s); reaps. For a server whose data is about
+ * to be thrown away (delete, reset, a warm server dropped): a fast shutdown's checkpoint would
+ * write and sync every dirty buffer into a branch no one will read.
+ */
+void rift_instance_discard(struct rift_instance *inst);
+
 /* True while the server process exists (reaps it when it has exited). */
 bool rift_instance_alive(struct rift_instance *inst);
 
