@@ -49,6 +49,7 @@ struct bstate {
 	int port;     /* reserved for this branch's server from pick to stop; 0 = none */
 	bool warm;    /* a started server in the warm pool, not handed out yet (m->mu) */
 	bool claimed; /* a create is taking this warm server (m->mu) */
+	bool primed;  /* a warm server's first login is done: counted ready (m->mu) */
 	struct timespec failed_at; /* CLOCK_MONOTONIC of the last failed start; 0 = none (op) */
 	char mnt[4200];    /* where it is mounted now (a taken warm branch keeps its pool path) */
 	int routed;        /* connections the router holds open */
@@ -853,6 +854,9 @@ static int warm_add(struct rift_manager *m)
 		/* still a running server: the first client only logs in slower */
 		LOG_WARN("manager", "warm server %s: %s", b->name, err);
 	}
+	pthread_mutex_lock(&m->mu);
+	b->primed = rc == 0;
+	pthread_mutex_unlock(&m->mu);
 	pthread_mutex_unlock(&b->op);
 	return rc;
 }
@@ -1294,7 +1298,8 @@ void rift_manager_warm_counts(struct rift_manager *m, int *ready, unsigned long 
 	pthread_mutex_lock(&m->mu);
 	*ready = 0;
 	for (i = 0; i < m->n; i++)
-		*ready += m->v[i]->warm && m->v[i]->running && !m->v[i]->claimed;
+		*ready += m->v[i]->warm && m->v[i]->running && m->v[i]->primed &&
+			  !m->v[i]->claimed;
 	*taken = m->warm_taken;
 	*missed = m->warm_missed;
 	pthread_mutex_unlock(&m->mu);
