@@ -148,6 +148,9 @@ start_riftd() {
 			(RANDOM * 32768 + RANDOM) % 900000 * 256))/" \
 			-e 's/^uid_count = 65536$/uid_count = 256/' "$state/rift.conf"
 	fi
+	# starts and crash recoveries may take minutes on a loaded machine (sanitizers, tests in
+	# parallel); no test here is about the default's 60 s, and one that is sets its own value
+	sed -i 's/^start_timeout = 60$/start_timeout = 600/' "$state/rift.conf"
 	"$RIFT_BIN/riftd" --state "$state" >>"$TEST_TMP/riftd.log" 2>&1 &
 	RIFTD_PID=$!
 	on_exit "stop_riftd_quietly $RIFTD_PID $state"
