@@ -657,7 +657,9 @@ int rift_store_open(const char *state_dir, bool create, struct rift_store **out,
 	/* Nobody else can see the store yet; the lock is for the helpers that assert it (a
 	 * failed orphan cleanup reloads the counts). */
 	pthread_rwlock_wrlock(&s->lock);
-	rc = load_all(s, err, errlen);
+	rc = store_format_check(s, err, errlen);
+	if (rc == 0)
+		rc = load_all(s, err, errlen);
 	pthread_rwlock_unlock(&s->lock);
 	if (rc != 0)
 		goto fail;

@@ -22,6 +22,7 @@
  *            'P' data8 layer8                  that layer holds blocks of that data id (counts)
  *            'O' layer8 ino8                   inode unlinked while open (freed on recovery)
  *            'S'                               written by syncs (rift_store_sync), never read
+ *            'V'                               on-disk format version, be32 (store_format.c)
  *   data CF  layer8 data8 block8               8192 bytes, or empty = a ZERO block
  * Layer-first keys make a layer's inodes, entries and blocks single ranges for DeleteRange.
  */
@@ -209,6 +210,14 @@ int branch_decode(const uint8_t *buf, size_t len, struct branch_rec *b);
 #define BRANCH_BUF 256u
 /* Directory entry values: ino8 mode4; a whiteout has ino 0. */
 #define DENTRY_LEN 12u
+
+/* The on-disk format this code reads and writes (store_format.c keeps the history). */
+#define RIFT_STORE_FORMAT 2u
+
+/* ---- store_format.c ---- */
+/* Checks the format version at open, upgrading an older store in place; 0 or -errno with *err
+ * saying what to do. Caller holds the write lock; nothing else was loaded yet. */
+int store_format_check(struct rift_store *s, char *err, size_t errlen);
 
 /* ---- store.c ---- */
 int store_fail(struct rift_store *s, char *rocks_err, const char *what);
