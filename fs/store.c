@@ -119,18 +119,21 @@ int store_reload_counts(struct rift_store *s)
 	return rc;
 }
 
-int store_write(struct rift_store *s, rocksdb_writebatch_t *wb, bool sync)
+/* Commits wb; on failure *failed says the in-memory counts must be reloaded. */
+static int write_batch(struct rift_store *s, rocksdb_writebatch_t *wb, bool sync, bool *failed)
 {
 	char *err = NULL;
 	int e = atomic_load(&s->error);
+	size_t n;
 
+	*failed = false;
 	if (e != 0)
 		return e;
 	rocksdb_write(s->db, sync ? s->wo_sync : s->wo, wb, &err);
 	if (err != NULL) {
 		e = store_fail(s, err, "write");
 		note_db_failed(s, e);
-		store_reload_counts(s);
+		*failed = true;
 		return e;
 	}
 	note_db_ok(s);
@@ -138,22 +141,55 @@ int store_write(struct rift_store *s, rocksdb_writebatch_t *wb, bool sync)
 		atomic_store(&s->synced_seq, atomic_fetch_add(&s->write_seq, 1) + 1);
 	else
 		atomic_fetch_add(&s->write_seq, 1);
-	{
-		size_t n;
-		rocksdb_writebatch_data(wb, &n);
-		space_wrote(s, n);
-	}
+	rocksdb_writebatch_data(wb, &n);
+	space_wrote(s, n);
 	return 0;
+}
+
+int store_write(struct rift_store *s, rocksdb_writebatch_t *wb, bool sync)
+{
+	bool failed;
+	int rc = write_batch(s, wb, sync, &failed);
+
+	if (failed)
+		store_reload_counts(s);
+	return rc;
+}
+
+void store_reload_counts_exclusive(struct rift_store *s)
+{
+	pthread_rwlock_wrlock(&s->lock);
+	store_reload_counts(s);
+	pthread_rwlock_unlock(&s->lock);
+}
+
+static void mark_dirty(struct rift_branch *b)
+{
+	struct layer *head;
+
+	pthread_mutex_lock(&b->store->mem_mu);
+	if ((head = store_layer(b->store, b->rec->chain[0])) != NULL)
+		head->dirty = true;
+	pthread_mutex_unlock(&b->store->mem_mu);
 }
 
 int branch_write(struct rift_branch *b, rocksdb_writebatch_t *wb)
 {
 	int rc = store_write(b->store, wb, false);
-	struct layer *head;
 
 	atomic_fetch_add(&b->gen, 1); /* even on failure: the cache must not outlive a doubt */
-	if (rc == 0 && (head = store_layer(b->store, b->rec->chain[0])) != NULL)
-		head->dirty = true;
+	if (rc == 0)
+		mark_dirty(b);
+	return rc;
+}
+
+int branch_write_shared(struct rift_branch *b, rocksdb_writebatch_t *wb, bool *reload)
+{
+	int rc = write_batch(b->store, wb, false, reload);
+
+	atomic_fetch_add(&b->gen, 1);
+	if (rc == 0)
+		mark_dirty(b);
 	return rc;
 }
 
@@ -632,6 +668,7 @@ int rift_store_open(const char *state_dir, bool create, struct rift_store **out,
 	s->state_dir = strdup(state_dir);
 	pthread_rwlock_init(&s->lock, NULL);
 	pthread_mutex_init(&s->sync_mu, NULL);
+	pthread_mutex_init(&s->mem_mu, NULL);
 	pthread_mutex_init(&s->fd_mu, NULL);
 	pthread_mutex_init(&s->squash_mu, NULL);
 	pthread_cond_init(&s->squash_cv, NULL);
@@ -738,6 +775,7 @@ void rift_store_close(struct rift_store *s)
 	rocksdb_writebatch_destroy(s->sync_wb);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->sync_mu);
+	pthread_mutex_destroy(&s->mem_mu);
 	pthread_mutex_destroy(&s->fd_mu);
 	pthread_mutex_destroy(&s->squash_mu);
 	pthread_cond_destroy(&s->squash_cv);
@@ -752,8 +790,10 @@ int rift_store_statfs(struct rift_store *s, uint64_t *bytes_used, uint64_t *byte
 	size_t i;
 
 	pthread_rwlock_rdlock(&s->lock);
+	pthread_mutex_lock(&s->mem_mu);
 	for (i = 0; i < s->nlayers; i++)
 		used += s->layers[i].bytes;
+	pthread_mutex_unlock(&s->mem_mu);
 	pthread_rwlock_unlock(&s->lock);
 	if (statvfs(s->state_dir, &sv) != 0)
 		return -errno;

@@ -419,8 +419,11 @@ int rift_store_branch_info(struct rift_store *s, const char *name, struct rift_b
 	b = store_branch_find(s, name);
 	if (b == NULL)
 		rc = -ENOENT;
-	else
+	else {
+		pthread_mutex_lock(&s->mem_mu);
 		fill_info(s, b, info);
+		pthread_mutex_unlock(&s->mem_mu);
+	}
 	pthread_rwlock_unlock(&s->lock);
 	return rc;
 }
@@ -442,8 +445,10 @@ int rift_store_branch_list(struct rift_store *s, struct rift_branch_info **out, 
 		pthread_rwlock_unlock(&s->lock);
 		return -ENOMEM;
 	}
+	pthread_mutex_lock(&s->mem_mu); /* counts change under it while writes run */
 	for (i = 0; i < s->nbranches; i++)
 		fill_info(s, s->branches[i], &v[i]);
+	pthread_mutex_unlock(&s->mem_mu);
 	*count = s->nbranches;
 	pthread_rwlock_unlock(&s->lock);
 	qsort(v, *count, sizeof(*v), cmp_info);
@@ -466,8 +471,10 @@ int rift_store_layer_info(struct rift_store *s, uint64_t id, struct rift_layer_i
 		info->base_gen = l->gen;
 		info->frozen = l->frozen;
 		info->nchildren = l->nchildren;
+		pthread_mutex_lock(&s->mem_mu);
 		info->bytes = l->bytes;
 		info->blocks = l->blocks;
+		pthread_mutex_unlock(&s->mem_mu);
 	}
 	pthread_rwlock_unlock(&s->lock);
 	return rc;
@@ -493,6 +500,8 @@ int rift_store_branch_open(struct rift_store *s, const char *name, struct rift_b
 		h->rec = b;
 		pthread_mutex_init(&h->refs_mu, NULL);
 		pthread_mutex_init(&h->cache_mu, NULL);
+		for (size_t i = 0; i < INO_STRIPES; i++)
+			pthread_mutex_init(&h->ino_mu[i], NULL);
 		b->open = h;
 		*out = h;
 		h = NULL;
@@ -515,5 +524,7 @@ void rift_store_branch_close(struct rift_branch *h)
 	pthread_rwlock_unlock(&s->lock);
 	pthread_mutex_destroy(&h->refs_mu);
 	pthread_mutex_destroy(&h->cache_mu);
+	for (size_t i = 0; i < INO_STRIPES; i++)
+		pthread_mutex_destroy(&h->ino_mu[i]);
 	free(h);
 }

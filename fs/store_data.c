@@ -231,6 +231,36 @@ static bool holds(const struct data_index_entry *e, uint64_t layer)
 	return false;
 }
 
+/* Whether the index says layer holds blocks of data_id (takes mem_mu: writers of other files
+ * change the index while this runs). */
+static bool layer_holds(struct rift_store *s, uint64_t data_id, uint64_t layer)
+{
+	bool h;
+
+	pthread_mutex_lock(&s->mem_mu);
+	h = holds(index_find(s, data_id), layer);
+	pthread_mutex_unlock(&s->mem_mu);
+	return h;
+}
+
+/* Bit i set: chain position i (i < 64) holds blocks of data_id. Positions from 64 on are
+ * asked one at a time (squash keeps chains far shorter). */
+static uint64_t chain_holders(struct rift_branch *b, uint64_t data_id)
+{
+	struct rift_store *s = b->store;
+	struct data_index_entry *e;
+	uint64_t mask = 0;
+	uint32_t i;
+
+	pthread_mutex_lock(&s->mem_mu);
+	e = index_find(s, data_id);
+	for (i = 0; e != NULL && e->n > 0 && i < b->rec->depth && i < 64; i++)
+		if (holds(e, b->rec->chain[i]))
+			mask |= 1ull << i;
+	pthread_mutex_unlock(&s->mem_mu);
+	return mask;
+}
+
 /*
  * Resolves one block as the branch sees it, ignoring layer skip (0 = none): the newest chain
  * layer that the index says holds blocks of this data id and that no truncation masks, else
@@ -240,16 +270,17 @@ static int resolve_block(struct rift_branch *b, const struct inode_rec *rec, uin
 			 uint64_t skip, uint8_t *out, bool *found_any)
 {
 	struct rift_store *s = b->store;
-	struct data_index_entry *e = index_find(s, rec->data_id);
+	uint64_t holders = chain_holders(b, rec->data_id);
 	struct base_fd *bf;
 	uint32_t i;
 	int rc;
 	ssize_t got;
 
 	*found_any = false;
-	for (i = 0; e != NULL && e->n > 0 && i < b->rec->depth; i++) {
+	for (i = 0; i < b->rec->depth; i++) {
 		uint64_t layer = b->rec->chain[i];
-		if (layer == skip || !holds(e, layer) || block_masked(rec, layer, block))
+		bool h = i < 64 ? (holders >> i) & 1 : layer_holds(s, rec->data_id, layer);
+		if (layer == skip || !h || block_masked(rec, layer, block))
 			continue;
 		rc = get_block(s, layer, rec->data_id, block, out);
 		if (rc != 0) {
@@ -323,6 +354,7 @@ static void account(struct rift_store *s, uint64_t layer, int64_t dfull, int64_t
 {
 	struct layer *l = store_layer(s, layer);
 
+	ASSERT_MEM(s);
 	if (l == NULL)
 		return;
 	/* counts never go below zero: a negative delta only removes what was counted */
@@ -356,7 +388,7 @@ static void store_block(struct rift_branch *b, rocksdb_writebatch_t *wb,
 {
 	struct rift_store *s = b->store;
 	uint64_t head = b->rec->chain[0];
-	struct presence *p = index_add(s, rec->data_id, head);
+	struct presence *p;
 	uint8_t k[DATA_KEY_LEN];
 	int new_state;
 
@@ -382,10 +414,11 @@ static void store_block(struct rift_branch *b, rocksdb_writebatch_t *wb,
 			new_state = 0;
 		}
 	}
-	if (p == NULL)
-		return; /* out of memory: the sticky-error path of the caller reports it */
-	ASSERT_LOCKED(s);
-	if (head_state != new_state) {
+	/* The presence vector may move when another file's writer adds to the index: p is
+	 * only used under mem_mu. */
+	pthread_mutex_lock(&s->mem_mu);
+	p = index_add(s, rec->data_id, head);
+	if (p != NULL && head_state != new_state) {
 		int64_t df = (new_state == 1) - (head_state == 1);
 		int64_t dz = (new_state == 2) - (head_state == 2);
 		assert((int64_t)p->nfull + df >= 0 && (int64_t)p->nzero + dz >= 0);
@@ -393,6 +426,21 @@ static void store_block(struct rift_branch *b, rocksdb_writebatch_t *wb,
 		p->nzero += (uint64_t)dz;
 		account(s, head, df, dz);
 	}
+	/* p == NULL: out of memory; the sticky-error path of the caller reports it */
+	pthread_mutex_unlock(&s->mem_mu);
+}
+
+/* Adds the persistent copy of the head's presence record for data_id to wb. */
+static void head_presence_put(struct rift_branch *b, rocksdb_writebatch_t *wb, uint64_t data_id)
+{
+	struct rift_store *s = b->store;
+	struct presence *p;
+
+	pthread_mutex_lock(&s->mem_mu);
+	p = index_get(s, data_id, b->rec->chain[0]);
+	if (p != NULL)
+		presence_put(s, wb, data_id, p);
+	pthread_mutex_unlock(&s->mem_mu);
 }
 
 /* Reads the head's own copy of a block: 0 absent, 1 full, 2 ZERO marker; <0 error. */
@@ -407,7 +455,7 @@ static int head_block(struct rift_branch *b, const struct inode_rec *rec, uint64
 	const char *v;
 	size_t n;
 
-	if (index_get(s, rec->data_id, head) == NULL)
+	if (!layer_holds(s, rec->data_id, head))
 		return 0;
 	key_data(k, head, rec->data_id, block);
 	ps = rocksdb_get_pinned_cf(s->db, s->ro, s->cf_data, (const char *)k, sizeof(k), &err);
@@ -474,6 +522,16 @@ static int admit_write(struct rift_branch *b, const struct inode_rec *rec, uint6
 	return space_admit(b, grow, end > rec->size, end);
 }
 
+static pthread_mutex_t *ino_stripe(struct rift_branch *b, uint64_t ino)
+{
+	return &b->ino_mu[(ino * 0x9E3779B97F4A7C15ull >> 32) % INO_STRIPES];
+}
+
+/*
+ * Writes take the store lock shared and their inode's stripe (struct rift_branch), not the lock
+ * for writing: writes to other files and of other branches go on meanwhile, and RocksDB groups
+ * their WAL appends. Namespace changes (which hold the lock for writing) wait for them.
+ */
 ssize_t rift_store_write(struct rift_branch *b, uint64_t ino, uint64_t off, size_t len,
 			 const void *buf)
 {
@@ -481,7 +539,9 @@ ssize_t rift_store_write(struct rift_branch *b, uint64_t ino, uint64_t off, size
 	struct inode_rec *rec = malloc(sizeof(*rec));
 	uint8_t *scratch = malloc(BS);
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	pthread_mutex_t *stripe = ino_stripe(b, ino);
 	uint64_t pos, end = off + len;
+	bool reload = false;
 	ssize_t rc;
 
 	if (rec == NULL || scratch == NULL) {
@@ -492,7 +552,8 @@ ssize_t rift_store_write(struct rift_branch *b, uint64_t ino, uint64_t off, size
 		rc = -EFBIG;
 		goto out;
 	}
-	pthread_rwlock_wrlock(&s->lock);
+	pthread_rwlock_rdlock(&s->lock);
+	pthread_mutex_lock(stripe);
 	rc = atomic_load(&s->error);
 	if (rc != 0)
 		goto unlock;
@@ -513,8 +574,7 @@ ssize_t rift_store_write(struct rift_branch *b, uint64_t ino, uint64_t off, size
 				 (const uint8_t *)buf + (pos - off), scratch);
 		if (rc < 0) {
 			/* blocks before this one changed the in-memory counts already */
-			if (pos > off)
-				store_reload_counts(s);
+			reload = pos > off;
 			goto unlock;
 		}
 		pos += take;
@@ -523,16 +583,16 @@ ssize_t rift_store_write(struct rift_branch *b, uint64_t ino, uint64_t off, size
 		rec->size = end;
 	rec->mtime = rec->ctime = now_ts();
 	inode_put(b, wb, ino, rec);
-	if (len > 0) {
-		struct presence *p = index_get(s, rec->data_id, b->rec->chain[0]);
-		if (p != NULL)
-			presence_put(s, wb, rec->data_id, p);
-	}
-	rc = branch_write(b, wb);
+	if (len > 0)
+		head_presence_put(b, wb, rec->data_id);
+	rc = branch_write_shared(b, wb, &reload);
 	if (rc == 0)
 		rc = (ssize_t)len;
 unlock:
+	pthread_mutex_unlock(stripe);
 	pthread_rwlock_unlock(&s->lock);
+	if (reload)
+		store_reload_counts_exclusive(s);
 out:
 	rocksdb_writebatch_destroy(wb);
 	free(scratch);
@@ -689,6 +749,7 @@ int rift_store_fallocate(struct rift_branch *b, uint64_t ino, uint64_t off, uint
 	struct rift_store *s = b->store;
 	struct inode_rec *rec = malloc(sizeof(*rec));
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	bool reload = false;
 	int rc;
 
 	if (rec == NULL) {
@@ -699,7 +760,8 @@ int rift_store_fallocate(struct rift_branch *b, uint64_t ino, uint64_t off, uint
 		rc = -EFBIG;
 		goto out;
 	}
-	pthread_rwlock_wrlock(&s->lock);
+	pthread_rwlock_rdlock(&s->lock); /* shared, with the inode's stripe: as writes */
+	pthread_mutex_lock(ino_stripe(b, ino));
 	rc = atomic_load(&s->error);
 	if (rc == 0)
 		rc = inode_get(b, ino, rec, NULL);
@@ -709,9 +771,12 @@ int rift_store_fallocate(struct rift_branch *b, uint64_t ino, uint64_t off, uint
 		rec->size = off + len;
 		rec->ctime = now_ts();
 		inode_put(b, wb, ino, rec);
-		rc = branch_write(b, wb);
+		rc = branch_write_shared(b, wb, &reload);
 	}
+	pthread_mutex_unlock(ino_stripe(b, ino));
 	pthread_rwlock_unlock(&s->lock);
+	if (reload)
+		store_reload_counts_exclusive(s);
 out:
 	rocksdb_writebatch_destroy(wb);
 	free(rec);

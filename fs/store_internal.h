@@ -110,6 +110,8 @@ struct ino_place {
 };
 
 #define INO_CACHE 1024u
+/* Writes to one inode of a branch serialize on one of these (picked by inode number). */
+#define INO_STRIPES 32u
 
 struct rift_branch {
 	struct rift_store *store;
@@ -123,6 +125,11 @@ struct rift_branch {
 	pthread_mutex_t cache_mu;
 	atomic_uint_least64_t gen;
 	struct ino_place places[INO_CACHE];
+	/* Data-path writes (write, fallocate) hold the store lock shared and the stripe of their
+	 * inode: writes to different files, and of different branches, run at once, and RocksDB
+	 * groups their WAL appends. A block's read-modify-write and its count updates are then
+	 * never interleaved with another write of the same file. */
+	pthread_mutex_t ino_mu[INO_STRIPES];
 };
 
 /* A base file descriptor, opened on first read, keyed by data id. refs counts readers between
@@ -145,8 +152,13 @@ struct rift_store {
 	rocksdb_block_based_table_options_t *table_opts;
 	rocksdb_cache_t *cache;
 
-	/* Mutations hold lock for writing; reads for reading. */
+	/* Changes of the namespace, of chains and of branches hold lock for writing; reads and
+	 * data-path writes (with their inode's stripe, see struct rift_branch) for reading. */
 	pthread_rwlock_t lock;
+	/* Guards what data-path writers of different inodes share while holding lock for
+	 * reading: the presence index, the layers' counts and dirty flags. Held briefly, never
+	 * across RocksDB calls; taken after lock and the stripes. */
+	pthread_mutex_t mem_mu;
 	uint64_t next_id, id_hwm;
 
 	struct layer *layers;
@@ -186,6 +198,19 @@ struct rift_store {
 /* Asserts that someone holds the store lock (the caller, where a function requires it). A
  * trylock that succeeded would itself be the bug, so the assert fails either way then. */
 #define ASSERT_LOCKED(s) assert(pthread_rwlock_trywrlock(&(s)->lock) == EBUSY)
+/* Asserts that someone holds mem_mu, or the store lock for writing (which excludes every
+ * data-path writer and reader, so nobody else can be in the index then). */
+static inline bool mem_held(struct rift_store *s)
+{
+	if (pthread_mutex_trylock(&s->mem_mu) != 0)
+		return true;
+	pthread_mutex_unlock(&s->mem_mu);
+	if (pthread_rwlock_tryrdlock(&s->lock) != 0)
+		return true;
+	pthread_rwlock_unlock(&s->lock);
+	return false;
+}
+#define ASSERT_MEM(s) assert(mem_held(s))
 
 /* ---- keys and records (store_codec.c) ---- */
 void put_be64(uint8_t *p, uint64_t v);
@@ -226,6 +251,11 @@ int store_reload_counts(struct rift_store *s);
 int store_write(struct rift_store *s, rocksdb_writebatch_t *wb, bool sync);
 /* store_write for a branch's change: also marks its head layer as changed. */
 int branch_write(struct rift_branch *b, rocksdb_writebatch_t *wb);
+/* branch_write for the data path (store lock held shared): on failure *reload is set and the
+ * caller, once it released its locks, calls store_reload_counts_exclusive. */
+int branch_write_shared(struct rift_branch *b, rocksdb_writebatch_t *wb, bool *reload);
+/* Takes the store lock for writing and reloads the counts (after a failed data-path write). */
+void store_reload_counts_exclusive(struct rift_store *s);
 uint64_t store_alloc_id(struct rift_store *s, rocksdb_writebatch_t *wb);
 struct layer *store_layer(struct rift_store *s, uint64_t id);
 struct layer *store_layer_add(struct rift_store *s, const struct layer *l);
@@ -244,7 +274,7 @@ int meta_get(struct rift_store *s, const uint8_t *key, size_t klen, uint8_t *val
 void note_db_failed(struct rift_store *s, int e);
 void note_db_ok(struct rift_store *s);
 void space_wrote(struct rift_store *s, uint64_t bytes);
-/* 0 if branch b may add up to grow bytes, else -ENOSPC (caller holds the write lock). The
+/* 0 if branch b may add up to grow bytes, else -ENOSPC (caller holds the store lock). The
  * size limit applies only when extends (the write makes a file longer, to new_size bytes). */
 int space_admit(struct rift_branch *b, uint64_t grow, bool extends, uint64_t new_size);
 bool space_low(struct rift_store *s);

@@ -148,6 +148,7 @@ bool space_low(struct rift_store *s)
 	return s->reserve_bytes != 0 && free_bytes(s) < s->reserve_bytes;
 }
 
+/* Caller holds mem_mu. */
 static uint64_t head_bytes(struct rift_store *s, const struct branch_rec *r)
 {
 	struct layer *l = store_layer(s, r->head);
@@ -158,10 +159,13 @@ static uint64_t head_bytes(struct rift_store *s, const struct branch_rec *r)
 int space_admit(struct rift_branch *b, uint64_t grow, bool extends, uint64_t new_size)
 {
 	struct rift_store *s = b->store;
-	uint64_t own = head_bytes(s, b->rec), f, largest = 0;
+	uint64_t own, f, largest = 0;
 	size_t i;
 
-	ASSERT_LOCKED(s);
+	ASSERT_LOCKED(s); /* shared is enough: the branch list cannot change */
+	pthread_mutex_lock(&s->mem_mu);
+	own = head_bytes(s, b->rec);
+	pthread_mutex_unlock(&s->mem_mu);
 	if (b->rec->max_size != 0 && extends && own + grow > b->rec->max_size &&
 	    new_size > LIMIT_SMALL_FILE) {
 		if (warn_now(s))
@@ -180,10 +184,12 @@ int space_admit(struct rift_branch *b, uint64_t grow, bool extends, uint64_t new
 	if (f >= s->reserve_bytes)
 		return 0;
 	if (f >= s->reserve_bytes / 4) {
+		pthread_mutex_lock(&s->mem_mu);
 		for (i = 0; i < s->nbranches; i++) {
 			uint64_t o = head_bytes(s, s->branches[i]);
 			largest = o > largest ? o : largest;
 		}
+		pthread_mutex_unlock(&s->mem_mu);
 		/* Not among the biggest, or small anyway: may write from the reserve. The second
 		 * test matters while a big branch's delete is still compacting: the largest
 		 * remaining branch may be a small one then. */
