@@ -23,8 +23,44 @@ struct pooled {
 	size_t keymsg_len;
 	struct cancel_key *ck;
 	bool ready, failed; /* reset finished; the reset reported an error */
+	int replies;        /* ReadyForQuery messages seen of the reset's two queries */
+	char dirty[160];    /* what the check after the reset found, "" = provably clean */
+	bool checked;       /* the check's row arrived */
 	struct timespec since;
 };
+
+/*
+ * What DISCARD ALL leaves behind that a client could notice, asked of the server after the
+ * reset: one row, empty when the session is as a new backend would be, else the reasons.
+ * Every name is qualified with pg_catalog (operators too), so a role whose search_path puts
+ * its own functions first cannot make the check pass. Why each check is there: see
+ * docs/architecture.md ("Kept server sessions").
+ */
+static const char reset_check[] =
+    "SELECT pg_catalog.concat_ws(', ', "
+    /* DISCARD ALL drops temp tables but keeps the backend's temp namespace: a later
+     * PREPARE TRANSACTION, search_path pg_temp, pg_my_temp_schema() all see it */
+    "CASE WHEN pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0 "
+    "THEN 'it has a temporary schema' END, "
+    /* RESET SESSION AUTHORIZATION / RESET ROLE should have run: verify, against the role
+     * the session logged in as (pg_stat_activity keeps that) */
+    "CASE WHEN session_user OPERATOR(pg_catalog.<>) current_user OR session_user "
+    "OPERATOR(pg_catalog.<>) (SELECT a.usename FROM pg_catalog.pg_stat_activity a "
+    "WHERE a.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()) "
+    "THEN 'its role is not the login role' END, "
+    "CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.pid "
+    "OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() AND l.locktype "
+    "OPERATOR(pg_catalog.=) 'advisory') THEN 'it holds advisory locks' END, "
+    "CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_listening_channels()) "
+    "THEN 'it listens on a channel' END, "
+    "CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_prepared_statements) "
+    "THEN 'it has prepared statements' END, "
+    "CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_cursors) THEN 'it has open cursors' END, "
+    "CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_settings s WHERE s.source "
+    "OPERATOR(pg_catalog.=) 'session') THEN 'a setting is still changed' END, "
+    /* a prepared transaction is not the session's once prepared, but one still open is */
+    "CASE WHEN pg_catalog.pg_current_xact_id_if_assigned() IS NOT NULL "
+    "THEN 'a transaction is open' END)";
 
 struct secret_job {
 	struct secret_job *next;
@@ -216,7 +252,35 @@ static void pool_drop(struct pooled *p)
 	free(p);
 }
 
-/* Reads the reset's replies; once idle, any message (a shutdown's FATAL) ends the session. */
+/* A DataRow of one text column: its value into p->dirty (cut to fit), or "?" if malformed. */
+static void take_check_row(struct pooled *p, const uint8_t *body, uint32_t len)
+{
+	uint32_t vl;
+
+	p->checked = true;
+	if (len < 6 || body[0] != 0 || body[1] != 1 || (vl = rift_be32(body + 2)) > len - 6) {
+		snprintf(p->dirty, sizeof(p->dirty), "its check answered unexpectedly");
+		return;
+	}
+	if (vl >= sizeof(p->dirty))
+		vl = sizeof(p->dirty) - 1;
+	memcpy(p->dirty, body + 6, vl);
+	p->dirty[vl] = '\0';
+}
+
+/* The session failed its check after the reset: closed, with the reason in the log. */
+static void pool_reject(struct pooled *p, const char *why)
+{
+	LOG("server session of branch %s on port %d closed instead of kept: %s\n", p->branch,
+	    p->port, why);
+	pool_drop(p);
+}
+
+/*
+ * Reads the replies to the reset (DISCARD ALL) and to the check that follows it; the session
+ * is ready once both end idle and the check found nothing. Once idle, any message (a
+ * shutdown's FATAL) ends the session.
+ */
 static void pool_on_read(struct bufferevent *bev, void *arg)
 {
 	struct pooled *p = arg;
@@ -236,9 +300,18 @@ static void pool_on_read(struct bufferevent *bev, void *arg)
 			p->failed = true;
 		} else if (type == 'S') {
 			params_set(&p->params, body, len);
+		} else if (type == 'D' && p->replies == 1 && !p->checked) {
+			take_check_row(p, body, len);
 		} else if (type == 'Z') {
 			if (p->failed || len != 1 || body[0] != 'I' || p->params.overflow) {
-				pool_drop(p);
+				pool_reject(p, p->failed ? "its reset failed"
+							 : "its reset did not end idle");
+				return;
+			}
+			if (++p->replies < 2)
+				continue;
+			if (!p->checked || p->dirty[0] != '\0') {
+				pool_reject(p, p->checked ? p->dirty : "its check returned no row");
 				return;
 			}
 			p->ready = true;
@@ -313,7 +386,10 @@ bool pool_keep(struct client *cl)
 	evbuffer_drain(bufferevent_get_input(cl->c), 5);
 	cl->in_bytes += 5;
 	bufferevent_setcb(p->s, pool_on_read, NULL, pool_on_event, p);
+	/* two queries: DISCARD ALL refuses to run inside the implicit block of a multi-statement
+	 * query; the check comes after it, so it sees what the reset could not undo */
 	put_msg(bufferevent_get_output(p->s), 'Q', "DISCARD ALL", 12);
+	put_msg(bufferevent_get_output(p->s), 'Q', reset_check, sizeof(reset_check));
 	p->next = r->pool;
 	r->pool = p;
 	r->pooled_count++;

@@ -29,10 +29,15 @@ grep -q 'password authentication failed for user "rift"' "$TEST_TMP/wrong.out" |
 	fail "wrong password: $(cat "$TEST_TMP/wrong.out")"
 [ "$(pid)" = "$first" ] || fail "a failed login used up the kept session"
 
-# nothing of one client reaches the next: temp tables, settings, prepared statements, locks,
-# LISTEN, an open transaction's writes
+# a session that made a temp table keeps its temp schema through DISCARD ALL: not kept
+psql -X -At "$router" -c "create temp table scratch(x int)" >/dev/null
+[ "$(pid)" != "$first" ] || fail "a session with a temporary schema was kept"
+wait_log 'closed instead of kept: it has a temporary schema' ||
+	fail "no log line for a session closed instead of kept"
+first=$(pid)
+# nothing of one client reaches the next: settings, prepared statements, locks, LISTEN, an
+# open transaction's writes
 psql -X -At "$router" >/dev/null <<'SQL' || fail "session setup failed"
-create temp table scratch(x int);
 set work_mem = '7MB';
 prepare leftover as select 1;
 select pg_advisory_lock(4242);
