@@ -1,5 +1,6 @@
 /* cmd_branch.c — the branch commands: create, delete, list, status, url, psql, reset, start, stop.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -101,8 +102,13 @@ static void human_bytes(unsigned long long n, char *out, size_t len)
  * knows one. When pw_out is not NULL the password goes there instead of into the URL (rift
  * psql hands it over in the environment, never in an argument).
  */
-static int branch_url(const struct cli_opts *o, const char *branch, const char *given, char *out,
-		      size_t len, char *pw_out, size_t pwlen)
+/* How a URL selects its branch (rift url --style): the database name (<branch>), startup
+ * options (-c rift.branch=<branch>, database keeps its name), or the TLS server name. */
+enum url_style { URL_NAME, URL_OPTIONS, URL_SNI };
+
+static int branch_url_styled(const struct cli_opts *o, const char *branch, const char *given,
+			     char *out, size_t len, char *pw_out, size_t pwlen,
+			     enum url_style style)
 {
 	struct rift_config cfg;
 	struct rift_base_meta meta;
@@ -158,9 +164,36 @@ static int branch_url(const struct cli_opts *o, const char *branch, const char *
 		if (at != NULL && at - u < 100)
 			snprintf(user, sizeof(user), "%.*s@", (int)(at - u), u);
 	}
-	snprintf(out, len, "postgres://%s%s:%s/%s", user, host, port, branch);
+	if (style == URL_OPTIONS) {
+		/* -c rift.branch=<branch>, percent-encoded; branch names need no encoding */
+		snprintf(out, len, "postgres://%s%s:%s/%s?options=-c%%20rift.branch%%3D%s", user,
+			 host, port, meta.default_db, branch);
+	} else if (style == URL_SNI) {
+		/* the server name's first label is the branch; an IP address or localhost cannot
+		 * carry one, so the name is <branch>.localhost and hostaddr says where to go */
+		unsigned char addr[16];
+		bool literal = strcmp(host, "localhost") == 0 ||
+			       inet_pton(AF_INET, host, addr) == 1 ||
+			       inet_pton(AF_INET6, host, addr) == 1;
+		if (literal)
+			snprintf(out, len,
+				 "postgres://%s%s.localhost:%s/%s?hostaddr=%s&sslmode=require",
+				 user, branch, port, meta.default_db,
+				 strcmp(host, "localhost") == 0 ? "127.0.0.1" : host);
+		else
+			snprintf(out, len, "postgres://%s%s.%s:%s/%s?sslmode=require", user, branch,
+				 host, port, meta.default_db);
+	} else {
+		snprintf(out, len, "postgres://%s%s:%s/%s", user, host, port, branch);
+	}
 	explicit_bzero(&meta, sizeof(meta));
 	return 0;
+}
+
+static int branch_url(const struct cli_opts *o, const char *branch, const char *given, char *out,
+		      size_t len, char *pw_out, size_t pwlen)
+{
+	return branch_url_styled(o, branch, given, out, len, pw_out, pwlen, URL_NAME);
 }
 
 static void print_branch_line(const json_t *b)
@@ -414,16 +447,33 @@ static int run_status(const struct cli_opts *o, int argc, char **argv)
 
 static int run_url(const struct cli_opts *o, int argc, char **argv)
 {
+	static const struct option longopts[] = { { "style", required_argument, NULL, 's' },
+						  { NULL, 0, NULL, 0 } };
+	enum url_style style = URL_NAME;
 	char url[1024];
+	int c;
 
-	if (argc != 2)
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == 's' && strcmp(optarg, "name") == 0)
+			style = URL_NAME;
+		else if (c == 's' && strcmp(optarg, "options") == 0)
+			style = URL_OPTIONS;
+		else if (c == 's' && strcmp(optarg, "sni") == 0)
+			style = URL_SNI;
+		else if (c == 's')
+			return usage_error("url", "--style takes name, options or sni");
+		else
+			return usage_error("url", "unknown option");
+	}
+	if (optind != argc - 1)
 		return usage_error("url", "expected exactly one NAME");
-	if (rift_branch_name_check(argv[1]) != RIFT_NAME_OK)
+	if (rift_branch_name_check(argv[optind]) != RIFT_NAME_OK)
 		return usage_error("url", "not a valid branch name");
-	if (branch_url(o, argv[1], NULL, url, sizeof(url), NULL, 0) != 0)
+	if (branch_url_styled(o, argv[optind], NULL, url, sizeof(url), NULL, 0, style) != 0)
 		return 1;
 	if (o->json)
-		printf("{\"name\":\"%s\",\"url\":\"%s\"}\n", argv[1], url);
+		printf("{\"name\":\"%s\",\"url\":\"%s\"}\n", argv[optind], url);
 	else
 		printf("%s\n", url);
 	return 0;
@@ -477,8 +527,13 @@ static const struct command commands[] = {
 	  run_list },
 	{ "ls", "", "list branches", "  rift ls", run_list },
 	{ "status", "", "show riftd's state", "  rift status", run_status },
-	{ "url", "NAME", "print a connection URL that works as is with psql",
-	  "  psql \"$(rift url feature-x)\"", run_url },
+	{ "url", "NAME [--style name|options|sni]",
+	  "print a connection URL that works as is with psql; --style says how it names the\n"
+	  "branch: as the database (name, the default: dbname=<branch>), in startup options\n"
+	  "(options: -c rift.branch=<branch>, the database keeps its own name), or as the first\n"
+	  "label of the TLS server name (sni: <branch>.localhost, TLS required)",
+	  "  psql \"$(rift url feature-x)\"\n  psql \"$(rift url feature-x --style options)\"",
+	  run_url },
 	{ "psql", "NAME [-- PSQL ARGS]", "run psql on a branch through the router",
 	  "  rift psql feature-x -- -c 'select 1'", run_psql },
 	{ "reset", "NAME", "bring a branch back to its parent's current state (same name)",

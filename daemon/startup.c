@@ -130,6 +130,12 @@ static int append(uint8_t *out, size_t cap, size_t *at, const char *s)
 size_t rift_startup_build(const struct rift_startup *s, const char *database, uint8_t *out,
 			  size_t cap)
 {
+	return rift_startup_build_with(s, database, NULL, out, cap);
+}
+
+size_t rift_startup_build_with(const struct rift_startup *s, const char *database,
+			       const char *options, uint8_t *out, size_t cap)
+{
 	size_t at = 8, i;
 	int seen_db = 0;
 
@@ -140,6 +146,10 @@ size_t rift_startup_build(const struct rift_startup *s, const char *database, ui
 		if (strcmp(s->params[i].name, "database") == 0) {
 			value = database;
 			seen_db = 1;
+		} else if (options != NULL && strcmp(s->params[i].name, "options") == 0) {
+			if (options[0] == '\0')
+				continue;
+			value = options;
 		}
 		if (append(out, cap, &at, s->params[i].name) != 0 ||
 		    append(out, cap, &at, value) != 0)

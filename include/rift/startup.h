@@ -71,6 +71,13 @@ size_t rift_startup_build(const struct rift_startup *s, const char *database, ui
 			  size_t cap);
 
 /*
+ * As rift_startup_build, and "options" becomes options: NULL keeps it as it came, "" leaves the
+ * parameter out (so the packet equals one that never had it).
+ */
+size_t rift_startup_build_with(const struct rift_startup *s, const char *database,
+			       const char *options, uint8_t *out, size_t cap);
+
+/*
  * Splits a routed database name: "branch" → (branch, NULL); "db@branch" → (branch, db). The
  * parts go into the given buffers. Returns 0, or -1 when a part does not fit or is empty.
  */

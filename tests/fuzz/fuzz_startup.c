@@ -1,8 +1,11 @@
-/* fuzz_startup.c — libFuzzer target: the startup parser, the rebuild and the route split. */
+/* fuzz_startup.c — libFuzzer target: the startup parser, the rebuild, the route split and the
+ * branch chosen by options or by an SNI name. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "rift/branch_name.h"
+#include "rift/branch_select.h"
 #include "rift/startup.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -17,7 +20,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rift_startup_parse(data, size, &s);
 	if (s.kind == RIFT_STARTUP_MESSAGE) {
 		const char *dbname = rift_startup_get(&s, "database");
+		const char *options = rift_startup_get(&s, "options"), *why;
+		char rest[RIFT_STARTUP_MAX];
 		size_t n;
+		if (options != NULL) {
+			enum rift_opt_branch o = rift_options_take_branch(
+			    options, branch, sizeof(branch), rest, sizeof(rest), &why);
+			if (o == RIFT_OPT_BRANCH &&
+			    (rift_branch_name_check(branch) != RIFT_NAME_OK ||
+			     strlen(rest) > strlen(options)))
+				__builtin_trap(); /* an invalid branch, or options that grew */
+			if (o == RIFT_OPT_BRANCH) {
+				n = rift_startup_build_with(&s, "d", rest, out, sizeof(out));
+				struct rift_startup t;
+				if (n > 0 && (rift_startup_parse(out, n, &t),
+					      t.kind != RIFT_STARTUP_MESSAGE))
+					__builtin_trap(); /* what we build must parse back */
+			}
+		}
+		if (dbname != NULL) {
+			rift_sni_branch(dbname, branch, sizeof(branch));
+			if (branch[0] != '\0' && rift_branch_name_check(branch) != RIFT_NAME_OK)
+				__builtin_trap();
+		}
 		for (i = 0; i < s.nparams; i++) {
 			size_t j;
 			if (strlen(s.params[i].name) + strlen(s.params[i].value) > s.length)
