@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "rift/log.h"
+#include "rift/pgwire.h"
 #include "rift/router.h"
 #include "rift/scram.h"
 #include "rift/splice.h"
@@ -143,11 +144,11 @@ struct client {
 	uint8_t keymsg[4 + RIFT_CANCEL_KEY_MAX]; /* BackendKeyData body, replayed on reuse */
 	size_t keymsg_len;
 	/* message tracking while riftd relays (for reuse and for splicing at a quiet moment) */
-	uint32_t srv_skip, cli_skip; /* bytes of the current message still to come */
-	bool untracked;              /* framing lost: relay blindly, never reuse */
-	char srv_status;             /* last ReadyForQuery status: 'I', 'T', 'E'; 0 = none yet */
-	int cli_pending;             /* ReadyForQuery messages the client's requests still await */
-	bool cli_unsynced;           /* extended-protocol messages sent since the last Sync */
+	struct rift_pgw_scanner srv_scan, cli_scan; /* message boundaries, each direction */
+	bool untracked;                             /* framing lost: relay blindly, never reuse */
+	char srv_status;   /* last ReadyForQuery status: 'I', 'T', 'E'; 0 = none yet */
+	int cli_pending;   /* ReadyForQuery messages the client's requests still await */
+	bool cli_unsynced; /* extended-protocol messages sent since the last Sync */
 	bool saw_terminate, z_last;
 	enum auth_method auth_seen; /* what the server asked of this client */
 	bool auth_asked, auth_ok, reused;
@@ -169,12 +170,8 @@ struct client {
 	struct evbuffer *spill;      /* replies still to write to the client after the join */
 };
 
-/* router.c */
-/* Moves cl to phase p; leaving P_STARTUP takes it off the list of unstarted connections. */
-void set_phase(struct client *cl, enum phase p);
-void client_free(struct client *cl);
-void close_quietly(struct client *cl, const char *why);
-void fatal(struct client *cl, const char *code, const char *msg, const char *hint);
+/* router_wire.c: the pgwire module (rift/pgwire.h) on libevent buffers */
+/* Appends message type/body to out. */
 void put_msg(struct evbuffer *out, char type, const void *body, size_t len);
 /*
  * Takes the whole message at the front of in: its type, and its body into body (cap bytes).
@@ -182,6 +179,32 @@ void put_msg(struct evbuffer *out, char type, const void *body, size_t len);
  * length is invalid or its body would not fit (nothing is taken).
  */
 int take_msg(struct evbuffer *in, uint8_t *type, uint8_t *body, size_t cap, uint32_t *len);
+/*
+ * rift_pgw_scan over the bytes in holds, for cl (ops get cl); a scanner that loses the framing
+ * marks cl untracked. Returns how many bytes at the front of in may be relayed.
+ */
+size_t scan_messages(struct client *cl, struct evbuffer *in, struct rift_pgw_scanner *sc,
+		     const struct rift_pgw_scan_ops *ops);
+
+/* router_relay.c */
+/* Moves n bytes of src to dst, pausing src while dst owes too much (backpressure). */
+void pump(struct bufferevent *src, struct bufferevent *dst, size_t n, uint64_t *count);
+/* Relays the client's messages; a Terminate on a reusable idle session keeps the server's. */
+void relay_from_client(struct client *cl);
+
+/* router_route.c */
+/* Routes a client by its StartupMessage: reuses a kept session, connects, or starts the
+ * branch; or refuses the client with the reason. */
+void route(struct client *cl, const struct rift_startup *st);
+
+/* router.c */
+/* Connects cl to its branch's server (cl->port). */
+void connect_server(struct client *cl);
+/* Moves cl to phase p; leaving P_STARTUP takes it off the list of unstarted connections. */
+void set_phase(struct client *cl, enum phase p);
+void client_free(struct client *cl);
+void close_quietly(struct client *cl, const char *why);
+void fatal(struct client *cl, const char *code, const char *msg, const char *hint);
 void on_server_read(struct bufferevent *bev, void *arg);
 void on_server_write(struct bufferevent *bev, void *arg);
 void on_server_event(struct bufferevent *bev, short what, void *arg);

@@ -439,7 +439,8 @@ static void hand_over(struct client *cl, struct pooled *p)
 	cl->srv_status = 'I';
 	cl->cli_pending = 0;
 	cl->cli_unsynced = false;
-	cl->srv_skip = cl->cli_skip = 0;
+	memset(&cl->srv_scan, 0, sizeof(cl->srv_scan));
+	memset(&cl->cli_scan, 0, sizeof(cl->cli_scan));
 	clock_gettime(CLOCK_MONOTONIC, &cl->logged_in);
 	evtimer_del(cl->timer);
 	bufferevent_setwatermark(cl->c, EV_READ, 0, 0);
