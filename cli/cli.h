@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #define EXIT_USAGE 2
 
 struct cli_opts {
@@ -29,6 +31,15 @@ int cmd_init(const struct cli_opts *o, int argc, char **argv);
 int cmd_serve(const struct cli_opts *o, int argc, char **argv);
 int cmd_branch(const struct cli_opts *o, int argc, char **argv); /* create, delete, ... */
 int cmd_mount(const struct cli_opts *o, int argc, char **argv);
+
+int cmd_log(const struct cli_opts *o, int argc, char **argv); /* cmd_log.c */
+
+/* GET path from riftd's API; on success *doc (caller decrefs) holds the answer, else the error
+ * is printed (as JSON on stdout too with --json) and the exit status returned. */
+int cli_report_call(const struct cli_opts *o, const char *path, json_t **doc);
+
+/* Prints text a branch wrote, with control characters escaped; indent after each newline. */
+void cli_print_safe(FILE *out, const char *s, const char *indent);
 
 /* One line per branch command, for rift --help. */
 void cmd_branch_summaries(FILE *out);

@@ -17,7 +17,8 @@ static void usage(FILE *out)
 		     "  init     create a store and its base (demo, --upstream URL, --pgdata DIR)\n"
 		     "  serve    run riftd: the router on 6432, the API, the branch servers\n");
 	cmd_branch_summaries(out);
-	fprintf(out, "  mount    mount a branch's files at a directory\n"
+	fprintf(out, "  log      the DDL a branch ran since it was made\n"
+		     "  mount    mount a branch's files at a directory\n"
 		     "  version  print rift's version\n"
 		     "\n"
 		     "global options (before or after the command):\n"
@@ -94,6 +95,8 @@ int main(int argc, char **argv)
 		return cmd_init(&o, argc - 1, argv + 1);
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(&o, argc - 1, argv + 1);
+	if (strcmp(cmd, "log") == 0)
+		return cmd_log(&o, argc - 1, argv + 1);
 	if (strcmp(cmd, "mount") == 0)
 		return cmd_mount(&o, argc - 1, argv + 1);
 	rc = cmd_branch(&o, argc - 1, argv + 1);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "rift/api.h"
+#include "api_internal.h"
 
 #define MAX_BODY    (64u * 1024u)
 #define METRICS_BUF (256u * 1024u)
@@ -264,6 +265,8 @@ static enum MHD_Result branch_route(struct rift_api *api, struct MHD_Connection 
 		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 				  "use GET or DELETE on /v1/branches/{name}");
 	}
+	if (strcmp(method, "GET") == 0 && rift_api_is_report(action))
+		return rift_api_report(api->m, c, name, action);
 	if (strcmp(method, "POST") != 0)
 		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "actions take POST");
 	if (strcmp(action, "start") == 0)

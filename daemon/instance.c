@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "rift/datadir.h"
+#include "rift/ddl_log.h"
 #include "rift/identity.h"
 #include "rift/log.h"
 #include "rift/instance.h"
@@ -121,7 +122,9 @@ bool rift_instance_alive(struct rift_instance *inst)
  * root's ~/.pgpass is consulted (an empty password and a password file that does not exist).
  * The branch's superuser can also set a role's search_path to a schema of look-alike views
  * that never return, or a statement_timeout of 0: options sent at connection outrank role and
- * database settings, so riftd's queries see only pg_catalog and end within timeout_ms. */
+ * database settings, so riftd's queries see only pg_catalog and end within timeout_ms.
+ * log_statement=none keeps riftd's own commands (ALTER ROLE ... PASSWORD) out of the branch's
+ * DDL log (rift log) and out of the server log. */
 static void conninfo(const struct rift_instance *inst, const char *user, const char *dbname,
 		     int timeout_ms, char *out, size_t len)
 {
@@ -143,7 +146,8 @@ static void conninfo(const struct rift_instance *inst, const char *user, const c
 			     "host=%s port=%d dbname=%s user=%s connect_timeout=5 "
 			     "password='' passfile=/nonexistent/rift-no-passfile "
 			     "options='-c search_path=pg_catalog -c statement_timeout=%d "
-			     "-c lock_timeout=%d -c default_transaction_read_only=off'",
+			     "-c lock_timeout=%d -c default_transaction_read_only=off "
+			     "-c log_statement=none'",
 			     inst->sockdir, inst->port, db, user, timeout_ms, timeout_ms) >= len)
 		out[0] = '\0'; /* libpq then fails to connect, which callers report */
 }
@@ -282,7 +286,13 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 			 "allow_in_place_tablespaces=on",
 			 /* riftd's hba file, outside the data directory: a -c option outranks
 			  * postgresql.conf and ALTER SYSTEM */
-			 "-c", hba, NULL };
+			 "-c", hba,
+			 /* rift log: the DDL each session runs, in a shape ddl_log.c parses, to
+			  * stderr (log/<branch>.log, riftd's file outside the branch) whatever the
+			  * base's own logging settings say */
+			 "-c", "log_statement=ddl", "-c", "log_line_prefix=" RIFT_DDL_LOG_PREFIX,
+			 "-c", "log_timezone=UTC", "-c", "log_destination=stderr", "-c",
+			 "logging_collector=off", NULL };
 	struct timespec start, now;
 	uid_t uid;
 	gid_t gid;

@@ -164,6 +164,11 @@ const struct rift_base_meta *rift_manager_base(struct rift_manager *m)
 	return &m->meta;
 }
 
+const char *rift_manager_state_dir(struct rift_manager *m)
+{
+	return m->state;
+}
+
 /* Finds (or, when the store has the branch, adds) its state. NULL if there is no such branch. */
 static struct bstate *get_state(struct rift_manager *m, const char *name)
 {

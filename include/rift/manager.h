@@ -46,6 +46,8 @@ void rift_manager_close(struct rift_manager *m);
 
 const struct rift_config *rift_manager_config(struct rift_manager *m);
 const struct rift_base_meta *rift_manager_base(struct rift_manager *m);
+/* The state directory riftd runs on (its log/, run/, ...). */
+const char *rift_manager_state_dir(struct rift_manager *m);
 
 /* Each returns a rift_status; on failure *err (errlen bytes) says what to do. */
 /* What a new branch is made with; zero-initialise and set what applies. */
