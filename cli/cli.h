@@ -32,7 +32,8 @@ int cmd_serve(const struct cli_opts *o, int argc, char **argv);
 int cmd_branch(const struct cli_opts *o, int argc, char **argv); /* create, delete, ... */
 int cmd_mount(const struct cli_opts *o, int argc, char **argv);
 
-int cmd_log(const struct cli_opts *o, int argc, char **argv); /* cmd_log.c */
+int cmd_log(const struct cli_opts *o, int argc, char **argv);  /* cmd_log.c */
+int cmd_diff(const struct cli_opts *o, int argc, char **argv); /* cmd_diff.c */
 
 /* GET path from riftd's API; on success *doc (caller decrefs) holds the answer, else the error
  * is printed (as JSON on stdout too with --json) and the exit status returned. */

@@ -9,7 +9,7 @@
 
 #include "cli.h"
 
-#define MAX_RESPONSE (4u << 20)
+#define MAX_RESPONSE (64u << 20) /* rift diff --json with definitions and rows */
 
 static int write_all(int fd, const char *p, size_t n)
 {

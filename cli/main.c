@@ -18,6 +18,7 @@ static void usage(FILE *out)
 		     "  serve    run riftd: the router on 6432, the API, the branch servers\n");
 	cmd_branch_summaries(out);
 	fprintf(out, "  log      the DDL a branch ran since it was made\n"
+		     "  diff     what a branch changed, schema and rows, against another branch\n"
 		     "  mount    mount a branch's files at a directory\n"
 		     "  version  print rift's version\n"
 		     "\n"
@@ -97,6 +98,8 @@ int main(int argc, char **argv)
 		return cmd_serve(&o, argc - 1, argv + 1);
 	if (strcmp(cmd, "log") == 0)
 		return cmd_log(&o, argc - 1, argv + 1);
+	if (strcmp(cmd, "diff") == 0)
+		return cmd_diff(&o, argc - 1, argv + 1);
 	if (strcmp(cmd, "mount") == 0)
 		return cmd_mount(&o, argc - 1, argv + 1);
 	rc = cmd_branch(&o, argc - 1, argv + 1);

@@ -7,6 +7,7 @@
 
 #include "api_internal.h"
 #include "rift/ddl_log.h"
+#include "rift/diff.h"
 #include "rift/log.h"
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *doc)
@@ -76,10 +77,99 @@ static enum MHD_Result ddl_log(struct rift_manager *m, struct MHD_Connection *c,
 	return reply(c, MHD_HTTP_OK, doc);
 }
 
+#define DIFF_TIMEOUT_MS 600000 /* per query and per pg_dump */
+#define DIFF_MAX_ROWS   1000
+
+static bool flag(struct MHD_Connection *c, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+
+	return v != NULL && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || v[0] == '\0');
+}
+
+/*
+ * Compares branch name with ?against=OTHER (default: its parent as it is now). riftd itself
+ * connects to both servers (maintenance connections: superuser over each server's 0700 socket
+ * directory, search_path pg_catalog, read only, timeouts) and runs pg_dump as each server's own
+ * uid; nothing of one branch is sent to the other's server. Whoever may call the API may read
+ * every branch already (the unix socket is root's; the TCP API needs the token).
+ */
+static enum MHD_Result diff(struct rift_manager *m, struct MHD_Connection *c, const char *name)
+{
+	const struct rift_config *cfg = rift_manager_config(m);
+	const char *against = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "against");
+	const char *rows = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "rows");
+	struct rift_diff_opts opts = { .timeout_ms = DIFF_TIMEOUT_MS };
+	struct rift_instance bi, oi;
+	struct rift_diff_side bs, os;
+	struct rift_branch_view v;
+	char err[5000], other[64];
+	enum rift_status st;
+	bool parent = false;
+	json_t *doc = NULL;
+	char *end;
+	long n;
+	int rc;
+
+	st = rift_manager_get(m, name, &v, err, sizeof(err));
+	if (st != RIFT_OK)
+		return reply_error(c, st, err);
+	if (against == NULL || against[0] == '\0') {
+		if (v.info.parent[0] == '\0')
+			return reply_error(
+			    c, MHD_HTTP_BAD_REQUEST,
+			    "this branch was made from the base and has no parent "
+			    "branch: name one to compare with (rift diff NAME OTHER)");
+		against = v.info.parent;
+		parent = true;
+	}
+	snprintf(other, sizeof(other), "%s", against);
+	if (rows != NULL) {
+		n = strtol(rows, &end, 10);
+		if (end == rows || *end != '\0' || n < 0 || n > DIFF_MAX_ROWS)
+			return reply_error(c, MHD_HTTP_BAD_REQUEST,
+					   "rows must be a number from 0 to 1000");
+		opts.rows = (int)n;
+	}
+	opts.sql = flag(c, "sql");
+	opts.with_text = flag(c, "definitions");
+	if (strcmp(other, name) == 0)
+		return reply_error(
+		    c, MHD_HTTP_BAD_REQUEST,
+		    "a branch compared with itself has no differences; name another");
+	st = rift_manager_get(m, other, &v, err, sizeof(err));
+	if (st != RIFT_OK)
+		return reply_error(c, st, err);
+	st = rift_manager_hold(m, name, &bi, err, sizeof(err));
+	if (st != RIFT_OK)
+		return reply_error(c, st == RIFT_NOT_FOUND ? st : RIFT_UNAVAILABLE, err);
+	st = rift_manager_hold(m, other, &oi, err, sizeof(err));
+	if (st != RIFT_OK) {
+		rift_manager_release(m, name);
+		return reply_error(c, st == RIFT_NOT_FOUND ? st : RIFT_UNAVAILABLE, err);
+	}
+	bs = (struct rift_diff_side){ name, &bi, cfg->pg_user, rift_manager_bindir(m) };
+	os = (struct rift_diff_side){ other, &oi, cfg->pg_user, rift_manager_bindir(m) };
+	rc = rift_diff_branches(&bs, &os, &opts, &doc, err, sizeof(err));
+	rift_manager_release(m, other);
+	rift_manager_release(m, name);
+	if (rc != 0) {
+		LOG_WARN("api", "diff %s against %s: %s", name, other, err);
+		return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
+	}
+	if (parent)
+		json_object_set_new(doc, "note",
+				    json_string("compared with the parent branch as it is now, not "
+						"as it was when this branch was made"));
+	return reply(c, MHD_HTTP_OK, doc);
+}
+
 enum MHD_Result rift_api_report(struct rift_manager *m, struct MHD_Connection *c, const char *name,
 				const char *action)
 {
 	if (strcmp(action, "log") == 0)
 		return ddl_log(m, c, name);
+	if (strcmp(action, "diff") == 0)
+		return diff(m, c, name);
 	return reply_error(c, MHD_HTTP_NOT_FOUND, "no such report (use log or diff)");
 }

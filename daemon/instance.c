@@ -232,6 +232,43 @@ static PGconn *connect_maint(const struct rift_instance *inst, const char *user,
 	return connect_maint_db(inst, user, "postgres", timeout_ms, why, whylen);
 }
 
+struct pg_conn *rift_instance_connect(const struct rift_instance *inst, const char *pg_user,
+				      const char *dbname, int timeout_ms, char *why, size_t whylen)
+{
+	char port[16], opts[256];
+	const char *keys[] = { "host",     "port",     "dbname",  "user", "connect_timeout",
+			       "password", "passfile", "options", NULL };
+	const char *vals[] = {
+		inst->sockdir, port, dbname, pg_user, "5", "", "/nonexistent/rift-no-passfile",
+		opts,          NULL
+	};
+	struct ucred cred = { 0 };
+	socklen_t credlen = sizeof(cred);
+	PGconn *c;
+
+	snprintf(port, sizeof(port), "%d", inst->port);
+	snprintf(opts, sizeof(opts),
+		 "-c search_path=pg_catalog -c statement_timeout=%d -c lock_timeout=%d "
+		 "-c log_statement=none -c default_transaction_read_only=on",
+		 timeout_ms, timeout_ms);
+	/* expand_dbname 0: a database name is never read as a connection string */
+	c = PQconnectdbParams(keys, vals, 0);
+	if (PQstatus(c) != CONNECTION_OK) {
+		snprintf(why, whylen, "%s", PQerrorMessage(c));
+		goto fail;
+	}
+	if (getsockopt(PQsocket(c), SOL_SOCKET, SO_PEERCRED, &cred, &credlen) != 0 ||
+	    inst->pid <= 0 || cred.pid != inst->pid) {
+		snprintf(why, whylen, "the socket in %s is not the server's (restart the branch)",
+			 inst->sockdir);
+		goto fail;
+	}
+	return (struct pg_conn *)c;
+fail:
+	PQfinish(c);
+	return NULL;
+}
+
 /* The last line of the server log, so a failed start can say why without a trip to the file. */
 static void last_log_line(const char *path, char *out, size_t len)
 {

@@ -1253,6 +1253,48 @@ void rift_manager_touch(struct rift_manager *m, const char *name, int delta)
 	pthread_mutex_unlock(&m->mu);
 }
 
+enum rift_status rift_manager_hold(struct rift_manager *m, const char *name,
+				   struct rift_instance *inst, char *err, size_t errlen)
+{
+	struct rift_branch_view v;
+	enum rift_status st;
+	struct bstate *b;
+
+	st = check_name(name, err, errlen);
+	if (st != RIFT_OK)
+		return st;
+	/* counted as a routed connection first, so the idle check cannot stop it after the start */
+	rift_manager_touch(m, name, 1);
+	st = rift_manager_start(m, name, &v, err, errlen);
+	if (st != RIFT_OK) {
+		rift_manager_touch(m, name, -1);
+		return st;
+	}
+	b = get_state(m, name);
+	pthread_mutex_lock(&m->mu);
+	if (b != NULL && b->running && !b->deleted) {
+		*inst = b->inst;
+	} else {
+		snprintf(err, errlen, "branch \"%s\" stopped while riftd was reading it; try again",
+			 name);
+		st = RIFT_UNAVAILABLE;
+	}
+	pthread_mutex_unlock(&m->mu);
+	if (st != RIFT_OK)
+		rift_manager_touch(m, name, -1);
+	return st;
+}
+
+void rift_manager_release(struct rift_manager *m, const char *name)
+{
+	rift_manager_touch(m, name, -1);
+}
+
+const char *rift_manager_bindir(struct rift_manager *m)
+{
+	return m->bindir;
+}
+
 void rift_manager_pooled(struct rift_manager *m, const char *name, int delta)
 {
 	struct bstate *b = get_state(m, name);

@@ -73,6 +73,16 @@ int rift_instance_prewarm(const struct rift_instance *inst, const char *pg_user,
 int rift_instance_role_secret(const struct rift_instance *inst, const char *pg_user,
 			      const char *role, char *out, size_t outlen);
 
+/*
+ * A maintenance connection to database dbname of the running server, as pg_user over the 0700
+ * socket directory, checked to reach the postmaster riftd forked (SO_PEERCRED); search_path
+ * pg_catalog, statement_timeout timeout_ms, log_statement none. NULL with *why on failure. The
+ * caller PQfinish()es it. (For riftd's own read-only reports such as rift diff.)
+ */
+struct pg_conn;
+struct pg_conn *rift_instance_connect(const struct rift_instance *inst, const char *pg_user,
+				      const char *dbname, int timeout_ms, char *why, size_t whylen);
+
 /* Client connections now open on the instance (riftd's own excluded), or -1 on error. */
 int rift_instance_clients(const struct rift_instance *inst, const char *pg_user);
 

@@ -8,6 +8,7 @@
 
 #include "rift/base_init.h"
 #include "rift/config.h"
+#include "rift/instance.h"
 #include "rift/store.h"
 
 struct rift_manager;
@@ -76,6 +77,17 @@ enum rift_status rift_manager_get(struct rift_manager *m, const char *name,
 /* *out (caller frees) gets *count views sorted by name. */
 enum rift_status rift_manager_list(struct rift_manager *m, struct rift_branch_view **out,
 				   size_t *count, char *err, size_t errlen);
+
+/*
+ * Starts branch name if it is stopped and keeps it from stopping when idle until
+ * rift_manager_release; *inst gets a copy of its running server (for riftd's own reports).
+ */
+enum rift_status rift_manager_hold(struct rift_manager *m, const char *name,
+				   struct rift_instance *inst, char *err, size_t errlen);
+void rift_manager_release(struct rift_manager *m, const char *name);
+
+/* Where the Postgres binaries of the base are (pg_dump, ...). */
+const char *rift_manager_bindir(struct rift_manager *m);
 
 /* Counts a routed connection opening (+1) or closing (-1): the idle timer sees them. */
 void rift_manager_touch(struct rift_manager *m, const char *name, int delta);

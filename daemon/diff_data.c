@@ -1,0 +1,424 @@
+/* diff_data.c — row diff of one database on two branch servers: per table, keyed by primary
+ * key (whole rows without one), merged from two ordered streams. */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "diff_internal.h"
+
+#define MAX_VALUE_TEXT (64u * 1024u) /* a listed row longer than this is shown cut */
+
+/* A SQL identifier, always double-quoted. */
+static void ident(struct dbuf *b, const char *s)
+{
+	dbuf_put(b, "\"", 1);
+	for (; *s; s++) {
+		if (*s == '"')
+			dbuf_put(b, "\"", 1);
+		dbuf_put(b, s, 1);
+	}
+	dbuf_put(b, "\"", 1);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The next result of c, waiting at most until deadline (monotonic ms): a server its superuser
+ * stopped (SIGSTOP) honours no statement_timeout. NULL at the end of the results or on timeout
+ * (*timed_out says which).
+ */
+static PGresult *next_result(PGconn *c, int64_t deadline, bool *timed_out)
+{
+	*timed_out = false;
+	while (PQisBusy(c)) {
+		struct pollfd p = { .fd = PQsocket(c), .events = POLLIN };
+		int64_t left = deadline - now_ms();
+		if (left <= 0) {
+			*timed_out = true;
+			return NULL;
+		}
+		if (poll(&p, 1, (int)(left > 1000 ? 1000 : left)) < 0 && errno != EINTR)
+			return NULL;
+		if (!PQconsumeInput(c))
+			return NULL;
+	}
+	return PQgetResult(c);
+}
+
+/* Runs sql on c (parameters as text) and returns its one result, or NULL with *err. */
+PGresult *rift_diff_query(PGconn *c, const char *sql, int n, const char *const *params,
+			  int timeout_ms, char *err, size_t errlen)
+{
+	int64_t deadline = now_ms() + timeout_ms + 1000;
+	PGresult *r, *last = NULL;
+	bool timed_out;
+
+	if (!PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0)) {
+		snprintf(err, errlen, "%s", PQerrorMessage(c));
+		return NULL;
+	}
+	while ((r = next_result(c, deadline, &timed_out)) != NULL) {
+		PQclear(last);
+		last = r;
+	}
+	if (timed_out) {
+		PQclear(last);
+		snprintf(err, errlen, "the server did not answer within %d ms", timeout_ms);
+		return NULL;
+	}
+	if (last == NULL ||
+	    (PQresultStatus(last) != PGRES_TUPLES_OK && PQresultStatus(last) != PGRES_COMMAND_OK)) {
+		snprintf(err, errlen, "%s", last ? PQresultErrorMessage(last) : PQerrorMessage(c));
+		PQclear(last);
+		return NULL;
+	}
+	return last;
+}
+
+/* The columns of a table, in order: names and types, as one result. */
+static PGresult *columns(PGconn *c, const char *oid, int timeout_ms, char *err, size_t errlen)
+{
+	const char *p[1] = { oid };
+
+	return rift_diff_query(
+	    c,
+	    "select a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) "
+	    "from pg_catalog.pg_attribute a where a.attrelid = $1::pg_catalog.oid "
+	    "and a.attnum > 0 and not a.attisdropped order by a.attnum",
+	    1, p, timeout_ms, err, errlen);
+}
+
+/* The primary key's column names in key order, one per row. */
+static PGresult *pkey(PGconn *c, const char *oid, int timeout_ms, char *err, size_t errlen)
+{
+	const char *p[1] = { oid };
+
+	return rift_diff_query(
+	    c,
+	    "select a.attname from pg_catalog.pg_index i, pg_catalog.unnest(i.indkey::pg_catalog."
+	    "int2[]) with ordinality k(attnum, n), pg_catalog.pg_attribute a where i.indrelid = "
+	    "$1::pg_catalog.oid and i.indisprimary and a.attrelid = i.indrelid and a.attnum = "
+	    "k.attnum order by k.n",
+	    1, p, timeout_ms, err, errlen);
+}
+
+static bool has_col(const PGresult *cols, const char *name, const char *type)
+{
+	int i;
+
+	for (i = 0; i < PQntuples(cols); i++)
+		if (strcmp(PQgetvalue(cols, i, 0), name) == 0 &&
+		    (type == NULL || strcmp(PQgetvalue(cols, i, 1), type) == 0))
+			return true;
+	return false;
+}
+
+/* A value for the listing: the JSON the server made, or a cut string when it is too long. */
+static json_t *value_json(const char *text)
+{
+	size_t n = strlen(text);
+	json_t *j;
+
+	if (n <= MAX_VALUE_TEXT && (j = json_loads(text, JSON_DECODE_ANY, NULL)) != NULL)
+		return j;
+	return json_pack("{s:s%,s:b}", "cut", text, (size_t)(n > 1024 ? 1024 : n), "truncated", 1);
+}
+
+struct stream {
+	PGconn *c;
+	PGresult *row; /* current row, NULL at the end */
+	bool done;
+};
+
+static int advance(struct stream *s, int64_t deadline, char *err, size_t errlen)
+{
+	bool timed_out;
+	PGresult *r;
+
+	PQclear(s->row);
+	s->row = NULL;
+	if (s->done)
+		return 0;
+	r = next_result(s->c, deadline, &timed_out);
+	if (r != NULL && PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
+		s->row = r;
+		return 0;
+	}
+	if (r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK) {
+		PQclear(r);
+		/* drain: the last result is followed by NULL */
+		while ((r = next_result(s->c, deadline, &timed_out)) != NULL)
+			PQclear(r);
+		s->done = true;
+		return 0;
+	}
+	snprintf(err, errlen, "%s",
+		 timed_out ? "a table scan did not finish in time ([diff] timeout)"
+		 : r       ? PQresultErrorMessage(r)
+			   : PQerrorMessage(s->c));
+	PQclear(r);
+	while ((r = next_result(s->c, deadline, &timed_out)) != NULL)
+		PQclear(r);
+	s->done = true;
+	return -EIO;
+}
+
+static void list_row(json_t *rows, int max, const char *op, const char *key, const char *old,
+		     const char *new_)
+{
+	json_t *o;
+
+	if ((int)json_array_size(rows) >= max)
+		return;
+	o = json_pack("{s:s}", "op", op);
+	if (o == NULL)
+		return;
+	if (key != NULL)
+		json_object_set_new(o, "key", value_json(key));
+	if (old != NULL)
+		json_object_set_new(o, "old", value_json(old));
+	if (new_ != NULL)
+		json_object_set_new(o, "new", value_json(new_));
+	json_array_append_new(rows, o);
+}
+
+/*
+ * Compares table schema.name (oid bo on b, oo on o): rows by key, or whole rows as multisets.
+ * Appends a table object to out when anything differs.
+ */
+static int diff_table(PGconn *b, PGconn *o, const char *schema, const char *name, const char *bo,
+		      const char *oo, const struct rift_diff_opts *opts, json_t *out, char *err,
+		      size_t errlen)
+{
+	PGresult *bc = NULL, *oc = NULL, *bk = NULL, *ok = NULL;
+	struct dbuf q = { 0 }, kcols = { 0 }, vcols = { 0 };
+	struct stream sb = { .c = b }, so = { .c = o };
+	long long added = 0, removed = 0, changed = 0;
+	json_t *rows = json_array(), *keys = json_array();
+	bool keyed;
+	int64_t deadline;
+	int i, rc = 0, nk = 0, nv = 0;
+
+	if ((bc = columns(b, bo, opts->timeout_ms, err, errlen)) == NULL ||
+	    (oc = columns(o, oo, opts->timeout_ms, err, errlen)) == NULL ||
+	    (bk = pkey(b, bo, opts->timeout_ms, err, errlen)) == NULL ||
+	    (ok = pkey(o, oo, opts->timeout_ms, err, errlen)) == NULL) {
+		rc = -EIO;
+		goto out;
+	}
+	/* keyed when both sides have the same primary key on columns of the same type */
+	keyed = PQntuples(bk) > 0 && PQntuples(bk) == PQntuples(ok);
+	for (i = 0; keyed && i < PQntuples(bk); i++)
+		keyed = strcmp(PQgetvalue(bk, i, 0), PQgetvalue(ok, i, 0)) == 0 &&
+			has_col(oc, PQgetvalue(bk, i, 0), NULL);
+	for (i = 0; keyed && i < PQntuples(bk); i++) {
+		if (nk++)
+			dbuf_puts(&kcols, ", ");
+		dbuf_puts(&kcols, "t.");
+		ident(&kcols, PQgetvalue(bk, i, 0));
+		json_array_append_new(keys, json_string(PQgetvalue(bk, i, 0)));
+	}
+	/* values: the columns both sides have with the same type (the schema diff shows the rest)
+	 */
+	for (i = 0; i < PQntuples(bc); i++) {
+		if (!has_col(oc, PQgetvalue(bc, i, 0), PQgetvalue(bc, i, 1)))
+			continue;
+		if (nv++)
+			dbuf_puts(&vcols, ", ");
+		dbuf_puts(&vcols, "t.");
+		ident(&vcols, PQgetvalue(bc, i, 0));
+	}
+	if (nv == 0)
+		goto out; /* nothing comparable */
+	/* one ordered stream per side; ordering by the key's JSON text in the "C" collation is
+	 * byte order, which is what strcmp below compares */
+	dbuf_puts(&q, "select pg_catalog.row_to_json(v)::pg_catalog.text");
+	if (keyed)
+		dbuf_puts(&q, ", pg_catalog.row_to_json(k)::pg_catalog.text");
+	dbuf_puts(&q, " from only ");
+	ident(&q, schema);
+	dbuf_puts(&q, ".");
+	ident(&q, name);
+	dbuf_puts(&q, " as t, lateral (select ");
+	dbuf_puts(&q, vcols.p);
+	dbuf_puts(&q, ") v");
+	if (keyed) {
+		dbuf_puts(&q, ", lateral (select ");
+		dbuf_puts(&q, kcols.p);
+		dbuf_puts(&q, ") k order by pg_catalog.row_to_json(k)::pg_catalog.text collate "
+			      "\"C\"");
+	} else {
+		dbuf_puts(&q, " order by pg_catalog.row_to_json(v)::pg_catalog.text collate \"C\"");
+	}
+	if (q.oom || kcols.oom || vcols.oom) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (!PQsendQuery(b, q.p) || !PQsetSingleRowMode(b) || !PQsendQuery(o, q.p) ||
+	    !PQsetSingleRowMode(o)) {
+		snprintf(err, errlen, "cannot query %s.%s: %s%s", schema, name, PQerrorMessage(b),
+			 PQerrorMessage(o));
+		rc = -EIO;
+		goto out;
+	}
+	deadline = now_ms() + opts->timeout_ms + 1000;
+	if (advance(&sb, deadline, err, errlen) != 0 || advance(&so, deadline, err, errlen) != 0) {
+		rc = -EIO;
+		goto drain;
+	}
+	while (sb.row != NULL || so.row != NULL) {
+		int col = keyed ? 1 : 0, c;
+		const char *bv = sb.row ? PQgetvalue(sb.row, 0, 0) : NULL;
+		const char *ov = so.row ? PQgetvalue(so.row, 0, 0) : NULL;
+		const char *bkey = sb.row ? PQgetvalue(sb.row, 0, col) : NULL;
+		const char *okey = so.row ? PQgetvalue(so.row, 0, col) : NULL;
+		c = bkey == NULL ? 1 : okey == NULL ? -1 : strcmp(bkey, okey);
+		if (c < 0) {
+			added++;
+			list_row(rows, opts->rows, "added", keyed ? bkey : NULL, NULL, bv);
+			rc = advance(&sb, deadline, err, errlen);
+		} else if (c > 0) {
+			removed++;
+			list_row(rows, opts->rows, "removed", keyed ? okey : NULL, ov, NULL);
+			rc = advance(&so, deadline, err, errlen);
+		} else {
+			if (keyed && strcmp(bv, ov) != 0) {
+				changed++;
+				list_row(rows, opts->rows, "changed", bkey, ov, bv);
+			}
+			rc = advance(&sb, deadline, err, errlen);
+			if (rc == 0)
+				rc = advance(&so, deadline, err, errlen);
+		}
+		if (rc != 0)
+			goto drain;
+	}
+	if (added || removed || changed) {
+		json_t *t = json_pack("{s:s,s:s,s:O,s:I,s:I,s:I,s:O}", "schema", schema, "table",
+				      name, "key", keyed ? keys : json_null(), "added",
+				      (json_int_t)added, "removed", (json_int_t)removed, "changed",
+				      (json_int_t)changed, "rows", rows);
+		if (t != NULL)
+			json_array_append_new(out, t);
+	}
+drain:
+	/* a failed side may leave the other mid-stream: its connection is dropped by the caller
+	 * when rc != 0 */
+	PQclear(sb.row);
+	PQclear(so.row);
+out:
+	PQclear(bc);
+	PQclear(oc);
+	PQclear(bk);
+	PQclear(ok);
+	free(q.p);
+	free(kcols.p);
+	free(vcols.p);
+	json_decref(rows);
+	json_decref(keys);
+	if (rc != 0 && err[0] != '\0') {
+		char tmp[1024];
+		snprintf(tmp, sizeof(tmp), "%s", err);
+		snprintf(err, errlen, "comparing rows of %s.%s: %s", schema, name, tmp);
+	}
+	return rc;
+}
+
+#define TABLES_SQL                                                                                 \
+	"select c.oid, n.nspname, c.relname, c.relfilenode, "                                      \
+	"pg_catalog.pg_relation_size(c.oid) from pg_catalog.pg_class c join "                      \
+	"pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and "           \
+	"n.nspname <> 'information_schema' and n.nspname !~ '^pg_' order by n.nspname collate "    \
+	"\"C\", "                                                                                  \
+	"c.relname collate \"C\""
+
+static int count_rows(PGconn *c, const char *schema, const char *name, int timeout_ms, long long *n,
+		      char *err, size_t errlen)
+{
+	struct dbuf q = { 0 };
+	PGresult *r;
+
+	dbuf_puts(&q, "select pg_catalog.count(*) from only ");
+	ident(&q, schema);
+	dbuf_puts(&q, ".");
+	ident(&q, name);
+	if (q.oom)
+		return -ENOMEM;
+	r = rift_diff_query(c, q.p, 0, NULL, timeout_ms, err, errlen);
+	free(q.p);
+	if (r == NULL)
+		return -EIO;
+	*n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return 0;
+}
+
+int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json_t *out, char *err,
+		   size_t errlen)
+{
+	PGresult *bt = NULL, *ot = NULL;
+	int i = 0, j = 0, rc = 0, c;
+
+	/* one snapshot per side for every table */
+	if ((bt = rift_diff_query(b, "begin isolation level repeatable read read only", 0, NULL,
+				  opts->timeout_ms, err, errlen)) == NULL ||
+	    (PQclear(bt),
+	     (ot = rift_diff_query(o, "begin isolation level repeatable read read only", 0, NULL,
+				   opts->timeout_ms, err, errlen)) == NULL) ||
+	    (PQclear(ot), (bt = rift_diff_query(b, TABLES_SQL, 0, NULL, opts->timeout_ms, err,
+						errlen)) == NULL) ||
+	    (ot = rift_diff_query(o, TABLES_SQL, 0, NULL, opts->timeout_ms, err, errlen)) == NULL) {
+		PQclear(bt);
+		return -EIO;
+	}
+	while (rc == 0 && (i < PQntuples(bt) || j < PQntuples(ot))) {
+		const char *bs = i < PQntuples(bt) ? PQgetvalue(bt, i, 1) : NULL;
+		const char *os = j < PQntuples(ot) ? PQgetvalue(ot, j, 1) : NULL;
+		long long n = 0;
+		c = bs == NULL   ? 1
+		    : os == NULL ? -1
+				 : (strcmp(bs, os) != 0
+					? strcmp(bs, os)
+					: strcmp(PQgetvalue(bt, i, 2), PQgetvalue(ot, j, 2)));
+		if (c == 0) {
+			rc = diff_table(b, o, bs, PQgetvalue(bt, i, 2), PQgetvalue(bt, i, 0),
+					PQgetvalue(ot, j, 0), opts, out, err, errlen);
+			i++;
+			j++;
+			continue;
+		}
+		/* a table on one side only: all its rows are added (or removed) */
+		if (c < 0)
+			rc = count_rows(b, bs, PQgetvalue(bt, i, 2), opts->timeout_ms, &n, err,
+					errlen);
+		else
+			rc = count_rows(o, os, PQgetvalue(ot, j, 2), opts->timeout_ms, &n, err,
+					errlen);
+		if (rc == 0 && n > 0)
+			json_array_append_new(
+			    out, json_pack("{s:s,s:s,s:n,s:I,s:I,s:I,s:[],s:s}", "schema",
+					   c < 0 ? bs : os, "table",
+					   c < 0 ? PQgetvalue(bt, i, 2) : PQgetvalue(ot, j, 2),
+					   "key", "added", (json_int_t)(c < 0 ? n : 0), "removed",
+					   (json_int_t)(c < 0 ? 0 : n), "changed", (json_int_t)0,
+					   "rows", "only_in", c < 0 ? "branch" : "other"));
+		if (c < 0)
+			i++;
+		else
+			j++;
+	}
+	PQclear(bt);
+	PQclear(ot);
+	return rc;
+}
