@@ -3,7 +3,7 @@ _rift() {
 	local cur prev cmds
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
-	cmds="init serve create delete list ls status url psql reset start stop mount version"
+	cmds="init serve create delete list ls status url psql reset start stop log diff mount version"
 	case "$prev" in
 	--state | --pgdata)
 		COMPREPLY=($(compgen -d -- "$cur"))
@@ -17,7 +17,7 @@ _rift() {
 		COMPREPLY=($(compgen -W "text env url" -- "$cur"))
 		return
 		;;
-	delete | url | psql | reset | start | stop | mount | --from)
+	delete | url | psql | reset | start | stop | log | diff | mount | --from)
 		COMPREPLY=($(compgen -W "$(rift list --json 2>/dev/null |
 			sed -n 's/.*"name":"\([^"]*\)".*/\1/p; s/},{/}\n{/g' |
 			grep -o '"name":"[^"]*"' | cut -d'"' -f4)" -- "$cur"))
