@@ -23,6 +23,7 @@
 #include "rift/branch_name.h"
 #include "rift/branch_secret.h"
 #include "rift/identity.h"
+#include "rift/latency.h"
 #include "rift/instance.h"
 #include "rift/manager.h"
 #include "rift/mount.h"
@@ -54,6 +55,8 @@ struct bstate {
 	char mnt[4200];    /* where it is mounted now (a taken warm branch keeps its pool path) */
 	int routed;        /* connections the router holds open */
 	int pooled;        /* idle server sessions the router keeps for reuse */
+	bool starting;     /* start_locked is under way (m->mu) */
+	uint64_t starts;   /* successful starts since riftd began (m->mu) */
 	time_t expires_at; /* 0 = never */
 	time_t last_active;
 	uid_t uid; /* the OS uid (= gid) its server runs as while it holds one; 0 = none */
@@ -87,6 +90,7 @@ struct rift_manager {
 	uint64_t create_hist[NBUCKETS + 1];
 	uint64_t create_count;
 	double create_sum_s;
+	struct rift_latency start_lat; /* start_locked, queueing for a slot included */
 	/* per-branch OS identities: where the next search for a free uid starts, and uids whose
 	 * processes would not die (never handed out again by this riftd) */
 	unsigned uid_next;
@@ -556,10 +560,20 @@ static enum rift_status start_locked(struct rift_manager *m, struct bstate *b, c
 		return RIFT_UNAVAILABLE;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &started);
+	pthread_mutex_lock(&m->mu);
+	b->starting = true;
+	pthread_mutex_unlock(&m->mu);
 	test_slow_start(b->name);
 	st = start_slotted(m, b, err, errlen);
 	start_slot_give(m);
 	clock_gettime(CLOCK_MONOTONIC, &done);
+	pthread_mutex_lock(&m->mu);
+	b->starting = false;
+	if (st == RIFT_OK)
+		b->starts++;
+	pthread_mutex_unlock(&m->mu);
+	if (st == RIFT_OK)
+		rift_latency_since(&m->start_lat, &queued);
 	if (st == RIFT_FAILED)
 		b->failed_at = done;
 	else
@@ -582,6 +596,10 @@ static void fill_view(struct rift_manager *m, struct bstate *b, struct rift_bran
 	out->port = b->running ? b->port : 0;
 	out->expires_at = (long long)b->expires_at;
 	snprintf(out->error, sizeof(out->error), "%s", b->error);
+	out->starting = b->starting;
+	out->connections = b->routed;
+	out->pooled = b->pooled;
+	out->starts = b->starts;
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -1231,6 +1249,10 @@ enum rift_status rift_manager_list(struct rift_manager *m, struct rift_branch_vi
 			v[k].port = b->running ? b->port : 0;
 			v[k].expires_at = (long long)b->expires_at;
 			snprintf(v[k].error, sizeof(v[k].error), "%s", b->error);
+			v[k].starting = b->starting;
+			v[k].connections = b->routed;
+			v[k].pooled = b->pooled;
+			v[k].starts = b->starts;
 			pthread_mutex_unlock(&m->mu);
 		}
 		k++;
@@ -1711,6 +1733,21 @@ void rift_manager_close(struct rift_manager *m)
 	pthread_cond_destroy(&m->idle_cv);
 	pthread_cond_destroy(&m->warm_cv);
 	free(m);
+}
+
+const struct rift_latency *rift_manager_start_latency(struct rift_manager *m)
+{
+	return &m->start_lat;
+}
+
+struct rift_store *rift_manager_store(struct rift_manager *m)
+{
+	return m->store;
+}
+
+const char *rift_manager_state_dir(struct rift_manager *m)
+{
+	return m->state;
 }
 
 size_t rift_manager_metrics(struct rift_manager *m, char *buf, size_t len)

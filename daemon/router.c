@@ -211,6 +211,8 @@ void client_free(struct client *cl)
 		    : cl->direct            ? ", kernel-spliced to the server's socket"
 					    : ", kernel-spliced");
 		rift_manager_touch(r->m, cl->branch, -1);
+		r->closed.sessions[cl->fd[SIDE_CLIENT] >= 0]++;
+		r->closed.bytes[cl->fd[SIDE_CLIENT] >= 0] += cl->in_bytes + cl->out_bytes;
 	}
 	unstarted_unlink(cl);
 	if (cl->held != NULL)

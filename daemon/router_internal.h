@@ -108,6 +108,7 @@ struct rift_router {
 	char state[4096];
 	struct auth_rec auths[MAX_AUTH_RECS];
 	struct cancel_key cancels[MAX_CANCEL];
+	struct rift_router_totals closed; /* router thread only; copied out by snapshots */
 };
 
 enum phase {

@@ -125,11 +125,14 @@ static int write_batch(struct rift_store *s, rocksdb_writebatch_t *wb, bool sync
 	char *err = NULL;
 	int e = atomic_load(&s->error);
 	size_t n;
+	struct timespec t0;
 
 	*failed = false;
 	if (e != 0)
 		return e;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rocksdb_write(s->db, sync ? s->wo_sync : s->wo, wb, &err);
+	rift_latency_since(sync ? &s->sync_lat : &s->write_lat, &t0);
 	if (err != NULL) {
 		e = store_fail(s, err, "write");
 		note_db_failed(s, e);
@@ -218,7 +221,10 @@ int rift_store_sync(struct rift_store *s)
 	e = atomic_load(&s->error);
 	if (atomic_load(&s->synced_seq) < target && e == 0) {
 		uint64_t upto = atomic_load(&s->write_seq);
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		rocksdb_write(s->db, s->wo_sync, s->sync_wb, &err);
+		rift_latency_since(&s->sync_lat, &t0);
 		if (err != NULL) {
 			e = store_fail(s, err, "WAL sync");
 			note_db_failed(s, e);
@@ -230,6 +236,13 @@ int rift_store_sync(struct rift_store *s)
 	}
 	pthread_mutex_unlock(&s->sync_mu);
 	return e;
+}
+
+void rift_store_latency(struct rift_store *s, const struct rift_latency **write,
+			const struct rift_latency **sync)
+{
+	*write = &s->write_lat;
+	*sync = &s->sync_lat;
 }
 
 int rift_store_error(struct rift_store *s)

@@ -9,6 +9,7 @@
 #include <rocksdb/c.h>
 #include <stdatomic.h>
 
+#include "rift/latency.h"
 #include "rift/store.h"
 
 /*
@@ -181,6 +182,8 @@ struct rift_store {
 	atomic_int error;         /* sticky: damaged data; every later call fails */
 	atomic_int rocks_stopped; /* -errno while RocksDB refuses writes (full disk), else 0 */
 	atomic_int_least64_t last_warn_ns;
+	/* how long RocksDB writes and WAL syncs take, for /metrics */
+	struct rift_latency write_lat, sync_lat;
 
 	/* Free-space reserve (store_space.c). reserve_bytes changes under the write lock. */
 	uint64_t reserve_bytes;

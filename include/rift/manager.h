@@ -21,6 +21,10 @@ struct rift_branch_view {
 	long long expires_at; /* unix time riftd deletes it (--ttl), 0 = never */
 	char error[512];      /* why the last start failed, if it did */
 	char password[32];    /* create with new_password only: the branch's new password */
+	bool starting;        /* a start of its server is under way */
+	int connections;      /* client connections the router holds open to it now */
+	int pooled;           /* idle server sessions the router keeps for reuse */
+	uint64_t starts;      /* its server started this many times since riftd began */
 };
 
 /* Errors carry an HTTP-like status, so the API can answer without guessing. */
@@ -109,6 +113,12 @@ void rift_manager_start_counts(struct rift_manager *m, int *starting, int *queue
 /* Warm servers ready to hand out, and creates served from the pool or not since riftd began. */
 void rift_manager_warm_counts(struct rift_manager *m, int *ready, unsigned long long *taken,
 			      unsigned long long *missed);
+
+/* Time from asking for a server to its being ready (start slots included), for /metrics. */
+struct rift_latency;
+const struct rift_latency *rift_manager_start_latency(struct rift_manager *m);
+struct rift_store *rift_manager_store(struct rift_manager *m);
+const char *rift_manager_state_dir(struct rift_manager *m);
 
 /* Prometheus text exposition of branches, instances, bytes and create latency into buf. */
 size_t rift_manager_metrics(struct rift_manager *m, char *buf, size_t len);

@@ -114,6 +114,11 @@ int rift_store_sync(struct rift_store *store) __attribute__((warn_unused_result)
 /* The sticky storage error (0 if none). */
 int rift_store_error(struct rift_store *store);
 
+/* Latency of RocksDB writes (unsynced: every FUSE write) and of WAL syncs (fsync, create). */
+struct rift_latency;
+void rift_store_latency(struct rift_store *store, const struct rift_latency **write,
+			const struct rift_latency **sync);
+
 /*
  * Keeps bytes free on the store's filesystem (0 = no reserve, the default): writes that add
  * data are refused with -ENOSPC as free space falls below it (policy in fs/store_space.c), and
