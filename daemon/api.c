@@ -15,24 +15,26 @@
 
 #include "rift/api.h"
 #include "api_internal.h"
+#include "rift/dashboard.h"
 
-#define MAX_BODY    (64u * 1024u)
-#define METRICS_BUF (256u * 1024u)
+#define MAX_BODY (64u * 1024u)
 
 struct rift_api;
 
 /* What the request handler is given: which API and which listener the request came in on. */
 struct listener {
 	struct rift_api *api;
-	bool tcp;
+	bool tcp; /* TCP or the dashboard's socket: the caller must show the token or a session */
 };
 
 struct rift_api {
 	struct rift_manager *m;
-	struct listener unix_l, tcp_l;
-	struct MHD_Daemon *unix_d, *tcp_d;
+	struct listener unix_l, tcp_l, dash_l;
+	struct MHD_Daemon *unix_d, *tcp_d, *dash_d;
+	struct rift_dash *dash;
 	char sock_path[4200];
-	char token[256]; /* required on TCP; "" when TCP is off */
+	char dash_path[4200]; /* run/dashboard.sock: what `rift dashboard` forwards a port to */
+	char token[256];      /* required on TCP; "" when TCP is off */
 };
 
 /* Per-request state: the body collected so far. */
@@ -46,24 +48,11 @@ struct request {
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *doc)
 {
 	char *text = json_dumps(doc, JSON_COMPACT);
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-	size_t n;
 
 	json_decref(doc);
 	if (text == NULL)
 		return MHD_NO;
-	n = strlen(text);
-	text[n] = '\0';
-	r = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
-	if (r == NULL) {
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return rift_dash_reply(c, status, text, strlen(text), "application/json");
 }
 
 /* Every error is {"error": {"status": N, "message": "..."}} with a message a person can act on. */
@@ -85,14 +74,23 @@ static json_t *branch_json(struct rift_api *api, const struct rift_branch_view *
 	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	o = json_pack("{s:s,s:s?,s:s,s:i,s:s,s:I,s:I,s:i,s:i,s:s}", "name", v->info.name, "parent",
 		      v->info.parent[0] ? v->info.parent : NULL, "state",
-		      v->running ? "running" : "stopped", "port", v->port, "created", created,
-		      "bytes_own", (json_int_t)v->info.bytes_own, "bytes_shared",
+		      v->starting  ? "starting"
+		      : v->running ? "running"
+				   : "stopped",
+		      "port", v->port, "created", created, "bytes_own",
+		      (json_int_t)v->info.bytes_own, "bytes_shared",
 		      (json_int_t)v->info.bytes_shared, "chain_depth", (int)v->info.chain_depth,
 		      "children", (int)v->info.nchildren, "database", meta->default_db);
 	if (o != NULL)
 		json_object_set_new(o, "max_size",
 				    v->info.max_size ? json_integer((json_int_t)v->info.max_size)
 						     : json_null());
+	if (o != NULL) {
+		json_object_set_new(o, "connections",
+				    json_integer(v->connections > 0 ? v->connections : 0));
+		json_object_set_new(o, "pooled", json_integer(v->pooled > 0 ? v->pooled : 0));
+		json_object_set_new(o, "starts", json_integer((json_int_t)v->starts));
+	}
 	if (o != NULL && v->error[0])
 		json_object_set_new(o, "last_error", json_string(v->error));
 	if (o != NULL) {
@@ -189,23 +187,12 @@ static enum MHD_Result create_branch(struct rift_api *api, struct MHD_Connection
 
 static enum MHD_Result metrics(struct rift_api *api, struct MHD_Connection *c)
 {
-	char *buf = malloc(METRICS_BUF);
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-	size_t n;
+	size_t n = 0;
+	char *buf = rift_dash_metrics(api->dash, &n);
 
 	if (buf == NULL)
 		return MHD_NO;
-	n = rift_manager_metrics(api->m, buf, METRICS_BUF);
-	r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_FREE);
-	if (r == NULL) {
-		free(buf);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
-	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return ret;
+	return rift_dash_reply(c, MHD_HTTP_OK, buf, n, "text/plain; version=0.0.4");
 }
 
 static enum MHD_Result status(struct rift_api *api, struct MHD_Connection *c)
@@ -335,10 +322,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (!authorized(api, c, rq))
-		return send_error(c, MHD_HTTP_UNAUTHORIZED,
-				  "missing or wrong bearer token (send Authorization: Bearer "
-				  "<token from [api] token_file>)");
+	{
+		/* the dashboard's pages and login are open; everything else needs the token, or a
+		 * session cookie with its CSRF token for changes (api_dashboard.c) */
+		struct rift_dash_req dr = { .c = c,
+					    .url = url,
+					    .method = method,
+					    .body = rq->body,
+					    .len = rq->len,
+					    .untrusted = rq->tcp,
+					    .bearer_ok = authorized(api, c, rq) };
+		enum MHD_Result ret = MHD_NO;
+		if (rift_dash_gate(api->dash, &dr, &ret) == RIFT_DASH_DONE)
+			return ret;
+	}
 	if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0)
 		return metrics(api, c);
 	if (strcmp(url, "/v1/status") == 0 && strcmp(method, "GET") == 0)
@@ -460,6 +457,11 @@ static struct MHD_Daemon *start_daemon(struct listener *l, int fd)
 	    completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
 }
 
+void rift_api_set_router(struct rift_api *api, struct rift_router *r)
+{
+	rift_dash_set_router(api->dash, r);
+}
+
 int rift_api_start(struct rift_manager *m, const char *state, struct rift_api **out, char *err,
 		   size_t errlen)
 {
@@ -472,21 +474,37 @@ int rift_api_start(struct rift_manager *m, const char *state, struct rift_api **
 		return -ENOMEM;
 	api->m = m;
 	snprintf(api->sock_path, sizeof(api->sock_path), "%.3000s/run/riftd.sock", state);
+	snprintf(api->dash_path, sizeof(api->dash_path), "%.3000s/run/dashboard.sock", state);
+	if (cfg->api_listen[0] != '\0' && read_token(api, cfg->api_token_file, err, errlen) != 0)
+		goto fail;
+	if (rift_dash_open(m, api->token, &api->dash) != 0) {
+		snprintf(err, errlen, "cannot start the dashboard's sampling thread");
+		goto fail;
+	}
 	fd = listen_unix(api->sock_path, err, errlen);
 	if (fd < 0)
 		goto fail;
 	api->unix_l.api = api;
 	api->tcp_l.api = api;
 	api->tcp_l.tcp = true;
+	api->dash_l.api = api;
+	api->dash_l.tcp = true;
 	api->unix_d = start_daemon(&api->unix_l, fd);
 	if (api->unix_d == NULL) {
 		close(fd);
 		snprintf(err, errlen, "cannot start the API server on %s", api->sock_path);
 		goto fail;
 	}
+	fd = listen_unix(api->dash_path, err, errlen);
+	if (fd < 0)
+		goto fail;
+	api->dash_d = start_daemon(&api->dash_l, fd);
+	if (api->dash_d == NULL) {
+		close(fd);
+		snprintf(err, errlen, "cannot start the API server on %s", api->dash_path);
+		goto fail;
+	}
 	if (cfg->api_listen[0] != '\0') {
-		if (read_token(api, cfg->api_token_file, err, errlen) != 0)
-			goto fail;
 		fd = listen_tcp(cfg->api_listen, err, errlen);
 		if (fd < 0)
 			goto fail;
@@ -512,6 +530,12 @@ void rift_api_stop(struct rift_api *api)
 		MHD_stop_daemon(api->tcp_d);
 	if (api->unix_d != NULL)
 		MHD_stop_daemon(api->unix_d);
+	if (api->dash_d != NULL) {
+		MHD_stop_daemon(api->dash_d);
+		unlink(api->dash_path);
+	}
+	rift_dash_close(api->dash);
 	unlink(api->sock_path);
+	explicit_bzero(api->token, sizeof(api->token));
 	free(api);
 }

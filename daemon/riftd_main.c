@@ -131,6 +131,7 @@ int main(int argc, char **argv)
 		rift_manager_close(m);
 		return 1;
 	}
+	rift_api_set_router(api, router);
 	LOG_INFO("riftd", "serving %s (API on %s/run/riftd.sock, Postgres clients on %s)", state,
 		 state, rift_manager_config(m)->router_listen);
 	sd_notify(0, "READY=1");
@@ -140,8 +141,8 @@ int main(int argc, char **argv)
 	}
 	sd_notify(0, "STOPPING=1");
 	LOG_INFO("riftd", "stopping: servers, mounts, store");
+	rift_api_stop(api); /* first: its requests may still ask the router for sessions */
 	rift_router_stop(router);
-	rift_api_stop(api);
 	rift_manager_close(m);
 	return 0;
 }

@@ -16,4 +16,8 @@ int rift_api_start(struct rift_manager *m, const char *state, struct rift_api **
 		   size_t errlen) __attribute__((warn_unused_result));
 void rift_api_stop(struct rift_api *api);
 
+/* The router the dashboard and /metrics show connections of (set once it runs; NULL to stop). */
+struct rift_router;
+void rift_api_set_router(struct rift_api *api, struct rift_router *r);
+
 #endif
