@@ -31,6 +31,7 @@ int cmd_init(const struct cli_opts *o, int argc, char **argv);
 int cmd_serve(const struct cli_opts *o, int argc, char **argv);
 int cmd_branch(const struct cli_opts *o, int argc, char **argv); /* create, delete, ... */
 int cmd_mount(const struct cli_opts *o, int argc, char **argv);
+int cmd_dashboard(const struct cli_opts *o, int argc, char **argv);
 
 int cmd_log(const struct cli_opts *o, int argc, char **argv);  /* cmd_log.c */
 int cmd_diff(const struct cli_opts *o, int argc, char **argv); /* cmd_diff.c */

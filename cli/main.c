@@ -19,6 +19,7 @@ static void usage(FILE *out)
 	cmd_branch_summaries(out);
 	fprintf(out, "  log      the DDL a branch ran since it was made\n"
 		     "  diff     what a branch changed, schema and rows, against another branch\n"
+	fprintf(out, "  dashboard open the web dashboard on a local port\n"
 		     "  mount    mount a branch's files at a directory\n"
 		     "  version  print rift's version\n"
 		     "\n"
@@ -102,6 +103,8 @@ int main(int argc, char **argv)
 		return cmd_diff(&o, argc - 1, argv + 1);
 	if (strcmp(cmd, "mount") == 0)
 		return cmd_mount(&o, argc - 1, argv + 1);
+	if (strcmp(cmd, "dashboard") == 0)
+		return cmd_dashboard(&o, argc - 1, argv + 1);
 	rc = cmd_branch(&o, argc - 1, argv + 1);
 	if (rc >= 0)
 		return rc;

@@ -3,7 +3,7 @@ _rift() {
 	local cur prev cmds
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
-	cmds="init serve create delete list ls status url psql reset start stop log diff mount version"
+	cmds="init serve create delete list ls status url psql reset start stop log diff mount dashboard version"
 	case "$prev" in
 	--state | --pgdata)
 		COMPREPLY=($(compgen -d -- "$cur"))
@@ -27,7 +27,7 @@ _rift() {
 	if [ "$COMP_CWORD" -eq 1 ] || [[ "$prev" == --json || "$prev" == -q ]]; then
 		COMPREPLY=($(compgen -W "$cmds --help --version --json --state -q" -- "$cur"))
 	else
-		COMPREPLY=($(compgen -W "--help --json -q --from --ttl --max-size --new-password --output \
+		COMPREPLY=($(compgen -W "--help --json -q --from --ttl --max-size --new-password --output --port \
 			--upstream --logical --upstream-password-file --pgdata --background --read-only" \
 			-- "$cur"))
 	fi
