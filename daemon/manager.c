@@ -1220,31 +1220,53 @@ enum rift_status rift_manager_get(struct rift_manager *m, const char *name,
 	return RIFT_OK;
 }
 
+static int cmp_bstate(const void *a, const void *b)
+{
+	return strcmp((*(struct bstate *const *)a)->name, (*(struct bstate *const *)b)->name);
+}
+
+/* bsearch: a name against a table entry */
+static int cmp_name_bstate(const void *key, const void *b)
+{
+	return strcmp(key, (*(struct bstate *const *)b)->name);
+}
+
 enum rift_status rift_manager_list(struct rift_manager *m, struct rift_branch_view **out,
 				   size_t *count, char *err, size_t errlen)
 {
 	struct rift_branch_info *infos;
 	struct rift_branch_view *v;
-	size_t n, i, k;
+	struct bstate **sorted = NULL, **hit;
+	size_t n, i, k, ns = 0;
 
 	if (rift_store_branch_list(m->store, &infos, &n) != 0) {
 		snprintf(err, errlen, "cannot list branches: the store failed (see riftd's log)");
 		return RIFT_FAILED;
 	}
 	v = calloc(n + 1, sizeof(*v));
-	if (v == NULL) {
+	pthread_mutex_lock(&m->mu);
+	/* one lock and a sorted copy of the table: a lookup per branch would cost n² at 1,000 */
+	sorted = calloc(m->n + 1, sizeof(*sorted));
+	for (i = 0; sorted != NULL && i < m->n; i++)
+		if (!m->v[i]->deleted)
+			sorted[ns++] = m->v[i];
+	if (v == NULL || sorted == NULL) {
+		pthread_mutex_unlock(&m->mu);
 		free(infos);
+		free(v);
+		free(sorted);
 		snprintf(err, errlen, "out of memory");
 		return RIFT_FAILED;
 	}
+	qsort(sorted, ns, sizeof(*sorted), cmp_bstate);
 	for (i = 0, k = 0; i < n; i++) {
 		struct bstate *b;
 		if (is_warm_name(infos[i].name))
 			continue; /* the pool is riftd's own */
-		b = get_state(m, infos[i].name);
+		hit = bsearch(infos[i].name, sorted, ns, sizeof(*sorted), cmp_name_bstate);
+		b = hit ? *hit : NULL;
 		v[k].info = infos[i];
 		if (b != NULL) {
-			pthread_mutex_lock(&m->mu);
 			v[k].running = b->running;
 			v[k].port = b->running ? b->port : 0;
 			v[k].expires_at = (long long)b->expires_at;
@@ -1253,10 +1275,11 @@ enum rift_status rift_manager_list(struct rift_manager *m, struct rift_branch_vi
 			v[k].connections = b->routed;
 			v[k].pooled = b->pooled;
 			v[k].starts = b->starts;
-			pthread_mutex_unlock(&m->mu);
 		}
 		k++;
 	}
+	pthread_mutex_unlock(&m->mu);
+	free(sorted);
 	free(infos);
 	*out = v;
 	*count = k;

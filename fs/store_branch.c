@@ -376,9 +376,30 @@ uint64_t rift_store_branch_max_size(struct rift_branch *h)
 	return v;
 }
 
-/* Fills info from b; caller holds the lock. */
+static int cmp_layer_id(const void *a, const void *b)
+{
+	uint64_t x = (*(struct layer *const *)a)->id, y = (*(struct layer *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The layer id in idx (n layers sorted by id), or with idx NULL a scan of the store's. */
+static struct layer *find_layer(struct rift_store *s, struct layer **idx, size_t n, uint64_t id)
+{
+	struct layer key = { .id = id }, *kp = &key, **hit;
+
+	if (idx == NULL)
+		return store_layer(s, id);
+	hit = bsearch(&kp, idx, n, sizeof(*idx), cmp_layer_id);
+	return hit ? *hit : NULL;
+}
+
+/*
+ * Fills info from b; caller holds the lock. With a layer index (a listing of every branch) the
+ * caller counts children itself: scanning every branch for each would cost n² at 1,000 branches.
+ */
 static void fill_info(struct rift_store *s, const struct branch_rec *b,
-		      struct rift_branch_info *info)
+		      struct rift_branch_info *info, struct layer **idx, size_t nidx)
 {
 	uint32_t i;
 	size_t j;
@@ -394,7 +415,7 @@ static void fill_info(struct rift_store *s, const struct branch_rec *b,
 	info->head_changed = true;
 	info->max_size = b->max_size;
 	for (i = 0; i < b->depth; i++) {
-		struct layer *l = store_layer(s, b->chain[i]);
+		struct layer *l = find_layer(s, idx, nidx, b->chain[i]);
 		if (l == NULL)
 			continue;
 		/* The head is the branch's own; frozen layers are shared with its relatives. */
@@ -405,6 +426,8 @@ static void fill_info(struct rift_store *s, const struct branch_rec *b,
 		else
 			info->bytes_shared += l->bytes;
 	}
+	if (idx != NULL)
+		return;
 	for (j = 0; j < s->nbranches; j++)
 		if (strcmp(s->branches[j]->parent, b->name) == 0)
 			info->nchildren++;
@@ -421,7 +444,7 @@ int rift_store_branch_info(struct rift_store *s, const char *name, struct rift_b
 		rc = -ENOENT;
 	else {
 		pthread_mutex_lock(&s->mem_mu);
-		fill_info(s, b, info);
+		fill_info(s, b, info, NULL, 0);
 		pthread_mutex_unlock(&s->mem_mu);
 	}
 	pthread_rwlock_unlock(&s->lock);
@@ -436,22 +459,39 @@ static int cmp_info(const void *a, const void *b)
 
 int rift_store_branch_list(struct rift_store *s, struct rift_branch_info **out, size_t *count)
 {
-	struct rift_branch_info *v;
-	size_t i;
+	struct rift_branch_info *v, key, *parent;
+	struct layer **idx;
+	size_t i, n;
 
 	pthread_rwlock_rdlock(&s->lock);
 	v = calloc(s->nbranches + 1, sizeof(*v));
-	if (v == NULL) {
+	idx = calloc(s->nlayers + 1, sizeof(*idx));
+	if (v == NULL || idx == NULL) {
 		pthread_rwlock_unlock(&s->lock);
+		free(v);
+		free(idx);
 		return -ENOMEM;
 	}
+	for (i = 0; i < s->nlayers; i++)
+		idx[i] = &s->layers[i];
+	qsort(idx, s->nlayers, sizeof(*idx), cmp_layer_id);
 	pthread_mutex_lock(&s->mem_mu); /* counts change under it while writes run */
 	for (i = 0; i < s->nbranches; i++)
-		fill_info(s, s->branches[i], &v[i]);
+		fill_info(s, s->branches[i], &v[i], idx, s->nlayers);
 	pthread_mutex_unlock(&s->mem_mu);
-	*count = s->nbranches;
+	n = s->nbranches;
 	pthread_rwlock_unlock(&s->lock);
-	qsort(v, *count, sizeof(*v), cmp_info);
+	free(idx);
+	qsort(v, n, sizeof(*v), cmp_info);
+	for (i = 0; i < n; i++) {
+		if (v[i].parent[0] == '\0')
+			continue;
+		snprintf(key.name, sizeof(key.name), "%s", v[i].parent);
+		parent = bsearch(&key, v, n, sizeof(*v), cmp_info);
+		if (parent != NULL)
+			parent->nchildren++;
+	}
+	*count = n;
 	*out = v;
 	return 0;
 }
