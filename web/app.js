@@ -15,7 +15,8 @@ const state = {
 };
 
 // Timings the browser test reads (and anyone curious, in the console).
-window.riftStats = { loads: 0, lastFetchMs: 0, lastRenderMs: 0, rows: 0 };
+window.riftStats = { loads: 0, lastFetchMs: 0, lastRenderMs: 0, rows: 0, renderedAt: 0,
+  appStart: performance.now() };
 
 // ---- helpers ----
 
@@ -86,10 +87,11 @@ async function api(method, path, body) {
 }
 
 // GET with If-None-Match: [data, changed]; unchanged answers cost a 304 and no rendering.
-async function poll(path) {
+async function poll(path, prefetched) {
   const prev = state.etags.get(path);
   const headers = prev ? { "If-None-Match": prev[0] } : {};
-  const r = await fetch(path, { credentials: "same-origin", cache: "no-store", headers });
+  let r = prefetched ? await prefetched.catch(() => null) : null;
+  if (!r || !r.ok) r = await fetch(path, { credentials: "same-origin", cache: "no-store", headers });
   if (r.status === 304 && prev) return [prev[1], false];
   const data = await r.json().catch(() => null);
   if (r.status === 401) loggedOut();
@@ -112,6 +114,8 @@ function loggedOut() {
 
 async function start() {
   const m = location.hash.match(/^#ticket=([0-9a-f]{64})$/);
+  // the list is asked for while the session is checked: one round trip less before the table
+  if (!m) state.prefetch = fetch("/v1/branches", { credentials: "same-origin", cache: "no-store" });
   if (m) {
     history.replaceState(null, "", location.pathname + "#/branches"); // the ticket works once
     try {
@@ -198,7 +202,9 @@ window.riftRefresh = refresh;
 
 async function loadBranches() {
   const t0 = performance.now();
-  const [data, changed] = await poll("/v1/branches");
+  const pre = state.prefetch;
+  state.prefetch = null;
+  const [data, changed] = await poll("/v1/branches", pre);
   window.riftStats.lastFetchMs = performance.now() - t0;
   if (changed) {
     state.branches = data.branches;
@@ -248,14 +254,51 @@ function treeOrder(list) {
   return out;
 }
 
+// Rows are drawn a chunk at a time: the first CHUNK at once, the next as the last one scrolls
+// into view. A table of 1,000 rows would take the browser ~200 ms to lay out on every change.
+const CHUNK = 150;
+let shownRows = [], drawn = 0;
+const more = new IntersectionObserver((entries) => {
+  if (entries.some((e) => e.isIntersecting)) drawMore();
+});
+
+function rowHtml([b, depth]) {
+  const st = shownState(b);
+  const labels = Object.entries(b.labels || {})
+    .map(([k, v]) => `<span class="label">${esc(k)}=${esc(v)}</span>`).join("");
+  return `<tr data-name="${esc(b.name)}" data-state="${esc(st)}">` +
+    `<td class="d${Math.min(depth, 12)}">${depth ? "└ " : ""}` +
+    `<a href="#/branch/${encodeURIComponent(b.name)}">${esc(b.name)}</a></td>` +
+    `<td><span class="badge ${esc(st)}">${esc(st)}</span></td>` +
+    `<td class="num" data-bytes="${b.bytes_own}">${bytes(b.bytes_own)}</td>` +
+    `<td class="num" data-bytes="${b.bytes_shared}">${bytes(b.bytes_shared)}</td>` +
+    `<td title="${esc(b.created)}">${ago(b.created)}</td>` +
+    `<td title="${esc(b.expires || "")}">${until(b.expires)}</td>` +
+    `<td>${labels}</td>` +
+    `<td class="num conns">${b.connections || 0}</td></tr>`;
+}
+
+function drawMore() {
+  const body = $("branch-rows");
+  const old = body.querySelector("tr.more");
+  if (old) { more.unobserve(old); old.remove(); }
+  const next = Math.min(shownRows.length, drawn + CHUNK);
+  let html = shownRows.slice(drawn, next).map(rowHtml).join("");
+  if (next < shownRows.length)
+    html += `<tr class="more"><td colspan="8" class="muted">${shownRows.length - next} more below…</td></tr>`;
+  body.insertAdjacentHTML("beforeend", html);
+  drawn = next;
+  const sentinel = body.querySelector("tr.more");
+  if (sentinel) more.observe(sentinel);
+}
+
 function renderBranches() {
   const t0 = performance.now();
   const f = $("filter").value.trim();
   const sort = $("sort").value;
-  let list = state.branches.filter((b) => matches(b, f));
-  let rows;
+  const list = state.branches.filter((b) => matches(b, f));
   if (sort === "tree") {
-    rows = treeOrder(list);
+    shownRows = treeOrder(list);
   } else {
     const by = {
       name: (a, b) => a.name.localeCompare(b.name),
@@ -264,30 +307,20 @@ function renderBranches() {
       connections: (a, b) => (b.connections || 0) - (a.connections || 0),
       state: (a, b) => shownState(a).localeCompare(shownState(b)),
     }[sort];
-    rows = list.slice().sort(by).map((b) => [b, 0]);
+    shownRows = list.slice().sort(by).map((b) => [b, 0]);
   }
-  const html = rows.map(([b, depth]) => {
-    const st = shownState(b);
-    const labels = Object.entries(b.labels || {})
-      .map(([k, v]) => `<span class="label">${esc(k)}=${esc(v)}</span>`).join("");
-    return `<tr data-name="${esc(b.name)}" data-state="${esc(st)}">` +
-      `<td class="d${Math.min(depth, 12)}">${depth ? "└ " : ""}` +
-      `<a href="#/branch/${encodeURIComponent(b.name)}">${esc(b.name)}</a></td>` +
-      `<td><span class="badge ${esc(st)}">${esc(st)}</span></td>` +
-      `<td class="num" data-bytes="${b.bytes_own}">${bytes(b.bytes_own)}</td>` +
-      `<td class="num" data-bytes="${b.bytes_shared}">${bytes(b.bytes_shared)}</td>` +
-      `<td title="${esc(b.created)}">${ago(b.created)}</td>` +
-      `<td title="${esc(b.expires || "")}">${until(b.expires)}</td>` +
-      `<td>${labels}</td>` +
-      `<td class="num conns">${b.connections || 0}</td></tr>`;
-  }).join("");
-  $("branch-rows").innerHTML = html;
+  // keep as many rows drawn as before, so an update does not jump the page back up
+  const keep = Math.max(CHUNK, drawn);
+  drawn = 0;
+  $("branch-rows").textContent = "";
+  while (drawn < Math.min(keep, shownRows.length)) drawMore();
   const running = state.branches.filter((b) => b.state === "running").length;
   const conns = state.branches.reduce((s, b) => s + (b.connections || 0), 0);
   $("branch-count").textContent = `(${state.branches.length})`;
-  $("summary").textContent = `${rows.length} shown · ${running} running · ${conns} connections`;
-  window.riftStats.lastRenderMs = performance.now() - t0;
-  window.riftStats.rows = rows.length;
+  $("summary").textContent = `${shownRows.length} shown · ${running} running · ${conns} connections`;
+  window.riftStats.renderedAt = performance.now();
+  window.riftStats.lastRenderMs = window.riftStats.renderedAt - t0;
+  window.riftStats.rows = shownRows.length;
   window.riftStats.loads++;
 }
 
@@ -331,8 +364,8 @@ async function refreshBranch() {
   $("b-facts").innerHTML = facts.map(([k, v, raw]) =>
     `<dt>${esc(k)}</dt><dd${raw != null ? ` data-bytes="${raw}"` : ""}>${esc(v)}</dd>`).join("");
   const h = page.history;
-  $("b-chart-own").innerHTML = h ? chart(h.t, [{ name: "own", values: h.own }], bytes) : "";
-  $("b-chart-conns").innerHTML = h ? chart(h.t, [{ name: "connections", values: h.conns }], String) : "";
+  $("b-chart-own").innerHTML = chart(h ? h.t : [], [{ name: "own", values: h ? h.own : [] }], bytes);
+  $("b-chart-conns").innerHTML = chart(h ? h.t : [], [{ name: "connections", values: h ? h.conns : [] }], String);
   $("b-sessions").innerHTML = sessionRows(conns.sessions.filter((s) => s.branch === name), false);
   await Promise.all([optionalSection(name, "log", "b-ddl"), optionalSection(name, "diff", "b-diff"),
     serverLog(name)]);
@@ -497,7 +530,9 @@ async function refreshStorage() {
   $("s-bases").innerHTML = s.bases.map((b) =>
     `<tr><td>${esc(b.generation)}</td><td class="num" data-bytes="${b.bytes}">${bytes(b.bytes)}</td>` +
     `<td class="num">${b.branches}</td></tr>`).join("");
-  const list = state.branches.slice().sort((a, b) => b.bytes_own - a.bytes_own);
+  const all = state.branches.slice().sort((a, b) => b.bytes_own - a.bytes_own);
+  const list = all.slice(0, 200); // the biggest: the rest free little
+  $("s-more").textContent = all.length > list.length ? `and ${all.length - list.length} smaller branches` : "";
   $("s-branches").innerHTML = list.map((b) =>
     `<tr data-name="${esc(b.name)}"><td><a href="#/branch/${encodeURIComponent(b.name)}">${esc(b.name)}</a></td>` +
     `<td class="num own" data-bytes="${b.bytes_own}">${bytes(b.bytes_own)}</td>` +
