@@ -11,7 +11,13 @@ PACKAGES=(
 	libssl-dev libcmocka-dev
 	libmicrohttpd-dev libjansson-dev libinih-dev libevent-dev libsystemd-dev
 	pgbouncer procps psmisc util-linux curl jq python3 bc
+	chromium nodejs python3-prometheus-client
 )
+# the dashboard's browser test installs playwright-core with npm; a nodejs from elsewhere
+# (NodeSource) brings its own npm, which Debian's npm package would conflict with
+if ! command -v npm >/dev/null 2>&1; then
+	PACKAGES+=(npm)
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: must run as root (it installs Debian packages); try: sudo $0" >&2

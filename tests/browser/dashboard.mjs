@@ -1,0 +1,290 @@
+// dashboard.mjs — drives Debian's chromium through riftd's dashboard; run by
+// tests/integration/dashboard.sh, which starts riftd and passes everything in the environment.
+import { execFileSync, spawn } from "node:child_process";
+import http from "node:http";
+import { mkdirSync } from "node:fs";
+import os from "node:os";
+import { chromium } from "playwright-core";
+
+const env = (k) => {
+  if (!process.env[k]) throw new Error(`${k} is not set (run me from tests/integration/dashboard.sh)`);
+  return process.env[k];
+};
+const BASE = env("DASH_URL"); // http://127.0.0.1:PORT
+const TOKEN = env("DASH_TOKEN");
+const STATE = env("RIFT_STATE_DIR");
+const RIFT = env("RIFT_BIN") + "/rift";
+const SHOTS = env("DASH_SHOTS");
+const TARGET_MS = 300;
+mkdirSync(SHOTS, { recursive: true });
+
+function fail(msg) {
+  throw new Error(msg);
+}
+function rift(...args) {
+  return execFileSync(RIFT, ["--state", STATE, ...args], { encoding: "utf8" });
+}
+function listJson() {
+  return JSON.parse(rift("--json", "list")).branches;
+}
+function branch(name) {
+  return listJson().find((b) => b.name === name);
+}
+async function until(what, fn, ms = 20000) {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() - t0 > ms) fail(`timed out after ${ms} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+// riftd's API on its unix socket, for what the browser does not do (1,000 creates)
+function sockApi(method, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: STATE + "/run/riftd.sock", path, method,
+      headers: { "Content-Type": "application/json" } }, (res) => {
+      let d = "";
+      res.on("data", (c) => (d += c));
+      res.on("end", () => resolve({ status: res.statusCode, body: d }));
+    });
+    req.on("error", reject);
+    req.end(body ? JSON.stringify(body) : undefined);
+  });
+}
+async function shot(page, name, fullPage = true) {
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage });
+  console.log(`screenshot ${SHOTS}/${name}.png`);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox"], // CI runs as root, where chromium's sandbox cannot start
+});
+const ctx = await browser.newContext({ viewport: { width: 1300, height: 900 } });
+await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });
+const page = await ctx.newPage();
+const pageErrors = [];
+page.on("pageerror", (e) => pageErrors.push(e.message));
+
+try {
+  // ---- login: a wrong token is refused, the right one gets in ----
+  await page.goto(BASE + "/");
+  await page.waitForSelector("#login:not([hidden])");
+  await shot(page, "01-login");
+  await page.fill("#token", "wrong-" + TOKEN);
+  await page.click("#login-form button");
+  await until("the wrong token's error", () => page.isVisible("#error"));
+  const err = await page.textContent("#error");
+  if (!/wrong token/.test(err)) fail(`a wrong token gave: ${err}`);
+  if (!(await page.isVisible("#login"))) fail("a wrong token left the login form");
+  if ((await ctx.cookies()).length) fail("a wrong token got a cookie");
+  await page.fill("#token", TOKEN);
+  await page.click("#login-form button");
+  await page.waitForSelector("#branch-rows tr");
+  const cookie = (await ctx.cookies()).find((c) => c.name === "rift_session");
+  if (!cookie || !cookie.httpOnly || cookie.sameSite !== "Strict")
+    fail("the session cookie is not HttpOnly and SameSite=Strict: " + JSON.stringify(cookie));
+  if (await page.evaluate(() => document.cookie.includes("rift_session")))
+    fail("the page's script can read the session cookie");
+
+  // ---- the tree shows the branches that exist ----
+  const have = await page.$$eval("#branch-rows tr", (rs) => rs.map((r) => r.dataset.name));
+  for (const b of listJson())
+    if (!have.includes(b.name)) fail(`branch ${b.name} is not in the page's tree (${have})`);
+  const depth = await page.$eval('#branch-rows tr[data-name="feat-b"] td', (td) => td.className);
+  if (depth !== "d2") fail(`feat-b (main → feat-a → feat-b) is drawn at ${depth}, not d2`);
+  await shot(page, "02-branches");
+
+  // ---- create from the form, connect with psql to the URL it shows ----
+  await page.click('#nav a[data-view="create"]');
+  await page.fill("#c-name", "web-1");
+  await page.fill("#c-from", "feat-a");
+  await page.fill("#c-ttl", "2h");
+  await page.fill("#c-labels", "pr=7, job=browser");
+  await page.click("#create-form button");
+  await page.waitForSelector("#c-done:not([hidden])");
+  const masked = await page.textContent("#c-url");
+  await page.click("#c-reveal");
+  const url = await until("the URL with its password", async () => {
+    const u = await page.textContent("#c-url");
+    return u !== masked && u;
+  });
+  if (!url.startsWith("postgres://") || !url.endsWith("/web-1")) fail(`create shows URL ${url}`);
+  await shot(page, "03-create");
+  await page.click("#c-copy");
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  if (copied !== url) fail(`Copy URL copied ${copied}, not ${url}`);
+  const made = branch("web-1");
+  if (!made || made.parent !== "feat-a" || !made.expires)
+    fail("the API does not show web-1 from feat-a with an expiry: " + JSON.stringify(made));
+
+  const psql = spawn("psql", ["-X", "-Atc", "select pg_sleep(60)", url], { stdio: "ignore" });
+  try {
+    await page.goto(BASE + "/#/branch/web-1");
+    await until("web-1 running with a connection in the page", () =>
+      page.$eval("#view-branch", (v) => v.dataset.state === "running").catch(() => false) &&
+      page.$$eval("#b-sessions tr", (rs) => rs.length === 1));
+    const row = await page.$eval("#b-sessions tr", (r) => r.textContent);
+    if (!/rift/.test(row) || !/demo/.test(row)) fail(`the session row lacks user/database: ${row}`);
+    const api = branch("web-1");
+    if (api.state !== "running" || api.connections !== 1)
+      fail("the API disagrees: " + JSON.stringify(api));
+    await shot(page, "04-branch-running");
+    await page.click('#nav a[data-view="connections"]');
+    await page.waitForSelector('#k-sessions tr[data-branch="web-1"]');
+    await shot(page, "05-connections");
+  } finally {
+    psql.kill("SIGKILL");
+  }
+
+  // ---- stop, reset, delete from the page; the API confirms each ----
+  await page.goto(BASE + "/#/branch/web-1");
+  await page.waitForSelector('#view-branch[data-name="web-1"]');
+  await until("the psql session gone", () => branch("web-1").connections === 0);
+  const [stopped] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/web-1/stop")), page.click("#b-stop")]);
+  if (stopped.status() !== 200) fail(`Stop answered ${stopped.status()}`);
+  await until("web-1 stopped (API)", () => branch("web-1").state === "stopped");
+  await until("web-1 stopped (page)", () =>
+    page.$eval("#view-branch", (v) => v.dataset.state === "stopped"));
+
+  execFileSync("psql", ["-X", "-qAtc", "create table made_here(x int)", url]);
+  const [reset] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/web-1/reset")), page.click("#b-reset")]);
+  if (reset.status() !== 200) fail(`Reset answered ${reset.status()}`);
+  if (!branch("web-1")) fail("web-1 is gone after Reset");
+  const after = execFileSync("psql", ["-X", "-qAtc",
+    "select count(*) from pg_class where relname = 'made_here'", url], { encoding: "utf8" }).trim();
+  if (after !== "0") fail("after Reset the branch still has the table made before it");
+
+  await page.click("#b-delete");
+  await page.fill("#d-confirm", "web-");
+  if (!(await page.isDisabled("#d-ok"))) fail("Delete is enabled before the name is typed out");
+  await page.fill("#d-confirm", "web-1");
+  await shot(page, "06-delete-confirm");
+  await page.click("#d-ok");
+  await until("web-1 deleted (API)", () => branch("web-1") === undefined);
+  await page.waitForSelector("#view-branches:not([hidden])");
+
+  // ---- storage numbers are rift list --json's ----
+  await page.click('#nav a[data-view="storage"]');
+  await page.waitForSelector("#s-branches tr");
+  await page.evaluate(() => window.riftRefresh());
+  const shown = await page.$$eval("#s-branches tr", (rs) => rs.map((r) => ({
+    name: r.dataset.name, own: Number(r.querySelector(".own").dataset.bytes),
+    shared: Number(r.querySelector(".shared").dataset.bytes) })));
+  const truth = listJson();
+  for (const b of truth) {
+    const s = shown.find((x) => x.name === b.name);
+    if (!s || s.own !== b.bytes_own || s.shared !== b.bytes_shared)
+      fail(`storage shows ${JSON.stringify(s)} for ${b.name}, rift list says own ${b.bytes_own} shared ${b.bytes_shared}`);
+  }
+  if (!truth.some((b) => b.bytes_own + b.bytes_shared > 0))
+    fail("no branch stores anything: the comparison proves little");
+  const ownCard = await page.$eval("#s-card-own", (c) => Number(c.dataset.bytes));
+  if (ownCard !== truth.reduce((n, b) => n + b.bytes_own, 0)) fail("the own-bytes total is wrong");
+  await shot(page, "07-storage");
+
+  // ---- a state change without the CSRF token, or from another site, is refused ----
+  const noCsrf = await page.evaluate(() =>
+    fetch("/v1/branches/feat-a/stop", { method: "POST", credentials: "same-origin" }).then((r) => r.status));
+  if (noCsrf !== 403) fail(`a POST with the cookie but no CSRF token got ${noCsrf}`);
+  const sid = (await ctx.cookies()).find((c) => c.name === "rift_session").value;
+  const csrf = await page.evaluate(() => fetch("/v1/dashboard/session").then((r) => r.json()).then((j) => j.csrf));
+  const evil = await fetch(BASE + "/v1/branches/feat-a/stop", { method: "POST",
+    headers: { Cookie: "rift_session=" + sid, "X-Rift-CSRF": csrf, Origin: "http://evil.example",
+      "Sec-Fetch-Site": "cross-site" } });
+  if (evil.status !== 403) fail(`a cross-site POST with cookie and token got ${evil.status}`);
+  const page2 = await fetch(BASE + "/");
+  for (const [h, want] of [["content-security-policy", /frame-ancestors 'none'/],
+    ["x-frame-options", /DENY/], ["x-content-type-options", /nosniff/]])
+    if (!want.test(page2.headers.get(h) || "")) fail(`header ${h} is ${page2.headers.get(h)}`);
+  if (page2.headers.get("access-control-allow-origin")) fail("riftd sends CORS headers");
+  const anon = await fetch(BASE + "/metrics");
+  if (anon.status !== 401) fail(`/metrics without the token got ${anon.status}`);
+
+  // ---- 1,000 branches: load and update within the target ----
+  const t0 = Date.now();
+  const names = Array.from({ length: 1000 }, (_, i) => `bulk-${String(i).padStart(4, "0")}`);
+  for (let i = 0; i < names.length; i += 8) {
+    const rs = await Promise.all(names.slice(i, i + 8).map((n) =>
+      sockApi("POST", "/v1/branches", { name: n, from: i % 16 ? "main" : "feat-a" })));
+    for (const r of rs) if (r.status !== 201) fail(`bulk create: ${r.status} ${r.body}`);
+  }
+  console.log(`created 1000 branches in ${Date.now() - t0} ms`);
+  const total = listJson().length;
+  const loads = [], appLoads = [];
+  for (let k = 0; k < 5; k++) {
+    await page.goto("about:blank");
+    await page.goto(BASE + "/#/branches");
+    await page.waitForFunction((n) => window.riftStats.rows === n, total, { timeout: 20000 });
+    // from the start of navigation to the table drawn, in the page's own clock
+    const st = await page.evaluate(() => window.riftStats);
+    loads.push(st.renderedAt);
+    appLoads.push(st.renderedAt - st.appStart); // the dashboard's own part: its requests, drawing
+  }
+  const updates = [];
+  for (let k = 0; k < 5; k++) {
+    const r = await sockApi("POST", "/v1/branches", { name: `late-${k}` });
+    if (r.status !== 201) fail("create late-" + k + ": " + r.body);
+    const ms = await page.evaluate(() => window.riftRefresh());
+    const n = await page.evaluate(() => window.riftStats.rows);
+    if (n !== total + k + 1) fail(`after a create the page shows ${n} rows, not ${total + k + 1}`);
+    updates.push(ms);
+  }
+  const med = (a) => a.slice().sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  const fmt = (a) => a.map((x) => x.toFixed(0)).join(" ") + ` (median ${med(a).toFixed(0)})`;
+  // The target is for a machine with a core to spare. One already running more than its cores
+  // (shared CI runners, this test beside others) gets as many times the target as it is
+  // overloaded, and says so: the numbers are printed either way.
+  const [load1] = os.loadavg();
+  const scale = Math.max(1, load1 / os.cpus().length);
+  const target = TARGET_MS * scale;
+  console.log(`1000 branches (load average ${load1.toFixed(1)} on ${os.cpus().length} cores, ` +
+    `target ${target.toFixed(0)} ms): page load ms ${fmt(loads)}; of it the dashboard's own ` +
+    `requests and drawing ${fmt(appLoads)}; update ms ${fmt(updates)}`);
+  if (med(loads) >= target) fail(`page load with 1000 branches takes ${med(loads).toFixed(0)} ms`);
+  if (med(updates) >= target) fail(`an update with 1000 branches takes ${med(updates).toFixed(0)} ms`);
+  await page.fill("#filter", "bulk-09");
+  await until("the filter applied", () => page.evaluate(() => window.riftStats.rows === 100));
+  await page.fill("#filter", "");
+  await shot(page, "08-branches-1000", false);
+
+  // ---- `rift dashboard`: the port forward and its one-time login link ----
+  const fwd = spawn(RIFT, ["--state", STATE, "--json", "dashboard"], { stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    const line = await new Promise((resolve, reject) => {
+      let out = "";
+      fwd.stdout.on("data", (d) => { out += d; if (out.includes("\n")) resolve(out.split("\n")[0]); });
+      fwd.on("exit", (c) => reject(new Error(`rift dashboard exited ${c}`)));
+    });
+    const link = JSON.parse(line).url;
+    if (!/^http:\/\/127\.0\.0\.1:\d+\/#ticket=[0-9a-f]{64}$/.test(link)) fail("rift dashboard printed " + line);
+    const c1 = await browser.newContext();
+    const p1 = await c1.newPage();
+    await p1.goto(link);
+    await p1.waitForSelector("#branch-rows tr", { timeout: 20000 });
+    if ((await p1.url()).includes("ticket")) fail("the ticket stays in the address bar");
+    await c1.close();
+    const c2 = await browser.newContext();
+    const p2 = await c2.newPage();
+    await p2.goto(link);
+    await p2.waitForSelector("#login:not([hidden])");
+    if (!/used already/.test(await p2.textContent("#error"))) fail("a used ticket logged in again");
+    await c2.close();
+  } finally {
+    fwd.kill("SIGTERM");
+  }
+
+  // ---- log out: the cookie no longer works ----
+  await page.click("#logout");
+  await page.waitForSelector("#login:not([hidden])");
+  const stale = await fetch(BASE + "/v1/branches", { headers: { Cookie: "rift_session=" + sid } });
+  if (stale.status !== 401) fail(`a logged-out session still works (${stale.status})`);
+
+  if (pageErrors.length) fail("the page threw: " + pageErrors.join("; "));
+  console.log("dashboard.mjs: all checks passed");
+} finally {
+  await browser.close();
+}
