@@ -26,6 +26,15 @@ struct cli_response {
 int cli_http(const char *state, const char *method, const char *path, const char *body,
 	     struct cli_response *resp);
 
+/* Calls the API; 0 with *doc (caller decrefs) holding the JSON answer, else the exit status
+ * after saying on stderr what went wrong. */
+struct json_t;
+int cli_call(const struct cli_opts *o, const char *method, const char *path, const char *body,
+	     struct json_t **doc);
+
+/* `rift serve --stop`: SIGTERM to the riftd of o->state, then waits until it is gone. */
+int cli_serve_stop(const struct cli_opts *o);
+
 /* Each command gets argv starting at its own name; returns the process exit status. */
 int cmd_init(const struct cli_opts *o, int argc, char **argv);
 int cmd_serve(const struct cli_opts *o, int argc, char **argv);

@@ -30,59 +30,6 @@ static int usage_error(const char *cmd, const char *msg)
 	return EXIT_USAGE;
 }
 
-/* Reports an API call that failed, in the API's words or with how to start riftd. */
-static int api_failed(const struct cli_opts *o, int rc, const struct cli_response *r)
-{
-	if (rc == -ENOENT || rc == -ECONNREFUSED) {
-		fprintf(stderr,
-			"rift: riftd is not running for %s (start it with `rift serve`, or `rift "
-			"serve --background`; --state or RIFT_STATE pick another store)\n",
-			o->state);
-		return 1;
-	}
-	if (rc == -EACCES) {
-		fprintf(stderr, "rift: no permission to use %s/run/riftd.sock (run as root)\n",
-			o->state);
-		return 1;
-	}
-	if (rc != 0) {
-		fprintf(stderr, "rift: cannot talk to riftd: %s\n", strerror(-rc));
-		return 1;
-	}
-	{
-		json_t *doc = json_loads(r->body, 0, NULL);
-		const char *msg =
-		    json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
-		if (o->json && doc != NULL)
-			printf("%s\n", r->body);
-		fprintf(stderr, "rift: %s\n", msg ? msg : r->body);
-		json_decref(doc);
-	}
-	return 1;
-}
-
-/* Calls the API; on success *doc (caller decrefs) holds the JSON answer. */
-static int call(const struct cli_opts *o, const char *method, const char *path, const char *body,
-		json_t **doc)
-{
-	struct cli_response r;
-	int rc = cli_http(o->state, method, path, body, &r);
-
-	*doc = NULL;
-	if (rc != 0 || r.status < 200 || r.status >= 300) {
-		rc = api_failed(o, rc, &r);
-		free(r.body);
-		return rc;
-	}
-	*doc = json_loads(r.body, 0, NULL);
-	free(r.body);
-	if (*doc == NULL) {
-		fprintf(stderr, "rift: riftd answered something that is not JSON\n");
-		return 1;
-	}
-	return 0;
-}
-
 static void human_bytes(unsigned long long n, char *out, size_t len)
 {
 	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
@@ -94,6 +41,26 @@ static void human_bytes(unsigned long long n, char *out, size_t len)
 		u++;
 	}
 	snprintf(out, len, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+}
+
+/* Percent-encodes a role name for the user part of a URL (a role may hold @ : / and more). */
+static void url_user(const char *role, char *out, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t w = 0;
+
+	for (; *role != '\0' && w + 4 < len; role++) {
+		unsigned char ch = (unsigned char)*role;
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+			out[w++] = (char)ch;
+		} else {
+			out[w++] = '%';
+			out[w++] = hex[ch >> 4];
+			out[w++] = hex[ch & 15];
+		}
+	}
+	out[w] = '\0';
 }
 
 /*
@@ -112,7 +79,8 @@ static int branch_url_styled(const struct cli_opts *o, const char *branch, const
 {
 	struct rift_config cfg;
 	struct rift_base_meta meta;
-	char path[4200], err[512], host[256] = "localhost", user[256] = "", role[128], own[64];
+	char path[4200], err[512], host[256] = "localhost", user[300] = "", role[128], own[64];
+	char enc[200];
 	const char *colon, *port = "6432";
 	int rc;
 
@@ -148,17 +116,21 @@ static int branch_url_styled(const struct cli_opts *o, const char *branch, const
 	if (pw_out != NULL)
 		pw_out[0] = '\0';
 	if (rc == 0 && rift_secret_login_role(&meta, role, sizeof(role)) == 0) {
+		url_user(role, enc, sizeof(enc));
 		if (pw_out != NULL) {
 			snprintf(pw_out, pwlen, "%s", own);
-			snprintf(user, sizeof(user), "%s@", role);
+			snprintf(user, sizeof(user), "%s@", enc);
 		} else {
-			snprintf(user, sizeof(user), "%s:%s@", role, own);
+			snprintf(user, sizeof(user), "%s:%s@", enc, own);
 		}
 	} else if (meta.demo_password[0] != '\0' && pw_out != NULL) {
 		snprintf(pw_out, pwlen, "%s", meta.demo_password);
 		snprintf(user, sizeof(user), "rift@");
 	} else if (meta.demo_password[0] != '\0') {
 		snprintf(user, sizeof(user), "rift:%s@", meta.demo_password);
+	} else if (meta.login_role[0] != '\0') {
+		url_user(meta.login_role, enc, sizeof(enc));
+		snprintf(user, sizeof(user), "%s@", enc);
 	} else if (strncmp(meta.upstream, "postgres://", 11) == 0) {
 		const char *u = meta.upstream + 11, *at = strchr(u, '@');
 		if (at != NULL && at - u < 100)
@@ -289,7 +261,7 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 		free(text);
 	}
 	json_decref(req);
-	rc = call(o, "POST", "/v1/branches", body, &doc);
+	rc = cli_call(o, "POST", "/v1/branches", body, &doc);
 	if (rc != 0)
 		return rc;
 	if (branch_url(o, argv[optind], json_string_value(json_object_get(doc, "password")), url,
@@ -329,7 +301,7 @@ static int simple_action(const struct cli_opts *o, int argc, char **argv, const 
 	}
 	snprintf(path, sizeof(path), "/v1/branches/%s%s%s", argv[1], action ? "/" : "",
 		 action ? action : "");
-	rc = call(o, method, path, NULL, &doc);
+	rc = cli_call(o, method, path, NULL, &doc);
 	if (rc != 0)
 		return rc;
 	if (o->json) {
@@ -374,7 +346,7 @@ static int run_list(const struct cli_opts *o, int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		return usage_error("list", "takes no arguments");
-	rc = call(o, "GET", "/v1/branches", NULL, &doc);
+	rc = cli_call(o, "GET", "/v1/branches", NULL, &doc);
 	if (rc != 0)
 		return rc;
 	if (o->json) {
@@ -416,7 +388,7 @@ static int run_status(const struct cli_opts *o, int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		return usage_error("status", "takes no arguments");
-	rc = call(o, "GET", "/v1/status", NULL, &doc);
+	rc = cli_call(o, "GET", "/v1/status", NULL, &doc);
 	if (rc != 0)
 		return rc;
 	if (o->json) {

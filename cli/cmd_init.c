@@ -17,7 +17,7 @@ static void init_usage(FILE *out)
 	fprintf(
 	    out,
 	    "usage: rift init [--state DIR] [--upstream URL [--logical]\n"
-	    "                 [--upstream-password-file FILE] | --pgdata DIR]\n"
+	    "                 [--upstream-password-file FILE] | --pgdata DIR] [--login-role ROLE]\n"
 	    "\n"
 	    "Creates a rift store and its base, then the branch \"main\":\n"
 	    "  (no option)        a demo database (\"demo\": customers, products, orders) with a\n"
@@ -31,6 +31,8 @@ static void init_usage(FILE *out)
 	    "                     set PGPASSWORD, or use ~/.pgpass): a password typed in the\n"
 	    "                     URL is visible to every local user until rift erases it\n"
 	    "  --pgdata DIR       copies a stopped data directory\n"
+	    "  --login-role ROLE  the role branch URLs (rift url) name; default: the bootstrap\n"
+	    "                     superuser of a --pgdata or physical base\n"
 	    "  --state DIR        where the store lives (default $RIFT_STATE or /var/lib/rift)\n"
 	    "\n"
 	    "The base depends on nothing outside it: a pg_wal or tablespace that is a link to\n"
@@ -116,6 +118,7 @@ int cmd_init(const struct cli_opts *o, int argc, char **argv)
 		{ "logical", no_argument, NULL, 'l' },
 		{ "pgdata", required_argument, NULL, 'p' },
 		{ "upstream-password-file", required_argument, NULL, 'P' },
+		{ "login-role", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -148,6 +151,16 @@ int cmd_init(const struct cli_opts *o, int argc, char **argv)
 			break;
 		case 'P':
 			password_file = optarg;
+			break;
+		case 'r':
+			if (optarg[0] == '\0' || strlen(optarg) >= 64 || strchr(optarg, '\n')) {
+				fprintf(stderr,
+					"rift init: --login-role wants a role name (under 64 "
+					"bytes)\n");
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			opts.login_role = optarg;
 			break;
 		case 'l':
 			logical = true;

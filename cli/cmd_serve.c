@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 
 /* The sibling program name (riftd, rift-fs) in this binary's directory, else on PATH. */
@@ -52,16 +54,21 @@ int cmd_serve(const struct cli_opts *o, int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--background") == 0 || strcmp(argv[i], "-b") == 0) {
 			background = true;
+		} else if (strcmp(argv[i], "--stop") == 0) {
+			return cli_serve_stop(o);
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			printf(
-			    "usage: rift serve [--background]\n\n"
+			    "usage: rift serve [--background | --stop]\n\n"
 			    "Runs riftd on the store: the router on 6432 (Postgres clients), the\n"
 			    "control API, and one Postgres server per started branch. In the\n"
 			    "foreground it logs to this terminal and stops on Ctrl-C; with\n"
 			    "--background it logs to <state>/log/riftd.log and returns once riftd\n"
-			    "is ready. For production use packaging/riftd.service (systemd).\n\n"
+			    "is ready. --stop stops the riftd serving the store (its branch "
+			    "servers,\n"
+			    "mounts and store) and returns once it is gone. For production use\n"
+			    "packaging/riftd.service (systemd).\n\n"
 			    "examples:\n  rift serve\n  rift serve --background && rift create "
-			    "x\n");
+			    "x\n  rift serve --stop\n");
 			return 0;
 		} else {
 			fprintf(stderr, "rift serve: unknown argument %s (try rift serve --help)\n",
@@ -117,6 +124,42 @@ int cmd_serve(const struct cli_opts *o, int argc, char **argv)
 	return 1;
 }
 
+/* riftd serves the store: it binds the running branch's view read-only at dir. */
+static int mount_live(const struct cli_opts *o, const char *name, const char *dir)
+{
+	char real[PATH_MAX], path[256];
+	json_t *req, *doc;
+	char *body;
+	int rc;
+
+	/* riftd resolves nothing relative to its own cwd */
+	if (realpath(dir, real) == NULL) {
+		fprintf(stderr, "rift mount: %s: %s (mkdir it first)\n", dir, strerror(errno));
+		return 1;
+	}
+	snprintf(path, sizeof(path), "/v1/branches/%.128s/mount", name);
+	req = json_pack("{s:s}", "path", real);
+	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (body == NULL)
+		return 1;
+	rc = cli_call(o, "POST", path, body, &doc);
+	free(body);
+	if (rc != 0)
+		return rc;
+	if (o->json) {
+		json_dumpf(doc, stdout, JSON_COMPACT);
+		printf("\n");
+	} else if (!o->quiet) {
+		printf("branch %s (running, port %lld) mounted read-only at %s; `umount %s` ends "
+		       "it\n",
+		       name, (long long)json_integer_value(json_object_get(doc, "port")), real,
+		       real);
+	}
+	json_decref(doc);
+	return 0;
+}
+
 int cmd_mount(const struct cli_opts *o, int argc, char **argv)
 {
 	char exe[PATH_MAX + 16];
@@ -128,11 +171,16 @@ int cmd_mount(const struct cli_opts *o, int argc, char **argv)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			printf(
 			    "usage: rift mount NAME DIR [--read-only]\n\n"
-			    "Mounts branch NAME at DIR (an existing directory) to inspect it or "
-			    "run\n"
-			    "your own tools on its files; `umount DIR` ends it. riftd must not be\n"
-			    "running on the same store (it owns the store while it runs).\n\n"
-			    "examples:\n  rift mount feature-x /mnt/x --read-only\n");
+			    "Mounts branch NAME at DIR (an existing empty directory) to inspect "
+			    "it or\n"
+			    "run your own tools on its files; `umount DIR` ends it.\n"
+			    "While riftd serves the store, riftd starts the branch if needed and\n"
+			    "mounts its live files read-only (nosuid, nodev, noexec; only root "
+			    "and\n"
+			    "the branch's own uid can enter); riftd unmounts it when the branch\n"
+			    "stops. With riftd stopped, rift mounts the branch itself, writable\n"
+			    "unless --read-only.\n\n"
+			    "examples:\n  rift mount feature-x /mnt/x\n");
 			return 0;
 		} else if (strcmp(argv[i], "--read-only") == 0) {
 			ro = true;
@@ -146,11 +194,15 @@ int cmd_mount(const struct cli_opts *o, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (riftd_answers(o->state)) {
-		fprintf(stderr,
-			"rift mount: riftd is running on %s and owns the store; stop it "
-			"first, or connect to the branch with `rift psql`\n",
-			o->state);
-		return 1;
+		const char *name = NULL, *dir = NULL;
+		for (i = 1; i < argc; i++)
+			if (strcmp(argv[i], "--read-only") != 0) {
+				if (name == NULL)
+					name = argv[i];
+				else
+					dir = argv[i];
+			}
+		return mount_live(o, name, dir);
 	}
 	sibling("rift-fs", exe, sizeof(exe));
 	args[n++] = "rift-fs";

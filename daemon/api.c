@@ -270,6 +270,43 @@ static enum MHD_Result branch_route(struct rift_api *api, struct MHD_Connection 
 	return reply_view(api, c, st, &v, err);
 }
 
+/* POST /v1/branches/{name}/mount {"path": DIR}: only on the unix socket. Over TCP a token holder
+ * could lay a hostile branch's files over any directory of riftd's host (/etc/cron.d). */
+static enum MHD_Result mount_branch(struct rift_api *api, struct MHD_Connection *c,
+				    const struct request *rq, const char *name)
+{
+	struct rift_branch_view v;
+	const char *path = NULL;
+	json_error_t jerr;
+	enum rift_status st;
+	char err[1024];
+	json_t *doc, *o;
+
+	if (rq->tcp)
+		return send_error(c, MHD_HTTP_FORBIDDEN,
+				  "mounting a branch's files is allowed only on riftd's own "
+				  "machine (run rift mount there, as root)");
+	if (rq->too_big)
+		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body over 64 KiB");
+	doc = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);
+	if (doc == NULL || json_unpack_ex(doc, &jerr, 0, "{s:s}", "path", &path) != 0) {
+		json_decref(doc);
+		return send_error(c, MHD_HTTP_BAD_REQUEST,
+				  "the body must be {\"path\": \"/absolute/empty/dir\"}");
+	}
+	memset(&v, 0, sizeof(v));
+	st = rift_manager_mount(api->m, name, path, &v, err, sizeof(err));
+	if (st != RIFT_OK) {
+		json_decref(doc);
+		return send_error(c, st, err);
+	}
+	o = branch_json(api, &v);
+	if (o != NULL)
+		json_object_set_new(o, "mounted_at", json_string(path));
+	json_decref(doc);
+	return send_json(c, MHD_HTTP_OK, o);
+}
+
 static bool authorized(struct rift_api *api, struct MHD_Connection *c, const struct request *rq)
 {
 	const char *auth;
@@ -347,6 +384,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			return create_branch(api, c, rq);
 		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 				  "use GET or POST on /v1/branches");
+	}
+	if (strncmp(url, "/v1/branches/", 13) == 0 && strcmp(method, "POST") == 0 &&
+	    strlen(url) > 19 && strcmp(url + strlen(url) - 6, "/mount") == 0) {
+		char name[128];
+		size_t nlen = strlen(url) - 13 - 6;
+		if (nlen == 0 || nlen >= sizeof(name) || memchr(url + 13, '/', nlen) != NULL)
+			return send_error(c, MHD_HTTP_NOT_FOUND, "no such resource");
+		memcpy(name, url + 13, nlen);
+		name[nlen] = '\0';
+		return mount_branch(api, c, rq, name);
 	}
 	if (strncmp(url, "/v1/branches/", 13) == 0)
 		return branch_route(api, c, method, url + 13);

@@ -19,6 +19,7 @@
 #include "rift/pgproc.h"
 #include "rift/store.h"
 #include "rift/tls.h"
+#include "rift/bootstrap_role.h"
 
 #define OUT_TAIL        2048
 #define MAX_TABLESPACES 64
@@ -401,6 +402,16 @@ static int check_upstream(struct init_ctx *c, int *major, char *db, size_t dblen
 	say(c, "upstream %s: Postgres %d, %lld MiB to copy", c->meta.upstream, *major, need >> 20);
 	if (c->opts->mode == RIFT_INIT_PHYSICAL && find_tablespaces(c, conn) != 0)
 		goto out;
+	if (c->opts->mode == RIFT_INIT_PHYSICAL) {
+		/* the copy's superuser, whom `rift url` names: the replication role may have
+		 * no right to the databases */
+		PQclear(r);
+		r = PQexec(conn, "select rolname from pg_catalog.pg_roles where oid = 10");
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+		    c->meta.login_role[0] == '\0')
+			snprintf(c->meta.login_role, sizeof(c->meta.login_role), "%s",
+				 PQgetvalue(r, 0, 0));
+	}
 	rc = 0;
 out:
 	PQclear(r);
@@ -735,8 +746,10 @@ static int save_meta(struct init_ctx *c)
 	char path[4200], text[1024];
 
 	snprintf(path, sizeof(path), "%s/base.conf", c->state);
-	snprintf(text, sizeof(text), "mode=%s\ndefault_db=%s\nupstream=%s\ndemo_password=%s\n",
-		 c->meta.mode, c->meta.default_db, c->meta.upstream, c->meta.demo_password);
+	snprintf(text, sizeof(text),
+		 "mode=%s\ndefault_db=%s\nupstream=%s\ndemo_password=%s\nlogin_role=%s\n",
+		 c->meta.mode, c->meta.default_db, c->meta.upstream, c->meta.demo_password,
+		 c->meta.login_role);
 	return write_file(c, path, text, 0600, false);
 }
 
@@ -811,6 +824,8 @@ int rift_init(const char *state, const struct rift_init_opts *opts, char *err, s
 		goto fail;
 	if (opts->upstream_url != NULL)
 		redact(opts->upstream_url, c.meta.upstream, sizeof(c.meta.upstream));
+	if (opts->login_role != NULL)
+		snprintf(c.meta.login_role, sizeof(c.meta.login_role), "%s", opts->login_role);
 	snprintf(c.bindir, sizeof(c.bindir), "/usr/lib/postgresql/15/bin");
 	switch (opts->mode) {
 	case RIFT_INIT_DEMO:
@@ -849,6 +864,15 @@ int rift_init(const char *state, const struct rift_init_opts *opts, char *err, s
 		    ((rc = rift_tree_remove(c.work)) != 0 || (rc = rift_tree_remove(path)) != 0))
 			snprintf(err, errlen, "cannot remove %s after copying it: %s", c.work,
 				 strerror(-rc));
+	}
+	if (rc == 0 && opts->mode == RIFT_INIT_PGDATA && c.meta.login_role[0] == '\0') {
+		if (rift_bootstrap_role(c.staging, c.meta.login_role, sizeof(c.meta.login_role)) ==
+		    0)
+			say(&c, "branch URLs name the bootstrap superuser \"%s\"",
+			    c.meta.login_role);
+		else
+			say(&c, "cannot tell the bootstrap superuser from the copy; `rift url` "
+				"names no user (rift init --login-role ROLE names one)");
 	}
 	if (rc == 0)
 		rc = rift_base_check_links(c.staging, err, errlen);
@@ -979,6 +1003,8 @@ int rift_base_meta_load(const char *state, struct rift_base_meta *meta, char *er
 			snprintf(meta->upstream, sizeof(meta->upstream), "%s", eq);
 		else if (strcmp(line, "demo_password") == 0)
 			snprintf(meta->demo_password, sizeof(meta->demo_password), "%s", eq);
+		else if (strcmp(line, "login_role") == 0)
+			snprintf(meta->login_role, sizeof(meta->login_role), "%s", eq);
 	}
 	fclose(f);
 	return 0;

@@ -73,6 +73,10 @@ int rift_secret_login_role(const struct rift_base_meta *meta, char *out, size_t 
 		snprintf(out, outlen, "rift");
 		return 0;
 	}
+	if (meta->login_role[0] != '\0') {
+		snprintf(out, outlen, "%s", meta->login_role);
+		return 0;
+	}
 	if (strncmp(meta->upstream, "postgres://", 11) != 0)
 		return -ENOENT;
 	u = meta->upstream + 11;

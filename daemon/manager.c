@@ -22,6 +22,7 @@
 #include "rift/log.h"
 #include "rift/branch_name.h"
 #include "rift/branch_secret.h"
+#include "rift/branch_view.h"
 #include "rift/identity.h"
 #include "rift/latency.h"
 #include "rift/instance.h"
@@ -30,9 +31,10 @@
 #include "rift/pgproc.h"
 #include "rift/verifiers.h"
 
-#define IDLE_TICK_S   2
-#define START_RETRY_S 5 /* a failed start is not retried sooner */
-#define WARM_QUIET_S  3 /* the pool refills once no server was taken for this long */
+#define IDLE_TICK_S    2
+#define START_RETRY_S  5 /* a failed start is not retried sooner */
+#define WARM_QUIET_S   3 /* the pool refills once no server was taken for this long */
+#define RIFT_MAX_VIEWS 4 /* rift mount binds per running branch */
 static const double create_buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000 };
 #define NBUCKETS (sizeof(create_buckets_ms) / sizeof(create_buckets_ms[0]))
 
@@ -61,6 +63,12 @@ struct bstate {
 	time_t last_active;
 	uid_t uid; /* the OS uid (= gid) its server runs as while it holds one; 0 = none */
 	char error[512];
+	/* read-only binds of its view made by `rift mount` (op); detached before it stops */
+	struct {
+		char path[4096];
+		uint64_t mnt_id;
+	} views[RIFT_MAX_VIEWS];
+	size_t nviews;
 };
 
 struct rift_manager {
@@ -389,6 +397,12 @@ static void release_uid(struct rift_manager *m, struct bstate *b)
 static void stop_locked(struct rift_manager *m, struct bstate *b)
 {
 	char own[4200];
+	size_t i;
+
+	/* a bind left on the view would keep the FUSE session alive past its unmount */
+	for (i = 0; i < b->nviews; i++)
+		rift_view_detach(b->views[i].path, b->views[i].mnt_id);
+	b->nviews = 0;
 
 	rift_instance_stop(&b->inst, m->cfg.stop_timeout_s);
 	/* before unmounting: a process left by the job (its cwd in the mount) keeps it busy */
@@ -618,6 +632,69 @@ enum rift_status rift_manager_start(struct rift_manager *m, const char *name,
 	st = b->deleted ? not_found(name, err, errlen) : start_locked(m, b, err, errlen);
 	if (st == RIFT_OK && out != NULL)
 		fill_view(m, b, out);
+	pthread_mutex_unlock(&b->op);
+	save_running(m);
+	return st;
+}
+
+/* Whether a `rift mount` of the branch is still mounted: it keeps the branch from idling out. */
+static bool views_in_use(struct bstate *b)
+{
+	size_t i, kept = 0;
+
+	for (i = 0; i < b->nviews; i++)
+		if (rift_view_mount_id(b->views[i].path) == b->views[i].mnt_id)
+			b->views[kept++] = b->views[i];
+	b->nviews = kept;
+	return kept > 0;
+}
+
+enum rift_status rift_manager_mount(struct rift_manager *m, const char *name, const char *dir,
+				    struct rift_branch_view *out, char *err, size_t errlen)
+{
+	enum rift_status st = check_name(name, err, errlen);
+	struct bstate *b;
+	char src[4200];
+	int rc;
+
+	if (st != RIFT_OK)
+		return st;
+	b = get_state(m, name);
+	if (b == NULL)
+		return not_found(name, err, errlen);
+	pthread_mutex_lock(&b->op);
+	if (b->deleted) {
+		st = not_found(name, err, errlen);
+		goto out;
+	}
+	views_in_use(b);
+	if (b->nviews >= RIFT_MAX_VIEWS) {
+		snprintf(err, errlen,
+			 "branch \"%s\" is already mounted at %d places (umount one of them)", name,
+			 RIFT_MAX_VIEWS);
+		st = RIFT_CONFLICT;
+		goto out;
+	}
+	/* the view riftd serves is the one the server writes; starting makes it consistent
+	 * (crash recovery of a copy would change files under the reader) */
+	st = start_locked(m, b, err, errlen);
+	if (st != RIFT_OK)
+		goto out;
+	pthread_mutex_lock(&m->mu);
+	snprintf(src, sizeof(src), "%s", b->mnt);
+	pthread_mutex_unlock(&m->mu);
+	rc = rift_view_bind(src, dir, &b->views[b->nviews].mnt_id, err, errlen);
+	if (rc != 0) {
+		st = rc == -EPERM || rc == -EACCES ? RIFT_FAILED : RIFT_BAD_REQUEST;
+		goto out;
+	}
+	snprintf(b->views[b->nviews].path, sizeof(b->views[b->nviews].path), "%s", dir);
+	b->nviews++;
+	b->last_active = time(NULL);
+	LOG_INFO("manager", "branch %s: its files are mounted read-only at %s", name, dir);
+	if (out != NULL)
+		fill_view(m, b, out);
+out:
 	pthread_mutex_unlock(&b->op);
 	save_running(m);
 	return st;
@@ -1440,7 +1517,8 @@ static void *idle_main(void *arg)
 				stop_locked(m, b);
 			} else if (b->running && m->cfg.idle_timeout_s > 0) {
 				int clients = rift_instance_clients(&b->inst, m->cfg.pg_user);
-				if (clients > (b->pooled > 0 ? b->pooled : 0) || b->routed > 0)
+				if (clients > (b->pooled > 0 ? b->pooled : 0) || b->routed > 0 ||
+				    views_in_use(b))
 					b->last_active = now;
 				else if (now - b->last_active >= m->cfg.idle_timeout_s)
 					stop_locked(m, b);

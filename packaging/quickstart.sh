@@ -31,5 +31,5 @@ rift is running on $state, with the demo base and a branch "first-branch".
 Connect:         psql "\$(rift url first-branch)"
 Your own branch: rift create feature-x && psql "\$(rift url feature-x)"
 See them all:    rift list
-Stop riftd:      kill \$(pgrep -x riftd)   (or install packaging/riftd.service)
+Stop riftd:      rift serve --stop   (or install packaging/riftd.service)
 EOT

@@ -21,6 +21,9 @@ struct rift_init_opts {
 	 * ~/.pgpass). Child tools get it through a passfile, never in their argv. */
 	const char *upstream_password;
 	const char *pgdata; /* PGDATA */
+	/* the role `rift url` names; NULL: the bootstrap superuser (pgdata, physical), the URL's
+	 * user (logical) */
+	const char *login_role;
 	/* Called with progress lines (may be NULL): what is happening, for a person. */
 	void (*progress)(const char *line, void *arg);
 	void *progress_arg;
@@ -32,6 +35,7 @@ struct rift_base_meta {
 	char default_db[64];    /* where a branch's connection goes unless another is named */
 	char upstream[512];     /* the upstream URL without its password, for `rift status` */
 	char demo_password[64]; /* demo only: password of the role "rift" */
+	char login_role[64];    /* the role URLs name ("" in stores made before it existed) */
 };
 
 /*

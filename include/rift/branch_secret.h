@@ -24,7 +24,8 @@ int rift_secret_verifier(const char *password, char *out, size_t outlen)
 
 /*
  * The role a branch URL logs in as: "rift" for demo and logical bases (init made it), else the
- * user of the upstream URL. -ENOENT when the base names none (a copied data directory).
+ * base's login_role (rift init --login-role, or the bootstrap superuser of a physical or
+ * --pgdata base), else the user of the upstream URL. -ENOENT when the base names none.
  */
 int rift_secret_login_role(const struct rift_base_meta *meta, char *out, size_t outlen);
 

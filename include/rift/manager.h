@@ -74,6 +74,12 @@ enum rift_status rift_manager_reset(struct rift_manager *m, const char *name, ch
 /* Mounts the branch and starts its server (single flight: concurrent callers share one start). */
 enum rift_status rift_manager_start(struct rift_manager *m, const char *name,
 				    struct rift_branch_view *out, char *err, size_t errlen);
+/*
+ * Starts the branch if needed and binds its view read-only at dir (absolute, an existing empty
+ * directory), for `rift mount` while riftd serves; detached when the branch stops.
+ */
+enum rift_status rift_manager_mount(struct rift_manager *m, const char *name, const char *dir,
+				    struct rift_branch_view *out, char *err, size_t errlen);
 enum rift_status rift_manager_stop(struct rift_manager *m, const char *name, char *err,
 				   size_t errlen);
 enum rift_status rift_manager_get(struct rift_manager *m, const char *name,

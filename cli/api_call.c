@@ -1,0 +1,62 @@
+/* api_call.c — one call of riftd's API with the CLI's error reporting: how to start riftd, the
+ * API's own message, JSON errors under --json. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Reports an API call that failed, in the API's words or with how to start riftd. */
+static int api_failed(const struct cli_opts *o, int rc, const struct cli_response *r)
+{
+	if (rc == -ENOENT || rc == -ECONNREFUSED) {
+		fprintf(stderr,
+			"rift: riftd is not running for %s (start it with `rift serve`, or `rift "
+			"serve --background`; --state or RIFT_STATE pick another store)\n",
+			o->state);
+		return 1;
+	}
+	if (rc == -EACCES) {
+		fprintf(stderr, "rift: no permission to use %s/run/riftd.sock (run as root)\n",
+			o->state);
+		return 1;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "rift: cannot talk to riftd: %s\n", strerror(-rc));
+		return 1;
+	}
+	{
+		json_t *doc = json_loads(r->body, 0, NULL);
+		const char *msg =
+		    json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
+		if (o->json && doc != NULL)
+			printf("%s\n", r->body);
+		fprintf(stderr, "rift: %s\n", msg ? msg : r->body);
+		json_decref(doc);
+	}
+	return 1;
+}
+
+/* Calls the API; on success *doc (caller decrefs) holds the JSON answer. */
+int cli_call(const struct cli_opts *o, const char *method, const char *path, const char *body,
+	     json_t **doc)
+{
+	struct cli_response r;
+	int rc = cli_http(o->state, method, path, body, &r);
+
+	*doc = NULL;
+	if (rc != 0 || r.status < 200 || r.status >= 300) {
+		rc = api_failed(o, rc, &r);
+		free(r.body);
+		return rc;
+	}
+	*doc = json_loads(r.body, 0, NULL);
+	free(r.body);
+	if (*doc == NULL) {
+		fprintf(stderr, "rift: riftd answered something that is not JSON\n");
+		return 1;
+	}
+	return 0;
+}
