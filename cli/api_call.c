@@ -60,3 +60,28 @@ int cli_call(const struct cli_opts *o, const char *method, const char *path, con
 	}
 	return 0;
 }
+
+int cli_call_status(const struct cli_opts *o, const char *method, const char *path,
+		    const char *body, json_t **doc)
+{
+	struct cli_response r;
+	int rc = cli_http(o->state, method, path, body, &r);
+
+	*doc = NULL;
+	if (rc == 0 && r.status == 409) {
+		free(r.body);
+		return 409;
+	}
+	if (rc != 0 || r.status < 200 || r.status >= 300) {
+		rc = api_failed(o, rc, &r);
+		free(r.body);
+		return rc;
+	}
+	*doc = json_loads(r.body, 0, NULL);
+	free(r.body);
+	if (*doc == NULL) {
+		fprintf(stderr, "rift: riftd answered something that is not JSON\n");
+		return 1;
+	}
+	return 0;
+}

@@ -32,6 +32,17 @@ struct json_t;
 int cli_call(const struct cli_opts *o, const char *method, const char *path, const char *body,
 	     struct json_t **doc);
 
+/* Like cli_call, but a 409 Conflict returns 409 quietly (no *doc) for the caller to retry. */
+int cli_call_status(const struct cli_opts *o, const char *method, const char *path,
+		    const char *body, struct json_t **doc);
+
+/* Appends "label=KV" to a query string ("?label=a=1&label=b=2"); EXIT_USAGE after saying why
+ * when kv is not a label or a key. */
+int cli_label_selector(const char *cmd, const char *kv, char *query, size_t len);
+
+/* `rift delete --label k=v ...`: deletes exactly the branches having every label given. */
+int cli_delete_by_label(const struct cli_opts *o, int argc, char **argv);
+
 /* `rift serve --stop`: SIGTERM to the riftd of o->state, then waits until it is gone. */
 int cli_serve_stop(const struct cli_opts *o);
 

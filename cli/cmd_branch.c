@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "rift/base_init.h"
 #include "rift/config.h"
+#include "rift/labels.h"
 #include "rift/branch_name.h"
 #include "rift/branch_secret.h"
 #include "rift/config.h"
@@ -212,13 +213,16 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 						  { "max-size", required_argument, NULL, 'm' },
 						  { "output", required_argument, NULL, 'o' },
 						  { "new-password", no_argument, NULL, 'p' },
+						  { "label", required_argument, NULL, 'l' },
 						  { NULL, 0, NULL, 0 } };
+	const char *label_args[RIFT_LABELS_COUNT];
+	int nlabels = 0, i;
 	bool new_password = false;
 	const char *from = NULL, *output = "text";
 	long ttl = 0;
 	uint64_t max_size = 0;
 	bool has_max_size = false;
-	char body[512], url[1024];
+	char body[4096], url[1024];
 	json_t *doc, *req;
 	int c, rc;
 
@@ -239,8 +243,16 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 			output = optarg;
 		else if (c == 'p')
 			new_password = true;
-		else if (c == '?')
+		else if (c == 'l') {
+			const char *why = rift_label_check(optarg);
+			if (why != NULL)
+				return usage_error("create", why);
+			if (nlabels >= RIFT_LABELS_COUNT)
+				return usage_error("create", "at most 16 --label options");
+			label_args[nlabels++] = optarg;
+		} else if (c == '?') {
 			return usage_error("create", "unknown option");
+		}
 	}
 	if (optind != argc - 1)
 		return usage_error("create", "expected exactly one NAME");
@@ -255,6 +267,17 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 		json_object_set_new(req, "max_size", json_integer((json_int_t)max_size));
 	if (new_password)
 		json_object_set_new(req, "new_password", json_true());
+	if (nlabels > 0) {
+		json_t *labels = json_object();
+		for (i = 0; i < nlabels; i++) {
+			char key[RIFT_LABEL_PART];
+			const char *eq = strchr(label_args[i], '=');
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - label_args[i]),
+				 label_args[i]);
+			json_object_set_new(labels, key, json_string(eq + 1));
+		}
+		json_object_set_new(req, "labels", labels);
+	}
 	{
 		char *text = json_dumps(req, JSON_COMPACT);
 		snprintf(body, sizeof(body), "%s", text ? text : "{}");
@@ -319,6 +342,11 @@ static int simple_action(const struct cli_opts *o, int argc, char **argv, const 
 
 static int run_delete(const struct cli_opts *o, int argc, char **argv)
 {
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strncmp(argv[i], "--label", 7) == 0)
+			return cli_delete_by_label(o, argc, argv);
 	return simple_action(o, argc, argv, "DELETE", NULL);
 }
 
@@ -339,14 +367,25 @@ static int run_reset(const struct cli_opts *o, int argc, char **argv)
 
 static int run_list(const struct cli_opts *o, int argc, char **argv)
 {
+	static const struct option longopts[] = { { "label", required_argument, NULL, 'l' },
+						  { NULL, 0, NULL, 0 } };
+	char query[1024] = "", path[1100];
 	json_t *doc, *arr, *b;
 	size_t i;
-	int rc;
+	int rc, c;
 
-	(void)argv;
-	if (argc != 1)
-		return usage_error("list", "takes no arguments");
-	rc = cli_call(o, "GET", "/v1/branches", NULL, &doc);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c != 'l')
+			return usage_error("list", "unknown option");
+		rc = cli_label_selector("list", optarg, query, sizeof(query));
+		if (rc != 0)
+			return rc;
+	}
+	if (optind != argc)
+		return usage_error("list", "takes no NAME (--label k=v selects)");
+	snprintf(path, sizeof(path), "/v1/branches%s", query);
+	rc = cli_call(o, "GET", path, NULL, &doc);
 	if (rc != 0)
 		return rc;
 	if (o->json) {
@@ -356,8 +395,8 @@ static int run_list(const struct cli_opts *o, int argc, char **argv)
 		return 0;
 	}
 	arr = json_object_get(doc, "branches");
-	printf("%-24s %-16s %-8s %-6s %10s %10s  %-20s %s\n", "NAME", "PARENT", "STATE", "PORT",
-	       "STORED", "MAX", "CREATED", "EXPIRES");
+	printf("%-24s %-16s %-8s %-6s %10s %10s  %-20s %-20s %s\n", "NAME", "PARENT", "STATE",
+	       "PORT", "STORED", "MAX", "CREATED", "EXPIRES", "LABELS");
 	json_array_foreach(arr, i, b)
 	{
 		char stored[32], limit[32] = "-", port[24] = "-";
@@ -371,10 +410,20 @@ static int run_list(const struct cli_opts *o, int argc, char **argv)
 			snprintf(port, sizeof(port), "%lld", (long long)p);
 		if (max > 0)
 			human_bytes((unsigned long long)max, limit, sizeof(limit));
-		printf("%-24s %-16s %-8s %-6s %10s %10s  %-20s %s\n",
+		char labels[RIFT_LABELS_MAX] = "";
+		const char *key;
+		json_t *val;
+		json_object_foreach(json_object_get(b, "labels"), key, val)
+		{
+			size_t used = strlen(labels);
+			snprintf(labels + used, sizeof(labels) - used, "%s%s=%s", used ? "," : "",
+				 key, json_string_value(val));
+		}
+		printf("%-24s %-16s %-8s %-6s %10s %10s  %-20s %-20s %s\n",
 		       json_string_value(json_object_get(b, "name")), parent ? parent : "(base)",
 		       json_string_value(json_object_get(b, "state")), port, stored, limit,
-		       json_string_value(json_object_get(b, "created")), expires ? expires : "-");
+		       json_string_value(json_object_get(b, "created")), expires ? expires : "-",
+		       labels[0] ? labels : "-");
 	}
 	json_decref(doc);
 	return 0;
@@ -485,19 +534,23 @@ static int run_psql(const struct cli_opts *o, int argc, char **argv)
 static const struct command commands[] = {
 	{ "create",
 	  "NAME [--from BRANCH] [--ttl DURATION] [--max-size SIZE] [--new-password] "
-	  "[--output text|env|url]",
+	  "[--label KEY=VALUE]... [--output text|env|url]",
 	  "create a branch (from main unless --from) and print how to connect;\n"
 	  "--new-password gives the branch's login role a fresh random password in this branch\n"
 	  "only, so its URL opens no other branch (rift url NAME prints it, as root)",
 	  "  rift create feature-x\n  rift create pr-42 --from staging --ttl 2h --output env\n"
 	  "  rift create ci-1234 --max-size 10G   (its writes past 10 GiB fail with ENOSPC)\n"
-	  "  rift create ci-1234 --new-password --ttl 1h --output env",
+	  "  rift create ci-1234 --new-password --ttl 1h --output env\n"
+	  "  rift create pr-42 --label pr=42 --label job=lint   (rift delete --label pr=42)",
 	  run_create },
-	{ "delete", "NAME", "stop a branch's server and delete the branch, freeing its space",
-	  "  rift delete feature-x", run_delete },
-	{ "list", "", "list branches (alias: ls)", "  rift list\n  rift list --json | jq .",
-	  run_list },
-	{ "ls", "", "list branches", "  rift ls", run_list },
+	{ "delete", "NAME | --label KEY=VALUE...",
+	  "stop a branch's server and delete the branch, freeing its space; with --label,\n"
+	  "every branch having all the labels given (a key alone: any value)",
+	  "  rift delete feature-x\n  rift delete --label pr=42", run_delete },
+	{ "list", "[--label KEY=VALUE]...",
+	  "list branches (alias: ls); --label shows those having all the labels given",
+	  "  rift list\n  rift list --label pr=42\n  rift list --json | jq .", run_list },
+	{ "ls", "[--label KEY=VALUE]...", "list branches", "  rift ls", run_list },
 	{ "status", "", "show riftd's state", "  rift status", run_status },
 	{ "url", "NAME [--style name|options|sni]",
 	  "print a connection URL that works as is with psql; --style says how it names the\n"

@@ -16,6 +16,7 @@
 #include "rift/api.h"
 #include "api_internal.h"
 #include "rift/dashboard.h"
+#include "rift/labels.h"
 
 #define MAX_BODY (64u * 1024u)
 
@@ -62,6 +63,27 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 	    c, status, json_pack("{s:{s:i,s:s}}", "error", "status", (int)status, "message", msg));
 }
 
+/* "k=v,k=v" as {"k": "v", ...}. */
+static json_t *labels_json(const char *labels)
+{
+	json_t *o = json_object();
+	const char *p = labels;
+
+	while (o != NULL && *p != '\0') {
+		size_t n = strcspn(p, ","), k = strcspn(p, "=");
+		char key[RIFT_LABEL_PART], val[RIFT_LABEL_PART];
+		if (k < n && k < sizeof(key) && n - k - 1 < sizeof(val)) {
+			snprintf(key, sizeof(key), "%.*s", (int)k, p);
+			snprintf(val, sizeof(val), "%.*s", (int)(n - k - 1), p + k + 1);
+			json_object_set_new(o, key, json_string(val));
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return o;
+}
+
 static json_t *branch_json(struct rift_api *api, const struct rift_branch_view *v)
 {
 	const struct rift_base_meta *meta = rift_manager_base(api->m);
@@ -93,6 +115,8 @@ static json_t *branch_json(struct rift_api *api, const struct rift_branch_view *
 	}
 	if (o != NULL && v->error[0])
 		json_object_set_new(o, "last_error", json_string(v->error));
+	if (o != NULL)
+		json_object_set_new(o, "labels", labels_json(v->info.labels));
 	if (o != NULL) {
 		char expires[32] = "";
 		if (v->expires_at > 0) {
@@ -114,18 +138,54 @@ static enum MHD_Result reply_view(struct rift_api *api, struct MHD_Connection *c
 	return send_json(c, st, branch_json(api, v));
 }
 
+/* Collects ?label=k=v arguments (repeatable) into a selector; a bad one is remembered. */
+struct selector {
+	char text[RIFT_LABELS_MAX];
+	const char *bad;
+};
+
+static enum MHD_Result take_label(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	struct selector *sel = cls;
+	size_t used = strlen(sel->text);
+
+	(void)kind;
+	if (strcmp(key, "label") != 0 || sel->bad != NULL)
+		return MHD_YES;
+	/* "key" alone selects any value of key; otherwise it must be a valid key=value */
+	if (value == NULL || (strchr(value, '=') != NULL && rift_label_check(value) != NULL) ||
+	    (strchr(value, '=') == NULL && (value[0] == '\0' || strchr(value, ',') != NULL)) ||
+	    used + strlen(value) + 2 > sizeof(sel->text)) {
+		sel->bad = value ? value : "";
+		return MHD_YES;
+	}
+	snprintf(sel->text + used, sizeof(sel->text) - used, "%s%s", used ? "," : "", value);
+	return MHD_YES;
+}
+
 static enum MHD_Result list_branches(struct rift_api *api, struct MHD_Connection *c)
 {
 	struct rift_branch_view *v;
+	struct selector sel = { "", NULL };
 	char err[1024];
 	size_t n, i;
 	json_t *arr;
 
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, take_label, &sel);
+	if (sel.bad != NULL) {
+		snprintf(err, sizeof(err),
+			 "?label=%.100s is not a label selector (key=value like pr=123, or a key "
+			 "alone)",
+			 sel.bad);
+		return send_error(c, MHD_HTTP_BAD_REQUEST, err);
+	}
 	if (rift_manager_list(api->m, &v, &n, err, sizeof(err)) != RIFT_OK)
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
 	arr = json_array();
 	for (i = 0; i < n; i++)
-		json_array_append_new(arr, branch_json(api, &v[i]));
+		if (rift_labels_match(v[i].info.labels, sel.text))
+			json_array_append_new(arr, branch_json(api, &v[i]));
 	free(v);
 	return send_json(c, MHD_HTTP_OK, json_pack("{s:o}", "branches", arr));
 }
@@ -138,6 +198,8 @@ static enum MHD_Result create_branch(struct rift_api *api, struct MHD_Connection
 	struct rift_create_opts opts = { 0 };
 	json_int_t ttl = 0, max_size = -1;
 	int new_password = 0;
+	json_t *labels = NULL;
+	char set[RIFT_LABELS_MAX] = "";
 	json_error_t jerr;
 	char err[1024];
 	enum rift_status st;
@@ -154,9 +216,9 @@ static enum MHD_Result create_branch(struct rift_api *api, struct MHD_Connection
 		json_decref(doc);
 		return send_error(c, MHD_HTTP_BAD_REQUEST, err);
 	}
-	if (json_unpack_ex(doc, &jerr, 0, "{s:s,s?s,s?I,s?I,s?b}", "name", &name, "from", &from,
+	if (json_unpack_ex(doc, &jerr, 0, "{s:s,s?s,s?I,s?I,s?b,s?o}", "name", &name, "from", &from,
 			   "ttl_seconds", &ttl, "max_size", &max_size, "new_password",
-			   &new_password) != 0 ||
+			   &new_password, "labels", &labels) != 0 ||
 	    ttl < 0 || max_size < -1) {
 		snprintf(err, sizeof(err),
 			 "\"name\" and optional \"from\" must be strings, \"ttl_seconds\" a "
@@ -165,6 +227,33 @@ static enum MHD_Result create_branch(struct rift_api *api, struct MHD_Connection
 			 jerr.text);
 		json_decref(doc);
 		return send_error(c, MHD_HTTP_BAD_REQUEST, err);
+	}
+	if (labels != NULL) {
+		const char *key;
+		json_t *val;
+		if (!json_is_object(labels)) {
+			json_decref(doc);
+			return send_error(c, MHD_HTTP_BAD_REQUEST,
+					  "\"labels\" must be an object like {\"pr\": \"123\"}");
+		}
+		json_object_foreach(labels, key, val)
+		{
+			char kv[2 * RIFT_LABEL_PART + 2];
+			const char *why;
+			int rc;
+			snprintf(kv, sizeof(kv), "%.100s=%.100s", key,
+				 json_is_string(val) ? json_string_value(val) : "");
+			why = !json_is_string(val) ? "label values are strings"
+						   : rift_label_check(kv);
+			rc = why ? -EINVAL : rift_labels_add(set, sizeof(set), kv);
+			if (rc != 0) {
+				snprintf(err, sizeof(err), "label %s: %s", kv,
+					 why ? why : "too many labels (at most 16, 255 bytes)");
+				json_decref(doc);
+				return send_error(c, MHD_HTTP_BAD_REQUEST, err);
+			}
+		}
+		opts.labels = set;
 	}
 	opts.from = from;
 	opts.ttl_s = (long)ttl;

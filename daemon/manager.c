@@ -1129,13 +1129,19 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc != 0)
 		return store_status(rc, name, from, err, errlen);
-	if (max_size != 0 && (rc = rift_store_branch_set_max_size(m->store, name, max_size)) != 0) {
-		/* a branch without the limit it was asked for must not exist */
-		if (rift_store_branch_delete(m->store, name) != 0)
+	if (rc == 0 && opts->labels != NULL && opts->labels[0] != '\0')
+		rc = rift_store_branch_set_labels(m->store, name, opts->labels);
+	if (rc == 0 && max_size != 0)
+		rc = rift_store_branch_set_max_size(m->store, name, max_size);
+	if (rc != 0) {
+		char derr[512];
+		/* a branch without the limit or labels it was asked for must not exist (cleanup
+		 * by label would miss it); a warm one taken has a server to stop first */
+		if (rift_manager_delete(m, name, derr, sizeof(derr)) != RIFT_OK)
 			LOG_ERROR("manager",
-				  "branch %s made without its size limit could not be "
-				  "deleted: delete it by hand (rift delete %s)",
-				  name, name);
+				  "branch %s made without its size limit or labels could not be "
+				  "deleted (%s): delete it by hand (rift delete %s)",
+				  name, derr, name);
 		return store_status(rc, name, from, err, errlen);
 	}
 	observe_create(m, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
@@ -1263,9 +1269,11 @@ enum rift_status rift_manager_reset(struct rift_manager *m, const char *name, ch
 	}
 	if (rc == 0 && rift_verifiers_inherit(m->state, info.parent, name) != 0)
 		rift_verifiers_forget(m->state, name); /* none beats the old branch's */
-	/* a reset branch keeps its size limit */
+	/* a reset branch keeps its size limit and labels */
 	if (rc == 0 && info.max_size != 0)
 		rc = rift_store_branch_set_max_size(m->store, name, info.max_size);
+	if (rc == 0 && info.labels[0] != '\0')
+		rc = rift_store_branch_set_labels(m->store, name, info.labels);
 	st = store_status(rc, name, info.parent, err, errlen);
 	if (st == RIFT_OK) {
 		char password[64];

@@ -1,4 +1,5 @@
 /* store_branch.c — branch lifecycle: O(1) create, delete with space reclaim, listing, handles. */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@ void put_branch(struct rift_store *s, rocksdb_writebatch_t *wb, const struct bra
 	uint8_t k[NAME_BUF + 1], v[BRANCH_BUF];
 	size_t n = branch_encode(b, v);
 
+	assert(n > 0); /* BRANCH_BUF holds every field at its largest */
 	rocksdb_writebatch_put_cf(wb, s->cf_meta, (const char *)k, key_branch(k, b->name),
 				  (const char *)v, n);
 }
@@ -349,6 +351,42 @@ unlock:
 	return rc;
 }
 
+int rift_store_branch_set_labels(struct rift_store *s, const char *name, const char *labels)
+{
+	rocksdb_writebatch_t *wb;
+	struct branch_rec *b, *copy = NULL;
+	int rc;
+
+	if (strlen(labels) >= RIFT_LABELS_MAX)
+		return -E2BIG;
+	wb = rocksdb_writebatch_create();
+	pthread_rwlock_wrlock(&s->lock);
+	rc = atomic_load(&s->error);
+	if (rc != 0)
+		goto unlock;
+	b = store_branch_find(s, name);
+	if (b == NULL) {
+		rc = -ENOENT;
+		goto unlock;
+	}
+	copy = malloc(sizeof(*copy));
+	if (copy == NULL) {
+		rc = -ENOMEM;
+		goto unlock;
+	}
+	*copy = *b;
+	snprintf(copy->labels, sizeof(copy->labels), "%s", labels);
+	put_branch(s, wb, copy);
+	rc = store_write(s, wb, true);
+	if (rc == 0)
+		snprintf(b->labels, sizeof(b->labels), "%s", labels);
+unlock:
+	pthread_rwlock_unlock(&s->lock);
+	rocksdb_writebatch_destroy(wb);
+	free(copy);
+	return rc;
+}
+
 /*
  * Deleting is what frees space, so it must work on a full disk: rift's reserve leaves room for
  * its batch, and if RocksDB itself stopped on a full disk (the ballast file is released then)
@@ -414,6 +452,7 @@ static void fill_info(struct rift_store *s, const struct branch_rec *b,
 	info->fork_layer = b->depth > 1 ? b->chain[1] : 0;
 	info->head_changed = true;
 	info->max_size = b->max_size;
+	snprintf(info->labels, sizeof(info->labels), "%s", b->labels);
 	for (i = 0; i < b->depth; i++) {
 		struct layer *l = find_layer(s, idx, nidx, b->chain[i]);
 		if (l == NULL)

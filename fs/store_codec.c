@@ -285,7 +285,10 @@ size_t branch_encode(const struct branch_rec *b, uint8_t *buf)
 	w_u64(&w, (uint64_t)b->created_ns);
 	w_u64(&w, b->root_st_ino);
 	w_u64(&w, b->max_size);
-	return (size_t)(w.p - buf);
+	/* labels come last, so records of older rifts (which end before them) still read */
+	w_u32(&w, (uint32_t)strnlen(b->labels, RIFT_LABELS_MAX - 1));
+	w_bytes(&w, b->labels, strnlen(b->labels, RIFT_LABELS_MAX - 1));
+	return w.overflow ? 0 : (size_t)(w.p - buf);
 }
 
 int branch_decode(const uint8_t *buf, size_t len, struct branch_rec *b)
@@ -300,5 +303,13 @@ int branch_decode(const uint8_t *buf, size_t len, struct branch_rec *b)
 	b->root_st_ino = r_u64(&r);
 	/* records written before size limits existed end here */
 	b->max_size = r.p < r.end ? r_u64(&r) : 0;
+	/* and records written before labels existed here */
+	memset(b->labels, 0, sizeof(b->labels));
+	if (r.p < r.end) {
+		uint32_t n = r_u32(&r);
+		if (n >= RIFT_LABELS_MAX)
+			return -EIO;
+		r_bytes(&r, b->labels, n);
+	}
 	return r.underflow ? -EIO : 0;
 }

@@ -88,9 +88,10 @@ struct branch_rec {
 	uint64_t head;
 	int64_t created_ns;
 	uint64_t root_st_ino;
-	uint64_t max_size; /* bytes its head layer may hold; 0 = no limit */
-	uint64_t *chain;   /* head first, base layer last */
-	uint32_t depth;    /* entries in chain */
+	uint64_t max_size;            /* bytes its head layer may hold; 0 = no limit */
+	char labels[RIFT_LABELS_MAX]; /* opaque to the store; "" = none */
+	uint64_t *chain;              /* head first, base layer last */
+	uint32_t depth;               /* entries in chain */
 	struct rift_branch *open;
 };
 
@@ -235,7 +236,7 @@ size_t branch_encode(const struct branch_rec *b, uint8_t *buf);
 int branch_decode(const uint8_t *buf, size_t len, struct branch_rec *b);
 #define INODE_BUF  (sizeof(struct inode_rec) + 64)
 #define LAYER_BUF  64u
-#define BRANCH_BUF 256u
+#define BRANCH_BUF 512u /* the fields below and labels */
 /* Directory entry values: ino8 mode4; a whiteout has ino 0. */
 #define DENTRY_LEN 12u
 

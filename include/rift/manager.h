@@ -57,11 +57,12 @@ const char *rift_manager_state_dir(struct rift_manager *m);
 /* Each returns a rift_status; on failure *err (errlen bytes) says what to do. */
 /* What a new branch is made with; zero-initialise and set what applies. */
 struct rift_create_opts {
-	const char *from;  /* parent branch; NULL or "" = "main" */
-	long ttl_s;        /* > 0: riftd deletes the branch that many seconds from now */
-	bool has_max_size; /* false: [store] default_max_size applies */
-	uint64_t max_size; /* bytes the branch may store of its own; 0 = unlimited */
-	bool new_password; /* the login role gets a fresh password in this branch only */
+	const char *from;   /* parent branch; NULL or "" = "main" */
+	long ttl_s;         /* > 0: riftd deletes the branch that many seconds from now */
+	bool has_max_size;  /* false: [store] default_max_size applies */
+	uint64_t max_size;  /* bytes the branch may store of its own; 0 = unlimited */
+	bool new_password;  /* the login role gets a fresh password in this branch only */
+	const char *labels; /* "k=v,k=v" (rift_labels_add's form) or NULL: stored with it */
 };
 
 enum rift_status rift_manager_create(struct rift_manager *m, const char *name,

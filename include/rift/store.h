@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "rift/labels.h"
+
 /*
  * Model. A store lives in a state directory: `db/` (RocksDB) and `base/<gen>/` (immutable base
  * data directories). A branch is a name and a head layer; a layer holds the changes made over
@@ -77,6 +79,7 @@ struct rift_branch_info {
 	uint64_t fork_layer;   /* the frozen layer its head sits on; 0 for none */
 	bool head_changed;     /* its head has had writes since it was made (true if unknown) */
 	uint64_t max_size;     /* limit on bytes_own; 0 = none */
+	char labels[RIFT_LABELS_MAX]; /* "k=v,k=v" as set by rift_store_branch_set_labels */
 };
 
 /* Space of one layer. */
@@ -181,6 +184,14 @@ int rift_store_branch_delete(struct rift_store *store, const char *name)
  * write). -ENOENT if there is no such branch.
  */
 int rift_store_branch_set_max_size(struct rift_store *store, const char *name, uint64_t max_size)
+    __attribute__((warn_unused_result));
+
+/*
+ * Sets the labels of branch name: an opaque string under RIFT_LABELS_MAX bytes (riftd keeps
+ * "k=v,k=v" in it), stored in the branch's record (records written before labels existed read
+ * as ""). Persistent (one synced write). -ENOENT if there is no such branch, -E2BIG if too long.
+ */
+int rift_store_branch_set_labels(struct rift_store *store, const char *name, const char *labels)
     __attribute__((warn_unused_result));
 
 /* The size limit of an open branch (0 = none). */
