@@ -19,7 +19,7 @@ static void usage(FILE *out)
 	cmd_branch_summaries(out);
 	fprintf(out, "  log      the DDL a branch ran since it was made\n"
 		     "  diff     what a branch changed, schema and rows, against another branch\n"
-	fprintf(out, "  dashboard open the web dashboard on a local port\n"
+		     "  dashboard open the web dashboard on a local port\n"
 		     "  mount    mount a branch's files at a directory\n"
 		     "  version  print rift's version\n"
 		     "\n"
