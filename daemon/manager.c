@@ -1854,11 +1854,6 @@ struct rift_store *rift_manager_store(struct rift_manager *m)
 	return m->store;
 }
 
-const char *rift_manager_state_dir(struct rift_manager *m)
-{
-	return m->state;
-}
-
 size_t rift_manager_metrics(struct rift_manager *m, char *buf, size_t len)
 {
 	struct rift_branch_info *infos = NULL;

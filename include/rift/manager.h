@@ -125,7 +125,6 @@ void rift_manager_warm_counts(struct rift_manager *m, int *ready, unsigned long 
 struct rift_latency;
 const struct rift_latency *rift_manager_start_latency(struct rift_manager *m);
 struct rift_store *rift_manager_store(struct rift_manager *m);
-const char *rift_manager_state_dir(struct rift_manager *m);
 
 /* Prometheus text exposition of branches, instances, bytes and create latency into buf. */
 size_t rift_manager_metrics(struct rift_manager *m, char *buf, size_t len);
