@@ -1475,8 +1475,7 @@ void rift_manager_warm_counts(struct rift_manager *m, int *ready, unsigned long 
 	pthread_mutex_lock(&m->mu);
 	*ready = 0;
 	for (i = 0; i < m->n; i++)
-		*ready += m->v[i]->warm && m->v[i]->running && m->v[i]->primed &&
-			  !m->v[i]->claimed;
+		*ready += m->v[i]->warm && m->v[i]->running && m->v[i]->primed && !m->v[i]->claimed;
 	*taken = m->warm_taken;
 	*missed = m->warm_missed;
 	pthread_mutex_unlock(&m->mu);
