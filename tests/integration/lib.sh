@@ -135,8 +135,10 @@ psql_at() {
 # ---- riftd ----
 
 # start_riftd STATE: runs riftd in the background until the test ends; waits for its API socket.
-start_riftd() {
-	local state=$1 i
+# test_conf STATE: gives a store's rift.conf what tests running in parallel need: a router port
+# and a uid range of its own, and room for slow starts. Sets ROUTER_PORT when it picks one.
+test_conf() {
+	local state=$1
 	# every test its own router port (tests run in parallel; 6432 may be taken)
 	if grep -q '^listen = 127.0.0.1:6432$' "$state/rift.conf"; then
 		ROUTER_PORT=$(free_port)
@@ -151,6 +153,11 @@ start_riftd() {
 	# starts and crash recoveries may take minutes on a loaded machine (sanitizers, tests in
 	# parallel); no test here is about the default's 60 s, and one that is sets its own value
 	sed -i 's/^start_timeout = 60$/start_timeout = 600/' "$state/rift.conf"
+}
+
+start_riftd() {
+	local state=$1 i
+	test_conf "$state"
 	"$RIFT_BIN/riftd" --state "$state" >>"$TEST_TMP/riftd.log" 2>&1 &
 	RIFTD_PID=$!
 	on_exit "stop_riftd_quietly $RIFTD_PID $state"

@@ -6,9 +6,9 @@ source "$RIFT_TESTLIB"
 
 state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
-rport=$(free_port)
-sed -i -e "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" \
-	-e 's/^pool_size = .*/pool_size = 0/' "$state/rift.conf"
+test_conf "$state"
+rport=$ROUTER_PORT
+sed -i 's/^pool_size = .*/pool_size = 0/' "$state/rift.conf"
 prlimit --nofile=256:256 "$RIFT_BIN/riftd" --state "$state" >>"$TEST_TMP/riftd.log" 2>&1 &
 RIFTD_PID=$!
 on_exit "stop_riftd_quietly $RIFTD_PID $state"
