@@ -12,7 +12,9 @@ static void usage(FILE *out)
 	    out,
 	    "usage: rift diff BRANCH [OTHER] [--summary] [--rows N] [--sql] [--json]\n"
 	    "\n"
-	    "What BRANCH changed compared with OTHER (default: its parent as it is now), in every\n"
+	    "What BRANCH changed compared with OTHER, or by default since it was made (its parent "
+	    "as\n"
+	    "it was then), in every\n"
 	    "database: schema objects added, removed or changed, and rows added, removed or\n"
 	    "changed per table (by primary key; by whole row where there is none).\n"
 	    "\n"
@@ -229,9 +231,13 @@ int cmd_diff(const struct cli_opts *o, int argc, char **argv)
 		json_decref(doc);
 		return 0;
 	}
-	printf("rift diff %s against %s\n", str(doc, "branch"), str(doc, "against"));
-	if (json_string_value(json_object_get(doc, "note")) && !o->quiet)
-		printf("(%s)\n", str(doc, "note"));
+	if (json_is_true(json_object_get(doc, "fork_point")))
+		printf("rift diff %s against %s as it was when %s was made\n", str(doc, "branch"),
+		       json_string_value(json_object_get(doc, "against")) ? str(doc, "against")
+									  : "the base",
+		       str(doc, "branch"));
+	else
+		printf("rift diff %s against %s\n", str(doc, "branch"), str(doc, "against"));
 	json_array_foreach(json_object_get(doc, "databases"), i, d) print_database(d, summary);
 	json_decref(doc);
 	return 0;

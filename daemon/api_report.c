@@ -88,7 +88,8 @@ static bool flag(struct MHD_Connection *c, const char *name)
 }
 
 /*
- * Compares branch name with ?against=OTHER (default: its parent as it is now). riftd itself
+ * Compares branch name with ?against=OTHER, or without it with the point it was made from (its
+ * parent as it was then, served by a temporary hidden branch over that layer). riftd itself
  * connects to both servers (maintenance connections: superuser over each server's 0700 socket
  * directory, search_path pg_catalog, read only, timeouts) and runs pg_dump as each server's own
  * uid; nothing of one branch is sent to the other's server. Whoever may call the API may read
@@ -103,9 +104,9 @@ static enum MHD_Result diff(struct rift_manager *m, struct MHD_Connection *c, co
 	struct rift_instance bi, oi;
 	struct rift_diff_side bs, os;
 	struct rift_branch_view v;
-	char err[5000], other[64];
+	char err[5000], other[64], label[160];
 	enum rift_status st;
-	bool parent = false;
+	bool fork;
 	json_t *doc = NULL;
 	char *end;
 	long n;
@@ -114,16 +115,6 @@ static enum MHD_Result diff(struct rift_manager *m, struct MHD_Connection *c, co
 	st = rift_manager_get(m, name, &v, err, sizeof(err));
 	if (st != RIFT_OK)
 		return reply_error(c, st, err);
-	if (against == NULL || against[0] == '\0') {
-		if (v.info.parent[0] == '\0')
-			return reply_error(
-			    c, MHD_HTTP_BAD_REQUEST,
-			    "this branch was made from the base and has no parent "
-			    "branch: name one to compare with (rift diff NAME OTHER)");
-		against = v.info.parent;
-		parent = true;
-	}
-	snprintf(other, sizeof(other), "%s", against);
 	if (rows != NULL) {
 		n = strtol(rows, &end, 10);
 		if (end == rows || *end != '\0' || n < 0 || n > DIFF_MAX_ROWS)
@@ -133,34 +124,54 @@ static enum MHD_Result diff(struct rift_manager *m, struct MHD_Connection *c, co
 	}
 	opts.sql = flag(c, "sql");
 	opts.with_text = flag(c, "definitions");
-	if (strcmp(other, name) == 0)
-		return reply_error(
-		    c, MHD_HTTP_BAD_REQUEST,
-		    "a branch compared with itself has no differences; name another");
-	st = rift_manager_get(m, other, &v, err, sizeof(err));
-	if (st != RIFT_OK)
-		return reply_error(c, st, err);
+	fork = against == NULL || against[0] == '\0';
+	if (fork) {
+		/* the parent as it was when name was made: a hidden branch over that point */
+		snprintf(label, sizeof(label), "%s (as %s was made)",
+			 v.info.parent[0] ? v.info.parent : "the base", name);
+		st = rift_manager_fork_hold(m, name, other, sizeof(other), &oi, err, sizeof(err));
+		if (st != RIFT_OK)
+			return reply_error(
+			    c, st == RIFT_NOT_FOUND || st == RIFT_CONFLICT ? st : RIFT_UNAVAILABLE,
+			    err);
+	} else {
+		snprintf(other, sizeof(other), "%s", against);
+		snprintf(label, sizeof(label), "%s", against);
+		if (strcmp(other, name) == 0)
+			return reply_error(c, MHD_HTTP_BAD_REQUEST,
+					   "a branch compared with itself has no differences; name "
+					   "another");
+		st = rift_manager_get(m, other, &v, err, sizeof(err));
+		if (st != RIFT_OK)
+			return reply_error(c, st, err);
+		st = rift_manager_hold(m, other, &oi, err, sizeof(err));
+		if (st != RIFT_OK)
+			return reply_error(c, st == RIFT_NOT_FOUND ? st : RIFT_UNAVAILABLE, err);
+	}
 	st = rift_manager_hold(m, name, &bi, err, sizeof(err));
-	if (st != RIFT_OK)
-		return reply_error(c, st == RIFT_NOT_FOUND ? st : RIFT_UNAVAILABLE, err);
-	st = rift_manager_hold(m, other, &oi, err, sizeof(err));
 	if (st != RIFT_OK) {
-		rift_manager_release(m, name);
+		if (fork)
+			rift_manager_fork_drop(m, other, true);
+		else
+			rift_manager_release(m, other);
 		return reply_error(c, st == RIFT_NOT_FOUND ? st : RIFT_UNAVAILABLE, err);
 	}
 	bs = (struct rift_diff_side){ name, &bi, cfg->pg_user, rift_manager_bindir(m) };
-	os = (struct rift_diff_side){ other, &oi, cfg->pg_user, rift_manager_bindir(m) };
+	os = (struct rift_diff_side){ label, &oi, cfg->pg_user, rift_manager_bindir(m) };
 	rc = rift_diff_branches(&bs, &os, &opts, &doc, err, sizeof(err));
-	rift_manager_release(m, other);
 	rift_manager_release(m, name);
+	if (fork)
+		rift_manager_fork_drop(m, other, true);
+	else
+		rift_manager_release(m, other);
 	if (rc != 0) {
-		LOG_WARN("api", "diff %s against %s: %s", name, other, err);
+		LOG_WARN("api", "diff %s against %s: %s", name, label, err);
 		return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
 	}
-	if (parent)
-		json_object_set_new(doc, "note",
-				    json_string("compared with the parent branch as it is now, not "
-						"as it was when this branch was made"));
+	json_object_set_new(doc, "fork_point", json_boolean(fork));
+	if (fork)
+		json_object_set_new(doc, "against",
+				    v.info.parent[0] ? json_string(v.info.parent) : json_null());
 	return reply(c, MHD_HTTP_OK, doc);
 }
 

@@ -224,7 +224,7 @@ static int diff_table(PGconn *b, PGconn *o, const char *schema, const char *name
 	for (i = 0; keyed && i < PQntuples(bk); i++) {
 		if (nk++)
 			dbuf_puts(&kcols, ", ");
-		dbuf_puts(&kcols, "t.");
+		dbuf_puts(&kcols, "\"rift$t\".");
 		ident(&kcols, PQgetvalue(bk, i, 0));
 		json_array_append_new(keys, json_string(PQgetvalue(bk, i, 0)));
 	}
@@ -235,30 +235,33 @@ static int diff_table(PGconn *b, PGconn *o, const char *schema, const char *name
 			continue;
 		if (nv++)
 			dbuf_puts(&vcols, ", ");
-		dbuf_puts(&vcols, "t.");
+		dbuf_puts(&vcols, "\"rift$t\".");
 		ident(&vcols, PQgetvalue(bc, i, 0));
 	}
 	if (nv == 0)
 		goto out; /* nothing comparable */
-	/* one ordered stream per side; ordering by the key's JSON text in the "C" collation is
+	/* one ordered stream per side (aliases a table's columns cannot shadow: "x.*" is always
+	 * the relation x);  ordering by the key's JSON text in the "C" collation is
 	 * byte order, which is what strcmp below compares */
-	dbuf_puts(&q, "select pg_catalog.row_to_json(v)::pg_catalog.text");
+	dbuf_puts(&q, "select pg_catalog.row_to_json(\"rift$v\".*)::pg_catalog.text");
 	if (keyed)
-		dbuf_puts(&q, ", pg_catalog.row_to_json(k)::pg_catalog.text");
+		dbuf_puts(&q, ", pg_catalog.row_to_json(\"rift$k\".*)::pg_catalog.text");
 	dbuf_puts(&q, " from only ");
 	ident(&q, schema);
 	dbuf_puts(&q, ".");
 	ident(&q, name);
-	dbuf_puts(&q, " as t, lateral (select ");
+	dbuf_puts(&q, " as \"rift$t\", lateral (select ");
 	dbuf_puts(&q, vcols.p);
-	dbuf_puts(&q, ") v");
+	dbuf_puts(&q, ") \"rift$v\"");
 	if (keyed) {
 		dbuf_puts(&q, ", lateral (select ");
 		dbuf_puts(&q, kcols.p);
-		dbuf_puts(&q, ") k order by pg_catalog.row_to_json(k)::pg_catalog.text collate "
+		dbuf_puts(&q, ") \"rift$k\" order by "
+			      "pg_catalog.row_to_json(\"rift$k\".*)::pg_catalog.text collate "
 			      "\"C\"");
 	} else {
-		dbuf_puts(&q, " order by pg_catalog.row_to_json(v)::pg_catalog.text collate \"C\"");
+		dbuf_puts(&q, " order by pg_catalog.row_to_json(\"rift$v\".*)::pg_catalog.text "
+			      "collate \"C\"");
 	}
 	if (q.oom || kcols.oom || vcols.oom) {
 		rc = -ENOMEM;

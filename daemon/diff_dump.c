@@ -39,7 +39,7 @@ int rift_diff_dump(const struct rift_diff_side *s, const char *dbname, int timeo
 	char exe[4200], port[16];
 	struct dbuf conn = { 0 }, got = { 0 };
 	char *argv[] = { exe, "--schema-only", "--no-password", "-d", NULL, NULL };
-	char *env[] = { "PGPASSFILE=/nonexistent/rift-no-passfile", "PGCONNECT_TIMEOUT=5",
+	char *env[] = { "PGPASSFILE=/nonexistent/rift-no-passfile", "PGCONNECT_TIMEOUT=30",
 			"PGOPTIONS=-c log_statement=none", NULL };
 	struct timespec t0, now;
 	int fds[2] = { -1, -1 }, status = 0, rc = 0;

@@ -238,8 +238,9 @@ struct pg_conn *rift_instance_connect(const struct rift_instance *inst, const ch
 	char port[16], opts[256];
 	const char *keys[] = { "host",     "port",     "dbname",  "user", "connect_timeout",
 			       "password", "passfile", "options", NULL };
+	/* 30 s to connect: a report may wait on a busy machine, unlike the router's lookups */
 	const char *vals[] = {
-		inst->sockdir, port, dbname, pg_user, "5", "", "/nonexistent/rift-no-passfile",
+		inst->sockdir, port, dbname, pg_user, "30", "", "/nonexistent/rift-no-passfile",
 		opts,          NULL
 	};
 	struct ucred cred = { 0 };

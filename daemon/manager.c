@@ -1383,24 +1383,25 @@ void rift_manager_touch(struct rift_manager *m, const char *name, int delta)
 	pthread_mutex_unlock(&m->mu);
 }
 
-enum rift_status rift_manager_hold(struct rift_manager *m, const char *name,
-				   struct rift_instance *inst, char *err, size_t errlen)
+/* rift_manager_hold without the name check (also for riftd's own hidden branches). */
+static enum rift_status hold(struct rift_manager *m, const char *name, struct rift_instance *inst,
+			     char *err, size_t errlen)
 {
-	struct rift_branch_view v;
 	enum rift_status st;
 	struct bstate *b;
 
-	st = check_name(name, err, errlen);
-	if (st != RIFT_OK)
-		return st;
+	b = get_state(m, name);
+	if (b == NULL)
+		return not_found(name, err, errlen);
 	/* counted as a routed connection first, so the idle check cannot stop it after the start */
 	rift_manager_touch(m, name, 1);
-	st = rift_manager_start(m, name, &v, err, errlen);
+	pthread_mutex_lock(&b->op);
+	st = b->deleted ? not_found(name, err, errlen) : start_locked(m, b, err, errlen);
+	pthread_mutex_unlock(&b->op);
 	if (st != RIFT_OK) {
 		rift_manager_touch(m, name, -1);
 		return st;
 	}
-	b = get_state(m, name);
 	pthread_mutex_lock(&m->mu);
 	if (b != NULL && b->running && !b->deleted) {
 		*inst = b->inst;
@@ -1415,9 +1416,84 @@ enum rift_status rift_manager_hold(struct rift_manager *m, const char *name,
 	return st;
 }
 
+enum rift_status rift_manager_hold(struct rift_manager *m, const char *name,
+				   struct rift_instance *inst, char *err, size_t errlen)
+{
+	enum rift_status st = check_name(name, err, errlen);
+
+	return st != RIFT_OK ? st : hold(m, name, inst, err, errlen);
+}
+
 void rift_manager_release(struct rift_manager *m, const char *name)
 {
 	rift_manager_touch(m, name, -1);
+}
+
+/* The fork point's temporary branches carry the warm pool's prefix: users can neither make nor
+ * reach them, rift list hides them, and a restarted riftd deletes any a killed one left. */
+#define FORK_PREFIX WARM_PREFIX "fork-"
+
+enum rift_status rift_manager_fork_hold(struct rift_manager *m, const char *name, char *tmp,
+					size_t tmplen, struct rift_instance *inst, char *err,
+					size_t errlen)
+{
+	enum rift_status st = check_name(name, err, errlen);
+	unsigned char rnd[6];
+	int rc;
+
+	if (st != RIFT_OK)
+		return st;
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		snprintf(err, errlen, "cannot get random bytes for a temporary branch name");
+		return RIFT_FAILED;
+	}
+	snprintf(tmp, tmplen, FORK_PREFIX "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+		 rnd[3], rnd[4], rnd[5]);
+	rc = rift_store_branch_create_at_fork(m->store, tmp, name);
+	if (rc == -ESRCH) {
+		snprintf(err, errlen,
+			 "the point branch \"%s\" was made from is no longer in the store; "
+			 "compare with a branch instead (rift diff %s OTHER)",
+			 name, name);
+		return RIFT_CONFLICT;
+	}
+	if (rc != 0)
+		return store_status(rc, name, NULL, err, errlen);
+	/* its pg_authid is the parent's as it was: riftd's own local trust line is all it needs */
+	st = hold(m, tmp, inst, err, errlen);
+	if (st != RIFT_OK)
+		rift_manager_fork_drop(m, tmp, false);
+	return st;
+}
+
+void rift_manager_fork_drop(struct rift_manager *m, const char *tmp, bool held)
+{
+	struct bstate *b;
+	char mnt[4200];
+	int rc;
+
+	if (held)
+		rift_manager_release(m, tmp);
+	b = get_state(m, tmp);
+	if (b != NULL) {
+		pthread_mutex_lock(&b->op);
+		stop_locked(m, b);
+	}
+	rc = rift_store_branch_delete(m->store, tmp);
+	if (rc != 0 && rc != -ENOENT)
+		LOG_ERROR("manager", "cannot delete temporary branch %s: %s", tmp, strerror(-rc));
+	if (b != NULL) {
+		if (rc == 0)
+			b->deleted = true;
+		pthread_mutex_unlock(&b->op);
+	}
+	snprintf(mnt, sizeof(mnt), "%.3000s/mnt/%s", m->state, tmp);
+	rmdir(mnt);
+	snprintf(mnt, sizeof(mnt), "%.3000s/run/pg/%s", m->state, tmp);
+	rmdir(mnt); /* empty once its server is gone; else the next riftd start removes it */
+	snprintf(mnt, sizeof(mnt), "%.3000s/log/%s.log", m->state, tmp);
+	unlink(mnt);
+	save_running(m);
 }
 
 const char *rift_manager_bindir(struct rift_manager *m)

@@ -97,6 +97,17 @@ enum rift_status rift_manager_hold(struct rift_manager *m, const char *name,
 				   struct rift_instance *inst, char *err, size_t errlen);
 void rift_manager_release(struct rift_manager *m, const char *name);
 
+/*
+ * Makes a temporary hidden branch over the point branch name was made from (its parent as it
+ * was then; the base for a branch made from a base), and holds it as rift_manager_hold does:
+ * its name goes to tmp. Undo with rift_manager_fork_drop(m, tmp, true).
+ */
+enum rift_status rift_manager_fork_hold(struct rift_manager *m, const char *name, char *tmp,
+					size_t tmplen, struct rift_instance *inst, char *err,
+					size_t errlen);
+/* Stops and deletes a temporary fork-point branch (released first when held). */
+void rift_manager_fork_drop(struct rift_manager *m, const char *tmp, bool held);
+
 /* Where the Postgres binaries of the base are (pg_dump, ...). */
 const char *rift_manager_bindir(struct rift_manager *m);
 

@@ -210,6 +210,15 @@ int rift_store_branch_info(struct rift_store *store, const char *name,
 			   struct rift_branch_info *info);
 
 /*
+ * Creates branch name (with no parent recorded) over the point where branch of was made: the
+ * layer its chain shares with its parent's, i.e. the parent as it was then; the base layer for
+ * a branch made from a base. O(1), one synced batch. -EEXIST, -ENOENT (no branch of), -ESRCH
+ * (no such shared layer, e.g. its parent is gone), -EINVAL (bad name).
+ */
+int rift_store_branch_create_at_fork(struct rift_store *store, const char *name, const char *of)
+    __attribute__((warn_unused_result));
+
+/*
  * Lists branches sorted by name: *out (owned by the caller, free()) gets *count entries.
  */
 int rift_store_branch_list(struct rift_store *store, struct rift_branch_info **out, size_t *count)

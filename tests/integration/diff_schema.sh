@@ -101,14 +101,14 @@ dump main >"$TEST_TMP/main.sql" && dump back >"$TEST_TMP/back.sql" || fail "pg_d
 diff -u "$TEST_TMP/main.sql" "$TEST_TMP/back.sql" >"$TEST_TMP/dumps2.diff" ||
 	fail "reverse --sql left differences: $(head -60 "$TEST_TMP/dumps2.diff"; echo ----; cat "$TEST_TMP/to_main.sql")"
 
-# without OTHER: against the parent; errors
-rift --json diff feat >"$TEST_TMP/d3.json" || fail "rift diff feat (against parent)"
-jq -e '.against == "main" and (.note | contains("as it is now"))' "$TEST_TMP/d3.json" >/dev/null ||
-	fail "default against: $(jq -c '{against, note}' "$TEST_TMP/d3.json")"
+# without OTHER: against the fork point (feat's migration, all added); errors
+rift --json diff feat >"$TEST_TMP/d3.json" || fail "rift diff feat (against its fork point)"
+jq -e '.against == "main" and .fork_point' "$TEST_TMP/d3.json" >/dev/null ||
+	fail "default against: $(jq -c '{against, fork_point}' "$TEST_TMP/d3.json")"
+jq -e "$db | .schema.added | map(.name) | index(\"invoices\")" "$TEST_TMP/d3.json" >/dev/null ||
+	fail "fork-point diff misses the new table"
 expect_status 1 rift diff nope main
 expect_output 'does not exist'
 expect_status 1 rift diff feat nope
 expect_output 'does not exist'
-expect_status 1 rift diff main
-expect_output 'no parent'
 expect_status 2 rift diff 'Bad/Name'
