@@ -374,14 +374,20 @@ int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json
 	int i = 0, j = 0, rc = 0, c;
 
 	/* one snapshot per side for every table */
-	if ((bt = rift_diff_query(b, "begin isolation level repeatable read read only", 0, NULL,
-				  opts->timeout_ms, err, errlen)) == NULL ||
-	    (PQclear(bt),
-	     (ot = rift_diff_query(o, "begin isolation level repeatable read read only", 0, NULL,
-				   opts->timeout_ms, err, errlen)) == NULL) ||
-	    (PQclear(ot), (bt = rift_diff_query(b, TABLES_SQL, 0, NULL, opts->timeout_ms, err,
-						errlen)) == NULL) ||
-	    (ot = rift_diff_query(o, TABLES_SQL, 0, NULL, opts->timeout_ms, err, errlen)) == NULL) {
+	bt = rift_diff_query(b, "begin isolation level repeatable read read only", 0, NULL,
+			     opts->timeout_ms, err, errlen);
+	ot = bt ? rift_diff_query(o, "begin isolation level repeatable read read only", 0, NULL,
+				  opts->timeout_ms, err, errlen)
+		: NULL;
+	if (bt == NULL || ot == NULL) {
+		PQclear(bt);
+		return -EIO;
+	}
+	PQclear(bt);
+	PQclear(ot);
+	bt = rift_diff_query(b, TABLES_SQL, 0, NULL, opts->timeout_ms, err, errlen);
+	ot = bt ? rift_diff_query(o, TABLES_SQL, 0, NULL, opts->timeout_ms, err, errlen) : NULL;
+	if (bt == NULL || ot == NULL) {
 		PQclear(bt);
 		return -EIO;
 	}
