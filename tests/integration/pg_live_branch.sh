@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # pg_live_branch.sh — branching a database while pgbench writes to it gives a consistent copy.
+# With the argument `walswitch`, WAL segments are switched over and over while the branch is
+# taken, so that it lands in the middle of a segment switch (new segment created and renamed
+# into place, pg_control and the old segment being written).
 source "$RIFT_TESTLIB"
+mode=${1:-plain}
 
 state=$TEST_TMP/state
 chown postgres "$TEST_TMP"
@@ -32,8 +36,23 @@ as_postgres "$PG_BIN/pgbench -h $TEST_TMP/sock -p $port_a -T 12 -c 2 -j 2 postgr
 bench=$!
 sleep 5
 psql_at "$port_a" "checkpoint" # what riftd does before branching a running branch
+switcher=""
+if [ "$mode" = walswitch ]; then
+	# a switch needs WAL written since the last one: pgbench supplies it
+	(while :; do psql_at "$port_a" "select pg_switch_wal()" >/dev/null 2>&1 || true; done) &
+	switcher=$!
+	on_exit "kill $switcher 2>/dev/null"
+	sleep 1
+fi
 kill -USR1 $helper
 wait_for branched
+if [ -n "$switcher" ]; then
+	sleep 1
+	kill $switcher
+	wait $switcher 2>/dev/null || true
+	segs=$(find "$TEST_TMP/b/pg_wal" -maxdepth 1 -name '0*' | wc -l)
+	echo "the branch holds $segs WAL segments"
+fi
 wait $bench || { cat "$TEST_TMP/pgbench.out" >&2; fail "pgbench on a failed during the branch"; }
 
 port_b=$(free_port)
