@@ -591,7 +591,6 @@ static int open_db(struct rift_store *s, bool create, char *err, size_t errlen)
 	const rocksdb_options_t *cf_opts[3];
 	rocksdb_column_family_handle_t *handles[3];
 	char path[4096], *rerr = NULL;
-	rocksdb_options_t *data_opts;
 
 	snprintf(path, sizeof(path), "%s/db/CURRENT", s->state_dir);
 	if (!create && access(path, F_OK) != 0) {
@@ -625,10 +624,17 @@ static int open_db(struct rift_store *s, bool create, char *err, size_t errlen)
 	rocksdb_block_based_options_set_filter_policy(s->table_opts,
 						      rocksdb_filterpolicy_create_bloom(10));
 	rocksdb_options_set_block_based_table_factory(s->opts, s->table_opts);
-	data_opts = s->opts; /* same tuning for both; separate CFs let a layer be one range */
+	/* Records: LZ4, cheap enough for every flush. Blocks: LZ4 in the upper levels, where
+	 * data is rewritten often, ZSTD at the bottom, where most of it rests; levels sized from
+	 * the bottom up keep obsolete versions to about a tenth of the data (docs/architecture.md,
+	 * "Space"). Tables written before with Snappy (RocksDB's default) stay readable. */
+	rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
+	rocksdb_options_set_level_compaction_dynamic_level_bytes(s->opts, 1);
+	s->data_opts = rocksdb_options_create_copy(s->opts);
+	rocksdb_options_set_bottommost_compression(s->data_opts, rocksdb_zstd_compression);
 	cf_opts[0] = s->opts;
 	cf_opts[1] = s->opts;
-	cf_opts[2] = data_opts;
+	cf_opts[2] = s->data_opts; /* separate CFs let a layer's blocks be one range */
 	s->db = rocksdb_open_column_families(s->opts, path, 3, names, cf_opts, handles, &rerr);
 	if (rerr != NULL) {
 		if (strstr(rerr, "lock"))
@@ -679,9 +685,20 @@ int rift_store_open(const char *state_dir, bool create, struct rift_store **out,
 	if (s == NULL)
 		return -ENOMEM;
 	s->state_dir = strdup(state_dir);
-	pthread_rwlock_init(&s->lock, NULL);
+	{
+		/* Writers first: readers and data-path writes hold the lock shared almost all
+		 * the time, and would starve a namespace change or a branch creation. No path
+		 * takes it shared twice in one thread, which this kind would deadlock. */
+		pthread_rwlockattr_t ra;
+		pthread_rwlockattr_init(&ra);
+		pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&s->lock, &ra);
+		pthread_rwlockattr_destroy(&ra);
+	}
 	pthread_mutex_init(&s->sync_mu, NULL);
 	pthread_mutex_init(&s->mem_mu, NULL);
+	pthread_mutex_init(&s->reclaim_mu, NULL);
+	pthread_cond_init(&s->reclaim_cv, NULL);
 	pthread_mutex_init(&s->fd_mu, NULL);
 	pthread_mutex_init(&s->squash_mu, NULL);
 	pthread_cond_init(&s->squash_cv, NULL);
@@ -723,6 +740,13 @@ int rift_store_open(const char *state_dir, bool create, struct rift_store **out,
 		goto fail;
 	}
 	s->squasher_running = true;
+	if (pthread_create(&s->reclaimer, NULL, reclaim_thread, s) != 0) {
+		snprintf(err, errlen,
+			 "cannot start the store's background thread: out of resources");
+		rc = -EAGAIN;
+		goto fail;
+	}
+	s->reclaimer_running = true;
 	*out = s;
 	return 0;
 fail:
@@ -743,6 +767,7 @@ void rift_store_close(struct rift_store *s)
 		pthread_mutex_unlock(&s->squash_mu);
 		pthread_join(s->squasher, NULL);
 	}
+	reclaim_stop(s);
 	for (i = 0; i < s->nbranches; i++)
 		if (s->branches[i]->open != NULL)
 			rift_store_branch_close(s->branches[i]->open);
@@ -778,6 +803,8 @@ void rift_store_close(struct rift_store *s)
 	base_close_fds(s);
 	if (s->opts)
 		rocksdb_options_destroy(s->opts);
+	if (s->data_opts)
+		rocksdb_options_destroy(s->data_opts);
 	if (s->table_opts)
 		rocksdb_block_based_options_destroy(s->table_opts);
 	if (s->cache)
@@ -789,6 +816,8 @@ void rift_store_close(struct rift_store *s)
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->sync_mu);
 	pthread_mutex_destroy(&s->mem_mu);
+	pthread_mutex_destroy(&s->reclaim_mu);
+	pthread_cond_destroy(&s->reclaim_cv);
 	pthread_mutex_destroy(&s->fd_mu);
 	pthread_mutex_destroy(&s->squash_mu);
 	pthread_cond_destroy(&s->squash_cv);

@@ -522,11 +522,6 @@ static int admit_write(struct rift_branch *b, const struct inode_rec *rec, uint6
 	return space_admit(b, grow, end > rec->size, end);
 }
 
-static pthread_mutex_t *ino_stripe(struct rift_branch *b, uint64_t ino)
-{
-	return &b->ino_mu[(ino * 0x9E3779B97F4A7C15ull >> 32) % INO_STRIPES];
-}
-
 /*
  * Writes take the store lock shared and their inode's stripe (struct rift_branch), not the lock
  * for writing: writes to other files and of other branches go on meanwhile, and RocksDB groups
@@ -612,6 +607,8 @@ void data_drop_layer(struct rift_store *s, rocksdb_writebatch_t *wb, uint64_t la
 	key_data(to, layer, data_id + 1, 0);
 	rocksdb_writebatch_delete_range_cf(wb, s->cf_data, (const char *)from, sizeof(from),
 					   (const char *)to, sizeof(to));
+	if (p->nfull != 0)
+		reclaim_note(s, layer, data_id, p->nfull * BS);
 	account(s, layer, -(int64_t)p->nfull, -(int64_t)p->nzero);
 	p->nfull = p->nzero = 0;
 	presence_put(s, wb, data_id, p);

@@ -144,10 +144,16 @@ struct base_fd {
 	bool evicted;
 };
 
+/* A dropped range of file data waiting for its compaction (store_reclaim.c). */
+struct reclaim_range {
+	uint64_t layer, data_id;
+};
+#define RECLAIM_QUEUE 64u
+
 struct rift_store {
 	char *state_dir;
 	rocksdb_t *db;
-	rocksdb_options_t *opts;
+	rocksdb_options_t *opts, *data_opts;
 	rocksdb_column_family_handle_t *cf_default, *cf_meta, *cf_data;
 	rocksdb_writeoptions_t *wo, *wo_sync;
 	rocksdb_readoptions_t *ro;
@@ -193,11 +199,26 @@ struct rift_store {
 	atomic_bool ballast_present;
 	atomic_uint_least64_t chain_gen; /* bumped whenever any branch's chain changes */
 
+	pthread_mutex_t reclaim_mu; /* guards the reclaim_ fields; a leaf lock */
+	pthread_cond_t reclaim_cv;
+	pthread_t reclaimer;
+	bool reclaimer_running, reclaim_stop;
+	struct reclaim_range reclaim_q[RECLAIM_QUEUE];
+	size_t reclaim_n;
+	bool reclaim_overflow;
+	uint64_t reclaim_pending; /* bytes dropped since the last reclaim */
+
 	pthread_t squasher;
 	pthread_mutex_t squash_mu;
 	pthread_cond_t squash_cv;
 	bool squash_wanted, squash_stop, squasher_running;
 };
+
+/* The stripe that serializes data-path changes of ino in branch b. */
+static inline pthread_mutex_t *ino_stripe(struct rift_branch *b, uint64_t ino)
+{
+	return &b->ino_mu[(ino * 0x9E3779B97F4A7C15ull >> 32) % INO_STRIPES];
+}
 
 /* Asserts that someone holds the store lock (the caller, where a function requires it). A
  * trylock that succeeded would itself be the bug, so the assert fails either way then. */
@@ -282,6 +303,13 @@ void space_wrote(struct rift_store *s, uint64_t bytes);
  * size limit applies only when extends (the write makes a file longer, to new_size bytes). */
 int space_admit(struct rift_branch *b, uint64_t grow, bool extends, uint64_t new_size);
 bool space_low(struct rift_store *s);
+
+/* ---- store_reclaim.c ---- */
+/* Queues the data of data_id in layer (bytes of it) for a prompt compaction. */
+void reclaim_note(struct rift_store *s, uint64_t layer, uint64_t data_id, uint64_t bytes);
+/* The thread that compacts the queued ranges once enough is waiting; reclaim_stop ends it. */
+void *reclaim_thread(void *arg);
+void reclaim_stop(struct rift_store *s);
 
 /* ---- store_index.c: which layers hold blocks of which data id ---- */
 struct data_index_entry *index_find(struct rift_store *s, uint64_t data_id);

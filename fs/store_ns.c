@@ -844,13 +844,22 @@ int rift_store_setattr(struct rift_branch *b, uint64_t ino, const struct rift_at
 	struct inode_rec *rec = malloc(sizeof(*rec));
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 	struct timespec now = now_ts();
+	/* Without a size change only this inode's record changes: shared lock and its stripe,
+	 * as writes (the kernel's writeback cache sends mtime updates along with data). */
+	bool shared = !(mask & RIFT_SET_SIZE), reload = false;
+	pthread_mutex_t *stripe = ino_stripe(b, ino);
 	int rc;
 
 	if (rec == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	pthread_rwlock_wrlock(&s->lock);
+	if (shared) {
+		pthread_rwlock_rdlock(&s->lock);
+		pthread_mutex_lock(stripe);
+	} else {
+		pthread_rwlock_wrlock(&s->lock);
+	}
 	rc = atomic_load(&s->error);
 	if (rc == 0)
 		rc = inode_get(b, ino, rec, NULL);
@@ -882,11 +891,15 @@ int rift_store_setattr(struct rift_branch *b, uint64_t ino, const struct rift_at
 		rec->mtime = in->mtime;
 	rec->ctime = (mask & RIFT_SET_CTIME) ? in->ctime : now;
 	inode_put(b, wb, ino, rec);
-	rc = branch_write(b, wb);
+	rc = shared ? branch_write_shared(b, wb, &reload) : branch_write(b, wb);
 	if (rc == 0 && out != NULL)
 		attr_from_rec(b, ino, rec, out);
 unlock:
+	if (shared)
+		pthread_mutex_unlock(stripe);
 	pthread_rwlock_unlock(&s->lock);
+	if (reload)
+		store_reload_counts_exclusive(s);
 out:
 	rocksdb_writebatch_destroy(wb);
 	free(rec);

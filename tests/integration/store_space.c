@@ -9,7 +9,8 @@
 
 #include "rift/store.h"
 
-#define WRITE_MB 200u
+#define WRITE_MB   200u
+#define LIVE_FILES 8u /* x 16 MiB, deleted in a live branch */
 
 /* Bytes in the files of dir (not recursive: RocksDB keeps its files flat). */
 static uint64_t du(const char *dir)
@@ -141,6 +142,69 @@ int main(void)
 		rc = fail("deleting the branch did not give the space back (more than 10% over)");
 		goto out;
 	}
+
+	/* Files deleted inside a live branch (Postgres removes WAL segments and dropped
+	 * relations) give their space back while the store stays open: no restart, no delete. */
+	if (rift_store_open(state, false, &s, err, sizeof(err)) != 0 ||
+	    rift_store_branch_open(s, "main", &b) != 0) {
+		rc = fail("reopen for the live delete");
+		goto out;
+	}
+	before = du(db);
+	for (i = 0; i < LIVE_FILES; i++) {
+		char name[32];
+		uint64_t m;
+		snprintf(name, sizeof(name), "seg%" PRIu64, i);
+		if (rift_store_create(b, RIFT_ROOT_INO, name, 0600, 0, 0, &a) != 0) {
+			rc = fail("create of a segment");
+			goto out;
+		}
+		for (m = 0; m < 16; m++) {
+			size_t j;
+			for (j = 0; j < (1u << 20) / 8; j++) {
+				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+				memcpy(buf + j * 8, &seed, 8);
+			}
+			if (rift_store_write(b, a.ino, m << 20, 1 << 20, buf) != 1 << 20) {
+				rc = fail("segment write");
+				goto out;
+			}
+		}
+	}
+	if (rift_store_sync(s) != 0) {
+		rc = fail("sync");
+		goto out;
+	}
+	full = du(db);
+	for (i = 0; i < LIVE_FILES; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "seg%" PRIu64, i);
+		if (rift_store_unlink(b, RIFT_ROOT_INO, name) != 0) {
+			rc = fail("unlink of a segment");
+			goto out;
+		}
+	}
+	for (i = 0; i < 600; i++) { /* up to 60 s on a busy machine */
+		after = du(db);
+		if (after <= before + before / 10 + (32u << 20))
+			break;
+		usleep(100000);
+	}
+	printf("store_space: live branch: db/ %" PRIu64 " KiB before, %" PRIu64
+	       " KiB with %u x 16 MiB files, %" PRIu64 " KiB %.1f s after unlinking them\n",
+	       before >> 10, full >> 10, LIVE_FILES, after >> 10, (double)i / 10);
+	if (full < before + ((uint64_t)LIVE_FILES << 24) / 2) {
+		rc = fail("the files' data did not reach the disk: the measurement is void");
+		goto out;
+	}
+	if (after > before + before / 10 + (32u << 20)) {
+		rc = fail("unlinking files in a live branch did not give the space back in 60 s");
+		goto out;
+	}
+	rift_store_branch_close(b);
+	b = NULL;
+	rift_store_close(s);
+	s = NULL;
 
 	/* 16 MiB of zeros into a new file (a WAL segment) stores under 64 KiB */
 	memset(buf, 0, 1 << 20);
