@@ -140,8 +140,9 @@ static const unsigned phase_next[] = {
 	[P_CONNECTING] = TO(P_WATCH) | TO(P_CLOSING),
 	[P_WATCH] = TO(P_RELAY) | TO(P_CLOSING),
 	[P_AUTH] = TO(P_RELAY) | TO(P_STARTING) | TO(P_CLOSING),
-	[P_RELAY] = TO(P_SPLICED) | TO(P_CLOSING),
+	[P_RELAY] = TO(P_SPLICED) | TO(P_TLSRELAY) | TO(P_CLOSING),
 	[P_SPLICED] = TO(P_CLOSING),
+	[P_TLSRELAY] = TO(P_CLOSING),
 	[P_CLOSING] = TO(P_CLOSING),
 };
 #undef TO
@@ -207,9 +208,10 @@ void client_free(struct client *cl)
 		    cl->peer, cl->branch, cl->reason[0] ? cl->reason : "done", since_s(&cl->t0),
 		    (unsigned long long)cl->in_bytes, (unsigned long long)cl->out_bytes,
 		    cl->reused ? ", reused server session" : "",
-		    cl->fd[SIDE_CLIENT] < 0 ? ""
-		    : cl->direct            ? ", kernel-spliced to the server's socket"
-					    : ", kernel-spliced");
+		    cl->pipe != NULL          ? ", TLS relayed by a relay thread"
+		    : cl->fd[SIDE_CLIENT] < 0 ? ""
+		    : cl->direct              ? ", kernel-spliced to the server's socket"
+					      : ", kernel-spliced");
 		rift_manager_touch(r->m, cl->branch, -1);
 		r->closed.sessions[cl->fd[SIDE_CLIENT] >= 0]++;
 		r->closed.bytes[cl->fd[SIDE_CLIENT] >= 0] += cl->in_bytes + cl->out_bytes;
@@ -231,6 +233,11 @@ void client_free(struct client *cl)
 		cl->next->prev = cl->prev;
 	if (cl->c != NULL)
 		bufferevent_free(cl->c);
+	if (cl->ssl != NULL) /* TLS on the socket: its bufferevent closes nothing */
+		SSL_free(cl->ssl);
+	if (cl->tls_fd >= 0)
+		close(cl->tls_fd);
+	tls_pipe_free(cl->pipe);
 	if (cl->s != NULL)
 		bufferevent_free(cl->s);
 	if (cl->fd[SIDE_CLIENT] >= 0)
@@ -292,17 +299,44 @@ static void start_tls(struct client *cl)
 {
 	SSL *ssl = SSL_new(cl->r->ssl);
 	struct bufferevent *tls;
+	struct evbuffer *in = bufferevent_get_input(cl->c), *out = bufferevent_get_output(cl->c);
+	int fd = bufferevent_getfd(cl->c);
 
 	if (ssl == NULL) {
 		close_quietly(cl, "cannot allocate TLS state");
 		return;
 	}
-	tls = bufferevent_openssl_filter_new(cl->r->base, cl->c, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					     BEV_OPT_CLOSE_ON_FREE);
-	if (tls == NULL) {
-		SSL_free(ssl);
-		close_quietly(cl, "cannot start TLS");
-		return;
+	/* the 'S' (and a GSSENC 'N') go out before the first TLS byte; a bufferevent keeps the
+	 * start of its output frozen to all but itself, so thaw it for this one write */
+	if (evbuffer_unfreeze(out, 1) == 0) {
+		while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
+			;
+		evbuffer_freeze(out, 1);
+	}
+	if (!cl->direct_tls && evbuffer_get_length(in) == 0 && evbuffer_get_length(out) == 0) {
+		/* TLS straight on the socket: no filter's copies, and a logged-in session can leave
+		 * for a relay thread with its socket and TLS state (router_tls_relay.c) */
+		bufferevent_setfd(cl->c, -1);
+		bufferevent_free(cl->c);
+		cl->c = NULL;
+		tls = bufferevent_openssl_socket_new(cl->r->base, fd, ssl,
+						     BUFFEREVENT_SSL_ACCEPTING, 0);
+		if (tls == NULL) {
+			SSL_free(ssl);
+			close(fd);
+			close_quietly(cl, "cannot start TLS");
+			return;
+		}
+		cl->ssl = ssl;
+		cl->tls_fd = fd;
+	} else { /* a direct-TLS ClientHello already read into the buffer: the filter reads it */
+		tls = bufferevent_openssl_filter_new(
+		    cl->r->base, cl->c, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (tls == NULL) {
+			SSL_free(ssl);
+			close_quietly(cl, "cannot start TLS");
+			return;
+		}
 	}
 	cl->c = tls;
 	cl->tls = true;
@@ -703,6 +737,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	cl->r = r;
 	cl->fd[SIDE_CLIENT] = cl->fd[SIDE_SERVER] = -1;
+	cl->tls_fd = -1;
 	cl->ulist = -1;
 	clock_gettime(CLOCK_MONOTONIC, &cl->t0);
 	r->clients++;
@@ -890,6 +925,10 @@ int rift_router_start(struct rift_manager *m, const char *state, struct rift_rou
 		snprintf(err, errlen, "cannot watch spliced connections: %s", strerror(errno));
 		goto fail;
 	}
+	if (r->ssl != NULL && tls_relay_open(r) != 0) {
+		snprintf(err, errlen, "cannot start the TLS relay threads");
+		goto fail;
+	}
 	if (pthread_create(&r->thread, NULL, loop_main, r) != 0) {
 		snprintf(err, errlen, "cannot start the router thread");
 		goto fail;
@@ -912,6 +951,7 @@ void rift_router_stop(struct rift_router *r)
 		event_base_loopbreak(r->base);
 		pthread_join(r->thread, NULL);
 	}
+	tls_relay_close(r); /* before the clients whose sessions its threads relay */
 	while (atomic_load(&r->workers) > 0) { /* start threads finish within start_timeout */
 		struct timespec tick = { 0, 20 * 1000 * 1000 };
 		nanosleep(&tick, NULL);
@@ -927,6 +967,7 @@ void rift_router_stop(struct rift_router *r)
 	if (r->spare_fd >= 0)
 		close(r->spare_fd);
 	pool_close(r); /* after the clients: one may have held a kept session */
+	tls_relay_free(r);
 	splice_close(r);
 	if (r->base != NULL)
 		event_base_free(r->base);

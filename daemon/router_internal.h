@@ -31,6 +31,7 @@
 #define AUTH_FRESH_S            10 /* how long a login the server approved vouches for reused ones */
 #define SPLICE_AFTER_MS         1000 /* a reusable session is handed to the kernel once this old */
 #define SCRAM_SECRET_MAX        512
+#define MAX_TLS_THREADS         8 /* relay threads for logged-in TLS sessions */
 
 #define LOG(...) LOG_INFO("router", __VA_ARGS__)
 
@@ -72,6 +73,8 @@ struct auth_rec {
 struct client;
 struct pooled;
 struct secret_job;
+struct tls_pipe;
+struct tls_relay_thread;
 
 struct rift_router {
 	struct rift_manager *m;
@@ -85,6 +88,9 @@ struct rift_router {
 	int splice_ep;              /* spliced sockets, watched for hang-ups only */
 	struct event *splice_ev;
 	bool splice_direct; /* [router] kernel_splice = 2 */
+	struct tls_relay_thread *tls_threads[MAX_TLS_THREADS];
+	int ntls_threads;
+	unsigned next_tls_thread;
 	pthread_t thread;
 	bool thread_started;
 	int clients, starting, max_clients, login_timeout_s;
@@ -119,6 +125,7 @@ enum phase {
 	P_AUTH,       /* the router authenticates the client for a reused session */
 	P_RELAY,      /* relaying in riftd */
 	P_SPLICED,    /* relayed by the kernel */
+	P_TLSRELAY,   /* TLS relayed by a relay thread (router_tls_relay.c) */
 	P_CLOSING     /* flushing a last message, then closing */
 };
 
@@ -132,6 +139,9 @@ struct client {
 	struct bufferevent *c, *s; /* client side (maybe TLS), server side */
 	enum phase phase;
 	bool tls, direct_tls, ssl_seen, gss_seen, routed, worker_busy, freed_later;
+	SSL *ssl;   /* TLS straight on the socket (not a filter): ours to free, with tls_fd */
+	int tls_fd; /* -1 unless ssl */
+	struct tls_pipe *pipe; /* P_TLSRELAY */
 	char peer[64], branch[64], db[64], user[64], reason[256];
 	uint8_t *startup; /* the rewritten StartupMessage for the server */
 	size_t startup_len;
@@ -192,6 +202,17 @@ size_t scan_messages(struct client *cl, struct evbuffer *in, struct rift_pgw_sca
 void pump(struct bufferevent *src, struct bufferevent *dst, size_t n, uint64_t *count);
 /* Relays the client's messages; a Terminate on a reusable idle session keeps the server's. */
 void relay_from_client(struct client *cl);
+
+/* router_tls_relay.c */
+int tls_relay_open(struct rift_router *r);
+/* Stops the relay threads (their sessions stay, to be freed with their clients). */
+void tls_relay_close(struct rift_router *r);
+void tls_relay_free(struct rift_router *r);
+void tls_pipe_free(struct tls_pipe *p);
+/* Whether cl's TLS session may leave for a relay thread at this ReadyForQuery. */
+bool tls_relay_due(struct client *cl);
+/* Hands cl's sockets and TLS state to a relay thread; cl waits in P_TLSRELAY. */
+void tls_relay_hand_over(struct client *cl);
 
 /* router_route.c */
 /* Routes a client by its StartupMessage: reuses a kept session, connects, or starts the

@@ -260,6 +260,8 @@ void on_server_read(struct bufferevent *bev, void *arg)
 		bufferevent_disable(cl->s, EV_READ);
 	if (ready_last && cl->phase == P_RELAY && splice_due(cl))
 		try_splice(cl);
+	else if (ready_last && cl->phase == P_RELAY && tls_relay_due(cl))
+		tls_relay_hand_over(cl);
 }
 
 void on_server_write(struct bufferevent *bev, void *arg)
