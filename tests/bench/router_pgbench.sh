@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# router_pgbench.sh — pgbench -S directly to a branch's server, through rift's router, and
-# through PgBouncer (session mode) to the same server, side by side; also with -C.
+# router_pgbench.sh — pgbench through rift's router as users connect (the URL `rift url` prints,
+# libpq's default sslmode=prefer, so TLS), with sslmode=require and sslmode=disable, against the
+# branch's server directly (plaintext) and against PgBouncer (session mode, TLS on its client
+# side with the same certificate, same sslmode): select-only and TPC-B, 8 and 64 clients, with
+# and without -C. Runs of one cell alternate (rep 1 of every target, then rep 2, ...) so the
+# shared machine's noise hits them alike; medians of the reps are printed with the ratios.
 #
 # usage: tests/bench/router_pgbench.sh [--quick]   (as root, after building into build/)
-# env: BENCH_DURATION [30 | 8] seconds per run, BENCH_CLIENTS [8], BENCH_SCALE [10 | 2],
+# env: BENCH_DURATION [20 | 5] seconds per run, BENCH_REPS [3], BENCH_SCALE [10 | 2],
+#      BENCH_CLIENTS ["8 64"], BENCH_WORKLOADS ["select tpcb"], BENCH_CONNECT ["keep new"],
 #      RIFT_BIN [<repo>/build/bin]
 set -euo pipefail
 
@@ -11,9 +16,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 RIFT_BIN=${RIFT_BIN:-$here/../../build/bin}
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
-dur=${BENCH_DURATION:-$([ $quick = 1 ] && echo 8 || echo 30)}
-clients=${BENCH_CLIENTS:-8}
+dur=${BENCH_DURATION:-$([ $quick = 1 ] && echo 5 || echo 20)}
+reps=${BENCH_REPS:-3}
 scale=${BENCH_SCALE:-$([ $quick = 1 ] && echo 2 || echo 10)}
+client_counts=${BENCH_CLIENTS:-8 64}
+workloads=${BENCH_WORKLOADS:-select tpcb}
+connects=${BENCH_CONNECT:-keep new}
 tmp=$(mktemp -d /var/tmp/rift-router-bench.XXXXXX)
 chmod 755 "$tmp"
 state=$tmp/state
@@ -21,7 +29,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 
 cleanup() {
 	set +e
-	for f in "$tmp"/bouncer-*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+	for f in "$tmp"/bouncer*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
 	[ -n "${riftd:-}" ] && kill -TERM "$riftd" 2>/dev/null && wait "$riftd" 2>/dev/null
 	pkill -KILL -f -- "-D $state/mnt/" 2>/dev/null
 	for m in $(awk -v p="$state/mnt/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo); do
@@ -38,78 +46,102 @@ sed -i "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" "$state/rift.conf
 "$RIFT_BIN/riftd" --state "$state" 2>"$tmp/riftd.log" &
 riftd=$!
 for _ in $(seq 100); do [ -S "$state/run/riftd.sock" ] && break; sleep 0.1; done
-"$RIFT_BIN/rift" --state "$state" create bench -q >/dev/null
-dport=$("$RIFT_BIN/rift" --state "$state" --json start bench | sed 's/.*"port":\([0-9]*\).*/\1/')
+rift() { "$RIFT_BIN/rift" --state "$state" "$@"; }
+rift create bench -q >/dev/null
+dport=$(rift --json start bench | sed 's/.*"port":\([0-9]*\).*/\1/')
 PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
 export PGPASSWORD
+# the server runs as the branch's own uid (socket dir closed to others): TCP as the demo role
+sql() { psql -X -At "host=127.0.0.1 port=$dport user=rift dbname=demo sslmode=disable" -c "$1"; }
+# 64 clients through the router (kept sessions), PgBouncer and directly, one after the other
+sql "alter system set max_connections = 400" >/dev/null
+rift stop bench >/dev/null
+dport=$(rift --json start bench | sed 's/.*"port":\([0-9]*\).*/\1/')
+secret=$(sql "select rolpassword from pg_authid where rolname = 'rift'")
 
-# PgBouncer twice: with the trust auth the issue names, and with SCRAM like the router's path
-# (its clients prove the same password; server connections are pooled either way).
-secret=$(su postgres -s /bin/sh -c "psql -X -At -h $state/run/pg/bench -p $dport -d demo \
-	-c \"select rolpassword from pg_authid where rolname = 'rift'\"")
-start_bouncer() { # NAME AUTH_TYPE SECRET -> port on stdout
-	local p
-	p=$(port)
-	cat >"$tmp/$1.ini" <<INI
+# PgBouncer: session mode, SCRAM for its clients like the router's path, TLS on its client side
+# with rift's own certificate (client_tls_sslmode = allow: each client's sslmode decides)
+bport=$(port)
+cp "$state/tls/server.crt" "$state/tls/server.key" "$tmp/"
+cat >"$tmp/bouncer.ini" <<INI
 [databases]
-bench = host=$state/run/pg/bench port=$dport dbname=demo user=postgres
+bench = host=127.0.0.1 port=$dport dbname=demo user=rift password=$PGPASSWORD
 [pgbouncer]
 listen_addr = 127.0.0.1
-listen_port = $p
+listen_port = $bport
 unix_socket_dir =
-auth_type = $2
-auth_file = $tmp/$1.users
+auth_type = scram-sha-256
+auth_file = $tmp/bouncer.users
 pool_mode = session
-max_client_conn = 200
-default_pool_size = 20
-logfile = $tmp/$1.log
-pidfile = $tmp/$1.pid
+max_client_conn = 400
+default_pool_size = 100
+client_tls_sslmode = allow
+client_tls_cert_file = $tmp/server.crt
+client_tls_key_file = $tmp/server.key
+logfile = $tmp/bouncer.log
+pidfile = $tmp/bouncer.pid
 INI
-	echo "\"rift\" \"$3\"" >"$tmp/$1.users"
-	touch "$tmp/$1.log"
-	chown postgres "$tmp/$1.ini" "$tmp/$1.users" "$tmp/$1.log" "$tmp"
-	su postgres -s /bin/sh -c "pgbouncer -d $tmp/$1.ini" >/dev/null 2>&1
-	echo "$p"
-}
-bport=$(start_bouncer bouncer-trust trust "")
-sport=$(start_bouncer bouncer-scram scram-sha-256 "$secret")
+echo "\"rift\" \"$secret\"" >"$tmp/bouncer.users"
+chmod 600 "$tmp/bouncer.ini" "$tmp/bouncer.users"
+touch "$tmp/bouncer.log"
+chown postgres "$tmp"/bouncer.* "$tmp"/server.* "$tmp"
+chmod 600 "$tmp/server.key"
+su postgres -s /bin/sh -c "pgbouncer -d $tmp/bouncer.ini" >/dev/null 2>&1
 sleep 1
 
-direct="host=127.0.0.1 port=$dport user=rift dbname=demo"
-router="host=127.0.0.1 port=$rport user=rift dbname=bench sslmode=disable"
+url=$(rift url bench) # exactly as printed: libpq defaults, so sslmode=prefer
+direct="host=127.0.0.1 port=$dport user=rift dbname=demo sslmode=disable"
 pgb="host=127.0.0.1 port=$bport user=rift dbname=bench"
-pgs="host=127.0.0.1 port=$sport user=rift dbname=bench"
+declare -A target=(
+	[direct]="$direct"
+	[url]="$url"
+	[require]="$url?sslmode=require"
+	[disable]="$url?sslmode=disable"
+	[pgb_url]="$pgb"
+	[pgb_require]="$pgb sslmode=require"
+	[pgb_disable]="$pgb sslmode=disable"
+)
+order="direct url pgb_url require pgb_require disable pgb_disable"
 pgbench -q -i -s "$scale" "$direct" >/dev/null 2>&1
 
-echo "command: $0 ${1:-}; pgbench -S -c $clients -j 2 -T $dur (scale $scale), then with -C"
-echo "direct: $direct"
-echo "router: rift router on 127.0.0.1:$rport (loopback TCP to the server; sessions kept)"
-echo "pgbouncer: session mode, unix socket to the server, clients authenticated the same way"
-echo "  as the router's: SCRAM first (127.0.0.1:$sport), then trust (127.0.0.1:$bport) after"
-echo "  the branch's pg_hba.conf trusts 127.0.0.1"
-run() { # MODE CONNINFO EXTRA
-	local out
-	out=$(pgbench -S -c "$clients" -j 2 -T "$dur" $3 "$2" 2>&1 | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
-	echo "${out:-0}"
+echo "command: $0 ${1:-}  (BENCH_DURATION=$dur BENCH_REPS=$reps BENCH_SCALE=$scale)"
+echo "pgbench -j 2 -T $dur [-S] -c N [-C]; medians of $reps alternating runs; $(nproc) CPUs"
+echo "direct:    $direct"
+echo "url:       rift url bench, as printed: ${url/:$PGPASSWORD@/:***@}"
+echo "require:   the same with ?sslmode=require;  disable: with ?sslmode=disable"
+echo "pgb_*:     PgBouncer $(pgbouncer --version | head -1 | awk '{print $2}'), session mode, the same sslmode"
+tps() { # CONNINFO ARGS...
+	local c=$1
+	shift
+	pgbench -n -j 2 -T "$dur" "$@" "$c" 2>&1 | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1
 }
-row() { # AUTH PGBOUNCER_CONNINFO
-	local mode extra d r b
-	for mode in "-S" "-S -C"; do
-		extra=${mode#-S}
-		d=$(run "$mode" "$direct" "$extra")
-		r=$(run "$mode" "$router" "$extra")
-		b=$(run "$mode" "$2" "$extra")
-		printf '%-6s %-7s %9.0f %9.0f %9.0f %11.2f %11.2f\n' "$1" "$mode" "$d" "$r" "$b" \
-			"$(echo "$r / $d" | bc -l)" "$(echo "$r / $b" | bc -l)"
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : 0}'; }
+ratio() { echo "scale=2; $1 / ($2 + 0.000001)" | bc -l; }
+
+printf '\n%-6s %-4s %-4s %-8s %8s %8s %8s %7s %7s\n' work N conn sslmode direct router pgbouncer r/direct r/pgb
+for w in $workloads; do
+	for n in $client_counts; do
+		for conn in $connects; do
+			args=(-c "$n")
+			[ "$w" = select ] && args+=(-S)
+			[ "$conn" = new ] && args+=(-C)
+			declare -A runs=()
+			for ((rep = 0; rep < reps; rep++)); do
+				for t in $order; do
+					runs[$t]+=" $(tps "${target[$t]}" "${args[@]}")"
+				done
+			done
+			d=$(echo "${runs[direct]}" | median)
+			for mode in url require disable; do
+				r=$(echo "${runs[$mode]}" | median)
+				b=$(echo "${runs[pgb_$mode]}" | median)
+				printf '%-6s %-4s %-4s %-8s %8.0f %8.0f %8.0f %7s %7s\n' "$w" "$n" "$conn" \
+					"$mode" "$d" "$r" "$b" "$(ratio "$r" "$d")" "$(ratio "$r" "$b")"
+			done
+			unset runs
+		done
 	done
-}
-printf '\n%-6s %-7s %9s %9s %9s %11s %11s\n' auth mode direct router pgbouncer \
-	router/dir router/pgb
-row scram "$pgs"
-# the same with every login from 127.0.0.1 trusted by the branch's server
-sed -i '1i host all all 127.0.0.1/32 trust' "$state/mnt/bench/pg_hba.conf"
-su postgres -s /bin/sh -c "psql -X -q -h $state/run/pg/bench -p $dport -d demo \
-	-c 'select pg_reload_conf()'" >/dev/null
-sleep 11 # the router's approval of SCRAM logins lapses; the next login shows trust
-row trust "$pgb"
-echo "targets: router/direct >= 0.9 for -S; router >= pgbouncer in both modes"
+done
+echo "targets: router/direct >= 0.9 with the URL as printed and with sslmode=require (-S, 8 clients);"
+echo "         router >= pgbouncer in every row"
+echo "riftd's close lines: $(grep -c 'TLS relayed by a relay thread' "$tmp/riftd.log") TLS sessions on relay threads, $(grep -c 'kernel-spliced' "$tmp/riftd.log") spliced"
