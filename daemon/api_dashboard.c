@@ -77,8 +77,9 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const vo
 		return MHD_NO;
 	rift_dash_headers(r);
 	MHD_add_response_header(r, "ETag", etag);
-	/* revalidate every time: state changes from one second to the next */
-	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	/* pages are revalidated every time; answers of the API (URLs with passwords among them)
+	 * are never stored by the browser: the page keeps what it polls itself */
+	MHD_add_response_header(r, "Cache-Control", must_free ? "no-store" : "no-cache");
 	if (status != MHD_HTTP_NOT_MODIFIED)
 		MHD_add_response_header(r, "Content-Type", type);
 	if (cookie != NULL)

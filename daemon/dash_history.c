@@ -78,13 +78,19 @@ static struct tracked *lookup(struct dash_history *h, const char *name)
 	return hit ? *hit : NULL;
 }
 
-static struct tracked *track(struct dash_history *h, const char *name)
+/*
+ * The history of name, made when new. New ones go at the end, past the sorted part that lookups
+ * search (each name comes once per sample); sample() sorts once when it is done.
+ */
+static struct tracked *track(struct dash_history *h, size_t nsorted, const char *name)
 {
-	struct tracked *t = lookup(h, name), **nb;
+	struct tracked key, *kp = &key, *t, **nb, **hit;
 	size_t i;
 
-	if (t != NULL || h->nb >= DASH_MAX_TRACKED)
-		return t;
+	snprintf(key.name, sizeof(key.name), "%s", name);
+	hit = bsearch(&kp, h->b, nsorted, sizeof(*h->b), by_name);
+	if (hit != NULL || h->nb >= DASH_MAX_TRACKED)
+		return hit ? *hit : NULL;
 	t = malloc(sizeof(*t));
 	nb = realloc(h->b, (h->nb + 1) * sizeof(*h->b));
 	if (t == NULL || nb == NULL) {
@@ -100,15 +106,19 @@ static struct tracked *track(struct dash_history *h, const char *name)
 		t->conns[i] = 0;
 	}
 	h->b[h->nb++] = t;
-	qsort(h->b, h->nb, sizeof(*h->b), by_name);
 	return t;
 }
 
-/* Bases are immutable: each is measured once, when first seen. */
+/*
+ * Bases are immutable: each is measured once, when first seen. Only the sampling thread changes
+ * the table, so it reads it unlocked and takes the lock only to add: walking a big base must
+ * not hold up the dashboard.
+ */
 static void measure_bases(struct dash_history *h, const char *state)
 {
 	char dir[4200], path[4400];
 	struct dirent *e;
+	uint64_t bytes;
 	DIR *d;
 
 	snprintf(dir, sizeof(dir), "%.4000s/base", state);
@@ -124,9 +134,13 @@ static void measure_bases(struct dash_history *h, const char *state)
 		if (i < h->nbases || h->nbases == MAX_BASE)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		bytes = du(path);
+		pthread_mutex_lock(&h->mu);
 		snprintf(h->bases[h->nbases].name, sizeof(h->bases[0].name), "%s", e->d_name);
-		h->bases[h->nbases].bytes = du(path);
+		h->bases[h->nbases].bytes = bytes;
+		h->bases[h->nbases].branches = 0;
 		h->nbases++;
+		pthread_mutex_unlock(&h->mu);
 	}
 	closedir(d);
 }
@@ -137,7 +151,7 @@ static void sample(struct dash_history *h)
 	struct rift_branch_view *v = NULL;
 	char err[512], db[4200];
 	struct statvfs sv;
-	size_t n = 0, i, k;
+	size_t n = 0, i, k, nsorted;
 	uint64_t own = 0, dbb, fs_used = 0, fs_size = 0, fs_free = 0;
 	uint32_t conns = 0;
 	unsigned at;
@@ -153,11 +167,12 @@ static void sample(struct dash_history *h)
 		fs_free = (uint64_t)sv.f_bavail * sv.f_frsize;
 		fs_used = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
 	}
-	pthread_mutex_lock(&h->mu);
 	measure_bases(h, state);
+	pthread_mutex_lock(&h->mu);
 	at = h->samples % DASH_SAMPLES;
+	nsorted = h->nb;
 	for (i = 0; i < n; i++) {
-		struct tracked *t = track(h, v[i].info.name);
+		struct tracked *t = track(h, nsorted, v[i].info.name);
 		own += v[i].info.bytes_own;
 		conns += v[i].connections > 0 ? (uint32_t)v[i].connections : 0;
 		if (t == NULL)
@@ -183,6 +198,7 @@ static void sample(struct dash_history *h)
 			free(h->b[i]);
 	}
 	h->nb = k;
+	qsort(h->b, h->nb, sizeof(*h->b), by_name);
 	h->t[at] = time(NULL);
 	h->fs_used[at] = fs_used;
 	h->db_bytes[at] = dbb;
