@@ -73,6 +73,8 @@ static struct tracked *lookup(struct dash_history *h, const char *name)
 {
 	struct tracked key, *kp = &key, **hit;
 
+	if (h->nb == 0)
+		return NULL; /* h->b may be NULL, which bsearch must not get */
 	snprintf(key.name, sizeof(key.name), "%s", name);
 	hit = bsearch(&kp, h->b, h->nb, sizeof(*h->b), by_name);
 	return hit ? *hit : NULL;
@@ -88,7 +90,7 @@ static struct tracked *track(struct dash_history *h, size_t nsorted, const char 
 	size_t i;
 
 	snprintf(key.name, sizeof(key.name), "%s", name);
-	hit = bsearch(&kp, h->b, nsorted, sizeof(*h->b), by_name);
+	hit = nsorted > 0 ? bsearch(&kp, h->b, nsorted, sizeof(*h->b), by_name) : NULL;
 	if (hit != NULL || h->nb >= DASH_MAX_TRACKED)
 		return hit ? *hit : NULL;
 	t = malloc(sizeof(*t));
@@ -198,7 +200,8 @@ static void sample(struct dash_history *h)
 			free(h->b[i]);
 	}
 	h->nb = k;
-	qsort(h->b, h->nb, sizeof(*h->b), by_name);
+	if (h->nb > 1)
+		qsort(h->b, h->nb, sizeof(*h->b), by_name);
 	h->t[at] = time(NULL);
 	h->fs_used[at] = fs_used;
 	h->db_bytes[at] = dbb;
