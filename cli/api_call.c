@@ -11,6 +11,30 @@
 /* Reports an API call that failed, in the API's words or with how to start riftd. */
 static int api_failed(const struct cli_opts *o, int rc, const struct cli_response *r)
 {
+	if (o->host != NULL && rc == -EKEYREJECTED) {
+		fprintf(stderr,
+			"rift: cannot verify the TLS certificate of riftd at %s: %s (give --cacert "
+			"FILE with riftd's certificate or its CA, or --pin with the api_tls_pin "
+			"that `rift status --json` prints on riftd's machine)\n",
+			o->host, r->error);
+		return 1;
+	}
+	if (o->host != NULL && rc != 0) {
+		fprintf(stderr,
+			"rift: cannot reach riftd at %s: %s (is [api] listen set in its rift.conf, "
+			"and the address and port reachable from here?)\n",
+			o->host, r->error[0] ? r->error : strerror(-rc));
+		return 1;
+	}
+	if (o->host != NULL && r->status == 401) {
+		fprintf(stderr,
+			"rift: riftd at %s refused the API token (%s): set RIFT_TOKEN, or "
+			"--token-file FILE, to the token in riftd's [api] token_file\n",
+			o->host, o->token && o->token[0] ? "wrong token" : "no token given");
+		if (o->json)
+			printf("%s\n", r->body ? r->body : "");
+		return 1;
+	}
 	if (rc == -ENOENT || rc == -ECONNREFUSED) {
 		fprintf(stderr,
 			"rift: riftd is not running for %s (start it with `rift serve`, or `rift "
@@ -44,7 +68,7 @@ int cli_call(const struct cli_opts *o, const char *method, const char *path, con
 	     json_t **doc)
 {
 	struct cli_response r;
-	int rc = cli_http(o->state, method, path, body, &r);
+	int rc = cli_http(o, method, path, body, &r);
 
 	*doc = NULL;
 	if (rc != 0 || r.status < 200 || r.status >= 300) {
@@ -65,7 +89,7 @@ int cli_call_status(const struct cli_opts *o, const char *method, const char *pa
 		    const char *body, json_t **doc)
 {
 	struct cli_response r;
-	int rc = cli_http(o->state, method, path, body, &r);
+	int rc = cli_http(o, method, path, body, &r);
 
 	*doc = NULL;
 	if (rc == 0 && r.status == 409) {

@@ -14,17 +14,34 @@ struct cli_opts {
 	const char *state;
 	bool json;  /* machine-readable output */
 	bool quiet; /* no progress or chatter on stderr */
+	/* remote riftd (--host, RIFT_HOST): "https://HOST:PORT", NULL = the local unix socket */
+	const char *host;
+	const char *token;  /* bearer token (RIFT_TOKEN, --token-file) */
+	const char *cacert; /* PEM file of riftd's certificate or its CA (--cacert, RIFT_CACERT) */
+	const char *pin;    /* "sha256//..." public-key pin (--pin, RIFT_PIN) */
 };
 
 /* An answer of riftd's API; body is owned by the caller (free). */
 struct cli_response {
 	int status;
 	char *body;
+	char error[256]; /* why the call failed before an answer, for a person */
 };
 
-/* Calls riftd's API on <state>/run/riftd.sock. 0, or -errno when riftd cannot be reached. */
-int cli_http(const char *state, const char *method, const char *path, const char *body,
+/*
+ * Calls riftd's API: on <state>/run/riftd.sock, or at o->host with the token. 0; -errno when
+ * riftd cannot be reached (ENOENT, ECONNREFUSED, EACCES: the socket's connect; EKEYREJECTED: the
+ * server's TLS certificate failed verification), with resp->error saying more.
+ */
+int cli_http(const struct cli_opts *o, const char *method, const char *path, const char *body,
 	     struct cli_response *resp);
+
+/* The host part of o->host ("db.example.com" of "https://db.example.com:8432"), into out. */
+void cli_remote_hostname(const struct cli_opts *o, char *out, size_t len);
+
+/* `rift url` of a remote riftd: the URL through its router, from GET .../connection. */
+int cli_remote_url(const struct cli_opts *o, const char *branch, const char *given, char *out,
+		   size_t len, char *pw_out, size_t pwlen);
 
 /* Calls the API; 0 with *doc (caller decrefs) holding the JSON answer, else the exit status
  * after saying on stderr what went wrong. */

@@ -85,6 +85,8 @@ static int branch_url_styled(const struct cli_opts *o, const char *branch, const
 	const char *colon, *port = "6432";
 	int rc;
 
+	if (o->host != NULL)
+		return cli_remote_url(o, branch, given, out, len, pw_out, pwlen);
 	rift_config_defaults(&cfg);
 	snprintf(path, sizeof(path), "%s/rift.conf", o->state);
 	if (rift_config_load(&cfg, path, err, sizeof(err)) != 0 ||

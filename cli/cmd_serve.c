@@ -37,8 +37,9 @@ static void sibling(const char *name, char *out, size_t len)
 
 static bool riftd_answers(const char *state)
 {
+	struct cli_opts local = { .state = state };
 	struct cli_response r;
-	int rc = cli_http(state, "GET", "/v1/status", NULL, &r);
+	int rc = cli_http(&local, "GET", "/v1/status", NULL, &r);
 
 	free(r.body);
 	return rc == 0 && r.status == 200;

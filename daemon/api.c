@@ -16,7 +16,10 @@
 #include "rift/api.h"
 #include "api_internal.h"
 #include "rift/dashboard.h"
+#include "rift/branch_secret.h"
 #include "rift/labels.h"
+#include "rift/log.h"
+#include "rift/tls_pin.h"
 
 #define MAX_BODY (64u * 1024u)
 
@@ -35,7 +38,11 @@ struct rift_api {
 	struct rift_dash *dash;
 	char sock_path[4200];
 	char dash_path[4200]; /* run/dashboard.sock: what `rift dashboard` forwards a port to */
-	char token[256];      /* required on TCP; "" when TCP is off */
+	char state[4096];
+	char token[256]; /* required on TCP; "" when TCP is off */
+	/* HTTPS on TCP ([api] tls = on): PEM text MHD keeps pointers to while it runs */
+	char *tls_cert, *tls_key;
+	char tls_pin[128]; /* the certificate's public-key pin, for rift status */
 };
 
 /* Per-request state: the body collected so far. */
@@ -284,6 +291,20 @@ static enum MHD_Result metrics(struct rift_api *api, struct MHD_Connection *c)
 	return rift_dash_reply(c, MHD_HTTP_OK, buf, n, "text/plain; version=0.0.4");
 }
 
+/* What a remote CLI needs to reach the API: its address and the pin of its certificate. */
+static json_t *status_extra(struct rift_api *api, json_t *o)
+{
+	const struct rift_config *cfg = rift_manager_config(api->m);
+
+	if (o == NULL)
+		return o;
+	json_object_set_new(o, "api",
+			    cfg->api_listen[0] ? json_string(cfg->api_listen) : json_null());
+	json_object_set_new(o, "api_tls_pin",
+			    api->tls_pin[0] ? json_string(api->tls_pin) : json_null());
+	return o;
+}
+
 static enum MHD_Result status(struct rift_api *api, struct MHD_Connection *c)
 {
 	const struct rift_base_meta *meta = rift_manager_base(api->m);
@@ -301,14 +322,15 @@ static enum MHD_Result status(struct rift_api *api, struct MHD_Connection *c)
 	for (i = 0; i < n; i++)
 		running += v[i].running;
 	free(v);
-	return send_json(c, MHD_HTTP_OK,
-			 json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:{s:i,s:i,s:I,s:I}}",
-				   "version", RIFT_VERSION, "base_mode", meta->mode,
-				   "default_database", meta->default_db, "router",
-				   cfg->router_listen, "branches", (int)n, "running", (int)running,
-				   "starting", starting, "start_queue", queued, "max_starting",
-				   slots, "warm", "ready", warm, "target", cfg->warm, "taken",
-				   (json_int_t)taken, "missed", (json_int_t)missed));
+	return send_json(
+	    c, MHD_HTTP_OK,
+	    status_extra(
+		api, json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:{s:i,s:i,s:I,s:I}}",
+			       "version", RIFT_VERSION, "base_mode", meta->mode, "default_database",
+			       meta->default_db, "router", cfg->router_listen, "branches", (int)n,
+			       "running", (int)running, "starting", starting, "start_queue", queued,
+			       "max_starting", slots, "warm", "ready", warm, "target", cfg->warm,
+			       "taken", (json_int_t)taken, "missed", (json_int_t)missed)));
 }
 
 /* Routes /v1/branches/{name}[/{action}]. */
@@ -393,6 +415,42 @@ static enum MHD_Result mount_branch(struct rift_api *api, struct MHD_Connection 
 	if (o != NULL)
 		json_object_set_new(o, "mounted_at", json_string(path));
 	json_decref(doc);
+	return send_json(c, MHD_HTTP_OK, o);
+}
+
+/*
+ * GET /v1/branches/{name}/connection: what a URL through the router needs, for `rift url` of a
+ * remote CLI (the local one reads the same from the state directory as root). The password is
+ * the branch's own (rift create --new-password) or the demo's: whoever may call the API may
+ * create branches and read them anyway.
+ */
+static enum MHD_Result connection_info(struct rift_api *api, struct MHD_Connection *c,
+				       const char *name)
+{
+	const struct rift_base_meta *meta = rift_manager_base(api->m);
+	const struct rift_config *cfg = rift_manager_config(api->m);
+	const char *colon = strrchr(cfg->router_listen, ':');
+	char err[1024], role[128] = "", own[64] = "";
+	struct rift_branch_view v;
+	enum rift_status st;
+	json_t *o;
+
+	st = rift_manager_get(api->m, name, &v, err, sizeof(err));
+	if (st != RIFT_OK)
+		return send_error(c, st, err);
+	if (rift_secret_load(api->state, name, own, sizeof(own)) == 0) {
+		if (rift_secret_login_role(meta, role, sizeof(role)) != 0)
+			own[0] = '\0';
+	} else if (meta->demo_password[0] != '\0') {
+		snprintf(role, sizeof(role), "rift");
+		snprintf(own, sizeof(own), "%s", meta->demo_password);
+	} else if (rift_secret_login_role(meta, role, sizeof(role)) != 0) {
+		role[0] = '\0';
+	}
+	o = json_pack("{s:s,s:s?,s:s?,s:s,s:i}", "name", name, "user", role[0] ? role : NULL,
+		      "password", own[0] ? own : NULL, "database", meta->default_db, "router_port",
+		      colon ? (int)strtol(colon + 1, NULL, 10) : 6432);
+	explicit_bzero(own, sizeof(own));
 	return send_json(c, MHD_HTTP_OK, o);
 }
 
@@ -483,6 +541,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		memcpy(name, url + 13, nlen);
 		name[nlen] = '\0';
 		return mount_branch(api, c, rq, name);
+	}
+	if (strncmp(url, "/v1/branches/", 13) == 0 && strcmp(method, "GET") == 0 &&
+	    strlen(url) > 24 && strcmp(url + strlen(url) - 11, "/connection") == 0) {
+		char name[128];
+		size_t nlen = strlen(url) - 13 - 11;
+		if (nlen == 0 || nlen >= sizeof(name) || memchr(url + 13, '/', nlen) != NULL)
+			return send_error(c, MHD_HTTP_NOT_FOUND, "no such resource");
+		memcpy(name, url + 13, nlen);
+		name[nlen] = '\0';
+		return connection_info(api, c, name);
 	}
 	if (strncmp(url, "/v1/branches/", 13) == 0)
 		return branch_route(api, c, method, url + 13);
@@ -587,10 +655,89 @@ static int listen_tcp(const char *addr, char *err, size_t errlen)
 
 static struct MHD_Daemon *start_daemon(struct listener *l, int fd)
 {
+	const unsigned flags =
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+	const struct rift_config *cfg = rift_manager_config(l->api->m);
+
+	if (!l->tcp)
+		return MHD_start_daemon(flags, 0, NULL, NULL, handle, l, MHD_OPTION_LISTEN_SOCKET,
+					fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+					MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+	/* TCP: every connection holds a thread, so their number is capped ([api]
+	 * max_connections) and an idle one is dropped sooner than on the local socket */
+	if (l->api->tls_cert == NULL)
+		return MHD_start_daemon(flags, 0, NULL, NULL, handle, l, MHD_OPTION_LISTEN_SOCKET,
+					fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+					MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+					MHD_OPTION_CONNECTION_LIMIT,
+					(unsigned)cfg->api_max_connections, MHD_OPTION_END);
 	return MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
-	    NULL, NULL, handle, l, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
-	    completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+	    flags | MHD_USE_TLS, 0, NULL, NULL, handle, l, MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api_max_connections,
+	    MHD_OPTION_HTTPS_MEM_CERT, l->api->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, l->api->tls_key,
+	    MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+	    MHD_OPTION_END);
+}
+
+/* A PEM file into a new NUL-terminated buffer (caller frees), at most 1 MiB. */
+static char *read_pem(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t n;
+
+	if (f == NULL) {
+		snprintf(
+		    err, errlen,
+		    "[api] tls = on but %s cannot be read (%s); set [api] tls_cert and tls_key, "
+		    "or tls = off behind a TLS proxy",
+		    path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(1u << 20);
+	if (buf != NULL) {
+		n = fread(buf, 1, (1u << 20) - 1, f);
+		buf[n] = '\0';
+		if (n == 0 || strstr(buf, "-----BEGIN") == NULL) {
+			snprintf(err, errlen, "%s holds no PEM data", path);
+			free(buf);
+			buf = NULL;
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+/* The API's certificate and key ([api] tls_cert, else the router's, else rift init's). */
+static int load_tls(struct rift_api *api, const char *state, char *err, size_t errlen)
+{
+	const struct rift_config *cfg = rift_manager_config(api->m);
+	char cert[4200], key[4200];
+
+	if (cfg->api_tls_cert[0] != '\0') {
+		snprintf(cert, sizeof(cert), "%s", cfg->api_tls_cert);
+		snprintf(key, sizeof(key), "%s", cfg->api_tls_key);
+	} else if (cfg->tls_cert[0] != '\0') {
+		snprintf(cert, sizeof(cert), "%s", cfg->tls_cert);
+		snprintf(key, sizeof(key), "%s", cfg->tls_key);
+	} else {
+		snprintf(cert, sizeof(cert), "%.3000s/tls/server.crt", state);
+		snprintf(key, sizeof(key), "%.3000s/tls/server.key", state);
+	}
+	api->tls_cert = read_pem(cert, err, errlen);
+	api->tls_key = api->tls_cert ? read_pem(key, err, errlen) : NULL;
+	if (api->tls_key == NULL)
+		return -1;
+	if (rift_tls_pin(cert, api->tls_pin, sizeof(api->tls_pin)) != 0)
+		api->tls_pin[0] = '\0';
+	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+		snprintf(err, errlen,
+			 "this libmicrohttpd has no TLS support; set [api] tls = off (behind a TLS "
+			 "proxy) or install a libmicrohttpd built with GnuTLS");
+		return -1;
+	}
+	return 0;
 }
 
 void rift_api_set_router(struct rift_api *api, struct rift_router *r)
@@ -609,6 +756,7 @@ int rift_api_start(struct rift_manager *m, const char *state, struct rift_api **
 	if (api == NULL)
 		return -ENOMEM;
 	api->m = m;
+	snprintf(api->state, sizeof(api->state), "%s", state);
 	snprintf(api->sock_path, sizeof(api->sock_path), "%.3000s/run/riftd.sock", state);
 	snprintf(api->dash_path, sizeof(api->dash_path), "%.3000s/run/dashboard.sock", state);
 	if (cfg->api_listen[0] != '\0' && read_token(api, cfg->api_token_file, err, errlen) != 0)
@@ -641,6 +789,8 @@ int rift_api_start(struct rift_manager *m, const char *state, struct rift_api **
 		goto fail;
 	}
 	if (cfg->api_listen[0] != '\0') {
+		if (strcmp(cfg->api_tls, "on") == 0 && load_tls(api, state, err, errlen) != 0)
+			goto fail;
 		fd = listen_tcp(cfg->api_listen, err, errlen);
 		if (fd < 0)
 			goto fail;
@@ -650,6 +800,10 @@ int rift_api_start(struct rift_manager *m, const char *state, struct rift_api **
 			snprintf(err, errlen, "cannot start the API server on %s", cfg->api_listen);
 			goto fail;
 		}
+		LOG_INFO("api", "TCP API on %s://%s (bearer token; at most %d connections)%s%s",
+			 api->tls_cert ? "https" : "http", cfg->api_listen,
+			 cfg->api_max_connections, api->tls_pin[0] ? "; certificate pin " : "",
+			 api->tls_pin);
 	}
 	*out = api;
 	return 0;
@@ -673,5 +827,9 @@ void rift_api_stop(struct rift_api *api)
 	rift_dash_close(api->dash);
 	unlink(api->sock_path);
 	explicit_bzero(api->token, sizeof(api->token));
+	if (api->tls_key != NULL)
+		explicit_bzero(api->tls_key, strlen(api->tls_key));
+	free(api->tls_key);
+	free(api->tls_cert);
 	free(api);
 }

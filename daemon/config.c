@@ -25,6 +25,15 @@ static const struct key keys[] = {
 	  "TCP address for the HTTP API (host:port), besides run/riftd.sock; empty = off" },
 	{ "api", "token_file", K_STR, OFF(api_token_file), "", 0, 0,
 	  "file holding the bearer token required on the TCP API" },
+	{ "api", "tls", K_STR, OFF(api_tls), "on", 0, 0,
+	  "on = the TCP API speaks HTTPS only (the token never crosses the network in clear); off "
+	  "= plain HTTP, for a TLS proxy on the same host" },
+	{ "api", "tls_cert", K_STR, OFF(api_tls_cert), "", 0, 0,
+	  "TLS certificate (PEM) of the TCP API; empty = the router's ([router] tls_cert)" },
+	{ "api", "tls_key", K_STR, OFF(api_tls_key), "", 0, 0,
+	  "private key of [api] tls_cert (PEM); empty = the router's" },
+	{ "api", "max_connections", K_INT, OFF(api_max_connections), "64", 1, 10000,
+	  "TCP API connections served at once (each holds a thread); more wait until one ends" },
 	{ "router", "listen", K_STR, OFF(router_listen), "127.0.0.1:6432", 0, 0,
 	  "address of the Postgres router (host:port; *:6432 for every address)" },
 	{ "router", "tls_cert", K_STR, OFF(tls_cert), "", 0, 0,
@@ -253,6 +262,11 @@ int rift_config_load(struct rift_config *cfg, const char *path, char *err, size_
 	if (cfg->port_min > cfg->port_max) {
 		snprintf(err, errlen, "%s: [instances] port_min (%d) is above port_max (%d)", path,
 			 cfg->port_min, cfg->port_max);
+		return -1;
+	}
+	if (strcmp(cfg->api_tls, "on") != 0 && strcmp(cfg->api_tls, "off") != 0) {
+		snprintf(err, errlen, "%s: [api] tls = %.64s: expected on or off", path,
+			 cfg->api_tls);
 		return -1;
 	}
 	if (strcmp(cfg->start_on_connect, "always") != 0 &&

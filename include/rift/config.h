@@ -12,6 +12,10 @@ struct rift_config {
 	/* [api] */
 	char api_listen[RIFT_CONFIG_STR]; /* "" = unix socket only; else host:port for TCP */
 	char api_token_file[RIFT_CONFIG_STR];
+	char api_tls[RIFT_CONFIG_STR];      /* "on" (HTTPS on TCP) or "off" (plain HTTP) */
+	char api_tls_cert[RIFT_CONFIG_STR]; /* "" = the router's certificate */
+	char api_tls_key[RIFT_CONFIG_STR];
+	int api_max_connections; /* TCP connections at once (one thread each) */
 	/* [router] */
 	char router_listen[RIFT_CONFIG_STR];
 	char tls_cert[RIFT_CONFIG_STR]; /* "" = <state>/tls/server.crt (made by rift init) */

@@ -30,7 +30,7 @@ sed -e 's/^idle_timeout = .*/idle_timeout = 3/' \
 	-e "s|^listen = $|listen = 127.0.0.1:$api_port|" \
 	-e "s|^token_file = .*|token_file = $TEST_TMP/token|" "$TEST_TMP/good.conf" >"$state/rift.conf"
 start_riftd "$state"
-tcp() { curl -s -o /dev/null -w '%{http_code}' "$@" "http://127.0.0.1:$api_port/v1/branches"; }
+tcp() { curl -s -o /dev/null -w '%{http_code}' --cacert "$state/tls/server.crt" "$@" "https://127.0.0.1:$api_port/v1/branches"; }
 [ "$(tcp)" = 401 ] || fail "TCP API without a token was not refused"
 [ "$(tcp -H 'Authorization: Bearer wrong-token-wrong-token')" = 401 ] || fail "bad token accepted"
 [ "$(tcp -H "Authorization: Bearer $(cat "$TEST_TMP/token")")" = 200 ] || fail "token refused"
