@@ -96,7 +96,7 @@ static int get_ticket(const struct cli_opts *o, char *out, size_t len)
 	struct cli_response resp;
 	json_t *doc = NULL;
 	const char *t;
-	int rc = cli_http(o->state, "POST", "/v1/dashboard/ticket", "{}", &resp);
+	int rc = cli_http(o, "POST", "/v1/dashboard/ticket", "{}", &resp);
 
 	if (rc != 0) {
 		fprintf(

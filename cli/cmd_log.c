@@ -10,7 +10,7 @@
 int cli_report_call(const struct cli_opts *o, const char *path, json_t **doc)
 {
 	struct cli_response r;
-	int rc = cli_http(o->state, "GET", path, NULL, &r);
+	int rc = cli_http(o, "GET", path, NULL, &r);
 	json_t *err;
 
 	*doc = NULL;

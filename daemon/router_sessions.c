@@ -49,6 +49,7 @@ static const char *mode_of(const struct client *cl)
 	case P_CONNECTING:
 		return "starting";
 	case P_RELAY:
+	case P_TLSRELAY: /* on a relay thread: TLS, relayed in user space */
 		return "relayed";
 	case P_SPLICED:
 		return "spliced";
