@@ -305,11 +305,13 @@ void tls_relay_hand_over(struct client *cl)
 	 * SSL_write of the same bytes) to the client */
 	cin = bufferevent_get_input(cl->c);
 	cout = bufferevent_get_output(cl->c);
-	p->c2s_len = evbuffer_remove(cin, p->c2s, sizeof(p->c2s));
-	p->s2c_len = evbuffer_remove(cout, p->s2c, sizeof(p->s2c));
-	p->in_bytes = p->c2s_len;
-	if (p->c2s_len == (size_t)-1 || p->s2c_len == (size_t)-1)
-		p->c2s_len = p->s2c_len = 0;
+	{ /* tls_relay_due checked that both fit */
+		int cn = evbuffer_remove(cin, p->c2s, sizeof(p->c2s));
+		int sn = evbuffer_remove(cout, p->s2c, sizeof(p->s2c));
+		p->c2s_len = cn > 0 ? (size_t)cn : 0;
+		p->s2c_len = sn > 0 ? (size_t)sn : 0;
+		p->in_bytes = p->c2s_len;
+	}
 	/* the sockets and the TLS state leave their bufferevents, which close nothing */
 	p->ssl = cl->ssl;
 	cl->ssl = NULL;

@@ -45,8 +45,8 @@ rport=$(port)
 sed -i "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" "$state/rift.conf"
 "$RIFT_BIN/riftd" --state "$state" 2>"$tmp/riftd.log" &
 riftd=$!
-for _ in $(seq 100); do [ -S "$state/run/riftd.sock" ] && break; sleep 0.1; done
 rift() { "$RIFT_BIN/rift" --state "$state" "$@"; }
+for _ in $(seq 200); do rift status >/dev/null 2>&1 && break; sleep 0.1; done
 rift create bench -q >/dev/null
 dport=$(rift --json start bench | sed 's/.*"port":\([0-9]*\).*/\1/')
 PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
@@ -113,7 +113,11 @@ echo "pgb_*:     PgBouncer $(pgbouncer --version | head -1 | awk '{print $2}'), 
 tps() { # CONNINFO ARGS...
 	local c=$1
 	shift
-	pgbench -n -j 2 -T "$dur" "$@" "$c" 2>&1 | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1
+	local out
+	out=$(pgbench -n -j 2 -T "$dur" "$@" "$c" 2>&1) || true
+	# a run that failed counts 0 and says why once
+	echo "$out" | grep -m1 -i 'error\|fatal' | sed "s/^/  ($*): /" >>"$tmp/failures.txt" || true
+	echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1 | grep . || echo 0
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : 0}'; }
 ratio() { echo "scale=2; $1 / ($2 + 0.000001)" | bc -l; }
@@ -144,4 +148,5 @@ for w in $workloads; do
 done
 echo "targets: router/direct >= 0.9 with the URL as printed and with sslmode=require (-S, 8 clients);"
 echo "         router >= pgbouncer in every row"
+[ -s "$tmp/failures.txt" ] && { echo "failed runs:"; sort -u "$tmp/failures.txt" | head -20; }
 echo "riftd's close lines: $(grep -c 'TLS relayed by a relay thread' "$tmp/riftd.log") TLS sessions on relay threads, $(grep -c 'kernel-spliced' "$tmp/riftd.log") spliced"
