@@ -199,7 +199,10 @@ static enum MHD_Result login(struct rift_dash *d, const struct rift_dash_req *rq
 			 token != NULL ? "token" : "or used ticket");
 		nanosleep(&pause, NULL);
 		return send_err(rq->c, MHD_HTTP_UNAUTHORIZED,
-				token != NULL
+				token != NULL && d->token[0] == '\0'
+				    ? "this riftd has no API token ([api] listen is off): open "
+				      "the link `rift dashboard` prints"
+				: token != NULL
 				    ? "wrong token (it is the line in the file [api] "
 				      "token_file names)"
 				    : "this login link was used already or is older than 2 "
