@@ -60,6 +60,10 @@ int cli_label_selector(const char *cmd, const char *kv, char *query, size_t len)
 /* `rift delete --label k=v ...`: deletes exactly the branches having every label given. */
 int cli_delete_by_label(const struct cli_opts *o, int argc, char **argv);
 
+/* Prints KEY=value for `--output env`, single-quoted when the value holds anything a shell
+ * would interpret. */
+void cli_print_env(FILE *out, const char *key, const char *value);
+
 /* `rift serve --stop`: SIGTERM to the riftd of o->state, then waits until it is gone. */
 int cli_serve_stop(const struct cli_opts *o);
 

@@ -299,7 +299,8 @@ static int run_create(const struct cli_opts *o, int argc, char **argv)
 		json_dumpf(doc, stdout, JSON_COMPACT);
 		printf("\n");
 	} else if (strcmp(output, "env") == 0) {
-		printf("DATABASE_URL=%s\n", url);
+		cli_print_env(stdout, "DATABASE_URL", url);
+		cli_print_env(stdout, "RIFT_BRANCH", argv[optind]);
 	} else if (strcmp(output, "url") == 0 || o->quiet) {
 		printf("%s\n", url);
 	} else {

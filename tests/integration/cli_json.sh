@@ -26,9 +26,19 @@ j '.version | test("^[0-9]+\\.")' version
 rift --json delete nope >"$TEST_TMP/err.json" 2>/dev/null && fail "delete of a missing branch"
 jq -e '.error.status == 404 and (.error.message | contains("rift list"))' "$TEST_TMP/err.json" \
 	>/dev/null || fail "error JSON: $(cat "$TEST_TMP/err.json")"
-line=$(rift create ci-1 --output env)
+line=$(rift create ci-1 --output env | grep '^DATABASE_URL=')
 [[ "$line" =~ ^DATABASE_URL=postgres://rift:[A-Za-z0-9]+@localhost:[0-9]+/ci-1$ ]] ||
 	fail "--output env printed: $line"
 export "$line"
 [ "$(psql -X -At "$DATABASE_URL" -c 'select count(*) from products')" = 200 ] ||
 	fail "DATABASE_URL does not connect"
+# the whole of --output env is shell-evaluable: DATABASE_URL and RIFT_BRANCH, seen by children
+unset DATABASE_URL
+out=$(rift create ci-2 --output env)
+[ "$(echo "$out" | wc -l)" = 2 ] || fail "--output env printed: $out"
+set -a
+eval "$out"
+set +a
+[ "$RIFT_BRANCH" = ci-2 ] || fail "RIFT_BRANCH=$RIFT_BRANCH"
+[ "$(bash -c 'psql -X -At "$DATABASE_URL" -c "select count(*) from products"')" = 200 ] ||
+	fail "the evaluated DATABASE_URL does not connect from a child process"
