@@ -833,9 +833,12 @@ static int add_listener(struct rift_router *r, const char *host, const char *por
 	}
 	for (ai = res; ai != NULL && r->nlisteners < MAX_LISTENERS; ai = ai->ai_next) {
 		struct evconnlistener *l;
+		/* "*" binds 0.0.0.0 and :: apart: a dual-stack :: would take the IPv4 port too
+		 * and fail with EADDRINUSE after 0.0.0.0 (net.ipv6.bindv6only = 0, the default) */
 		l = evconnlistener_new_bind(r->base, on_accept, r,
 					    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-						LEV_OPT_CLOSE_ON_EXEC,
+						LEV_OPT_CLOSE_ON_EXEC |
+						(family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0),
 					    512, ai->ai_addr, (int)ai->ai_addrlen);
 		if (l == NULL) {
 			snprintf(
