@@ -9,7 +9,7 @@ _rift() {
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return
 		;;
-	--upstream-password-file)
+	--upstream-password-file | --token-file | --cacert)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
 		;;
@@ -25,10 +25,12 @@ _rift() {
 		;;
 	esac
 	if [ "$COMP_CWORD" -eq 1 ] || [[ "$prev" == --json || "$prev" == -q ]]; then
-		COMPREPLY=($(compgen -W "$cmds --help --version --json --state -q" -- "$cur"))
+		COMPREPLY=($(compgen -W "$cmds --help --version --json --state -q --host --token-file \
+			--cacert --pin" -- "$cur"))
 	else
 		COMPREPLY=($(compgen -W "--help --json -q --from --ttl --max-size --new-password --output --port \
-			--upstream --logical --upstream-password-file --pgdata --background --read-only" \
+			--upstream --logical --upstream-password-file --pgdata --background --read-only \
+			--label --stop --login-role" \
 			-- "$cur"))
 	fi
 }
