@@ -117,39 +117,46 @@ bool rift_instance_alive(struct rift_instance *inst)
 	return kill(inst->pid, 0) == 0;
 }
 
-/* riftd's maintenance connections run as root over the branch's socket directory, which the
- * branch's user owns: whatever answers there must get no password, so neither PGPASSWORD nor
- * root's ~/.pgpass is consulted (an empty password and a password file that does not exist).
- * The branch's superuser can also set a role's search_path to a schema of look-alike views
- * that never return, or a statement_timeout of 0: options sent at connection outrank role and
+/*
+ * riftd's own connections run as root over the branch's socket directory, which the branch's
+ * user owns: whatever answers there must get no password, so neither PGPASSWORD nor root's
+ * ~/.pgpass is consulted (an empty password and a password file that does not exist). The
+ * branch's superuser can also set a role's search_path to a schema of look-alike views that
+ * never return, or a statement_timeout of 0: options sent at connection outrank role and
  * database settings, so riftd's queries see only pg_catalog and end within timeout_ms.
  * log_statement=none keeps riftd's own commands (ALTER ROLE ... PASSWORD) out of the branch's
- * DDL log (rift log) and out of the server log. */
-static void conninfo(const struct rift_instance *inst, const char *user, const char *dbname,
-		     int timeout_ms, char *out, size_t len)
-{
-	char db[2 * 64 + 3];
-	size_t i, o = 0;
+ * DDL log (rift log) and out of the server log. The keys and values go to libpq as arrays
+ * (expand_dbname 0), so no database name is ever read as a connection string.
+ */
+struct conn_params {
+	char port[16], timeout[16], opts[320];
+	const char *keys[9], *vals[9];
+};
 
-	/* a conninfo value in single quotes: \ and ' escaped; a longer name than Postgres allows
-	 * (63 bytes) fails to connect, which callers report */
-	db[o++] = '\'';
-	for (i = 0; dbname[i] != '\0' && i < 64; i++) {
-		if (dbname[i] == '\'' || dbname[i] == '\\')
-			db[o++] = '\\';
-		db[o++] = dbname[i];
-	}
-	db[o++] = '\'';
-	db[o] = '\0';
-	assert(o < sizeof(db));
-	if ((size_t)snprintf(out, len,
-			     "host=%s port=%d dbname=%s user=%s connect_timeout=5 "
-			     "password='' passfile=/nonexistent/rift-no-passfile "
-			     "options='-c search_path=pg_catalog -c statement_timeout=%d "
-			     "-c lock_timeout=%d -c default_transaction_read_only=off "
-			     "-c log_statement=none'",
-			     inst->sockdir, inst->port, db, user, timeout_ms, timeout_ms) >= len)
-		out[0] = '\0'; /* libpq then fails to connect, which callers report */
+static void conn_params(struct conn_params *p, const struct rift_instance *inst, const char *user,
+			const char *dbname, int connect_s, int timeout_ms, bool read_only)
+{
+	static const char *const keys[] = {
+		"host",     "port",     "dbname",  "user", "connect_timeout",
+		"password", "passfile", "options", NULL
+	};
+
+	snprintf(p->port, sizeof(p->port), "%d", inst->port);
+	snprintf(p->timeout, sizeof(p->timeout), "%d", connect_s);
+	snprintf(p->opts, sizeof(p->opts),
+		 "-c search_path=pg_catalog -c statement_timeout=%d -c lock_timeout=%d "
+		 "-c log_statement=none -c default_transaction_read_only=%s",
+		 timeout_ms, timeout_ms, read_only ? "on" : "off");
+	memcpy(p->keys, keys, sizeof(keys));
+	p->vals[0] = inst->sockdir;
+	p->vals[1] = p->port;
+	p->vals[2] = dbname;
+	p->vals[3] = user;
+	p->vals[4] = p->timeout;
+	p->vals[5] = "";
+	p->vals[6] = "/nonexistent/rift-no-passfile";
+	p->vals[7] = p->opts;
+	p->vals[8] = NULL;
 }
 
 /*
@@ -192,20 +199,21 @@ static PGresult *query_deadline(PGconn *c, const char *sql, int nparams, const c
 }
 
 /*
- * A maintenance connection to the server riftd started, or NULL with *why. The branch's user
- * could put a socket of their own in the server's place (or a link to any socket on the host):
- * the peer must be the postmaster riftd forked, as SO_PEERCRED names the process that listened.
+ * A connection to the server riftd started, or NULL with *why. The branch's user could put a
+ * socket of their own in the server's place (or a link to any socket on the host): the peer
+ * must be the postmaster riftd forked, as SO_PEERCRED names the process that listened.
  */
-static PGconn *connect_maint_db(const struct rift_instance *inst, const char *user,
-				const char *dbname, int timeout_ms, char *why, size_t whylen)
+static PGconn *connect_checked(const struct rift_instance *inst, const char *user,
+			       const char *dbname, int connect_s, int timeout_ms, bool read_only,
+			       char *why, size_t whylen)
 {
+	struct conn_params p;
 	struct ucred cred = { 0 };
 	socklen_t credlen = sizeof(cred);
-	char conn[4400];
 	PGconn *c;
 
-	conninfo(inst, user, dbname, timeout_ms, conn, sizeof(conn));
-	c = PQconnectdb(conn);
+	conn_params(&p, inst, user, dbname, connect_s, timeout_ms, read_only);
+	c = PQconnectdbParams(p.keys, p.vals, 0);
 	if (PQstatus(c) != CONNECTION_OK) {
 		snprintf(why, whylen, "%s", PQerrorMessage(c));
 		goto fail;
@@ -216,7 +224,8 @@ static PGconn *connect_maint_db(const struct rift_instance *inst, const char *us
 			 "branch %s: the socket in %s is not its server's (pid %d, not %d); "
 			 "riftd does not talk to it (restart the branch: rift stop %s)",
 			 inst->branch, inst->sockdir, (int)cred.pid, (int)inst->pid, inst->branch);
-		snprintf(why, whylen, "the socket is not the server's");
+		snprintf(why, whylen, "the socket in %s is not the server's (restart the branch)",
+			 inst->sockdir);
 		goto fail;
 	}
 	return c;
@@ -229,45 +238,15 @@ fail:
 static PGconn *connect_maint(const struct rift_instance *inst, const char *user, int timeout_ms,
 			     char *why, size_t whylen)
 {
-	return connect_maint_db(inst, user, "postgres", timeout_ms, why, whylen);
+	return connect_checked(inst, user, "postgres", 5, timeout_ms, false, why, whylen);
 }
 
 struct pg_conn *rift_instance_connect(const struct rift_instance *inst, const char *pg_user,
 				      const char *dbname, int timeout_ms, char *why, size_t whylen)
 {
-	char port[16], opts[256];
-	const char *keys[] = { "host",     "port",     "dbname",  "user", "connect_timeout",
-			       "password", "passfile", "options", NULL };
 	/* 30 s to connect: a report may wait on a busy machine, unlike the router's lookups */
-	const char *vals[] = {
-		inst->sockdir, port, dbname, pg_user, "30", "", "/nonexistent/rift-no-passfile",
-		opts,          NULL
-	};
-	struct ucred cred = { 0 };
-	socklen_t credlen = sizeof(cred);
-	PGconn *c;
-
-	snprintf(port, sizeof(port), "%d", inst->port);
-	snprintf(opts, sizeof(opts),
-		 "-c search_path=pg_catalog -c statement_timeout=%d -c lock_timeout=%d "
-		 "-c log_statement=none -c default_transaction_read_only=on",
-		 timeout_ms, timeout_ms);
-	/* expand_dbname 0: a database name is never read as a connection string */
-	c = PQconnectdbParams(keys, vals, 0);
-	if (PQstatus(c) != CONNECTION_OK) {
-		snprintf(why, whylen, "%s", PQerrorMessage(c));
-		goto fail;
-	}
-	if (getsockopt(PQsocket(c), SOL_SOCKET, SO_PEERCRED, &cred, &credlen) != 0 ||
-	    inst->pid <= 0 || cred.pid != inst->pid) {
-		snprintf(why, whylen, "the socket in %s is not the server's (restart the branch)",
-			 inst->sockdir);
-		goto fail;
-	}
-	return (struct pg_conn *)c;
-fail:
-	PQfinish(c);
-	return NULL;
+	return (struct pg_conn *)connect_checked(inst, pg_user, dbname, 30, timeout_ms, true, why,
+						 whylen);
 }
 
 /* The last line of the server log, so a failed start can say why without a trip to the file. */
@@ -314,7 +293,8 @@ static bool log_mentions(const char *path, off_t offset, const char *needle)
 int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 			struct rift_instance *inst, char *err, size_t errlen)
 {
-	char exe[4200], port[16], sock[4200], sb[32], cluster[96], conn[4400], why[512];
+	char exe[4200], port[16], sock[4200], sb[32], cluster[96], why[512];
+	struct conn_params ping_params;
 	char hba[4200];
 	/* allow_in_place_tablespaces: a base's tablespaces are directories in pg_tblspc (rift
 	 * init copies them in), which recovery to a consistent state refuses otherwise */
@@ -377,10 +357,10 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 		snprintf(err, errlen, "cannot start %s: %s", exe, strerror(-rc));
 		return rc;
 	}
-	conninfo(inst, cfg->pg_user, "postgres", MAINT_QUERY_MS, conn, sizeof(conn));
+	conn_params(&ping_params, inst, cfg->pg_user, "postgres", 5, MAINT_QUERY_MS, false);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		PGPing ping = PQping(conn);
+		PGPing ping = PQpingParams(ping_params.keys, ping_params.vals, 0);
 		if (ping == PQPING_OK)
 			return 0;
 		if (!rift_instance_alive(inst)) {
@@ -502,7 +482,8 @@ int rift_instance_prewarm(const struct rift_instance *inst, const char *pg_user,
 
 	/* the first login to a database after a start rebuilds its relcache init file
 	 * (base/<oid>/pg_internal.init, removed at startup); one login here spares the client's */
-	c = connect_maint_db(inst, pg_user, dbname, MAINT_QUERY_MS, why, sizeof(why));
+	c = (PGconn *)rift_instance_connect(inst, pg_user, dbname, MAINT_QUERY_MS, why,
+					    sizeof(why));
 	if (c == NULL) {
 		snprintf(err, errlen, "cannot connect to database \"%s\" of branch \"%s\": %s",
 			 dbname, inst->branch, why);
