@@ -18,7 +18,15 @@ mkdir -p "$TEST_TMP/pgb"
 (cd "$TEST_TMP/pgb" && pgbench -h 127.0.0.1 -p "$port" -U rift -c 2 -T 30 -l demo \
 	>"$TEST_TMP/pgbench.out" 2>&1) &
 bench=$!
-sleep 6
+# kill once the clients are committing for a while (connecting alone can take seconds on a
+# loaded machine): 200 commits seen by the server, then 3 s more
+for ((i = 0; i < 600; i++)); do
+	n=$(psql -X -h 127.0.0.1 -p "$port" -U rift -d demo -Atc \
+		'select count(*) from pgbench_history' 2>/dev/null || echo 0)
+	[ "$n" -ge 200 ] && break
+	sleep 0.2
+done
+sleep 3
 kill -KILL "$RIFTD_PID"
 wait "$RIFTD_PID" 2>/dev/null || true
 wait $bench || true # the clients see their connections break: expected
