@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dbuf.h"
 #include "rift/diff.h"
 
 /*
@@ -33,59 +34,25 @@ struct objs {
 	size_t n, cap;
 };
 
-/* A growing string; a failed append sets oom and later appends do nothing. */
-struct buf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *np;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		np = realloc(b->p, cap);
-		if (np == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void puts_(struct buf *b, const char *s)
-{
-	put(b, s, strlen(s));
-}
-
 /* A double-quoted identifier (always quoted: valid whatever the name holds). */
-static void put_ident(struct buf *b, const char *s, size_t n)
+static void put_ident(struct dbuf *b, const char *s, size_t n)
 {
 	size_t i;
 
-	put(b, "\"", 1);
+	dbuf_put(b, "\"", 1);
 	for (i = 0; i < n; i++) {
 		if (s[i] == '"')
-			put(b, "\"", 1);
-		put(b, s + i, 1);
+			dbuf_put(b, "\"", 1);
+		dbuf_put(b, s + i, 1);
 	}
-	put(b, "\"", 1);
+	dbuf_put(b, "\"", 1);
 }
 
-static void put_qualified(struct buf *b, const struct obj *o, const char *name, size_t n)
+static void put_qualified(struct dbuf *b, const struct obj *o, const char *name, size_t n)
 {
 	if (strcmp(o->schema, "-") != 0) {
 		put_ident(b, o->schema, strlen(o->schema));
-		put(b, ".", 1);
+		dbuf_put(b, ".", 1);
 	}
 	put_ident(b, name, n);
 }
@@ -118,7 +85,7 @@ static const char *find_n(const char *p, const char *end, const char *needle)
  * setting changes, so they would move with unrelated objects), trimmed. */
 static char *clean_body(const char *p, const char *end)
 {
-	struct buf b = { 0 };
+	struct dbuf b = { 0 };
 	const char *line = p, *nl;
 
 	while (line < end) {
@@ -128,12 +95,12 @@ static char *clean_body(const char *p, const char *end)
 		if (!((nl - line >= 4 && memcmp(line, "SET ", 4) == 0) ||
 		      (nl - line >= 29 &&
 		       memcmp(line, "SELECT pg_catalog.set_config(", 29) == 0))) {
-			put(&b, line, (size_t)(nl - line));
-			put(&b, "\n", 1);
+			dbuf_put(&b, line, (size_t)(nl - line));
+			dbuf_put(&b, "\n", 1);
 		}
 		line = nl + 1;
 	}
-	put(&b, "", 0);
+	dbuf_put(&b, "", 0);
 	if (b.oom || b.p == NULL) {
 		free(b.p);
 		return NULL;
@@ -309,7 +276,7 @@ static size_t ident_len(const char *p)
 }
 
 /* Each GRANT line of an ACL entry as a REVOKE and each REVOKE as a GRANT: undoes it. */
-static void undo_acl(struct buf *b, const char *body)
+static void undo_acl(struct dbuf *b, const char *body)
 {
 	const char *line = body, *nl, *to;
 
@@ -319,27 +286,27 @@ static void undo_acl(struct buf *b, const char *body)
 			nl = line + strlen(line);
 		if (strncmp(line, "GRANT ", 6) == 0 && (to = find_n(line, nl, " TO ")) != NULL) {
 			const char *w = find_n(to, nl, " WITH GRANT OPTION");
-			puts_(b, "REVOKE ");
-			put(b, line + 6, (size_t)(to - line - 6));
-			puts_(b, " FROM ");
-			put(b, to + 4, (size_t)((w ? w : nl) - to - 4));
+			dbuf_puts(b, "REVOKE ");
+			dbuf_put(b, line + 6, (size_t)(to - line - 6));
+			dbuf_puts(b, " FROM ");
+			dbuf_put(b, to + 4, (size_t)((w ? w : nl) - to - 4));
 			if (w != NULL)
-				puts_(b, ";");
-			puts_(b, "\n");
+				dbuf_puts(b, ";");
+			dbuf_puts(b, "\n");
 		} else if (strncmp(line, "REVOKE ", 7) == 0 &&
 			   (to = find_n(line, nl, " FROM ")) != NULL) {
-			puts_(b, "GRANT ");
-			put(b, line + 7, (size_t)(to - line - 7));
-			puts_(b, " TO ");
-			put(b, to + 6, (size_t)(nl - to - 6));
-			puts_(b, "\n");
+			dbuf_puts(b, "GRANT ");
+			dbuf_put(b, line + 7, (size_t)(to - line - 7));
+			dbuf_puts(b, " TO ");
+			dbuf_put(b, to + 6, (size_t)(nl - to - 6));
+			dbuf_puts(b, "\n");
 		}
 		line = *nl ? nl + 1 : nl;
 	}
 }
 
 /* DDL that removes object o (of OTHER's dump); false when rift cannot say how. */
-static bool drop_sql(struct buf *b, const struct obj *o)
+static bool drop_sql(struct dbuf *b, const struct obj *o)
 {
 	static const char *const plain[][2] = {
 		{ "TABLE", "TABLE" },
@@ -358,23 +325,23 @@ static bool drop_sql(struct buf *b, const struct obj *o)
 
 	for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
 		if (is_type(o, plain[i][0])) {
-			puts_(b, "DROP ");
-			puts_(b, plain[i][1]);
-			puts_(b, " ");
+			dbuf_puts(b, "DROP ");
+			dbuf_puts(b, plain[i][1]);
+			dbuf_puts(b, " ");
 			put_qualified(b, o, o->name, strlen(o->name));
-			puts_(b, ";\n");
+			dbuf_puts(b, ";\n");
 			return true;
 		}
 	if (is_type(o, "FUNCTION") || is_type(o, "PROCEDURE") || is_type(o, "AGGREGATE")) {
 		p = strchr(o->name, '(');
 		if (p == NULL)
 			return false;
-		puts_(b, "DROP ");
-		puts_(b, o->type);
-		puts_(b, " ");
+		dbuf_puts(b, "DROP ");
+		dbuf_puts(b, o->type);
+		dbuf_puts(b, " ");
 		put_qualified(b, o, o->name, (size_t)(p - o->name));
-		puts_(b, p);
-		puts_(b, ";\n");
+		dbuf_puts(b, p);
+		dbuf_puts(b, ";\n");
 		return true;
 	}
 	if (is_type(o, "CONSTRAINT") || is_type(o, "FK CONSTRAINT") ||
@@ -385,19 +352,19 @@ static bool drop_sql(struct buf *b, const struct obj *o)
 			return false;
 		for (sp = p; sp > o->body && (sp[-1] == ' ' || sp[-1] == '\n'); sp--)
 			;
-		put(b, o->body, (size_t)(sp - o->body));
-		puts_(b, " DROP CONSTRAINT ");
+		dbuf_put(b, o->body, (size_t)(sp - o->body));
+		dbuf_puts(b, " DROP CONSTRAINT ");
 		p += strlen("ADD CONSTRAINT ");
-		put(b, p, ident_len(p));
-		puts_(b, ";\n");
+		dbuf_put(b, p, ident_len(p));
+		dbuf_puts(b, ";\n");
 		return true;
 	}
 	if (is_type(o, "DEFAULT")) {
 		p = strstr(o->body, " SET DEFAULT ");
 		if (p == NULL)
 			return false;
-		put(b, o->body, (size_t)(p - o->body));
-		puts_(b, " DROP DEFAULT;\n");
+		dbuf_put(b, o->body, (size_t)(p - o->body));
+		dbuf_puts(b, " DROP DEFAULT;\n");
 		return true;
 	}
 	if (is_type(o, "TRIGGER") || is_type(o, "POLICY") || is_type(o, "RULE")) {
@@ -405,21 +372,21 @@ static bool drop_sql(struct buf *b, const struct obj *o)
 		sp = strchr(o->name, ' ');
 		if (sp == NULL)
 			return false;
-		puts_(b, "DROP ");
-		puts_(b, o->type);
-		puts_(b, " ");
+		dbuf_puts(b, "DROP ");
+		dbuf_puts(b, o->type);
+		dbuf_puts(b, " ");
 		put_ident(b, sp + 1, strlen(sp + 1));
-		puts_(b, " ON ");
+		dbuf_puts(b, " ON ");
 		put_qualified(b, o, o->name, (size_t)(sp - o->name));
-		puts_(b, ";\n");
+		dbuf_puts(b, ";\n");
 		return true;
 	}
 	if (is_type(o, "COMMENT")) {
 		p = strstr(o->body, " IS ");
 		if (p == NULL)
 			return false;
-		put(b, o->body, (size_t)(p - o->body));
-		puts_(b, " IS NULL;\n");
+		dbuf_put(b, o->body, (size_t)(p - o->body));
+		dbuf_puts(b, " IS NULL;\n");
 		return true;
 	}
 	if (is_type(o, "ACL")) {
@@ -539,7 +506,7 @@ static bool has_line(const char *text, const char *line, size_t len)
 #define MAX_COLS 1700 /* Postgres allows 1600 columns, plus constraints */
 
 /* ALTER TABLE statements from table o (OTHER) to n (BRANCH); false when not that shape. */
-static bool alter_table(struct buf *b, const struct obj *o, const struct obj *n)
+static bool alter_table(struct dbuf *b, const struct obj *o, const struct obj *n)
 {
 	struct col *oc = malloc(MAX_COLS * sizeof(*oc)), *nc = malloc(MAX_COLS * sizeof(*nc));
 	const char *oh, *nh, *ot, *nt, *line, *nl;
@@ -554,83 +521,83 @@ static bool alter_table(struct buf *b, const struct obj *o, const struct obj *n)
 	for (i = 0; i < on; i++) {
 		if (find_col(nc, nn, &oc[i]) != NULL)
 			continue;
-		put(b, "ALTER TABLE ", 12);
-		put(b, oh + 13, ohl - 13);
+		dbuf_put(b, "ALTER TABLE ", 12);
+		dbuf_put(b, oh + 13, ohl - 13);
 		if (strncmp(oc[i].name, "CONSTRAINT ", 11) == 0) {
-			puts_(b, " DROP ");
-			put(b, oc[i].name, oc[i].nlen);
+			dbuf_puts(b, " DROP ");
+			dbuf_put(b, oc[i].name, oc[i].nlen);
 		} else {
-			puts_(b, " DROP COLUMN ");
-			put(b, oc[i].name, oc[i].nlen);
+			dbuf_puts(b, " DROP COLUMN ");
+			dbuf_put(b, oc[i].name, oc[i].nlen);
 		}
-		puts_(b, ";\n");
+		dbuf_puts(b, ";\n");
 	}
 	for (i = 0; i < nn; i++) {
 		const struct col *was = find_col(oc, on, &nc[i]);
 		struct col_parts p1, p2;
 		if (was == NULL) {
-			put(b, "ALTER TABLE ", 12);
-			put(b, nh + 13, nhl - 13);
-			puts_(b, strncmp(nc[i].name, "CONSTRAINT ", 11) == 0 ? " ADD "
-									     : " ADD COLUMN ");
-			put(b, nc[i].name, nc[i].nlen);
-			puts_(b, " ");
-			put(b, nc[i].def, nc[i].dlen);
-			puts_(b, ";\n");
+			dbuf_put(b, "ALTER TABLE ", 12);
+			dbuf_put(b, nh + 13, nhl - 13);
+			dbuf_puts(b, strncmp(nc[i].name, "CONSTRAINT ", 11) == 0 ? " ADD "
+										 : " ADD COLUMN ");
+			dbuf_put(b, nc[i].name, nc[i].nlen);
+			dbuf_puts(b, " ");
+			dbuf_put(b, nc[i].def, nc[i].dlen);
+			dbuf_puts(b, ";\n");
 			continue;
 		}
 		if (was->dlen == nc[i].dlen && memcmp(was->def, nc[i].def, was->dlen) == 0)
 			continue;
 		if (strncmp(nc[i].name, "CONSTRAINT ", 11) == 0) {
-			put(b, "ALTER TABLE ", 12);
-			put(b, nh + 13, nhl - 13);
-			puts_(b, " DROP ");
-			put(b, nc[i].name, nc[i].nlen);
-			puts_(b, ";\nALTER TABLE ");
-			put(b, nh + 13, nhl - 13);
-			puts_(b, " ADD ");
-			put(b, nc[i].name, nc[i].nlen);
-			puts_(b, " ");
-			put(b, nc[i].def, nc[i].dlen);
-			puts_(b, ";\n");
+			dbuf_put(b, "ALTER TABLE ", 12);
+			dbuf_put(b, nh + 13, nhl - 13);
+			dbuf_puts(b, " DROP ");
+			dbuf_put(b, nc[i].name, nc[i].nlen);
+			dbuf_puts(b, ";\nALTER TABLE ");
+			dbuf_put(b, nh + 13, nhl - 13);
+			dbuf_puts(b, " ADD ");
+			dbuf_put(b, nc[i].name, nc[i].nlen);
+			dbuf_puts(b, " ");
+			dbuf_put(b, nc[i].def, nc[i].dlen);
+			dbuf_puts(b, ";\n");
 			continue;
 		}
 		col_parts(was, &p1);
 		col_parts(&nc[i], &p2);
 		if (p1.full != p2.full || memcmp(was->def, nc[i].def, p1.full) != 0) {
 			/* the type (or its collation) changed */
-			put(b, "ALTER TABLE ", 12);
-			put(b, nh + 13, nhl - 13);
-			puts_(b, " ALTER COLUMN ");
-			put(b, nc[i].name, nc[i].nlen);
-			puts_(b, " TYPE ");
-			put(b, nc[i].def, p2.full);
-			puts_(b, " USING ");
-			put(b, nc[i].name, nc[i].nlen);
-			puts_(b, "::");
-			put(b, nc[i].def, p2.base);
-			puts_(b, ";\n");
+			dbuf_put(b, "ALTER TABLE ", 12);
+			dbuf_put(b, nh + 13, nhl - 13);
+			dbuf_puts(b, " ALTER COLUMN ");
+			dbuf_put(b, nc[i].name, nc[i].nlen);
+			dbuf_puts(b, " TYPE ");
+			dbuf_put(b, nc[i].def, p2.full);
+			dbuf_puts(b, " USING ");
+			dbuf_put(b, nc[i].name, nc[i].nlen);
+			dbuf_puts(b, "::");
+			dbuf_put(b, nc[i].def, p2.base);
+			dbuf_puts(b, ";\n");
 		}
 		if (p1.dlen != p2.dlen || !p1.dflt != !p2.dflt ||
 		    (p1.dflt && memcmp(p1.dflt, p2.dflt, p1.dlen) != 0)) {
-			put(b, "ALTER TABLE ", 12);
-			put(b, nh + 13, nhl - 13);
-			puts_(b, " ALTER COLUMN ");
-			put(b, nc[i].name, nc[i].nlen);
+			dbuf_put(b, "ALTER TABLE ", 12);
+			dbuf_put(b, nh + 13, nhl - 13);
+			dbuf_puts(b, " ALTER COLUMN ");
+			dbuf_put(b, nc[i].name, nc[i].nlen);
 			if (p2.dflt != NULL) {
-				puts_(b, " SET DEFAULT ");
-				put(b, p2.dflt, p2.dlen);
+				dbuf_puts(b, " SET DEFAULT ");
+				dbuf_put(b, p2.dflt, p2.dlen);
 			} else {
-				puts_(b, " DROP DEFAULT");
+				dbuf_puts(b, " DROP DEFAULT");
 			}
-			puts_(b, ";\n");
+			dbuf_puts(b, ";\n");
 		}
 		if (p1.notnull != p2.notnull) {
-			put(b, "ALTER TABLE ", 12);
-			put(b, nh + 13, nhl - 13);
-			puts_(b, " ALTER COLUMN ");
-			put(b, nc[i].name, nc[i].nlen);
-			puts_(b, p2.notnull ? " SET NOT NULL;\n" : " DROP NOT NULL;\n");
+			dbuf_put(b, "ALTER TABLE ", 12);
+			dbuf_put(b, nh + 13, nhl - 13);
+			dbuf_puts(b, " ALTER COLUMN ");
+			dbuf_put(b, nc[i].name, nc[i].nlen);
+			dbuf_puts(b, p2.notnull ? " SET NOT NULL;\n" : " DROP NOT NULL;\n");
 		}
 	}
 	/* statements after the CREATE (owner, storage, ...) that BRANCH has and OTHER lacks */
@@ -639,8 +606,8 @@ static bool alter_table(struct buf *b, const struct obj *o, const struct obj *n)
 		if (nl == NULL)
 			nl = line + strlen(line);
 		if (nl > line && !has_line(ot, line, (size_t)(nl - line))) {
-			put(b, line, (size_t)(nl - line));
-			puts_(b, "\n");
+			dbuf_put(b, line, (size_t)(nl - line));
+			dbuf_puts(b, "\n");
 		}
 	}
 	ok = true;
@@ -651,14 +618,14 @@ out:
 }
 
 /* DDL for a changed object that is not a table: replace it in place where Postgres can. */
-static bool replace_sql(struct buf *b, const struct obj *o, const struct obj *n, bool dropped)
+static bool replace_sql(struct dbuf *b, const struct obj *o, const struct obj *n, bool dropped)
 {
 	if (is_type(n, "FUNCTION") || is_type(n, "PROCEDURE")) {
 		const char *p = strstr(n->body, "CREATE ");
 		if (p != NULL && p == n->body) {
-			puts_(b, "CREATE OR REPLACE ");
-			puts_(b, n->body + 7);
-			puts_(b, "\n");
+			dbuf_puts(b, "CREATE OR REPLACE ");
+			dbuf_puts(b, n->body + 7);
+			dbuf_puts(b, "\n");
 			return true;
 		}
 		return false;
@@ -666,13 +633,13 @@ static bool replace_sql(struct buf *b, const struct obj *o, const struct obj *n,
 	if (is_type(n, "SEQUENCE") && strncmp(n->body, "CREATE SEQUENCE ", 16) == 0) {
 		/* ALTER SEQUENCE takes the same options (AS, START, INCREMENT, ...) */
 		const char *semi = strstr(n->body, ";");
-		puts_(b, "ALTER SEQUENCE ");
-		put(b, n->body + 16,
-		    semi ? (size_t)(semi - n->body - 16 + 1) : strlen(n->body + 16));
-		puts_(b, "\n");
+		dbuf_puts(b, "ALTER SEQUENCE ");
+		dbuf_put(b, n->body + 16,
+			 semi ? (size_t)(semi - n->body - 16 + 1) : strlen(n->body + 16));
+		dbuf_puts(b, "\n");
 		if (semi != NULL) {
-			puts_(b, semi + 1);
-			puts_(b, "\n");
+			dbuf_puts(b, semi + 1);
+			dbuf_puts(b, "\n");
 		}
 		return true;
 	}
@@ -680,8 +647,8 @@ static bool replace_sql(struct buf *b, const struct obj *o, const struct obj *n,
 	/* everything else was dropped before (dropped): create it as BRANCH has it */
 	if (!dropped)
 		return false;
-	puts_(b, n->body);
-	puts_(b, "\n");
+	dbuf_puts(b, n->body);
+	dbuf_puts(b, "\n");
 	return true;
 }
 
@@ -702,7 +669,7 @@ static int by_order_desc(const void *a, const void *b)
 static char *make_sql(const struct objs *bo, const struct objs *oo, const struct obj **bs,
 		      const struct obj **os)
 {
-	struct buf b = { 0 };
+	struct dbuf b = { 0 };
 	const struct obj **drops = malloc((oo->n ? oo->n : 1) * sizeof(*drops));
 	const struct obj **match = calloc(bo->n ? bo->n : 1, sizeof(*match)); /* by b order */
 	size_t nd = 0, i = 0, j = 0, k;
@@ -729,36 +696,36 @@ static char *make_sql(const struct objs *bo, const struct objs *oo, const struct
 			j++;
 		}
 	}
-	puts_(&b, "-- rift diff: DDL that turns the other side's schema into this branch's\n");
+	dbuf_puts(&b, "-- rift diff: DDL that turns the other side's schema into this branch's\n");
 	qsort(drops, nd, sizeof(*drops), by_order_desc);
 	for (k = 0; k < nd; k++)
 		if (!drop_sql(&b, drops[k])) {
-			puts_(&b, "-- rift: cannot drop ");
-			puts_(&b, drops[k]->type);
-			puts_(&b, " ");
-			puts_(&b, drops[k]->name);
-			puts_(&b, " by itself; do it by hand\n");
+			dbuf_puts(&b, "-- rift: cannot drop ");
+			dbuf_puts(&b, drops[k]->type);
+			dbuf_puts(&b, " ");
+			dbuf_puts(&b, drops[k]->name);
+			dbuf_puts(&b, " by itself; do it by hand\n");
 		}
 	for (k = 0; k < bo->n; k++) {
 		const struct obj *n = &bo->v[k], *o = match[k];
 		if (o == NULL) {
-			puts_(&b, n->body);
-			puts_(&b, "\n");
+			dbuf_puts(&b, n->body);
+			dbuf_puts(&b, "\n");
 		} else if (strcmp(n->body, o->body) != 0) {
 			bool done = is_type(n, "TABLE") ? alter_table(&b, o, n)
 							: replace_sql(&b, o, n, recreated(o));
 			if (!done) {
-				puts_(&b, "-- rift: cannot change ");
-				puts_(&b, n->type);
-				puts_(&b, " ");
-				puts_(&b, n->name);
-				puts_(&b, " in place; it is now:\n-- ");
+				dbuf_puts(&b, "-- rift: cannot change ");
+				dbuf_puts(&b, n->type);
+				dbuf_puts(&b, " ");
+				dbuf_puts(&b, n->name);
+				dbuf_puts(&b, " in place; it is now:\n-- ");
 				for (const char *p = n->body; *p; p++) {
-					put(&b, p, 1);
+					dbuf_put(&b, p, 1);
 					if (*p == '\n')
-						puts_(&b, "-- ");
+						dbuf_puts(&b, "-- ");
 				}
-				puts_(&b, "\n");
+				dbuf_puts(&b, "\n");
 			}
 		}
 	}
