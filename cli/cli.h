@@ -87,4 +87,8 @@ void cli_print_safe(FILE *out, const char *s, const char *indent);
 /* One line per branch command, for rift --help. */
 void cmd_branch_summaries(FILE *out);
 
+/* Percent-encodes s for the user or password part of a URL (roles may hold @ : / and more);
+ * cut to fit len. */
+void cli_url_encode(const char *s, char *out, size_t len);
+
 #endif

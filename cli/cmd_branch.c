@@ -44,26 +44,6 @@ static void human_bytes(unsigned long long n, char *out, size_t len)
 	snprintf(out, len, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
 }
 
-/* Percent-encodes a role name for the user part of a URL (a role may hold @ : / and more). */
-static void url_user(const char *role, char *out, size_t len)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t w = 0;
-
-	for (; *role != '\0' && w + 4 < len; role++) {
-		unsigned char ch = (unsigned char)*role;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-			out[w++] = (char)ch;
-		} else {
-			out[w++] = '%';
-			out[w++] = hex[ch >> 4];
-			out[w++] = hex[ch & 15];
-		}
-	}
-	out[w] = '\0';
-}
-
 /*
  * The URL a person pastes into psql: through the router, with the branch's own password
  * (rift create --new-password; given, or read from the state) or the demo password if rift
@@ -119,7 +99,7 @@ static int branch_url_styled(const struct cli_opts *o, const char *branch, const
 	if (pw_out != NULL)
 		pw_out[0] = '\0';
 	if (rc == 0 && rift_secret_login_role(&meta, role, sizeof(role)) == 0) {
-		url_user(role, enc, sizeof(enc));
+		cli_url_encode(role, enc, sizeof(enc));
 		if (pw_out != NULL) {
 			snprintf(pw_out, pwlen, "%s", own);
 			snprintf(user, sizeof(user), "%s@", enc);
@@ -132,7 +112,7 @@ static int branch_url_styled(const struct cli_opts *o, const char *branch, const
 	} else if (meta.demo_password[0] != '\0') {
 		snprintf(user, sizeof(user), "rift:%s@", meta.demo_password);
 	} else if (meta.login_role[0] != '\0') {
-		url_user(meta.login_role, enc, sizeof(enc));
+		cli_url_encode(meta.login_role, enc, sizeof(enc));
 		snprintf(user, sizeof(user), "%s@", enc);
 	} else if (strncmp(meta.upstream, "postgres://", 11) == 0) {
 		const char *u = meta.upstream + 11, *at = strchr(u, '@');

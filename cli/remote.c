@@ -21,8 +21,7 @@ void cli_remote_hostname(const struct cli_opts *o, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)(end - h), h);
 }
 
-/* Percent-encodes s for the user or password part of a URL. */
-static void encode(const char *s, char *out, size_t len)
+void cli_url_encode(const char *s, char *out, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t w = 0;
@@ -56,9 +55,9 @@ int cli_remote_url(const struct cli_opts *o, const char *branch, const char *giv
 	u = json_string_value(json_object_get(doc, "user"));
 	p = given ? given : json_string_value(json_object_get(doc, "password"));
 	if (u != NULL)
-		encode(u, user, sizeof(user));
+		cli_url_encode(u, user, sizeof(user));
 	if (p != NULL && pw_out == NULL)
-		encode(p, pw, sizeof(pw));
+		cli_url_encode(p, pw, sizeof(pw));
 	if (pw_out != NULL)
 		snprintf(pw_out, pwlen, "%s", p ? p : "");
 	if (user[0] != '\0')
