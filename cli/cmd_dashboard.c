@@ -157,6 +157,13 @@ int cmd_dashboard(const struct cli_opts *o, int argc, char **argv)
 	}
 	if (optind != argc)
 		return usage_error("takes no arguments");
+	if (o->host != NULL) {
+		fprintf(stderr,
+			"rift dashboard: forwards a port on riftd's own machine; for a remote "
+			"riftd open %s/ in a browser and give the API token\n",
+			o->host);
+		return EXIT_USAGE;
+	}
 	/* fail early and clearly when riftd is not there */
 	probe = connect_dashboard(o->state);
 	if (probe < 0) {

@@ -163,6 +163,12 @@ static bool same_origin(struct MHD_Connection *c)
 	return strcmp(origin, want) == 0;
 }
 
+/* Whether c came over HTTPS ([api] tls = on): only then is the cookie marked Secure. */
+static bool over_tls(struct MHD_Connection *c)
+{
+	return MHD_get_connection_info(c, MHD_CONNECTION_INFO_PROTOCOL) != NULL;
+}
+
 static bool is_safe_method(const char *method)
 {
 	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
@@ -212,7 +218,8 @@ static enum MHD_Result login(struct rift_dash *d, const struct rift_dash_req *rq
 		return send_err(rq->c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				"no randomness for a session id (getrandom failed); try again");
 	snprintf(cookie, sizeof(cookie),
-		 COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d", sid, DASH_LIFETIME_S);
+		 COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s", sid,
+		 DASH_LIFETIME_S, over_tls(rq->c) ? "; Secure" : "");
 	OPENSSL_cleanse(sid, sizeof(sid));
 	ret = send_doc(rq->c, MHD_HTTP_OK, json_pack("{s:s,s:s}", "csrf", csrf, "auth", "cookie"),
 		       cookie);
@@ -227,7 +234,9 @@ static enum MHD_Result logout(struct rift_dash *d, const struct rift_dash_req *r
 	if (sid != NULL)
 		dash_session_end(&d->sessions, sid);
 	return send_doc(rq->c, MHD_HTTP_OK, json_pack("{s:b}", "logged_out", 1),
-			COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+			over_tls(rq->c) ? COOKIE
+			    "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure"
+					: COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
 }
 
 /* ---- endpoints ---- */
