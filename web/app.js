@@ -176,6 +176,7 @@ function route() {
   document.querySelectorAll("#nav a").forEach((a) =>
     a.classList.toggle("active", a.dataset.view === view));
   if (view === "branch") {
+    state.extrasFor = null;
     $("b-ddl").hidden = $("b-diff").hidden = true;
     $("b-url").textContent = "";
     $("b-log").textContent = "";
@@ -367,8 +368,14 @@ async function refreshBranch() {
   $("b-chart-own").innerHTML = chart(h ? h.t : [], [{ name: "own", values: h ? h.own : [] }], bytes);
   $("b-chart-conns").innerHTML = chart(h ? h.t : [], [{ name: "connections", values: h ? h.conns : [] }], String);
   $("b-sessions").innerHTML = sessionRows(conns.sessions.filter((s) => s.branch === name), false);
-  await Promise.all([optionalSection(name, "log", "b-ddl"), optionalSection(name, "diff", "b-diff"),
-    serverLog(name)]);
+  // the DDL log and the diff cost the server real work (a diff compares two servers): asked
+  // for once when the page opens, not on every poll, and never holding up the rest
+  if (state.extrasFor !== name) {
+    state.extrasFor = name;
+    optionalSection(name, "log", "b-ddl").catch(() => {});
+    optionalSection(name, "diff", "b-diff").catch(() => {});
+  }
+  await serverLog(name);
 }
 
 // The DDL log and the diff appear as soon as riftd's API has them (404: not there, hidden).
