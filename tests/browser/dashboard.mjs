@@ -10,7 +10,7 @@ const env = (k) => {
   if (!process.env[k]) throw new Error(`${k} is not set (run me from tests/integration/dashboard.sh)`);
   return process.env[k];
 };
-const BASE = env("DASH_URL"); // http://127.0.0.1:PORT
+const BASE = env("DASH_URL"); // https://127.0.0.1:PORT, rift init's self-signed certificate
 const TOKEN = env("DASH_TOKEN");
 const STATE = env("RIFT_STATE_DIR");
 const RIFT = env("RIFT_BIN") + "/rift";
@@ -61,7 +61,9 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox"], // CI runs as root, where chromium's sandbox cannot start
 });
-const ctx = await browser.newContext({ viewport: { width: 1300, height: 900 } });
+// node checks riftd's certificate (NODE_EXTRA_CA_CERTS); chromium is told to accept it
+const tls = BASE.startsWith("https:");
+const ctx = await browser.newContext({ viewport: { width: 1300, height: 900 }, ignoreHTTPSErrors: tls });
 await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });
 const page = await ctx.newPage();
 const pageErrors = [];
@@ -83,8 +85,9 @@ try {
   await page.click("#login-form button");
   await page.waitForSelector("#branch-rows tr");
   const cookie = (await ctx.cookies()).find((c) => c.name === "rift_session");
-  if (!cookie || !cookie.httpOnly || cookie.sameSite !== "Strict")
-    fail("the session cookie is not HttpOnly and SameSite=Strict: " + JSON.stringify(cookie));
+  if (!cookie || !cookie.httpOnly || cookie.sameSite !== "Strict" || cookie.secure !== tls)
+    fail("the session cookie is not HttpOnly, SameSite=Strict and (over HTTPS) Secure: " +
+      JSON.stringify(cookie));
   if (await page.evaluate(() => document.cookie.includes("rift_session")))
     fail("the page's script can read the session cookie");
 

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 # metrics_check.py — parses riftd's /metrics with prometheus_client and checks its per-branch
-# series against the API's view of the same branches. Usage: metrics_check.py URL TOKEN SOCKET
+# series against the API's view of the same branches.
+# Usage: metrics_check.py URL TOKEN SOCKET [CA_FILE]
 import json
 import socket
+import ssl
 import sys
 import time
 import urllib.request
@@ -25,9 +27,10 @@ def api_branches(sock_path):
     return {b["name"]: b for b in json.loads(body)["branches"]}
 
 
-def scrape(url, token):
+def scrape(url, token, cafile):
     req = urllib.request.Request(url + "/metrics", headers={"Authorization": "Bearer " + token})
-    with urllib.request.urlopen(req, timeout=10) as r:
+    ctx = ssl.create_default_context(cafile=cafile) if cafile else None
+    with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
         text = r.read().decode()
     samples, families = {}, {}
     for fam in text_string_to_metric_families(text):  # raises on anything malformed
@@ -61,11 +64,12 @@ def mismatch(samples, branches):
 
 def main():
     url, token, sock_path = sys.argv[1:4]
+    cafile = sys.argv[4] if len(sys.argv) > 4 else None
     # a running branch's server still writes (checkpoints): compare a snapshot that held still,
     # the API's view the same before and after the scrape
     for attempt in range(30):
         before = api_branches(sock_path)
-        samples, families = scrape(url, token)
+        samples, families = scrape(url, token, cafile)
         after = api_branches(sock_path)
         why = mismatch(samples, before) if before == after else "the branches changed meanwhile"
         if why is None:
