@@ -368,12 +368,11 @@ async function refreshBranch() {
   $("b-chart-own").innerHTML = chart(h ? h.t : [], [{ name: "own", values: h ? h.own : [] }], bytes);
   $("b-chart-conns").innerHTML = chart(h ? h.t : [], [{ name: "connections", values: h ? h.conns : [] }], String);
   $("b-sessions").innerHTML = sessionRows(conns.sessions.filter((s) => s.branch === name), false);
-  // the DDL log and the diff cost the server real work (a diff compares two servers): asked
-  // for once when the page opens, not on every poll, and never holding up the rest
+  // the DDL log is asked for once when the page opens; the diff only on "Diff" (it runs the
+  // branch's and its fork point's servers: asking by itself would restart a stopped branch)
   if (state.extrasFor !== name) {
     state.extrasFor = name;
     optionalSection(name, "log", "b-ddl").catch(() => {});
-    optionalSection(name, "diff", "b-diff").catch(() => {});
   }
   await serverLog(name);
 }
@@ -431,6 +430,12 @@ function action(verb) {
     refresh();
   };
 }
+$("b-diff-btn").addEventListener("click", async () => {
+  $("b-diff-text").textContent = "comparing with the fork point…";
+  $("b-diff").hidden = false;
+  await optionalSection(state.arg, "diff", "b-diff").catch((e) => showError(e.message));
+  if ($("b-diff").hidden) showError("this riftd has no diff endpoint");
+});
 $("b-start").addEventListener("click", action("start"));
 $("b-stop").addEventListener("click", action("stop"));
 $("b-reset").addEventListener("click", action("reset"));
