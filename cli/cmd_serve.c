@@ -125,6 +125,43 @@ int cmd_serve(const struct cli_opts *o, int argc, char **argv)
 	return 1;
 }
 
+/*
+ * dir as an absolute path with no empty, "." or ".." component, links left as they are: riftd
+ * refuses a path with a link in it (one another user could swap), so resolving links here would
+ * only hide them from that check. Without links, ".." taken away in the text is the real parent.
+ */
+static int absolute_path(const char *dir, char *out, size_t outlen)
+{
+	char full[PATH_MAX * 2], *save = NULL, *part;
+	size_t n = 0, cut[PATH_MAX / 2];
+	size_t depth = 0;
+
+	if (dir[0] == '/')
+		snprintf(full, sizeof(full), "%s", dir);
+	else if (getcwd(full, PATH_MAX) != NULL)
+		snprintf(full + strlen(full), sizeof(full) - strlen(full), "/%s", dir);
+	else
+		return -errno;
+	out[0] = '\0';
+	for (part = strtok_r(full, "/", &save); part != NULL; part = strtok_r(NULL, "/", &save)) {
+		if (strcmp(part, ".") == 0)
+			continue;
+		if (strcmp(part, "..") == 0) {
+			if (depth > 0)
+				n = cut[--depth];
+			out[n] = '\0';
+			continue;
+		}
+		if (depth == sizeof(cut) / sizeof(cut[0]) || n + 1 + strlen(part) >= outlen)
+			return -ENAMETOOLONG;
+		cut[depth++] = n;
+		n += (size_t)snprintf(out + n, outlen - n, "/%s", part);
+	}
+	if (n == 0)
+		snprintf(out, outlen, "/");
+	return 0;
+}
+
 /* riftd serves the store: it binds the running branch's view read-only at dir. */
 static int mount_live(const struct cli_opts *o, const char *name, const char *dir)
 {
@@ -134,8 +171,9 @@ static int mount_live(const struct cli_opts *o, const char *name, const char *di
 	int rc;
 
 	/* riftd resolves nothing relative to its own cwd */
-	if (realpath(dir, real) == NULL) {
-		fprintf(stderr, "rift mount: %s: %s (mkdir it first)\n", dir, strerror(errno));
+	rc = absolute_path(dir, real, sizeof(real));
+	if (rc != 0) {
+		fprintf(stderr, "rift mount: %s: %s\n", dir, strerror(-rc));
 		return 1;
 	}
 	snprintf(path, sizeof(path), "/v1/branches/%.128s/mount", name);

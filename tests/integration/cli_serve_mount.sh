@@ -36,8 +36,35 @@ url=$(rift --state "$state" url feat)
 [ "$(psql -X -At "$url" -c 'select current_user, x from marker')" = "boot|42" ] ||
 	fail "the printed URL does not connect as boot"
 
-# mount while serving: the live files, read-only, nobody else may enter
-mnt=$TEST_TMP/view
+# mount while serving: only where no other user can change the path (riftd, root, mounts a
+# hostile branch's files there: a path another user could redirect would put them anywhere)
+safe=$(mktemp -d /mnt/rift-view.XXXXXX) # /mnt and / are root's, 0755
+on_exit "umount -l $safe/* 2>/dev/null; rm -rf $safe"
+open=$TEST_TMP/open # under /tmp: writable by other users (sticky or not)
+mkdir -p "$open/view" && chmod 1777 "$open"
+expect_status 1 rift --state "$state" mount feat "$open/view"
+expect_output "mount point $open/view: $open is writable by other users; use a directory only root can change"
+expect_status 1 rift --state "$state" mount feat /tmp
+expect_output 'mount point /tmp: it is writable by other users'
+mountpoint -q "$open/view" && fail "mounted under a directory others can write"
+mkdir "$safe/theirs" && chown nobody "$safe/theirs" && mkdir "$safe/theirs/view"
+expect_status 1 rift --state "$state" mount feat "$safe/theirs/view"
+expect_output "$safe/theirs is not owned by root"
+mkdir "$safe/real" && ln -s real "$safe/link" && ln -s "$safe/real" "$safe/dirlink" &&
+	ln -s "$safe" "$safe/up"
+expect_status 1 rift --state "$state" mount feat "$safe/link"
+expect_output 'symbolic link'
+expect_status 1 rift --state "$state" mount feat "$safe/up/real"
+expect_output 'symbolic link'
+mountpoint -q "$safe/real" && fail "mounted through a link"
+# riftd itself refuses what the CLI would never send: ".." and links (API callers are root too)
+mount_api() { curl -s -o "$TEST_TMP/api.json" -w '%{http_code}' --unix-socket "$state/run/riftd.sock" \
+	-X POST -H 'Content-Type: application/json' --data "$1" http://rift/v1/branches/feat/mount; }
+[ "$(mount_api "{\"path\":\"$safe/real/../real\"}")" = 400 ] || fail "a path with .. was taken"
+[ "$(mount_api "{\"path\":\"$safe/dirlink\"}")" = 400 ] || fail "a link was taken: $(cat "$TEST_TMP/api.json")"
+mountpoint -q "$safe/real" && fail "mounted through a link"
+
+mnt=$safe/view
 mkdir "$mnt"
 expect_status 0 rift --state "$state" mount feat "$mnt"
 expect_output "mounted read-only at $mnt"
@@ -53,8 +80,17 @@ expect_status 1 rift --state "$state" mount feat "$mnt"
 expect_output 'not empty|already a mount point'
 # the branch keeps serving while mounted, and stopping it unmounts the view
 psql -X -At "$url" -c 'insert into marker values (43)' >/dev/null
+# a relative DIR works; unmounted by hand and replaced by another mount, the view's detach
+# leaves that other mount alone (it checks the mount's id, and unmounts through it)
+mkdir "$safe/other"
+(cd "$safe" && expect_status 0 rift --state "$state" mount feat ./other/../other)
+mountpoint -q "$safe/other" || fail "the relative mount is not there"
+umount "$safe/other" && mount -t tmpfs -o size=1m rift-test "$safe/other"
 expect_status 0 rift --state "$state" stop feat
 mountpoint -q "$mnt" && fail "stopping the branch left its view mounted at $mnt"
+grep -q " $safe/other .* - tmpfs rift-test" /proc/self/mountinfo ||
+	fail "stopping the branch unmounted another mount at $safe/other"
+umount "$safe/other"
 expect_status 0 rift --state "$state" mount feat "$mnt"
 mountpoint -q "$mnt" || fail "not mounted again"
 
