@@ -1,6 +1,5 @@
 /* router_relay.c — relaying a routed session in riftd: backpressure, following message
  * boundaries both ways (login replies, ReadyForQuery, Terminate), and the moment to splice. */
-#include <assert.h>
 #include <openssl/rand.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -98,21 +97,36 @@ void cancel_key_issue(struct cancel_key *k, uint8_t *msg, size_t *msglen)
 	*msglen = 4 + k->keylen;
 }
 
-/* Takes a slot for the server's BackendKeyData; body is rewritten with the key issued. */
-static void note_cancel_key(struct client *cl, uint8_t *body, uint32_t len)
+/*
+ * Takes a slot for the server's BackendKeyData; body is rewritten with the key issued. A login
+ * has one: a second comes only from a hostile server (its superuser can load code into its
+ * backends) and, taken, would leak a slot per message until no cancel routes for any branch,
+ * so it ends the session. False when it did (the client was told why).
+ */
+static bool note_cancel_key(struct client *cl, uint8_t *body, uint32_t len)
 {
 	struct cancel_key *k;
 	size_t i;
 
+	if (cl->key != NULL || cl->keymsg_len != 0) {
+		LOG_WARN("router",
+			 "%s branch %s: its server sent a second BackendKeyData; session closed",
+			 cl->peer, cl->branch);
+		bufferevent_disable(cl->s, EV_READ); /* nothing more from this server is relayed */
+		fatal(cl, "08P01",
+		      "protocol violation: the branch's server sent a second BackendKeyData",
+		      "the branch's server is misbehaving (a library loaded by its superuser?); "
+		      "check the branch, or delete it");
+		return false;
+	}
 	if (len < 8 || len - 4 > RIFT_CANCEL_KEY_MAX)
-		return;
-	assert(cl->key == NULL); /* one BackendKeyData per login: a second would leak a slot */
+		return true;
 	for (i = 0; i < MAX_CANCEL && cl->r->cancels[i].port != 0; i++)
 		;
 	if (i == MAX_CANCEL) { /* no slot: the server's key as it is; cancels just do not route */
 		memcpy(cl->keymsg, body, len);
 		cl->keymsg_len = len;
-		return;
+		return true;
 	}
 	k = &cl->r->cancels[i];
 	k->pid = rift_be32(body);
@@ -122,6 +136,7 @@ static void note_cancel_key(struct client *cl, uint8_t *body, uint32_t len)
 	cl->key = k;
 	cancel_key_issue(k, cl->keymsg, &cl->keymsg_len);
 	memcpy(body, cl->keymsg, cl->keymsg_len);
+	return true;
 }
 
 /* Login replies (to learn how the server authenticates), parameters and ReadyForQuery. */
@@ -227,7 +242,8 @@ static void relay_login(struct client *cl)
 			if (!preauth_server(cl, body, len))
 				continue; /* answered here, or the client was told why not */
 		} else if (type == 'K') {
-			note_cancel_key(cl, body, len);
+			if (!note_cancel_key(cl, body, len))
+				return; /* the session is closing */
 		} else if (server_header(cl, type)) {
 			server_look(cl, type, body, len);
 		}
@@ -246,6 +262,8 @@ void on_server_read(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (cl->phase == P_WATCH) {
 		relay_login(cl);
+		if (cl->phase == P_CLOSING) /* the server broke the protocol: it is heard no more */
+			return;
 		ready_last = cl->phase == P_RELAY && !cl->untracked && evbuffer_get_length(in) == 0;
 	}
 	avail = evbuffer_get_length(in);
