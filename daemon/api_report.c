@@ -1,5 +1,6 @@
 /* api_report.c — GET /v1/branches/NAME/log (and diff): read-only reports on one branch. */
 #include <jansson.h>
+#include <stdatomic.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,12 +96,37 @@ static bool flag(struct MHD_Connection *c, const char *name)
  * uid; nothing of one branch is sent to the other's server. Whoever may call the API may read
  * every branch already (the unix socket is root's; the TCP API needs the token).
  */
+static enum MHD_Result diff_one(struct rift_manager *m, struct MHD_Connection *c, const char *name);
+
+/* Diffs running now: each may hold [diff] max_bytes, so riftd runs only [diff] max_running. */
+static atomic_int diffs_running;
+
 static enum MHD_Result diff(struct rift_manager *m, struct MHD_Connection *c, const char *name)
+{
+	const struct rift_config *cfg = rift_manager_config(m);
+	enum MHD_Result ret;
+	char msg[256];
+
+	if (atomic_fetch_add(&diffs_running, 1) >= cfg->diff_max_running) {
+		atomic_fetch_sub(&diffs_running, 1);
+		snprintf(msg, sizeof(msg),
+			 "riftd is running %d diff(s) already ([diff] max_running); try again when "
+			 "it finishes",
+			 cfg->diff_max_running);
+		return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+	}
+	ret = diff_one(m, c, name);
+	atomic_fetch_sub(&diffs_running, 1);
+	return ret;
+}
+
+static enum MHD_Result diff_one(struct rift_manager *m, struct MHD_Connection *c, const char *name)
 {
 	const struct rift_config *cfg = rift_manager_config(m);
 	const char *against = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "against");
 	const char *rows = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "rows");
-	struct rift_diff_opts opts = { .timeout_ms = DIFF_TIMEOUT_MS };
+	struct rift_diff_opts opts = { .timeout_ms = DIFF_TIMEOUT_MS,
+				       .max_bytes = cfg->diff_max_bytes };
 	struct rift_instance bi, oi;
 	struct rift_diff_side bs, os;
 	struct rift_branch_view v;

@@ -99,6 +99,11 @@ static const struct key keys[] = {
 	{ "store", "default_max_size", K_SIZE, OFF(default_max_size), "0", 0, 0,
 	  "bytes a branch may store of its own unless `rift create --max-size` says (like 10G); "
 	  "past it its writes fail with ENOSPC; 0 = unlimited" },
+	{ "diff", "max_bytes", K_SIZE, OFF(diff_max_bytes), "256M", 0, 0,
+	  "bytes one `rift diff` may read from both branch servers (rows, catalogs, pg_dump); "
+	  "past it the diff fails (bounds riftd's memory); 0 = no cap" },
+	{ "diff", "max_running", K_INT, OFF(diff_max_running), "1", 1, 64,
+	  "diffs riftd runs at once; another one is refused (HTTP 503) until one ends" },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

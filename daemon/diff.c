@@ -8,6 +8,47 @@
 	"select datname from pg_catalog.pg_database where datallowconn and not datistemplate "     \
 	"order by datname collate \"C\""
 
+const char *rift_diff_who(const struct rift_diff_budget *b, const PGconn *c)
+{
+	int i;
+
+	for (i = 0; b != NULL && c != NULL && i < 2; i++)
+		if (b->who[i].c == c && b->who[i].name != NULL)
+			return b->who[i].name;
+	return "a branch";
+}
+
+bool rift_diff_charge(struct rift_diff_budget *b, const PGconn *c, const char *name, size_t n,
+		      char *err, size_t errlen)
+{
+	if (b == NULL)
+		return true;
+	b->used += n;
+	if (b->max == 0 || b->used <= b->max)
+		return true;
+	if (name == NULL)
+		name = rift_diff_who(b, c);
+	snprintf(
+	    err, errlen,
+	    "branch %s answered more than %llu MiB to rift diff ([diff] max_bytes = %llu "
+	    "bytes, both branches together); riftd stopped reading and closed its connections. "
+	    "Raise [diff] max_bytes in rift.conf to compare this much data",
+	    name, (b->max + (1u << 20) - 1) >> 20, b->max);
+	return false;
+}
+
+/* Whose connection is whose, for rift_diff_charge's message. */
+static void budget_who(const struct rift_diff_opts *opts, const PGconn *bc, const char *bname,
+		       const PGconn *oc, const char *oname)
+{
+	if (opts->budget == NULL)
+		return;
+	opts->budget->who[0].c = bc;
+	opts->budget->who[0].name = bname;
+	opts->budget->who[1].c = oc;
+	opts->budget->who[1].name = oname;
+}
+
 static PGconn *connect_side(const struct rift_diff_side *s, const char *db, int timeout_ms,
 			    char *err, size_t errlen)
 {
@@ -32,8 +73,12 @@ static int diff_database(const struct rift_diff_side *b, const struct rift_diff_
 	int rc;
 
 	rc = rift_diff_dump(b, db, opts->timeout_ms, &bdump, &blen, err, errlen);
+	if (rc == 0 && !rift_diff_charge(opts->budget, NULL, b->name, blen, err, errlen))
+		rc = -EFBIG;
 	if (rc == 0)
 		rc = rift_diff_dump(o, db, opts->timeout_ms, &odump, &olen, err, errlen);
+	if (rc == 0 && !rift_diff_charge(opts->budget, NULL, o->name, olen, err, errlen))
+		rc = -EFBIG;
 	if (rc != 0)
 		goto out;
 	schema =
@@ -49,7 +94,9 @@ static int diff_database(const struct rift_diff_side *b, const struct rift_diff_
 		rc = -ECONNREFUSED;
 		goto out;
 	}
+	budget_who(opts, bc, b->name, oc, o->name);
 	rc = rift_diff_data(bc, oc, opts, tables, err, errlen);
+	budget_who(opts, NULL, NULL, NULL, NULL);
 	if (rc != 0)
 		goto out;
 	d = json_pack("{s:s,s:O,s:O}", "name", db, "schema", schema, "tables", tables);
@@ -71,12 +118,16 @@ out:
 }
 
 int rift_diff_branches(const struct rift_diff_side *b, const struct rift_diff_side *o,
-		       const struct rift_diff_opts *opts, json_t **out, char *err, size_t errlen)
+		       const struct rift_diff_opts *caller, json_t **out, char *err, size_t errlen)
 {
+	struct rift_diff_budget budget = { .max = caller->max_bytes };
+	struct rift_diff_opts o2 = *caller, *opts = &o2;
 	PGconn *bc = NULL, *oc = NULL;
 	PGresult *bl = NULL, *ol = NULL;
 	json_t *dbs = json_array();
 	int i = 0, j = 0, rc = 0, c;
+
+	o2.budget = &budget;
 
 	*out = NULL;
 	if (dbs == NULL)
@@ -87,8 +138,13 @@ int rift_diff_branches(const struct rift_diff_side *b, const struct rift_diff_si
 		rc = -ECONNREFUSED;
 		goto out;
 	}
-	bl = rift_diff_query(bc, DATABASES_SQL, 0, NULL, opts->timeout_ms, err, errlen);
-	ol = bl ? rift_diff_query(oc, DATABASES_SQL, 0, NULL, opts->timeout_ms, err, errlen) : NULL;
+	budget_who(opts, bc, b->name, oc, o->name);
+	bl = rift_diff_query(bc, DATABASES_SQL, 0, NULL, opts, RIFT_DIFF_MAX_DATABASES, "databases",
+			     err, errlen);
+	ol = bl ? rift_diff_query(oc, DATABASES_SQL, 0, NULL, opts, RIFT_DIFF_MAX_DATABASES,
+				  "databases", err, errlen)
+		: NULL;
+	budget_who(opts, NULL, NULL, NULL, NULL);
 	if (bl == NULL || ol == NULL) {
 		rc = -EIO;
 		goto out;

@@ -55,38 +55,83 @@ static PGresult *next_result(PGconn *c, int64_t deadline, bool *timed_out)
 	return PQgetResult(c);
 }
 
-/* Runs sql on c (parameters as text) and returns its one result, or NULL with *err. */
-PGresult *rift_diff_query(PGconn *c, const char *sql, int n, const char *const *params,
-			  int timeout_ms, char *err, size_t errlen)
+/* Bytes a row costs: its values and libpq's bookkeeping of each. */
+static size_t row_bytes(const PGresult *r)
 {
-	int64_t deadline = now_ms() + timeout_ms + 1000;
-	PGresult *r, *last = NULL;
-	bool timed_out;
+	size_t n = 64;
+	int f;
 
-	if (!PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0)) {
+	for (f = 0; f < PQnfields(r); f++)
+		n += (size_t)PQgetlength(r, 0, f) + 16;
+	return n;
+}
+
+PGresult *rift_diff_query(PGconn *c, const char *sql, int n, const char *const *params,
+			  const struct rift_diff_opts *opts, int max_rows, const char *what,
+			  char *err, size_t errlen)
+{
+	int64_t deadline = now_ms() + opts->timeout_ms + 1000;
+	PGresult *r = NULL, *rows = NULL, *last = NULL;
+	bool timed_out = false;
+	int nrows = 0, f;
+
+	if (!PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0) || !PQsetSingleRowMode(c)) {
 		snprintf(err, errlen, "%s", PQerrorMessage(c));
 		return NULL;
 	}
+	/* one row at a time, copied into rows: libpq holds no more than one row of a hostile
+	 * answer, and riftd no more than the budget */
 	while ((r = next_result(c, deadline, &timed_out)) != NULL) {
-		PQclear(last);
-		last = r;
+		if (PQresultStatus(r) != PGRES_SINGLE_TUPLE) {
+			PQclear(last);
+			last = r;
+			continue;
+		}
+		if (nrows >= max_rows) {
+			snprintf(err, errlen,
+				 "branch %s listed more than %d %s to rift diff, which compares at "
+				 "most that many",
+				 rift_diff_who(opts->budget, c), max_rows, what);
+			goto fail;
+		}
+		if (!rift_diff_charge(opts->budget, c, NULL, row_bytes(r), err, errlen))
+			goto fail;
+		if (rows == NULL && (rows = PQcopyResult(r, PG_COPYRES_ATTRS)) == NULL)
+			goto oom;
+		for (f = 0; f < PQnfields(r); f++)
+			if (!PQsetvalue(rows, nrows, f,
+					PQgetisnull(r, 0, f) ? NULL : PQgetvalue(r, 0, f),
+					PQgetisnull(r, 0, f) ? -1 : PQgetlength(r, 0, f)))
+				goto oom;
+		nrows++;
+		PQclear(r);
 	}
 	if (timed_out) {
-		PQclear(last);
-		snprintf(err, errlen, "the server did not answer within %d ms", timeout_ms);
-		return NULL;
+		snprintf(err, errlen, "the server did not answer within %d ms", opts->timeout_ms);
+		goto fail;
 	}
 	if (last == NULL ||
 	    (PQresultStatus(last) != PGRES_TUPLES_OK && PQresultStatus(last) != PGRES_COMMAND_OK)) {
 		snprintf(err, errlen, "%s", last ? PQresultErrorMessage(last) : PQerrorMessage(c));
-		PQclear(last);
-		return NULL;
+		goto fail;
 	}
-	return last;
+	if (rows == NULL)
+		return last;
+	PQclear(last);
+	return rows;
+oom:
+	snprintf(err, errlen, "out of memory reading the answer of a branch server");
+fail:
+	/* the connection may be mid-answer: every caller drops it on failure, unread */
+	PQclear(r);
+	PQclear(rows);
+	PQclear(last);
+	return NULL;
 }
 
 /* The columns of a table, in order: names and types, as one result. */
-static PGresult *columns(PGconn *c, const char *oid, int timeout_ms, char *err, size_t errlen)
+static PGresult *columns(PGconn *c, const char *oid, const struct rift_diff_opts *opts, char *err,
+			 size_t errlen)
 {
 	const char *p[1] = { oid };
 
@@ -95,11 +140,12 @@ static PGresult *columns(PGconn *c, const char *oid, int timeout_ms, char *err, 
 	    "select a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) "
 	    "from pg_catalog.pg_attribute a where a.attrelid = $1::pg_catalog.oid "
 	    "and a.attnum > 0 and not a.attisdropped order by a.attnum",
-	    1, p, timeout_ms, err, errlen);
+	    1, p, opts, RIFT_DIFF_MAX_COLUMNS, "columns in one table", err, errlen);
 }
 
 /* The primary key's column names in key order, one per row. */
-static PGresult *pkey(PGconn *c, const char *oid, int timeout_ms, char *err, size_t errlen)
+static PGresult *pkey(PGconn *c, const char *oid, const struct rift_diff_opts *opts, char *err,
+		      size_t errlen)
 {
 	const char *p[1] = { oid };
 
@@ -109,7 +155,7 @@ static PGresult *pkey(PGconn *c, const char *oid, int timeout_ms, char *err, siz
 	    "int2[]) with ordinality k(attnum, n), pg_catalog.pg_attribute a where i.indrelid = "
 	    "$1::pg_catalog.oid and i.indisprimary and a.attrelid = i.indrelid and a.attnum = "
 	    "k.attnum order by k.n",
-	    1, p, timeout_ms, err, errlen);
+	    1, p, opts, RIFT_DIFF_MAX_COLUMNS, "primary key columns", err, errlen);
 }
 
 static bool has_col(const PGresult *cols, const char *name, const char *type)
@@ -136,6 +182,7 @@ static json_t *value_json(const char *text)
 
 struct stream {
 	PGconn *c;
+	const struct rift_diff_opts *opts;
 	PGresult *row; /* current row, NULL at the end */
 	bool done;
 };
@@ -152,7 +199,11 @@ static int advance(struct stream *s, int64_t deadline, char *err, size_t errlen)
 	r = next_result(s->c, deadline, &timed_out);
 	if (r != NULL && PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
 		s->row = r;
-		return 0;
+		if (rift_diff_charge(s->opts->budget, s->c, NULL, row_bytes(r), err, errlen))
+			return 0;
+		/* not drained: the caller drops the connection, unread */
+		s->done = true;
+		return -EFBIG;
 	}
 	if (r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK) {
 		PQclear(r);
@@ -167,22 +218,31 @@ static int advance(struct stream *s, int64_t deadline, char *err, size_t errlen)
 		 : r       ? PQresultErrorMessage(r)
 			   : PQerrorMessage(s->c));
 	PQclear(r);
-	while ((r = next_result(s->c, deadline, &timed_out)) != NULL)
-		PQclear(r);
-	s->done = true;
+	s->done = true; /* not drained: the caller drops the connection */
 	return -EIO;
 }
 
-static void list_row(json_t *rows, int max, const char *op, const char *key, const char *old,
-		     const char *new_)
+/*
+ * Lists a row when the table's and the whole answer's caps allow. Parsed JSON takes many times
+ * its text in memory (a small number is a whole json_t): LISTED_COST per byte is charged too.
+ */
+#define LISTED_COST 24
+static int list_row(json_t *rows, const struct rift_diff_opts *opts, PGconn *c, const char *op,
+		    const char *key, const char *old, const char *new_, char *err, size_t errlen)
 {
+	size_t n = (key ? strlen(key) : 0) + (old ? strlen(old) : 0) + (new_ ? strlen(new_) : 0);
 	json_t *o;
 
-	if ((int)json_array_size(rows) >= max)
-		return;
+	if ((int)json_array_size(rows) >= opts->rows ||
+	    (opts->budget && opts->budget->listed >= RIFT_DIFF_MAX_LISTED))
+		return 0;
+	if (!rift_diff_charge(opts->budget, c, NULL, n * LISTED_COST, err, errlen))
+		return -EFBIG;
+	if (opts->budget)
+		opts->budget->listed++;
 	o = json_pack("{s:s}", "op", op);
 	if (o == NULL)
-		return;
+		return 0;
 	if (key != NULL)
 		json_object_set_new(o, "key", value_json(key));
 	if (old != NULL)
@@ -190,6 +250,7 @@ static void list_row(json_t *rows, int max, const char *op, const char *key, con
 	if (new_ != NULL)
 		json_object_set_new(o, "new", value_json(new_));
 	json_array_append_new(rows, o);
+	return 0;
 }
 
 /*
@@ -202,17 +263,17 @@ static int diff_table(PGconn *b, PGconn *o, const char *schema, const char *name
 {
 	PGresult *bc = NULL, *oc = NULL, *bk = NULL, *ok = NULL;
 	struct dbuf q = { 0 }, kcols = { 0 }, vcols = { 0 };
-	struct stream sb = { .c = b }, so = { .c = o };
+	struct stream sb = { .c = b, .opts = opts }, so = { .c = o, .opts = opts };
 	long long added = 0, removed = 0, changed = 0;
 	json_t *rows = json_array(), *keys = json_array();
 	bool keyed;
 	int64_t deadline;
 	int i, rc = 0, nk = 0, nv = 0;
 
-	if ((bc = columns(b, bo, opts->timeout_ms, err, errlen)) == NULL ||
-	    (oc = columns(o, oo, opts->timeout_ms, err, errlen)) == NULL ||
-	    (bk = pkey(b, bo, opts->timeout_ms, err, errlen)) == NULL ||
-	    (ok = pkey(o, oo, opts->timeout_ms, err, errlen)) == NULL) {
+	if ((bc = columns(b, bo, opts, err, errlen)) == NULL ||
+	    (oc = columns(o, oo, opts, err, errlen)) == NULL ||
+	    (bk = pkey(b, bo, opts, err, errlen)) == NULL ||
+	    (ok = pkey(o, oo, opts, err, errlen)) == NULL) {
 		rc = -EIO;
 		goto out;
 	}
@@ -289,18 +350,23 @@ static int diff_table(PGconn *b, PGconn *o, const char *schema, const char *name
 		c = bkey == NULL ? 1 : okey == NULL ? -1 : strcmp(bkey, okey);
 		if (c < 0) {
 			added++;
-			list_row(rows, opts->rows, "added", keyed ? bkey : NULL, NULL, bv);
-			rc = advance(&sb, deadline, err, errlen);
+			rc = list_row(rows, opts, b, "added", keyed ? bkey : NULL, NULL, bv, err,
+				      errlen);
+			if (rc == 0)
+				rc = advance(&sb, deadline, err, errlen);
 		} else if (c > 0) {
 			removed++;
-			list_row(rows, opts->rows, "removed", keyed ? okey : NULL, ov, NULL);
-			rc = advance(&so, deadline, err, errlen);
+			rc = list_row(rows, opts, o, "removed", keyed ? okey : NULL, ov, NULL, err,
+				      errlen);
+			if (rc == 0)
+				rc = advance(&so, deadline, err, errlen);
 		} else {
 			if (keyed && strcmp(bv, ov) != 0) {
 				changed++;
-				list_row(rows, opts->rows, "changed", bkey, ov, bv);
+				rc = list_row(rows, opts, b, "changed", bkey, ov, bv, err, errlen);
 			}
-			rc = advance(&sb, deadline, err, errlen);
+			if (rc == 0)
+				rc = advance(&sb, deadline, err, errlen);
 			if (rc == 0)
 				rc = advance(&so, deadline, err, errlen);
 		}
@@ -346,8 +412,8 @@ out:
 	"\"C\", "                                                                                  \
 	"c.relname collate \"C\""
 
-static int count_rows(PGconn *c, const char *schema, const char *name, int timeout_ms, long long *n,
-		      char *err, size_t errlen)
+static int count_rows(PGconn *c, const char *schema, const char *name,
+		      const struct rift_diff_opts *opts, long long *n, char *err, size_t errlen)
 {
 	struct dbuf q = { 0 };
 	PGresult *r;
@@ -358,10 +424,15 @@ static int count_rows(PGconn *c, const char *schema, const char *name, int timeo
 	ident(&q, name);
 	if (q.oom)
 		return -ENOMEM;
-	r = rift_diff_query(c, q.p, 0, NULL, timeout_ms, err, errlen);
+	r = rift_diff_query(c, q.p, 0, NULL, opts, 1, "count rows", err, errlen);
 	free(q.p);
 	if (r == NULL)
 		return -EIO;
+	if (PQntuples(r) != 1 || PQnfields(r) != 1) {
+		PQclear(r);
+		snprintf(err, errlen, "counting the rows of %s.%s gave no count", schema, name);
+		return -EIO;
+	}
 	*n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 	return 0;
@@ -374,10 +445,10 @@ int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json
 	int i = 0, j = 0, rc = 0, c;
 
 	/* one snapshot per side for every table */
-	bt = rift_diff_query(b, "begin isolation level repeatable read read only", 0, NULL,
-			     opts->timeout_ms, err, errlen);
+	bt = rift_diff_query(b, "begin isolation level repeatable read read only", 0, NULL, opts, 0,
+			     "rows", err, errlen);
 	ot = bt ? rift_diff_query(o, "begin isolation level repeatable read read only", 0, NULL,
-				  opts->timeout_ms, err, errlen)
+				  opts, 0, "rows", err, errlen)
 		: NULL;
 	if (bt == NULL || ot == NULL) {
 		PQclear(bt);
@@ -385,8 +456,11 @@ int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json
 	}
 	PQclear(bt);
 	PQclear(ot);
-	bt = rift_diff_query(b, TABLES_SQL, 0, NULL, opts->timeout_ms, err, errlen);
-	ot = bt ? rift_diff_query(o, TABLES_SQL, 0, NULL, opts->timeout_ms, err, errlen) : NULL;
+	bt = rift_diff_query(b, TABLES_SQL, 0, NULL, opts, RIFT_DIFF_MAX_TABLES, "tables", err,
+			     errlen);
+	ot = bt ? rift_diff_query(o, TABLES_SQL, 0, NULL, opts, RIFT_DIFF_MAX_TABLES, "tables", err,
+				  errlen)
+		: NULL;
 	if (bt == NULL || ot == NULL) {
 		PQclear(bt);
 		return -EIO;
@@ -409,11 +483,9 @@ int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json
 		}
 		/* a table on one side only: all its rows are added (or removed) */
 		if (c < 0)
-			rc = count_rows(b, bs, PQgetvalue(bt, i, 2), opts->timeout_ms, &n, err,
-					errlen);
+			rc = count_rows(b, bs, PQgetvalue(bt, i, 2), opts, &n, err, errlen);
 		else
-			rc = count_rows(o, os, PQgetvalue(ot, j, 2), opts->timeout_ms, &n, err,
-					errlen);
+			rc = count_rows(o, os, PQgetvalue(ot, j, 2), opts, &n, err, errlen);
 		if (rc == 0 && n > 0)
 			json_array_append_new(
 			    out, json_pack("{s:s,s:s,s:n,s:I,s:I,s:I,s:[],s:s}", "schema",

@@ -44,6 +44,9 @@ struct rift_config {
 	/* [store] */
 	int reserve_mb;            /* MiB kept free on the state directory's filesystem; 0 = none */
 	uint64_t default_max_size; /* bytes a new branch may store of its own; 0 = unlimited */
+	/* [diff] */
+	uint64_t diff_max_bytes; /* bytes one rift diff may receive from the servers; 0 = no cap */
+	int diff_max_running;    /* diffs riftd runs at once; more get 503 */
 };
 
 /*

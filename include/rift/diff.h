@@ -20,12 +20,19 @@
 json_t *rift_diff_schema(const char *branch_dump, size_t blen, const char *other_dump, size_t olen,
 			 bool with_text, char **sql);
 
+struct rift_diff_budget;
+
 /* What to compare; zero-initialise. */
 struct rift_diff_opts {
 	int rows;       /* changed rows to list per table (0 = counts only) */
 	bool sql;       /* include DDL turning other into branch */
 	bool with_text; /* include object definitions */
 	int timeout_ms; /* per query and per pg_dump */
+	/* bytes the whole diff may receive from both servers (rows, catalog answers, pg_dump
+	 * output); past it the diff fails: a hostile branch must not exhaust riftd's memory.
+	 * 0 = no cap */
+	unsigned long long max_bytes;
+	struct rift_diff_budget *budget; /* internal: set by rift_diff_branches */
 };
 
 /* Where a running branch server is, and who may connect (see rift_instance_connect). */
