@@ -15,6 +15,7 @@
 #include "rift/branch_secret.h"
 #include "rift/log.h"
 #include "rift/web_assets.h"
+#include "api_internal.h"
 
 #define COOKIE        "rift_session"
 #define CSRF_HEADER   "X-Rift-CSRF"
@@ -172,6 +173,15 @@ static bool over_tls(struct MHD_Connection *c)
 static bool is_safe_method(const char *method)
 {
 	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+/* GET /v1/branches/NAME/diff: the one GET of the API that starts servers (api_report.c). */
+static bool starts_server(const char *url)
+{
+	size_t n = strlen(url);
+
+	return strncmp(url, "/v1/branches/", 13) == 0 && n > 18 &&
+	       strcmp(url + n - 5, "/diff") == 0;
 }
 
 static enum MHD_Result login(struct rift_dash *d, const struct rift_dash_req *rq)
@@ -431,10 +441,15 @@ static enum MHD_Result endpoint(struct rift_dash *d, const struct rift_dash_req 
 			return branch_password(d, rq->c, name);
 		if (strcmp(action, "serverlog") == 0 && get)
 			return server_log(d, rq->c, name);
+		/* a diff starts servers (a stopped branch, a hidden fork point): only on demand,
+		 * as a POST that passed the CSRF check above */
+		if (strcmp(action, "diff") == 0 && strcmp(rq->method, "POST") == 0)
+			return rift_api_report(d->m, rq->c, name, "diff");
 	}
-	return send_err(rq->c, MHD_HTTP_NOT_FOUND,
-			"no such dashboard resource (connections, storage, branches/NAME, "
-			"branches/NAME/serverlog, POST branches/NAME/password)");
+	return send_err(
+	    rq->c, MHD_HTTP_NOT_FOUND,
+	    "no such dashboard resource (connections, storage, branches/NAME, "
+	    "branches/NAME/serverlog, POST branches/NAME/password, POST branches/NAME/diff)");
 }
 
 enum rift_dash_verdict rift_dash_gate(struct rift_dash *d, const struct rift_dash_req *rq,
@@ -475,6 +490,13 @@ enum rift_dash_verdict rift_dash_gate(struct rift_dash *d, const struct rift_das
 					"(reload it and try again)");
 			return RIFT_DASH_DONE;
 		}
+	}
+	if (by_cookie && is_safe_method(rq->method) && starts_server(rq->url)) {
+		*ret = send_err(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+				"a diff starts servers, so the dashboard asks for it with POST "
+				"/v1/dashboard/branches/NAME/diff (its Compare button); GET is for "
+				"rift diff over riftd.sock or the bearer token");
+		return RIFT_DASH_DONE;
 	}
 	if (strcmp(rq->url, "/v1/dashboard/session") == 0 && is_safe_method(rq->method)) {
 		*ret = send_doc(c, MHD_HTTP_OK,

@@ -177,7 +177,9 @@ function route() {
     a.classList.toggle("active", a.dataset.view === view));
   if (view === "branch") {
     state.extrasFor = null;
-    $("b-ddl").hidden = $("b-diff").hidden = true;
+    $("b-ddl").hidden = true;
+    $("b-diff-text").hidden = true;
+    $("b-diff-text").textContent = "";
     $("b-url").textContent = "";
     $("b-log").textContent = "";
   }
@@ -368,8 +370,8 @@ async function refreshBranch() {
   $("b-chart-own").innerHTML = chart(h ? h.t : [], [{ name: "own", values: h ? h.own : [] }], bytes);
   $("b-chart-conns").innerHTML = chart(h ? h.t : [], [{ name: "connections", values: h ? h.conns : [] }], String);
   $("b-sessions").innerHTML = sessionRows(conns.sessions.filter((s) => s.branch === name), false);
-  // the DDL log is asked for once when the page opens; the diff only on "Diff" (it runs the
-  // branch's and its fork point's servers: asking by itself would restart a stopped branch)
+  // the DDL log is asked for once when the page opens; no diff here: it starts servers, so it
+  // runs only from its button (a POST with the CSRF token)
   if (state.extrasFor !== name) {
     state.extrasFor = name;
     optionalSection(name, "log", "b-ddl").catch(() => {});
@@ -430,11 +432,22 @@ function action(verb) {
     refresh();
   };
 }
-$("b-diff-btn").addEventListener("click", async () => {
-  $("b-diff-text").textContent = "comparing with the fork point…";
-  $("b-diff").hidden = false;
-  await optionalSection(state.arg, "diff", "b-diff").catch((e) => showError(e.message));
-  if ($("b-diff").hidden) showError("this riftd has no diff endpoint");
+$("b-diff-run").addEventListener("click", async () => {
+  const name = state.arg, btn = $("b-diff-run"), pre = $("b-diff-text");
+  btn.disabled = true;
+  $("b-diff-note").textContent = "comparing…";
+  try {
+    const d = await api("POST", `/v1/dashboard/branches/${encodeURIComponent(name)}/diff?rows=20`);
+    if (state.arg !== name) return;
+    pre.textContent = JSON.stringify(d, null, 2); // the server's text: never markup
+    pre.hidden = false;
+    $("b-diff-note").textContent = "as of " + new Date().toLocaleTimeString();
+  } catch (e) {
+    $("b-diff-note").textContent = "";
+    showError(e.message);
+  } finally {
+    btn.disabled = false;
+  }
 });
 $("b-start").addEventListener("click", action("start"));
 $("b-stop").addEventListener("click", action("stop"));

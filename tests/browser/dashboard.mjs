@@ -153,6 +153,29 @@ try {
   await until("web-1 stopped (page)", () =>
     page.$eval("#view-branch", (v) => v.dataset.state === "stopped"));
 
+  // ---- the page of a stopped branch starts nothing while it polls; a diff only from its
+  // button, as a POST with the CSRF token (a diff starts the branch and its fork point) ----
+  await new Promise((r) => setTimeout(r, 5000));
+  if (branch("web-1").state !== "stopped") fail("polling the page of a stopped branch started it");
+  const getDiff = await page.evaluate(() =>
+    fetch("/v1/branches/web-1/diff", { credentials: "same-origin" }).then((r) => r.status));
+  if (getDiff !== 405) fail(`a GET of the diff with the session cookie got ${getDiff}, not 405`);
+  const diffNoCsrf = await page.evaluate(() => fetch("/v1/dashboard/branches/web-1/diff",
+    { method: "POST", credentials: "same-origin" }).then((r) => r.status));
+  if (diffNoCsrf !== 403) fail(`a diff POST without the CSRF token got ${diffNoCsrf}`);
+  if (branch("web-1").state !== "stopped") fail("a refused diff request started web-1");
+  const [diffed] = await Promise.all([
+    page.waitForResponse((r) => r.url().includes("/web-1/diff")), page.click("#b-diff-run")]);
+  if (diffed.status() !== 200) fail(`Compare answered ${diffed.status()}: ${await diffed.text()}`);
+  await page.waitForSelector("#b-diff-text:not([hidden])");
+  const diffText = await page.$eval("#b-diff-text", (p) => p.textContent);
+  if (!/"fork_point": true/.test(diffText)) fail("the page shows no fork-point diff: " + diffText.slice(0, 300));
+  await shot(page, "06a-branch-diff");
+  const restop = await sockApi("POST", "/v1/branches/web-1/stop", {});
+  if (restop.status !== 200) fail(`stopping web-1 after the diff: ${restop.status} ${restop.body}`);
+  await until("web-1 stopped again (page)", () =>
+    page.$eval("#view-branch", (v) => v.dataset.state === "stopped"));
+
   execFileSync("psql", ["-X", "-qAtc", "create table made_here(x int)", url]);
   const [reset] = await Promise.all([
     page.waitForResponse((r) => r.url().endsWith("/web-1/reset")), page.click("#b-reset")]);
