@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -175,6 +176,55 @@ static bool is_safe_method(const char *method)
 	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 }
 
+/* starttime (field 22) of /proc/PID/stat, or 0. */
+static unsigned long long proc_start(long pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+	for (field = 2; p != NULL && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		start = strtoull(p + 1, NULL, 10);
+	return start;
+}
+
+/* The process at the other end of c (a unix socket: the `rift dashboard` forwarder); {0, 0}
+ * over TCP. */
+static struct dash_owner peer_owner(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct dash_owner o = { 0, 0 };
+	struct sockaddr_storage sa;
+	socklen_t salen = sizeof(sa);
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+
+	if (ci == NULL || getsockname(ci->connect_fd, (struct sockaddr *)&sa, &salen) != 0 ||
+	    sa.ss_family != AF_UNIX)
+		return o;
+	if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0 && uc.pid > 0) {
+		o.pid = uc.pid;
+		o.start = proc_start(uc.pid);
+	}
+	if (o.pid != 0 && o.start == 0)
+		o.pid = -1; /* gone already: matches no session */
+	return o;
+}
+
 /* GET /v1/branches/NAME/diff: the one GET of the API that starts servers (api_report.c). */
 static bool starts_server(const char *url)
 {
@@ -189,6 +239,7 @@ static enum MHD_Result login(struct rift_dash *d, const struct rift_dash_req *rq
 	const char *token = NULL, *ticket = NULL;
 	char sid[DASH_HEX], csrf[DASH_HEX], cookie[160];
 	json_t *doc = json_loadb(rq->body ? rq->body : "", rq->len, 0, NULL);
+	struct dash_owner owner;
 	bool ok = false;
 	enum MHD_Result ret;
 
@@ -224,7 +275,8 @@ static enum MHD_Result login(struct rift_dash *d, const struct rift_dash_req *rq
 				    : "this login link was used already or is older than 2 "
 				      "minutes; run `rift dashboard` again");
 	}
-	if (dash_session_new(&d->sessions, sid, csrf) != 0)
+	owner = peer_owner(rq->c);
+	if (dash_session_new_for(&d->sessions, &owner, sid, csrf) != 0)
 		return send_err(rq->c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				"no randomness for a session id (getrandom failed); try again");
 	snprintf(cookie, sizeof(cookie),
@@ -470,7 +522,8 @@ enum rift_dash_verdict rift_dash_gate(struct rift_dash *d, const struct rift_das
 	}
 	if (!rq->bearer_ok) {
 		sid = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, COOKIE);
-		by_cookie = sid != NULL && dash_session_check(&d->sessions, sid, csrf);
+		struct dash_owner owner = peer_owner(c);
+		by_cookie = sid != NULL && dash_session_check_for(&d->sessions, &owner, sid, csrf);
 		if (!by_cookie) {
 			*ret = send_err(c, MHD_HTTP_UNAUTHORIZED,
 					"log in first: open the dashboard at / and give the token "

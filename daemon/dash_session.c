@@ -82,6 +82,14 @@ void dash_sessions_destroy(struct dash_sessions *ds)
 
 int dash_session_new(struct dash_sessions *ds, char sid[DASH_HEX], char csrf[DASH_HEX])
 {
+	const struct dash_owner none = { 0, 0 };
+
+	return dash_session_new_for(ds, &none, sid, csrf);
+}
+
+int dash_session_new_for(struct dash_sessions *ds, const struct dash_owner *o, char sid[DASH_HEX],
+			 char csrf[DASH_HEX])
+{
 	unsigned char id[DASH_ID_BYTES], tok[DASH_ID_BYTES];
 	struct dash_slot *victim = NULL;
 	time_t now = now_s();
@@ -102,6 +110,7 @@ int dash_session_new(struct dash_sessions *ds, char sid[DASH_HEX], char csrf[DAS
 	memcpy(victim->id, id, sizeof(id));
 	to_hex(tok, victim->csrf);
 	victim->created = victim->used = now;
+	victim->owner = *o;
 	snprintf(csrf, DASH_HEX, "%s", victim->csrf);
 	pthread_mutex_unlock(&ds->mu);
 	to_hex(id, sid);
@@ -130,11 +139,23 @@ static struct dash_slot *find(struct dash_slot *table, size_t n, const char *sid
 
 bool dash_session_check(struct dash_sessions *ds, const char *sid, char csrf[DASH_HEX])
 {
+	const struct dash_owner none = { 0, 0 };
+
+	return dash_session_check_for(ds, &none, sid, csrf);
+}
+
+bool dash_session_check_for(struct dash_sessions *ds, const struct dash_owner *o, const char *sid,
+			    char csrf[DASH_HEX])
+{
 	struct dash_slot *sl;
 	time_t now = now_s();
 
 	pthread_mutex_lock(&ds->mu);
 	sl = find(ds->s, DASH_MAX_SESSIONS, sid, now);
+	/* another process presenting the cookie is refused, but does not end the session: that
+	 * would let anyone who saw a cookie log its owner out */
+	if (sl != NULL && (sl->owner.pid != o->pid || sl->owner.start != o->start))
+		sl = NULL;
 	if (sl != NULL) {
 		sl->used = now;
 		snprintf(csrf, DASH_HEX, "%s", sl->csrf);

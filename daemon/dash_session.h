@@ -11,12 +11,25 @@
 #define DASH_HEX          (2 * DASH_ID_BYTES + 1) /* its hex form with the NUL */
 #define DASH_MAX_SESSIONS 128
 #define DASH_MAX_TICKETS  16
-#define DASH_IDLE_S       (2 * 3600)  /* a session unused this long ends */
+#define DASH_IDLE_S       (15 * 60)   /* a session unused this long ends */
 #define DASH_LIFETIME_S   (12 * 3600) /* and every session ends this long after login */
 #define DASH_TICKET_S     120         /* a ticket from `rift dashboard` is good this long, once */
 
+/*
+ * Which process a session belongs to: the `rift dashboard` forwarder (the peer of riftd's
+ * dashboard socket) that logged it in, by pid and start time (a pid alone is reused). A session
+ * works only through that process, so its cookie is worthless once the forwarder exits, and
+ * through any other process (another forwarder, another user's client) before. {0, 0}: a
+ * session of the TCP listener, bound to no process.
+ */
+struct dash_owner {
+	long pid;
+	unsigned long long start; /* /proc/PID/stat starttime */
+};
+
 struct dash_slot {
 	unsigned char id[DASH_ID_BYTES];
+	struct dash_owner owner;
 	char csrf[DASH_HEX];
 	time_t created, used; /* CLOCK_MONOTONIC seconds; created == 0: free */
 };
@@ -38,6 +51,13 @@ int dash_session_new(struct dash_sessions *ds, char sid[DASH_HEX], char csrf[DAS
 /* Whether sid (hex, from the cookie) is a live session; if so its CSRF token goes to csrf. Every
  * slot is compared in constant time, so timing tells nothing about how close a guess was. */
 bool dash_session_check(struct dash_sessions *ds, const char *sid, char csrf[DASH_HEX]);
+
+/* As dash_session_new and dash_session_check, for a session owned by o (see dash_owner): a
+ * session is live only for requests of the same owner. */
+int dash_session_new_for(struct dash_sessions *ds, const struct dash_owner *o, char sid[DASH_HEX],
+			 char csrf[DASH_HEX]) __attribute__((warn_unused_result));
+bool dash_session_check_for(struct dash_sessions *ds, const struct dash_owner *o, const char *sid,
+			    char csrf[DASH_HEX]);
 
 /* Ends the session sid, if it is one. */
 void dash_session_end(struct dash_sessions *ds, const char *sid);

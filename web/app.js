@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   csrf: "",
+  netErrors: 0,      // polls in a row that got no answer at all
   branches: [],      // the last /v1/branches answer
   byName: new Map(),
   etags: new Map(),  // path -> [etag, data] of the last 200 answer
@@ -195,8 +196,16 @@ async function refresh() {
                     storage: refreshStorage, connections: refreshConnections };
     await (views[state.view] || refreshBranches)();
     $("live").textContent = "updated " + new Date().toLocaleTimeString();
+    state.netErrors = 0;
   } catch (e) {
-    if (e.status !== 401) showError(e.message);
+    // no answer at all (fetch's TypeError): `rift dashboard` has exited; polling on would
+    // send the cookie to whoever binds that port next
+    if (e instanceof TypeError && ++state.netErrors >= 3) {
+      loggedOut();
+      showError("disconnected — run rift dashboard again");
+      return performance.now() - t0;
+    }
+    if (e.status !== 401 && !(e instanceof TypeError)) showError(e.message);
   }
   if (state.csrf !== "" || !$("nav").hidden) state.timer = setTimeout(refresh, POLL_MS);
   return performance.now() - t0;
