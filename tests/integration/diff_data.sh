@@ -111,4 +111,4 @@ grep -q '^database demo: schema 0 added, 0 removed, 0 changed; rows [0-9]* added
 rift --json diff d base1 --rows 2 | jq -e '[.databases[].tables[].rows | length <= 2] | all' >/dev/null ||
 	fail "--rows 2 listed more"
 rift diff d base1 --rows 3 >"$TEST_TMP/rows.txt" || fail "--rows 3 (text)"
-grep -q '^    ~ {"id":[0-9]*}: {' "$TEST_TMP/rows.txt" || fail "row listing: $(head -20 "$TEST_TMP/rows.txt")"
+grep -Eq '^    [-+~] \{"id":[0-9]+\}: \{' "$TEST_TMP/rows.txt" || fail "row listing: $(head -20 "$TEST_TMP/rows.txt")"
