@@ -284,8 +284,11 @@ static void undo_acl(struct dbuf *b, const char *body)
 		nl = strchr(line, '\n');
 		if (nl == NULL)
 			nl = line + strlen(line);
-		if (strncmp(line, "GRANT ", 6) == 0 && (to = find_n(line, nl, " TO ")) != NULL) {
-			const char *w = find_n(to, nl, " WITH GRANT OPTION");
+		/* each search starts past what was matched before it, so no length is negative
+		 * ("GRANT TO x", " TO WITH GRANT OPTION": the dump is the branch's to write) */
+		if (strncmp(line, "GRANT ", 6) == 0 &&
+		    (to = find_n(line + 6, nl, " TO ")) != NULL) {
+			const char *w = find_n(to + 4, nl, " WITH GRANT OPTION");
 			dbuf_puts(b, "REVOKE ");
 			dbuf_put(b, line + 6, (size_t)(to - line - 6));
 			dbuf_puts(b, " FROM ");
@@ -294,7 +297,7 @@ static void undo_acl(struct dbuf *b, const char *body)
 				dbuf_puts(b, ";");
 			dbuf_puts(b, "\n");
 		} else if (strncmp(line, "REVOKE ", 7) == 0 &&
-			   (to = find_n(line, nl, " FROM ")) != NULL) {
+			   (to = find_n(line + 7, nl, " FROM ")) != NULL) {
 			dbuf_puts(b, "GRANT ");
 			dbuf_put(b, line + 7, (size_t)(to - line - 7));
 			dbuf_puts(b, " TO ");
