@@ -77,6 +77,8 @@ int cmd_dashboard(const struct cli_opts *o, int argc, char **argv);
 int cmd_log(const struct cli_opts *o, int argc, char **argv);  /* cmd_log.c */
 int cmd_diff(const struct cli_opts *o, int argc, char **argv); /* cmd_diff.c */
 
+/* Prints a report for --json on one line and frees it; the exit status. */
+int cli_print_json(json_t *doc);
 /* GET path from riftd's API; on success *doc (caller decrefs) holds the answer, else the error
  * is printed (as JSON on stdout too with --json) and the exit status returned. */
 int cli_report_call(const struct cli_opts *o, const char *path, json_t **doc);

@@ -201,14 +201,8 @@ int cmd_diff(const struct cli_opts *o, int argc, char **argv)
 	rc = cli_report_call(o, path, &doc);
 	if (rc != 0)
 		return rc;
-	if (o->json) {
-		char *text = json_dumps(doc, JSON_COMPACT);
-		if (text != NULL)
-			printf("%s\n", text);
-		free(text);
-		json_decref(doc);
-		return text ? 0 : 1;
-	}
+	if (o->json)
+		return cli_print_json(doc);
 	if (sql) {
 		size_t ndb = 0;
 		json_array_foreach(json_object_get(doc, "databases"), i, d) ndb +=

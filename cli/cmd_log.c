@@ -7,6 +7,18 @@
 
 #include "cli.h"
 
+int cli_print_json(json_t *doc)
+{
+	char *text = json_dumps(doc, JSON_COMPACT);
+	int rc = text != NULL ? 0 : 1;
+
+	if (text != NULL)
+		printf("%s\n", text);
+	free(text);
+	json_decref(doc);
+	return rc;
+}
+
 int cli_report_call(const struct cli_opts *o, const char *path, json_t **doc)
 {
 	struct cli_response r;
@@ -119,14 +131,8 @@ int cmd_log(const struct cli_opts *o, int argc, char **argv)
 	rc = cli_report_call(o, path, &doc);
 	if (rc != 0)
 		return rc;
-	if (o->json) {
-		char *text = json_dumps(doc, JSON_COMPACT);
-		if (text != NULL)
-			printf("%s\n", text);
-		free(text);
-		json_decref(doc);
-		return text ? 0 : 1;
-	}
+	if (o->json)
+		return cli_print_json(doc);
 	if (json_integer_value(json_object_get(doc, "dropped")) > 0)
 		printf("(%lld older statements not shown: the log keeps the last 2 MiB)\n",
 		       (long long)json_integer_value(json_object_get(doc, "dropped")));
