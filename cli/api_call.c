@@ -2,6 +2,7 @@
  * API's own message, JSON errors under --json. */
 #include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,36 +64,16 @@ static int api_failed(const struct cli_opts *o, int rc, const struct cli_respons
 	return 1;
 }
 
-/* Calls the API; on success *doc (caller decrefs) holds the JSON answer. */
-int cli_call(const struct cli_opts *o, const char *method, const char *path, const char *body,
-	     json_t **doc)
+/* Calls the API; on success *doc (caller decrefs) holds the JSON answer. With pass_409 a
+ * conflict is returned as 409 with nothing printed, for the caller to explain. */
+static int call(const struct cli_opts *o, const char *method, const char *path, const char *body,
+		json_t **doc, bool pass_409)
 {
 	struct cli_response r;
 	int rc = cli_http(o, method, path, body, &r);
 
 	*doc = NULL;
-	if (rc != 0 || r.status < 200 || r.status >= 300) {
-		rc = api_failed(o, rc, &r);
-		free(r.body);
-		return rc;
-	}
-	*doc = json_loads(r.body, 0, NULL);
-	free(r.body);
-	if (*doc == NULL) {
-		fprintf(stderr, "rift: riftd answered something that is not JSON\n");
-		return 1;
-	}
-	return 0;
-}
-
-int cli_call_status(const struct cli_opts *o, const char *method, const char *path,
-		    const char *body, json_t **doc)
-{
-	struct cli_response r;
-	int rc = cli_http(o, method, path, body, &r);
-
-	*doc = NULL;
-	if (rc == 0 && r.status == 409) {
+	if (pass_409 && rc == 0 && r.status == 409) {
 		free(r.body);
 		return 409;
 	}
@@ -108,4 +89,16 @@ int cli_call_status(const struct cli_opts *o, const char *method, const char *pa
 		return 1;
 	}
 	return 0;
+}
+
+int cli_call(const struct cli_opts *o, const char *method, const char *path, const char *body,
+	     json_t **doc)
+{
+	return call(o, method, path, body, doc, false);
+}
+
+int cli_call_status(const struct cli_opts *o, const char *method, const char *path,
+		    const char *body, json_t **doc)
+{
+	return call(o, method, path, body, doc, true);
 }
