@@ -608,7 +608,7 @@ static int open_db(struct rift_store *s, bool create, char *err, size_t errlen)
 	rocksdb_options_set_max_open_files(s->opts, 512);
 	/* A WAL is shared by both column families: bound it so old logs (and the space of
 	 * deleted branches in them) go once both are flushed. */
-	rocksdb_options_set_max_total_wal_size(s->opts, 128u << 20);
+	rocksdb_options_set_max_total_wal_size(s->opts, 2 * RIFT_WRITE_BUFFER);
 	/* Only fatal messages go to RocksDB's LOG: it lives on the store's disk, and Debian's
 	 * RocksDB (assertions on) aborts the process when it appends to LOG again after an append
 	 * failed with ENOSPC — measured: the first error logged on a full disk killed the process.

@@ -247,6 +247,7 @@ int main(void)
 	int rc, status;
 	pid_t pid;
 
+	setvbuf(stdout, NULL, _IOLBF, 0); /* the child _exits: nothing may wait in a buffer */
 	if (geteuid() != 0) {
 		printf("store_enospc: skipped (needs root to mount a small tmpfs)\n");
 		return 77;
