@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -653,6 +654,30 @@ static int listen_tcp(const char *addr, char *err, size_t errlen)
 	return fd;
 }
 
+/*
+ * libmicrohttpd's own messages, into riftd's log as warnings. The common one over HTTPS,
+ * "received handshake message out of context", is a client that aborted the handshake with an
+ * alert: a browser that does not trust riftd's certificate does that before it asks its user.
+ */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	if (strstr(msg, "handshake") != NULL)
+		LOG_WARN("api",
+			 "TLS: %s (a client ended its handshake; a browser does that when it does "
+			 "not trust riftd's certificate: docs/dashboard.md says how to trust it)",
+			 msg);
+	else
+		LOG_WARN("api", "HTTP server: %s", msg);
+}
+
 static struct MHD_Daemon *start_daemon(struct listener *l, int fd)
 {
 	const unsigned flags =
@@ -660,24 +685,26 @@ static struct MHD_Daemon *start_daemon(struct listener *l, int fd)
 	const struct rift_config *cfg = rift_manager_config(l->api->m);
 
 	if (!l->tcp)
-		return MHD_start_daemon(flags, 0, NULL, NULL, handle, l, MHD_OPTION_LISTEN_SOCKET,
-					fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		return MHD_start_daemon(flags, 0, NULL, NULL, handle, l, MHD_OPTION_EXTERNAL_LOGGER,
+					mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+					MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 					MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
-	/* TCP: every connection holds a thread, so their number is capped ([api]
-	 * max_connections) and an idle one is dropped sooner than on the local socket */
+	/* The logger goes first: libmicrohttpd logs options it parses before it. TCP: every
+	 * connection holds a thread, so their number is capped ([api] max_connections) and an idle
+	 * one is dropped sooner than on the local socket */
 	if (l->api->tls_cert == NULL)
-		return MHD_start_daemon(flags, 0, NULL, NULL, handle, l, MHD_OPTION_LISTEN_SOCKET,
-					fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-					MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-					MHD_OPTION_CONNECTION_LIMIT,
-					(unsigned)cfg->api_max_connections, MHD_OPTION_END);
+		return MHD_start_daemon(
+		    flags, 0, NULL, NULL, handle, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		    MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT,
+		    (unsigned)cfg->api_max_connections, MHD_OPTION_END);
 	return MHD_start_daemon(
-	    flags | MHD_USE_TLS, 0, NULL, NULL, handle, l, MHD_OPTION_LISTEN_SOCKET, fd,
-	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api_max_connections,
-	    MHD_OPTION_HTTPS_MEM_CERT, l->api->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, l->api->tls_key,
-	    MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
-	    MHD_OPTION_END);
+	    flags | MHD_USE_TLS, 0, NULL, NULL, handle, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	    NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+	    MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)cfg->api_max_connections, MHD_OPTION_HTTPS_MEM_CERT, l->api->tls_cert,
+	    MHD_OPTION_HTTPS_MEM_KEY, l->api->tls_key, MHD_OPTION_HTTPS_PRIORITIES,
+	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_END);
 }
 
 /* A PEM file into a new NUL-terminated buffer (caller frees), at most 1 MiB. */
