@@ -397,9 +397,20 @@ async function optionalSection(name, what, id) {
     return;
   }
   const type = r.headers.get("Content-Type") || "";
-  const body = type.includes("json") ? JSON.stringify(await r.json(), null, 2) : await r.text();
-  $(id + "-text").textContent = body;
+  const body = type.includes("json") ? await r.json() : await r.text();
+  // the branch's own text (its superuser can write anything there): only ever textContent
+  $(id + "-text").textContent = what === "log" && typeof body === "object" ? ddlText(body)
+    : typeof body === "object" ? JSON.stringify(body, null, 2) : body;
   $(id).hidden = false;
+}
+
+// `rift log`'s text: one statement per entry, oldest first, under its time, role and database.
+function ddlText(log) {
+  const list = Array.isArray(log.entries) ? log.entries : [];
+  if (!list.length) return "No DDL since the branch was created.";
+  const head = log.dropped ? `(${log.dropped} older statements not shown)\n\n` : "";
+  return head + list.map((e) => `-- ${e.time} ${e.role}@${e.database}${e.truncated ? " (cut)" : ""}\n` +
+    `${e.statement}`).join("\n\n");
 }
 
 async function serverLog(name) {
