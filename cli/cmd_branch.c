@@ -11,12 +11,11 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "rift/base_init.h"
+#include "rift/base_meta.h"
+#include "rift/branch_name.h"
 #include "rift/config.h"
 #include "rift/labels.h"
-#include "rift/branch_name.h"
-#include "rift/branch_secret.h"
-#include "rift/config.h"
+#include "rift/secret_read.h"
 
 struct command {
 	const char *name, *args, *summary, *examples;

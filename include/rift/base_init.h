@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "rift/base_meta.h"
 #include "rift/config.h"
 
 enum rift_init_mode {
@@ -29,15 +30,6 @@ struct rift_init_opts {
 	void *progress_arg;
 };
 
-/* What `rift init` recorded about the base, in `<state>/base.conf`. */
-struct rift_base_meta {
-	char mode[16];
-	char default_db[64];    /* where a branch's connection goes unless another is named */
-	char upstream[512];     /* the upstream URL without its password, for `rift status` */
-	char demo_password[64]; /* demo only: password of the role "rift" */
-	char login_role[64];    /* the role URLs name ("" in stores made before it existed) */
-};
-
 /*
  * Creates the store in state_dir (which must not hold one yet), writes rift.conf with every
  * default, makes base generation 1 by the chosen mode and creates the branch "main" from it.
@@ -55,9 +47,5 @@ int rift_init(const char *state_dir, const struct rift_init_opts *opts, char *er
  * it. Errs on the side of removing more (the caller keeps its own copy of the original).
  */
 void rift_conninfo_scrub(char *s);
-
-/* Reads `<state>/base.conf`. */
-int rift_base_meta_load(const char *state_dir, struct rift_base_meta *meta, char *err,
-			size_t errlen);
 
 #endif

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "rift/base_init.h"
+#include "rift/secret_read.h"
 
 #define RIFT_SECRET_PASSWORD_LEN 24  /* characters of a generated password */
 #define RIFT_SECRET_VERIFIER_MAX 256 /* "SCRAM-SHA-256$4096:<salt>$<stored>:<server>" + NUL */
@@ -22,19 +22,11 @@ int rift_secret_new_password(char *out, size_t outlen) __attribute__((warn_unuse
 int rift_secret_verifier(const char *password, char *out, size_t outlen)
     __attribute__((warn_unused_result));
 
-/*
- * The role a branch URL logs in as: "rift" for demo and logical bases (init made it), else the
- * base's login_role (rift init --login-role, or the bootstrap superuser of a physical or
- * --pgdata base), else the user of the upstream URL. -ENOENT when the base names none.
- */
-int rift_secret_login_role(const struct rift_base_meta *meta, char *out, size_t outlen);
-
-/* <state>/secrets/<branch>: saves (0600, atomically, the directory made 0700), loads (-ENOENT
- * when the branch has no password of its own, -EACCES for a caller who is not root) and
- * removes (ENOENT is fine) a branch's password. The branch name must be valid already. */
+/* <state>/secrets/<branch>: saves (0600, atomically, the directory made 0700) and removes
+ * (ENOENT is fine) a branch's password; rift_secret_load (secret_read.h) reads it. The branch
+ * name must be valid already. */
 int rift_secret_save(const char *state, const char *branch, const char *password)
     __attribute__((warn_unused_result));
-int rift_secret_load(const char *state, const char *branch, char *out, size_t outlen);
 int rift_secret_remove(const char *state, const char *branch);
 
 #endif
