@@ -14,6 +14,7 @@
 #include "rift/log.h"
 #include "rift/manager.h"
 #include "rift/router.h"
+#include "riftd_init.h"
 
 /* What riftd asks for when the hard limit allows more than the router needs: room to spare
  * for branches' mounts and the store, without handing every child the system's maximum. */
@@ -71,13 +72,17 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: riftd [--state DIR]\n"
+		"       riftd init [--state DIR] [rift init's options]\n"
 		"\n"
 		"Runs rift's daemon in the foreground (logs on stderr; systemd Type=notify):\n"
 		"mounts branches, runs one Postgres server per started branch, and serves the\n"
 		"control API on <state>/run/riftd.sock. Stop it with SIGTERM or SIGINT.\n"
 		"\n"
 		"  --state DIR   the store (default $RIFT_STATE, else /var/lib/rift)\n"
-		"  -h, --help    this text\n");
+		"  -h, --help    this text\n"
+		"\n"
+		"riftd init makes a new store and its base: what `rift init` runs (riftd init\n"
+		"--help lists its options).\n");
 }
 
 int main(int argc, char **argv)
@@ -95,6 +100,9 @@ int main(int argc, char **argv)
 	sigset_t stop;
 	int c, sig;
 
+	/* the store is riftd's, so riftd makes it; rift init runs this (docs/architecture.md) */
+	if (argc >= 2 && strcmp(argv[1], "init") == 0)
+		return rift_init_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (c == 's') {
 			state = optarg;
