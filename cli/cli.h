@@ -64,6 +64,13 @@ int cli_delete_by_label(const struct cli_opts *o, int argc, char **argv);
  * would interpret. */
 void cli_print_env(FILE *out, const char *key, const char *value);
 
+/*
+ * Replaces this process with program name (riftd, rift-fs) run with argv: the one in this
+ * binary's directory, else the one on PATH. Returns only when it cannot: 1, after saying on
+ * stderr, prefixed with who ("rift serve"), what was looked for where and what to do.
+ */
+int cli_exec_sibling(const char *who, const char *name, char *const argv[]);
+
 /* `rift serve --stop`: SIGTERM to the riftd of o->state, then waits until it is gone. */
 int cli_serve_stop(const struct cli_opts *o);
 

@@ -1,4 +1,4 @@
-/* cmd_serve.c — `rift serve` and `rift mount`: run riftd or rift-fs, found beside this binary. */
+/* cmd_serve.c — `rift serve` and `rift mount`: run riftd or rift-fs (cli_exec_sibling). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,26 +15,6 @@
 
 #include "cli.h"
 
-/* The sibling program name (riftd, rift-fs) in this binary's directory, else on PATH. */
-static void sibling(const char *name, char *out, size_t len)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			snprintf(out, len, "%s/%s", self, name);
-			if (access(out, X_OK) == 0)
-				return;
-		}
-	}
-	snprintf(out, len, "%s", name);
-}
-
 static bool riftd_answers(const char *state)
 {
 	struct cli_opts local = { .state = state };
@@ -47,7 +27,8 @@ static bool riftd_answers(const char *state)
 
 int cmd_serve(const struct cli_opts *o, int argc, char **argv)
 {
-	char exe[PATH_MAX + 16], logpath[4200];
+	char *const riftd_args[] = { "riftd", "--state", (char *)o->state, NULL };
+	char logpath[4200];
 	bool background = false;
 	int i, fd;
 	pid_t pid;
@@ -81,12 +62,8 @@ int cmd_serve(const struct cli_opts *o, int argc, char **argv)
 		fprintf(stderr, "rift serve: riftd is already running for %s\n", o->state);
 		return background ? 0 : 1;
 	}
-	sibling("riftd", exe, sizeof(exe));
-	if (!background) {
-		execl(exe, "riftd", "--state", o->state, (char *)NULL);
-		fprintf(stderr, "rift serve: cannot run %s: %s\n", exe, strerror(errno));
-		return 1;
-	}
+	if (!background)
+		return cli_exec_sibling("rift serve", "riftd", riftd_args);
 	snprintf(logpath, sizeof(logpath), "%s/log/riftd.log", o->state);
 	pid = fork();
 	if (pid < 0)
@@ -101,7 +78,8 @@ int cmd_serve(const struct cli_opts *o, int argc, char **argv)
 		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (fd >= 0)
 			dup2(fd, STDIN_FILENO);
-		execl(exe, "riftd", "--state", o->state, (char *)NULL);
+		/* its error, if it cannot, goes to the log, which the parent shows */
+		cli_exec_sibling("rift serve", "riftd", riftd_args);
 		_exit(127);
 	}
 	for (i = 0; i < 600; i++) { /* up to 60 s: restarting running branches takes a while */
@@ -201,7 +179,6 @@ static int mount_live(const struct cli_opts *o, const char *name, const char *di
 
 int cmd_mount(const struct cli_opts *o, int argc, char **argv)
 {
-	char exe[PATH_MAX + 16];
 	const char *args[8];
 	int i, n = 0;
 	bool ro = false;
@@ -243,7 +220,6 @@ int cmd_mount(const struct cli_opts *o, int argc, char **argv)
 			}
 		return mount_live(o, name, dir);
 	}
-	sibling("rift-fs", exe, sizeof(exe));
 	args[n++] = "rift-fs";
 	args[n++] = "--state";
 	args[n++] = o->state;
@@ -253,7 +229,5 @@ int cmd_mount(const struct cli_opts *o, int argc, char **argv)
 		if (strcmp(argv[i], "--read-only") != 0)
 			args[n++] = argv[i];
 	args[n] = NULL;
-	execv(exe, (char *const *)args);
-	fprintf(stderr, "rift mount: cannot run %s: %s\n", exe, strerror(errno));
-	return 1;
+	return cli_exec_sibling("rift mount", "rift-fs", (char *const *)args);
 }
