@@ -47,7 +47,8 @@ int cmd_serve(const struct cli_opts *o, int argc, char **argv)
 			    "--background it logs to <state>/log/riftd.log and returns once riftd\n"
 			    "is ready. --stop stops the riftd serving the store (its branch "
 			    "servers,\n"
-			    "mounts and store) and returns once it is gone. For production use\n"
+			    "mounts and store) and returns once it is gone. rift runs the riftd\n"
+			    "beside it, else the one on PATH. For production use\n"
 			    "packaging/riftd.service (systemd).\n\n"
 			    "examples:\n  rift serve\n  rift serve --background && rift create "
 			    "x\n  rift serve --stop\n");
@@ -194,8 +195,8 @@ int cmd_mount(const struct cli_opts *o, int argc, char **argv)
 			    "mounts its live files read-only (nosuid, nodev, noexec; only root "
 			    "and\n"
 			    "the branch's own uid can enter); riftd unmounts it when the branch\n"
-			    "stops. With riftd stopped, rift mounts the branch itself, writable\n"
-			    "unless --read-only.\n\n"
+			    "stops. With riftd stopped, rift runs rift-fs (beside rift, else on\n"
+			    "PATH), which mounts the branch, writable unless --read-only.\n\n"
 			    "examples:\n  rift mount feature-x /mnt/x\n");
 			return 0;
 		} else if (strcmp(argv[i], "--read-only") == 0) {

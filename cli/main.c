@@ -9,14 +9,16 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: rift [--state DIR] [--json] [-q] <command> [args]\n"
-		     "\n"
-		     "rift gives every developer and CI job its own writable branch of a Postgres\n"
-		     "database, created in milliseconds whatever its size.\n"
-		     "\n"
-		     "commands:\n"
-		     "  init     create a store and its base (demo, --upstream URL, --pgdata DIR)\n"
-		     "  serve    run riftd: the router on 6432, the API, the branch servers\n");
+	fprintf(out,
+		"usage: rift [--state DIR] [--json] [-q] <command> [args]\n"
+		"\n"
+		"rift gives every developer and CI job its own writable branch of a Postgres\n"
+		"database, created in milliseconds whatever its size.\n"
+		"\n"
+		"commands:\n"
+		"  init     create a store and its base (demo, --upstream URL, --pgdata DIR);\n"
+		"           runs riftd init, found beside rift or on PATH\n"
+		"  serve    run riftd: the router on 6432, the API, the branch servers\n");
 	cmd_branch_summaries(out);
 	fprintf(out,
 		"  log      the DDL a branch ran since it was made\n"
