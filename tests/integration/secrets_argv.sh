@@ -28,8 +28,9 @@ as_postgres "psql -X -q -h $TEST_TMP/sock -p $up_port -d app -c \
 # watch SECRET TOOLS...: in the background until $TEST_TMP/stop exists, reads the arguments and
 # environment of every process (with bash builtins only: a grep would hold the secret in its own
 # arguments) and writes to $TEST_TMP/hits each process that holds SECRET, except rift itself
-# (it erases the password from its arguments first thing, and is checked each time one of TOOLS
-# is seen running, which is surely later); notes in $TEST_TMP/seen which TOOLS it saw.
+# until it execs `riftd init` (a URL typed to it is in its arguments until then; riftd init gets
+# it on a descriptor), which is checked like any process and again each time one of TOOLS is seen
+# running, when it is surely riftd init; notes in $TEST_TMP/seen which TOOLS it saw.
 watch() {
 	local secret=$1 f pid args env tool riftpid=
 	shift
