@@ -28,6 +28,12 @@ head -c 32 /dev/urandom | base64)"
 [ "${#RIFT_TOKEN}" -ge 16 ] || die "RIFT_TOKEN must be at least 16 characters"
 [ -c /dev/fuse ] || die "no /dev/fuse: run the container with --device /dev/fuse --cap-add SYS_ADMIN \
 (and --security-opt apparmor=unconfined where AppArmor is on)"
+# without CAP_SYS_ADMIN riftd still starts and answers its health check, but cannot mount a
+# single branch (fusermount3: "Operation not permitted"): say so now instead
+capeff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)
+[[ "$capeff" =~ ^[0-9a-f]+$ ]] && (((16#$capeff >> 21) & 1)) ||
+	die "no CAP_SYS_ADMIN, which mounting a branch (FUSE) needs: run the container with \
+--cap-add SYS_ADMIN"
 mkdir -p "$data"
 
 if [ ! -e "$state/base.conf" ]; then
