@@ -132,7 +132,7 @@ healthy() {
 	done
 	return 1
 }
-logs() { podman logs "$id" 2>&1 | tail -${1:-30}; }
+logs() { podman logs "$id" 2>&1 | tail -"${1:-30}"; }
 pin=
 remote() {
 	"$RIFT_BIN/rift" --host "https://127.0.0.1:$api_port" --token-file "$TEST_TMP/token" \
