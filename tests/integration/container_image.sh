@@ -159,14 +159,15 @@ stamp "first run healthy"
 [ "$(podman inspect --format '{{.State.Health.Status}}' "$id")" = healthy ] ||
 	fail "podman does not report the container healthy"
 logs | grep -q 'first start: copying upstream' || fail "no init on the first start: $(logs)"
-pin=$(podman exec "$id" rift --state /var/lib/rift/store status --json | jq -r .api_tls_pin)
+pin=$(podman exec "$id" rift --state /var/lib/rift/store status --json | jq -r .api_tls_pin) ||
+	fail "rift status in the container failed: $(logs)"
 [ -n "$pin" ] && [ "$pin" != null ] || fail "no TLS pin from rift status"
 expect_status 0 remote create pr-1
 expect_status 0 remote create pr-2
 export PGPASSWORD=pgpw # the upstream's postgres role, which the branch servers carry
 url=$(remote url pr-1)
 [[ "$url" == "postgres://postgres@127.0.0.1:$router_port/pr-1" ]] || fail "url: $url"
-n=$(psql -X -At "$url" -c 'select count(*) from items')
+n=$(psql -X -At "$url" -c 'select count(*) from items') || fail "psql on pr-1 through the router failed"
 echo "container_image: select count(*) from items on pr-1: $n" >&2
 [ "$n" = 1234 ] || fail "pr-1 does not have the upstream's 1234 rows: $n"
 psql -X -q "$url" -c 'insert into items select g from generate_series(1235, 1300) g;
