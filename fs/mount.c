@@ -1,5 +1,6 @@
 /* mount.c — the lifecycle of one branch mount: checks, session, worker threads, unmount. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,50 @@ static int check_mountpoint(const char *mountpoint, char *err, size_t errlen)
 	}
 	return 0;
 }
+/* CapEff of this process has CAP_SYS_ADMIN (bit 21), which mounting needs. */
+static bool have_cap_sys_admin(void)
+{
+	char line[256];
+	unsigned long long caps = 0;
+	bool found = false;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL)
+		found = sscanf(line, "CapEff: %llx", &caps) == 1;
+	if (f != NULL)
+		fclose(f);
+	return !found || (caps & (1ull << 21)) != 0; /* unknown: do not blame it */
+}
+
+/*
+ * Why a FUSE mount failed, as far as can be told from here (libfuse printed its own reason to
+ * stderr): the causes seen in practice, most specific first, each with what to do. In a
+ * container without SYS_ADMIN the old message sent users to /etc/fuse.conf.
+ */
+static void mount_failure_hint(char *buf, size_t len)
+{
+	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT)
+		snprintf(buf, len,
+			 "/dev/fuse does not exist (load the fuse module: modprobe fuse; in a "
+			 "container pass --device /dev/fuse)");
+	else if (fd < 0)
+		snprintf(buf, len, "cannot open /dev/fuse: %s", strerror(errno));
+	else if (geteuid() != 0)
+		snprintf(buf, len,
+			 "not running as root (riftd and rift-fs need root, or user_allow_other "
+			 "in /etc/fuse.conf for a non-root rift-fs)");
+	else if (!have_cap_sys_admin())
+		snprintf(buf, len,
+			 "this process lacks CAP_SYS_ADMIN, which mounting needs (in a container "
+			 "add --cap-add SYS_ADMIN: docs/container.md)");
+	else
+		snprintf(buf, len,
+			 "the kernel refused the mount (see the message above and dmesg)");
+	if (fd >= 0)
+		close(fd);
+}
 
 int rift_mount_start(struct rift_store *store, const char *branch, const char *mountpoint,
 		     const struct rift_mount_opts *opts, struct rift_mount **out, char *err,
@@ -170,11 +215,10 @@ int rift_mount_start(struct rift_store *store, const char *branch, const char *m
 		goto fail;
 	}
 	if (fuse_session_mount(m->se, m->mountpoint) != 0) {
-		snprintf(
-		    err, errlen,
-		    "cannot mount branch \"%s\" at %s (are you root? is user_allow_other set in "
-		    "/etc/fuse.conf for non-root use?)",
-		    branch, m->mountpoint);
+		char why[256];
+		mount_failure_hint(why, sizeof(why));
+		snprintf(err, errlen, "cannot mount branch \"%s\" at %s: %s", branch, m->mountpoint,
+			 why);
 		rc = -EPERM;
 		goto fail;
 	}
