@@ -218,6 +218,38 @@ int rift_store_branch_info(struct rift_store *store, const char *name,
 int rift_store_branch_create_at_fork(struct rift_store *store, const char *name, const char *of)
     __attribute__((warn_unused_result));
 
+/* What changed in one file between two branches since their chains parted (store_changes.c). */
+struct rift_file_changes {
+	bool in_a, in_b;             /* the file exists in branch a / in branch b */
+	bool same_file;              /* in both, same inode and content lineage; else all differs */
+	uint64_t blocks_a, blocks_b; /* sizes in RIFT_BLOCK_SIZE blocks */
+	uint64_t tail;               /* same_file: every block >= tail counts as changed */
+	uint64_t *changed;           /* same_file: sorted distinct blocks < tail that either side
+				      * wrote since (caller frees) */
+	size_t nchanged;
+	bool overflow; /* more than max changed blocks: changed is NULL, treat all as changed */
+};
+
+/*
+ * Which blocks of the regular file at path (relative to the root, "base/5/1259") branches a
+ * and b may see differently: those either side wrote in its own layers above the newest layer
+ * both chains share, plus everything past a truncation made there or past the shorter file.
+ * Sees what the branches' mounts wrote to the store (an instance must have flushed: CHECKPOINT).
+ * At most max blocks are collected (bounded memory). 0 and *out, or -ENOENT (no such branch),
+ * -ESRCH (the chains share no layer), -ENOMEM, -EIO.
+ */
+int rift_store_file_changes(struct rift_store *store, const char *a, const char *b,
+			    const char *path, size_t max, struct rift_file_changes *out)
+    __attribute__((warn_unused_result));
+
+/*
+ * The newest layer branches a's and b's chains share (*layer), and whether it shows a base's
+ * files as they are (*is_base): the root layer of a base generation, or layers over it that
+ * hold no block. 0, -ENOENT (no such branch), -ESRCH (none shared).
+ */
+int rift_store_common_layer(struct rift_store *store, const char *a, const char *b, uint64_t *layer,
+			    bool *is_base) __attribute__((warn_unused_result));
+
 /*
  * Lists branches sorted by name: *out (owned by the caller, free()) gets *count entries.
  */
