@@ -10,6 +10,8 @@
 #include "rift/ddl_log.h"
 #include "rift/diff.h"
 #include "rift/log.h"
+#include "rift/manager.h"
+#include "rift/store.h"
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *doc)
 {
@@ -120,6 +122,31 @@ static enum MHD_Result diff(struct rift_manager *m, struct MHD_Connection *c, co
 	return ret;
 }
 
+/*
+ * Whether the store's changed blocks may stand for the tables of name and other. Against the
+ * fork point (a fresh branch over the layer name left from), or when both chains part at a
+ * base's root layer (a stopped cluster: both servers recover it alike), no transaction of
+ * before that point can end differently on the two sides without writing its rows' blocks,
+ * but prepared ones (checked per database). Two branches that parted at a frozen head of a
+ * running server may not: a transaction in flight then can still commit on the parent's side,
+ * in pg_xact only, so whole tables are compared.
+ */
+static void narrow_for(struct rift_manager *m, const char *name, const char *other, bool fork,
+		       struct rift_diff_narrow *n)
+{
+	uint64_t layer;
+	bool is_base = false;
+
+	*n = (struct rift_diff_narrow){ rift_manager_store(m), name, other, NULL };
+	if (fork)
+		return;
+	if (rift_store_common_layer(n->store, name, other, &layer, &is_base) != 0)
+		n->off = "the two branches share no layer in the store";
+	else if (!is_base)
+		n->off = "the two branches parted at a point of a running server (only a diff "
+			 "against the fork point, or of branches that share a base, is narrowed)";
+}
+
 static enum MHD_Result diff_one(struct rift_manager *m, struct MHD_Connection *c, const char *name)
 {
 	const struct rift_config *cfg = rift_manager_config(m);
@@ -129,6 +156,7 @@ static enum MHD_Result diff_one(struct rift_manager *m, struct MHD_Connection *c
 				       .max_bytes = cfg->diff_max_bytes };
 	struct rift_instance bi, oi;
 	struct rift_diff_side bs, os;
+	struct rift_diff_narrow narrow;
 	struct rift_branch_view v;
 	char err[5000], other[64], label[160];
 	enum rift_status st;
@@ -182,6 +210,8 @@ static enum MHD_Result diff_one(struct rift_manager *m, struct MHD_Connection *c
 			rift_manager_release(m, other);
 		return reply_error(c, st == RIFT_NOT_FOUND ? st : RIFT_UNAVAILABLE, err);
 	}
+	narrow_for(m, name, other, fork, &narrow);
+	opts.narrow = &narrow;
 	bs = (struct rift_diff_side){ name, &bi, cfg->pg_user, rift_manager_bindir(m) };
 	os = (struct rift_diff_side){ label, &oi, cfg->pg_user, rift_manager_bindir(m) };
 	rc = rift_diff_branches(&bs, &os, &opts, &doc, err, sizeof(err));

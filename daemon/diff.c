@@ -69,7 +69,7 @@ static int diff_database(const struct rift_diff_side *b, const struct rift_diff_
 	char *bdump = NULL, *odump = NULL, *sql = NULL;
 	size_t blen, olen;
 	PGconn *bc = NULL, *oc = NULL;
-	json_t *schema = NULL, *tables = json_array(), *d;
+	json_t *schema = NULL, *tables = json_array(), *scan = NULL, *d;
 	int rc;
 
 	rc = rift_diff_dump(b, db, opts->timeout_ms, &bdump, &blen, err, errlen);
@@ -95,11 +95,12 @@ static int diff_database(const struct rift_diff_side *b, const struct rift_diff_
 		goto out;
 	}
 	budget_who(opts, bc, b->name, oc, o->name);
-	rc = rift_diff_data(bc, oc, opts, tables, err, errlen);
+	rc = rift_diff_data(bc, oc, opts, tables, &scan, err, errlen);
 	budget_who(opts, NULL, NULL, NULL, NULL);
 	if (rc != 0)
 		goto out;
-	d = json_pack("{s:s,s:O,s:O}", "name", db, "schema", schema, "tables", tables);
+	d = json_pack("{s:s,s:O,s:O,s:O}", "name", db, "schema", schema, "tables", tables, "scan",
+		      scan);
 	if (d != NULL && sql != NULL)
 		json_object_set_new(d, "sql", json_string(sql));
 	if (d == NULL || json_array_append_new(dbs, d) != 0) {
@@ -114,6 +115,7 @@ out:
 	free(sql);
 	json_decref(schema);
 	json_decref(tables);
+	json_decref(scan);
 	return rc;
 }
 

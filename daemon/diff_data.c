@@ -9,11 +9,11 @@
 #include <time.h>
 
 #include "diff_internal.h"
+#include "rift/log.h"
 
 #define MAX_VALUE_TEXT (64u * 1024u) /* a listed row longer than this is shown cut */
 
-/* A SQL identifier, always double-quoted. */
-static void ident(struct dbuf *b, const char *s)
+void rift_diff_ident(struct dbuf *b, const char *s)
 {
 	dbuf_put(b, "\"", 1);
 	for (; *s; s++) {
@@ -254,12 +254,13 @@ static int list_row(json_t *rows, const struct rift_diff_opts *opts, PGconn *c, 
 }
 
 /*
- * Compares table schema.name (oid bo on b, oo on o): rows by key, or whole rows as multisets.
- * Appends a table object to out when anything differs.
+ * Compares table schema.name (oid bo on b, oo on o): rows by key, or whole rows as multisets,
+ * of the whole table or, with from, of the FROM item from (the same SQL on both sides: the
+ * changed blocks, diff_narrow.c). Appends a table object to out when anything differs.
  */
 static int diff_table(PGconn *b, PGconn *o, const char *schema, const char *name, const char *bo,
-		      const char *oo, const struct rift_diff_opts *opts, json_t *out, char *err,
-		      size_t errlen)
+		      const char *oo, const char *from, const struct rift_diff_opts *opts,
+		      json_t *out, char *err, size_t errlen)
 {
 	PGresult *bc = NULL, *oc = NULL, *bk = NULL, *ok = NULL;
 	struct dbuf q = { 0 }, kcols = { 0 }, vcols = { 0 };
@@ -286,7 +287,7 @@ static int diff_table(PGconn *b, PGconn *o, const char *schema, const char *name
 		if (nk++)
 			dbuf_puts(&kcols, ", ");
 		dbuf_puts(&kcols, "\"rift$t\".");
-		ident(&kcols, PQgetvalue(bk, i, 0));
+		rift_diff_ident(&kcols, PQgetvalue(bk, i, 0));
 		json_array_append_new(keys, json_string(PQgetvalue(bk, i, 0)));
 	}
 	/* values: the columns both sides have with the same type (the schema diff shows the rest)
@@ -297,7 +298,7 @@ static int diff_table(PGconn *b, PGconn *o, const char *schema, const char *name
 		if (nv++)
 			dbuf_puts(&vcols, ", ");
 		dbuf_puts(&vcols, "\"rift$t\".");
-		ident(&vcols, PQgetvalue(bc, i, 0));
+		rift_diff_ident(&vcols, PQgetvalue(bc, i, 0));
 	}
 	if (nv == 0)
 		goto out; /* nothing comparable */
@@ -307,10 +308,15 @@ static int diff_table(PGconn *b, PGconn *o, const char *schema, const char *name
 	dbuf_puts(&q, "select pg_catalog.row_to_json(\"rift$v\".*)::pg_catalog.text");
 	if (keyed)
 		dbuf_puts(&q, ", pg_catalog.row_to_json(\"rift$k\".*)::pg_catalog.text");
-	dbuf_puts(&q, " from only ");
-	ident(&q, schema);
-	dbuf_puts(&q, ".");
-	ident(&q, name);
+	if (from != NULL) {
+		dbuf_puts(&q, " from ");
+		dbuf_puts(&q, from);
+	} else {
+		dbuf_puts(&q, " from only ");
+		rift_diff_ident(&q, schema);
+		dbuf_puts(&q, ".");
+		rift_diff_ident(&q, name);
+	}
 	dbuf_puts(&q, " as \"rift$t\", lateral (select ");
 	dbuf_puts(&q, vcols.p);
 	dbuf_puts(&q, ") \"rift$v\"");
@@ -406,7 +412,7 @@ out:
 
 #define TABLES_SQL                                                                                 \
 	"select c.oid, n.nspname, c.relname, c.relfilenode, "                                      \
-	"pg_catalog.pg_relation_size(c.oid) from pg_catalog.pg_class c join "                      \
+	"pg_catalog.pg_relation_size(c.oid), c.reltablespace from pg_catalog.pg_class c join "     \
 	"pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and "           \
 	"n.nspname <> 'information_schema' and n.nspname !~ '^pg_' order by n.nspname collate "    \
 	"\"C\", "                                                                                  \
@@ -419,9 +425,9 @@ static int count_rows(PGconn *c, const char *schema, const char *name,
 	PGresult *r;
 
 	dbuf_puts(&q, "select pg_catalog.count(*) from only ");
-	ident(&q, schema);
+	rift_diff_ident(&q, schema);
 	dbuf_puts(&q, ".");
-	ident(&q, name);
+	rift_diff_ident(&q, name);
 	if (q.oom)
 		return -ENOMEM;
 	r = rift_diff_query(c, q.p, 0, NULL, opts, 1, "count rows", err, errlen);
@@ -438,12 +444,47 @@ static int count_rows(PGconn *c, const char *schema, const char *name,
 	return 0;
 }
 
-int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json_t *out, char *err,
-		   size_t errlen)
+/* Compares the table at row i of bt and j of ot, narrowed to the changed blocks when the store
+ * allows; counts it in n. */
+static int compare_table(PGconn *b, PGconn *o, const PGresult *bt, int i, const PGresult *ot, int j,
+			 struct rift_diff_narrowing *n, const struct rift_diff_opts *opts,
+			 json_t *out, char *err, size_t errlen)
 {
+	const char *schema = PQgetvalue(bt, i, 1), *name = PQgetvalue(bt, i, 2);
+	struct rift_diff_plan p;
+	int rc;
+
+	rc =
+	    rift_diff_narrow_plan(n, opts, schema, name, PQgetvalue(bt, i, 3), PQgetvalue(ot, j, 3),
+				  PQgetvalue(bt, i, 5), PQgetvalue(ot, j, 5), &p);
+	if (rc != 0) {
+		snprintf(err, errlen, "asking the store what changed in %s.%s: %s", schema, name,
+			 strerror(-rc));
+		goto out;
+	}
+	rc = rift_diff_narrow_note(n, &p, schema, name, PQgetvalue(bt, i, 4));
+	if (rc != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (p.kind == RIFT_DIFF_SKIP)
+		goto out; /* no block of it changed on either side: the same rows */
+	rc = diff_table(b, o, schema, name, PQgetvalue(bt, i, 0), PQgetvalue(ot, j, 0),
+			p.kind == RIFT_DIFF_NARROW ? p.from.p : NULL, opts, out, err, errlen);
+out:
+	rift_diff_plan_free(&p);
+	return rc;
+}
+
+int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json_t *out,
+		   json_t **scan, char *err, size_t errlen)
+{
+	struct rift_diff_narrowing n;
 	PGresult *bt = NULL, *ot = NULL;
 	int i = 0, j = 0, rc = 0, c;
 
+	*scan = NULL;
+	memset(&n, 0, sizeof(n));
 	/* one snapshot per side for every table */
 	bt = rift_diff_query(b, "begin isolation level repeatable read read only", 0, NULL, opts, 0,
 			     "rows", err, errlen);
@@ -451,8 +492,8 @@ int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json
 				  opts, 0, "rows", err, errlen)
 		: NULL;
 	if (bt == NULL || ot == NULL) {
-		PQclear(bt);
-		return -EIO;
+		rc = -EIO;
+		goto out;
 	}
 	PQclear(bt);
 	PQclear(ot);
@@ -462,43 +503,70 @@ int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json
 				  errlen)
 		: NULL;
 	if (bt == NULL || ot == NULL) {
-		PQclear(bt);
-		return -EIO;
+		rc = -EIO;
+		goto out;
 	}
+	if (PQnfields(bt) != 6 || PQnfields(ot) != 6) {
+		snprintf(err, errlen, "a branch server answered the list of tables oddly");
+		rc = -EIO;
+		goto out;
+	}
+	/* the snapshots are taken (by the query above): now the store can stand for them */
+	rc = rift_diff_narrow_begin(b, o, opts, &n, err, errlen);
+	if (rc != 0)
+		goto out;
 	while (rc == 0 && (i < PQntuples(bt) || j < PQntuples(ot))) {
 		const char *bs = i < PQntuples(bt) ? PQgetvalue(bt, i, 1) : NULL;
 		const char *os = j < PQntuples(ot) ? PQgetvalue(ot, j, 1) : NULL;
-		long long n = 0;
+		long long cnt = 0;
 		c = bs == NULL   ? 1
 		    : os == NULL ? -1
 				 : (strcmp(bs, os) != 0
 					? strcmp(bs, os)
 					: strcmp(PQgetvalue(bt, i, 2), PQgetvalue(ot, j, 2)));
 		if (c == 0) {
-			rc = diff_table(b, o, bs, PQgetvalue(bt, i, 2), PQgetvalue(bt, i, 0),
-					PQgetvalue(ot, j, 0), opts, out, err, errlen);
+			rc = compare_table(b, o, bt, i, ot, j, &n, opts, out, err, errlen);
 			i++;
 			j++;
 			continue;
 		}
 		/* a table on one side only: all its rows are added (or removed) */
 		if (c < 0)
-			rc = count_rows(b, bs, PQgetvalue(bt, i, 2), opts, &n, err, errlen);
+			rc = count_rows(b, bs, PQgetvalue(bt, i, 2), opts, &cnt, err, errlen);
 		else
-			rc = count_rows(o, os, PQgetvalue(ot, j, 2), opts, &n, err, errlen);
-		if (rc == 0 && n > 0)
+			rc = count_rows(o, os, PQgetvalue(ot, j, 2), opts, &cnt, err, errlen);
+		if (rc == 0 && cnt > 0)
 			json_array_append_new(
 			    out, json_pack("{s:s,s:s,s:n,s:I,s:I,s:I,s:[],s:s}", "schema",
 					   c < 0 ? bs : os, "table",
 					   c < 0 ? PQgetvalue(bt, i, 2) : PQgetvalue(ot, j, 2),
-					   "key", "added", (json_int_t)(c < 0 ? n : 0), "removed",
-					   (json_int_t)(c < 0 ? 0 : n), "changed", (json_int_t)0,
+					   "key", "added", (json_int_t)(c < 0 ? cnt : 0), "removed",
+					   (json_int_t)(c < 0 ? 0 : cnt), "changed", (json_int_t)0,
 					   "rows", "only_in", c < 0 ? "branch" : "other"));
 		if (c < 0)
 			i++;
 		else
 			j++;
 	}
+	if (rc == 0) {
+		if (n.on)
+			/* counts only: names come from the branch and may hold line breaks */
+			LOG_INFO("diff",
+				 "database %s: %lld tables compared, %lld skipped (no changed "
+				 "block), %lld read %lld changed blocks, %lld in full (%lld "
+				 "rewritten)",
+				 n.dboid, n.compared, n.skipped, n.narrowed, n.blocks_read, n.full,
+				 n.rewritten);
+		else
+			LOG_INFO("diff", "whole tables compared: %s", n.why_not);
+		*scan = rift_diff_narrow_report(&n);
+		if (*scan == NULL) {
+			snprintf(err, errlen, "out of memory");
+			rc = -ENOMEM;
+		}
+	}
+out:
+	rift_diff_narrow_end(&n);
 	PQclear(bt);
 	PQclear(ot);
 	return rc;

@@ -5,6 +5,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,9 +49,12 @@ PGresult *rift_diff_query(PGconn *c, const char *sql, int n, const char *const *
 			  const struct rift_diff_opts *opts, int max_rows, const char *what,
 			  char *err, size_t errlen);
 
-/* Row diff of every table of one database; appends table objects to out (a JSON array). */
-int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json_t *out, char *err,
-		   size_t errlen);
+/*
+ * Row diff of every table of one database; appends table objects to out (a JSON array) and
+ * sets *scan (caller decrefs) to what narrowing by the store did (docs/cli.md).
+ */
+int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json_t *out,
+		   json_t **scan, char *err, size_t errlen);
 
 /*
  * `pg_dump --schema-only` of database dbname on side s, run as the branch server's own uid;
@@ -58,5 +62,60 @@ int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json
  */
 int rift_diff_dump(const struct rift_diff_side *s, const char *dbname, int timeout_ms, char **out,
 		   size_t *len, char *err, size_t errlen);
+
+/* A SQL identifier, always double-quoted. */
+void rift_diff_ident(struct dbuf *b, const char *s);
+
+/* ---- narrowing by the store (diff_narrow.c) ---- */
+
+/* What narrowing found for one database, and what it reports. */
+struct rift_diff_narrowing {
+	bool on;           /* the store's changed blocks may stand for the tables */
+	char why_not[200]; /* !on: why whole tables are compared */
+	char dboid[16];    /* the database's oid: its files are base/<dboid>/... */
+	long long compared, skipped, narrowed, full, rewritten, blocks_read;
+	json_t *narrow_list, *full_list; /* owned; rift_diff_narrow_end frees */
+};
+
+enum rift_diff_plan_kind { RIFT_DIFF_FULL, RIFT_DIFF_SKIP, RIFT_DIFF_NARROW };
+
+/* How to read one table. */
+struct rift_diff_plan {
+	enum rift_diff_plan_kind kind;
+	const char *why;  /* RIFT_DIFF_FULL while narrowing is on: why (static text) */
+	uint64_t *blocks; /* changed blocks below tail, sorted (owned) */
+	size_t nblocks;
+	uint64_t tail;        /* blocks >= tail are read too */
+	uint64_t size_blocks; /* the larger side's size */
+	uint64_t read_blocks; /* blocks the ranges cover */
+	struct dbuf from;     /* RIFT_DIFF_NARROW: the FROM item reading those blocks (owned) */
+};
+
+/*
+ * After the snapshot of both sides was taken on b and o: flushes both servers (CHECKPOINT, so
+ * the store holds what the snapshot sees) and decides whether this database can be narrowed
+ * (n->on, else n->why_not). 0, or -errno with *err when a query failed (the connections are
+ * then to be dropped). The caller calls rift_diff_narrow_end in every case.
+ */
+int rift_diff_narrow_begin(PGconn *b, PGconn *o, const struct rift_diff_opts *opts,
+			   struct rift_diff_narrowing *n, char *err, size_t errlen);
+
+/*
+ * The plan for table schema.name with relfilenode brel on the branch side and orel on the
+ * other, tablespaces btsp and otsp (catalog text, untrusted). 0 (p filled, caller frees it with
+ * rift_diff_plan_free) or -errno.
+ */
+int rift_diff_narrow_plan(struct rift_diff_narrowing *n, const struct rift_diff_opts *opts,
+			  const char *schema, const char *name, const char *brel, const char *orel,
+			  const char *btsp, const char *otsp, struct rift_diff_plan *p);
+void rift_diff_plan_free(struct rift_diff_plan *p);
+
+/* Counts and lists table schema.name (bytes: its size on the branch side) as planned. */
+int rift_diff_narrow_note(struct rift_diff_narrowing *n, const struct rift_diff_plan *p,
+			  const char *schema, const char *name, const char *bytes);
+
+/* The database's "scan" object (new reference, NULL without memory). */
+json_t *rift_diff_narrow_report(struct rift_diff_narrowing *n);
+void rift_diff_narrow_end(struct rift_diff_narrowing *n);
 
 #endif

@@ -21,6 +21,17 @@ json_t *rift_diff_schema(const char *branch_dump, size_t blen, const char *other
 			 bool with_text, char **sql);
 
 struct rift_diff_budget;
+struct rift_store;
+
+/*
+ * Narrowing by the store: only relations whose files either side wrote since the two chains
+ * parted are read, and only those blocks (daemon/diff_narrow.c says why that is complete).
+ */
+struct rift_diff_narrow {
+	struct rift_store *store;
+	const char *a, *b; /* store names of the branch side and the other side */
+	const char *off;   /* non-NULL: why this diff compares whole tables instead */
+};
 
 /* What to compare; zero-initialise. */
 struct rift_diff_opts {
@@ -32,7 +43,8 @@ struct rift_diff_opts {
 	 * output); past it the diff fails: a hostile branch must not exhaust riftd's memory.
 	 * 0 = no cap */
 	unsigned long long max_bytes;
-	struct rift_diff_budget *budget; /* internal: set by rift_diff_branches */
+	const struct rift_diff_narrow *narrow; /* NULL: whole tables */
+	struct rift_diff_budget *budget;       /* internal: set by rift_diff_branches */
 };
 
 /* Where a running branch server is, and who may connect (see rift_instance_connect). */
