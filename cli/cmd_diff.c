@@ -83,6 +83,36 @@ static void print_objects(const json_t *arr, const char *mark)
 	}
 }
 
+/* What riftd read to compare database d: narrowing by the store, or why not (scan object). */
+static void print_scan(const json_t *d)
+{
+	const json_t *sc = json_object_get(d, "scan"), *t;
+	size_t i;
+
+	if (!json_is_object(sc))
+		return;
+	if (!json_is_true(json_object_get(sc, "narrowed"))) {
+		printf("  read: whole tables (");
+		cli_print_safe(stdout, str(sc, "why_not"), "");
+		printf(")\n");
+		return;
+	}
+	printf("  read: %lld tables, %lld unchanged (skipped), %lld by changed blocks (%lld "
+	       "blocks), %lld in full\n",
+	       num(sc, "tables_compared"), num(sc, "tables_skipped"), num(sc, "tables_narrowed"),
+	       num(sc, "blocks_read"), num(sc, "tables_full"));
+	json_array_foreach(json_object_get(sc, "full_tables"), i, t)
+	{
+		printf("    in full: ");
+		cli_print_safe(stdout, str(t, "schema"), "");
+		fputc('.', stdout);
+		cli_print_safe(stdout, str(t, "table"), "");
+		printf(" (");
+		cli_print_safe(stdout, str(t, "why"), "");
+		printf(", %lld KiB)\n", (num(t, "bytes") + 1023) / 1024);
+	}
+}
+
 static void print_database(const json_t *d, bool summary)
 {
 	const json_t *s = json_object_get(d, "schema"), *t, *r;
@@ -148,6 +178,7 @@ static void print_database(const json_t *d, bool summary)
 			fputc('\n', stdout);
 		}
 	}
+	print_scan(d);
 }
 
 int cmd_diff(const struct cli_opts *o, int argc, char **argv)
