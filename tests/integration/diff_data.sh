@@ -26,6 +26,7 @@ create table untouched (id int primary key);
 insert into untouched select generate_series(1, 100);
 EOF
 rift create d --from base1 >/dev/null || fail "create d"
+rift create d2 --from base1 >/dev/null || fail "create d2"
 
 # random changes on d
 python3 - "$seed" >"$TEST_TMP/ops.sql" <<'EOF'
@@ -64,6 +65,9 @@ out.append("vacuum full kv;")  # a rewrite: a new relfilenode
 print("\n".join(out))
 EOF
 q "$(rift url d)" -f "$TEST_TMP/ops.sql"
+# d2: the same changes but the final VACUUM FULL, so kv is read by its changed blocks
+head -n -1 "$TEST_TMP/ops.sql" >"$TEST_TMP/ops2.sql"
+q "$(rift url d2)" -f "$TEST_TMP/ops2.sql"
 
 rift --json diff d base1 --rows 1000 >"$TEST_TMP/d.json" || fail "rift diff d base1: $(cat "$TEST_TMP/d.json")"
 
@@ -103,6 +107,29 @@ for dir in added removed; do
 done
 [ -z "$(got untouched .table)" ] || fail "an unchanged table is listed"
 for t in kv big nopk; do [ "$(got $t ".added + .removed + .changed")" -gt 0 ] || fail "no change found in $t: the test changed nothing"; done
+
+# narrowed by the store (d2 against its fork point) = whole tables (d2 against base1, which
+# changed nothing since: parted at base1's running server, so whole tables are read)
+rift --json diff d2 --rows 1000 >"$TEST_TMP/n.json" || fail "rift diff d2: $(cat "$TEST_TMP/n.json")"
+rift --json diff d2 base1 --rows 1000 >"$TEST_TMP/w.json" || fail "rift diff d2 base1: $(cat "$TEST_TMP/w.json")"
+demo='.databases[] | select(.name == "demo")'
+jq -e "$demo | .scan.narrowed and ([.scan.narrowed_tables[].table] | index(\"kv\"))" "$TEST_TMP/n.json" >/dev/null ||
+	fail "d2 against its fork point: kv not read by its changed blocks: $(jq -c "$demo | .scan" "$TEST_TMP/n.json")"
+jq -e "$demo | .scan.narrowed == false" "$TEST_TMP/w.json" >/dev/null || fail "d2 base1 was narrowed"
+jq -e "$demo | .scan.tables_skipped >= 1" "$TEST_TMP/n.json" >/dev/null || fail "untouched was read"
+norm() { jq -S "[$demo | .tables[] | {table, key, added, removed, changed, rows: (.rows | sort_by(tojson))}] | sort_by(.table)" "$1"; }
+norm "$TEST_TMP/n.json" >"$TEST_TMP/n.norm"
+norm "$TEST_TMP/w.json" >"$TEST_TMP/w.norm"
+diff -u "$TEST_TMP/w.norm" "$TEST_TMP/n.norm" >"$TEST_TMP/nw.diff" ||
+	fail "narrowed and whole-table answers differ (seed $seed): $(head -40 "$TEST_TMP/nw.diff")"
+# d, whose kv was rewritten by VACUUM FULL: kv read in full, said so, same answer
+rift --json diff d --rows 1000 >"$TEST_TMP/nd.json" || fail "rift diff d"
+jq -e "$demo | .scan.full_tables[] | select(.table == \"kv\") | .why == \"rewritten\"" "$TEST_TMP/nd.json" >/dev/null ||
+	fail "kv after VACUUM FULL not reported rewritten: $(jq -c "$demo | .scan" "$TEST_TMP/nd.json")"
+norm "$TEST_TMP/nd.json" >"$TEST_TMP/nd.norm"
+norm "$TEST_TMP/d.json" >"$TEST_TMP/d.norm"
+diff -u "$TEST_TMP/d.norm" "$TEST_TMP/nd.norm" >"$TEST_TMP/nd.diff" ||
+	fail "d: narrowed and whole-table answers differ (seed $seed): $(head -40 "$TEST_TMP/nd.diff")"
 
 # --summary: counts only; --rows N lists at most N per table
 rift diff d base1 --summary >"$TEST_TMP/summary" || fail "--summary"
