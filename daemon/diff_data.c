@@ -454,9 +454,9 @@ static int compare_table(PGconn *b, PGconn *o, const PGresult *bt, int i, const 
 	struct rift_diff_plan p;
 	int rc;
 
-	rc =
-	    rift_diff_narrow_plan(n, opts, schema, name, PQgetvalue(bt, i, 3), PQgetvalue(ot, j, 3),
-				  PQgetvalue(bt, i, 5), PQgetvalue(ot, j, 5), &p);
+	rc = rift_diff_narrow_plan(n, opts, schema, name, PQgetvalue(bt, i, 3),
+				   PQgetvalue(ot, j, 3), PQgetvalue(bt, i, 5), PQgetvalue(ot, j, 5),
+				   PQgetvalue(bt, i, 4), PQgetvalue(ot, j, 4), &p);
 	if (rc != 0) {
 		snprintf(err, errlen, "asking the store what changed in %s.%s: %s", schema, name,
 			 strerror(-rc));

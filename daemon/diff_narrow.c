@@ -121,7 +121,8 @@ static uint64_t oid_of(const char *s)
 }
 
 /* Adds the changes of one segment file to the relation's: blocks shifted by the segment. */
-static int add_segment(struct rift_diff_plan *p, const struct rift_file_changes *fc, uint64_t seg)
+static int add_segment(struct rift_diff_plan *p, const struct rift_file_changes *fc, uint64_t seg,
+		       size_t max)
 {
 	uint64_t first = seg * SEG_BLOCKS, *nv;
 	size_t i;
@@ -137,7 +138,7 @@ static int add_segment(struct rift_diff_plan *p, const struct rift_file_changes 
 		p->tail = first + fc->tail;
 	if (fc->nchanged == 0)
 		return 0;
-	if (p->nblocks + fc->nchanged > MAX_CHANGED)
+	if (p->nblocks + fc->nchanged > max)
 		return -E2BIG;
 	nv = realloc(p->blocks, (p->nblocks + fc->nchanged) * sizeof(*nv));
 	if (nv == NULL)
@@ -148,9 +149,10 @@ static int add_segment(struct rift_diff_plan *p, const struct rift_file_changes 
 	return 0;
 }
 
-/* Collects the changed blocks of relation file node rel, over all its segments. */
+/* Collects the changed blocks of relation file node rel, over all its segments; -E2BIG past
+ * max of them. */
 static int collect(const struct rift_diff_narrowing *n, const struct rift_diff_opts *opts,
-		   uint64_t rel, struct rift_diff_plan *p)
+		   uint64_t rel, size_t max, struct rift_diff_plan *p)
 {
 	const struct rift_diff_narrow *nw = opts->narrow;
 	struct rift_file_changes fc;
@@ -164,7 +166,7 @@ static int collect(const struct rift_diff_narrowing *n, const struct rift_diff_o
 		else
 			snprintf(path, sizeof(path), "base/%s/%" PRIu64 ".%" PRIu64, n->dboid, rel,
 				 seg);
-		rc = rift_store_file_changes(nw->store, nw->a, nw->b, path, MAX_CHANGED, &fc);
+		rc = rift_store_file_changes(nw->store, nw->a, nw->b, path, max, &fc);
 		if (rc != 0)
 			return rc;
 		if (!fc.in_a && !fc.in_b) {
@@ -174,7 +176,7 @@ static int collect(const struct rift_diff_narrowing *n, const struct rift_diff_o
 		if (fc.overflow)
 			rc = -E2BIG;
 		else
-			rc = add_segment(p, &fc, seg);
+			rc = add_segment(p, &fc, seg, max);
 		if (fc.in_a)
 			size_a = seg * SEG_BLOCKS + fc.blocks_a;
 		if (fc.in_b)
@@ -268,11 +270,25 @@ static int build_from(struct rift_diff_plan *p, const char *schema, const char *
 	return q->oom || rel.oom ? -ENOMEM : 0;
 }
 
+/* Blocks in a relation of bytes (server text), 0 when that is no number. */
+static uint64_t size_of(const char *bytes)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(bytes, &end, 10);
+	return errno == 0 && end != bytes && *end == '\0' && bytes[0] != '-' ? v / RIFT_BLOCK_SIZE
+									     : 0;
+}
+
 int rift_diff_narrow_plan(struct rift_diff_narrowing *n, const struct rift_diff_opts *opts,
 			  const char *schema, const char *name, const char *brel, const char *orel,
-			  const char *btsp, const char *otsp, struct rift_diff_plan *p)
+			  const char *btsp, const char *otsp, const char *bbytes,
+			  const char *obytes, struct rift_diff_plan *p)
 {
-	uint64_t rel = oid_of(brel);
+	uint64_t rel = oid_of(brel), size;
+	bool half;
 	size_t i, j;
 	int rc;
 
@@ -294,9 +310,16 @@ int rift_diff_narrow_plan(struct rift_diff_narrowing *n, const struct rift_diff_
 		p->why = "tablespace";
 		return 0;
 	}
-	rc = collect(n, opts, rel, p);
+	/* past half of a table over 1 MiB, one sequential scan beats many range scans: the
+	 * store's counts tell that before any block number is read (the sizes are the servers'
+	 * word: a lie only makes its own diff read more) */
+	size = size_of(bbytes) > size_of(obytes) ? size_of(bbytes) : size_of(obytes);
+	half = size > SMALL_BLOCKS && size / 2 + 1 < MAX_CHANGED;
+	rc = collect(n, opts, rel, half ? (size_t)(size / 2 + 1) : MAX_CHANGED, p);
 	if (rc == -E2BIG || rc == -ENOENT) {
-		p->why = rc == -E2BIG ? "too many changed blocks" : "no file";
+		p->why = rc == -ENOENT ? "no file"
+			 : half        ? "more than half its blocks changed"
+				       : "too many changed blocks";
 		return 0;
 	}
 	if (rc != 0)

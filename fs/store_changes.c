@@ -141,6 +141,25 @@ static int blockset_add(struct blockset *bs, uint64_t block)
 	return 0;
 }
 
+/* Blocks of data_id that chain positions 0..upto-1 of b hold, by the presence index's counts. */
+static uint64_t side_count(struct rift_store *s, const struct branch_rec *b, int upto,
+			   uint64_t data_id)
+{
+	struct data_index_entry *e;
+	uint64_t n = 0;
+	uint32_t k;
+	int i;
+
+	pthread_mutex_lock(&s->mem_mu);
+	e = index_find(s, data_id);
+	for (i = 0; e != NULL && i < upto; i++)
+		for (k = 0; k < e->n; k++)
+			if (e->v[k].layer == b->chain[i])
+				n += e->v[k].nfull + e->v[k].nzero;
+	pthread_mutex_unlock(&s->mem_mu);
+	return n;
+}
+
 /* Whether the index says layer holds blocks of data_id. */
 static bool layer_has(struct rift_store *s, uint64_t data_id, uint64_t layer)
 {
@@ -265,6 +284,11 @@ int rift_store_file_changes(struct rift_store *s, const char *a, const char *b, 
 		goto unlock;
 	/* past the shorter side, blocks exist on one side only */
 	out->tail = out->blocks_a < out->blocks_b ? out->blocks_a : out->blocks_b;
+	/* more than max by the counts alone: no need to read the keys (and their values) */
+	if (side_count(s, ba, pa, ra->data_id) + side_count(s, bb, pb, rb->data_id) > max) {
+		bs.overflow = true;
+		goto unlock;
+	}
 	rc = side_blocks(s, ba, pa, ra, &out->tail, &bs);
 	if (rc == 0)
 		rc = side_blocks(s, bb, pb, rb, &out->tail, &bs);

@@ -235,7 +235,8 @@ struct rift_file_changes {
  * and b may see differently: those either side wrote in its own layers above the newest layer
  * both chains share, plus everything past a truncation made there or past the shorter file.
  * Sees what the branches' mounts wrote to the store (an instance must have flushed: CHECKPOINT).
- * At most max blocks are collected (bounded memory). 0 and *out, or -ENOENT (no such branch),
+ * At most max blocks are collected (bounded memory); when the store's counts alone say there
+ * are more, none are read (overflow). 0 and *out, or -ENOENT (no such branch),
  * -ESRCH (the chains share no layer), -ENOMEM, -EIO.
  */
 int rift_store_file_changes(struct rift_store *store, const char *a, const char *b,
