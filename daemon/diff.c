@@ -1,5 +1,6 @@
 /* diff.c — rift diff: compares every database of two running branch servers, schema and rows. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include "diff_internal.h"
@@ -61,22 +62,66 @@ static PGconn *connect_side(const struct rift_diff_side *s, const char *db, int 
 	return c;
 }
 
+/* One side's pg_dump, run on a thread of its own beside the other side's. */
+struct dump_job {
+	const struct rift_diff_side *side;
+	const char *db;
+	int timeout_ms, rc;
+	char *out;
+	size_t len;
+	char err[1024];
+};
+
+static void *dump_thread(void *arg)
+{
+	struct dump_job *j = arg;
+
+	j->rc =
+	    rift_diff_dump(j->side, j->db, j->timeout_ms, &j->out, &j->len, j->err, sizeof(j->err));
+	return NULL;
+}
+
+/*
+ * pg_dump of db on both sides at once: each waits mostly on its server, and the two dumps
+ * were a fixed second of every diff. Both outputs (caller frees) or -errno with *err.
+ */
+static int dump_both(const struct rift_diff_side *b, const struct rift_diff_side *o, const char *db,
+		     const struct rift_diff_opts *opts, char **bdump, size_t *blen, char **odump,
+		     size_t *olen, char *err, size_t errlen)
+{
+	struct dump_job oj = { .side = o, .db = db, .timeout_ms = opts->timeout_ms };
+	pthread_t t;
+	bool threaded = pthread_create(&t, NULL, dump_thread, &oj) == 0;
+	int rc;
+
+	if (!threaded)
+		dump_thread(&oj); /* no thread to be had: one after the other */
+	rc = rift_diff_dump(b, db, opts->timeout_ms, bdump, blen, err, errlen);
+	if (threaded)
+		pthread_join(t, NULL);
+	if (rc == 0 && oj.rc != 0) {
+		snprintf(err, errlen, "%s", oj.err);
+		rc = oj.rc;
+	}
+	*odump = oj.out;
+	*olen = oj.len;
+	return rc;
+}
+
 /* Schema and rows of database db on both sides, as one object of "databases". */
 static int diff_database(const struct rift_diff_side *b, const struct rift_diff_side *o,
 			 const char *db, const struct rift_diff_opts *opts, json_t *dbs, char *err,
 			 size_t errlen)
 {
 	char *bdump = NULL, *odump = NULL, *sql = NULL;
-	size_t blen, olen;
+	size_t blen = 0, olen = 0;
 	PGconn *bc = NULL, *oc = NULL;
 	json_t *schema = NULL, *tables = json_array(), *scan = NULL, *d;
 	int rc;
 
-	rc = rift_diff_dump(b, db, opts->timeout_ms, &bdump, &blen, err, errlen);
+	rc = dump_both(b, o, db, opts, &bdump, &blen, &odump, &olen, err, errlen);
 	if (rc == 0 && !rift_diff_charge(opts->budget, NULL, b->name, blen, err, errlen))
 		rc = -EFBIG;
-	if (rc == 0)
-		rc = rift_diff_dump(o, db, opts->timeout_ms, &odump, &olen, err, errlen);
 	if (rc == 0 && !rift_diff_charge(opts->budget, NULL, o->name, olen, err, errlen))
 		rc = -EFBIG;
 	if (rc != 0)
