@@ -104,6 +104,9 @@ static const struct key keys[] = {
 	  "past it the diff fails (bounds riftd's memory); 0 = no cap" },
 	{ "diff", "max_running", K_INT, OFF(diff_max_running), "1", 1, 64,
 	  "diffs riftd runs at once; another one is refused (HTTP 503) until one ends" },
+	{ "diff", "narrow", K_INT, OFF(diff_narrow), "1", 0, 1,
+	  "1 = read only the table blocks the store saw either side change (docs/cli.md); 0 = "
+	  "read whole tables always" },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -138,9 +138,11 @@ static void narrow_for(struct rift_manager *m, const char *name, const char *oth
 	bool is_base = false;
 
 	*n = (struct rift_diff_narrow){ rift_manager_store(m), name, other, NULL };
-	if (fork)
+	if (!rift_manager_config(m)->diff_narrow)
+		n->off = "[diff] narrow = 0 in rift.conf";
+	else if (fork)
 		return;
-	if (rift_store_common_layer(n->store, name, other, &layer, &is_base) != 0)
+	else if (rift_store_common_layer(n->store, name, other, &layer, &is_base) != 0)
 		n->off = "the two branches share no layer in the store";
 	else if (!is_base)
 		n->off = "the two branches parted at a point of a running server (only a diff "

@@ -47,6 +47,7 @@ struct rift_config {
 	/* [diff] */
 	uint64_t diff_max_bytes; /* bytes one rift diff may receive from the servers; 0 = no cap */
 	int diff_max_running;    /* diffs riftd runs at once; more get 503 */
+	int diff_narrow;         /* 1: narrow row diffs by the store's changed blocks */
 };
 
 /*
