@@ -302,8 +302,8 @@ int rift_diff_narrow_plan(struct rift_diff_narrowing *n, const struct rift_diff_
 		return 0;
 	}
 	if (rel != oid_of(orel)) {
-		p->why =
-		    "rewritten"; /* a new relfilenode on one side: TRUNCATE, VACUUM FULL, ... */
+		/* a new relfilenode on one side: TRUNCATE, VACUUM FULL, ALTER TABLE ... TYPE */
+		p->why = "rewritten";
 		return 0;
 	}
 	if (strcmp(btsp, "0") != 0 || strcmp(otsp, "0") != 0) {
