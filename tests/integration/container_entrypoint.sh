@@ -7,23 +7,10 @@
 source "$RIFT_TESTLIB"
 entry=$(cd "$(dirname "$0")/../.." && pwd)/packaging/docker/rift-entrypoint.sh
 
-up=$TEST_TMP/upstream
-up_port=$(free_port)
-chown postgres "$TEST_TMP"
-as_postgres "$PG_BIN/initdb -D $up -A trust -U postgres" >/dev/null
-cat >"$up/pg_hba.conf" <<HBA
-local all all trust
-host replication replicator 127.0.0.1/32 scram-sha-256
-host all all 127.0.0.1/32 scram-sha-256
-HBA
-mkdir -p "$TEST_TMP/sock" && chown postgres "$TEST_TMP/sock"
-on_exit "as_postgres '$PG_BIN/pg_ctl -D $up -m immediate -w stop'"
-as_postgres "$PG_BIN/pg_ctl -D $up -l $TEST_TMP/upstream.log -w -o \
-	'-p $up_port -k $TEST_TMP/sock -c listen_addresses=127.0.0.1' start" >/dev/null
-as_postgres "psql -X -q -h $TEST_TMP/sock -p $up_port -d postgres -c \"create role replicator \
-	login replication superuser password 'secret'; alter role postgres password 'pgpw';\
-	create table items as select g as id from \
-	generate_series(1, 1234) g\""
+upstream_start replicator
+up_sql postgres "create role replicator login replication superuser password 'secret';
+	alter role postgres password 'pgpw'; create table items as select g as id from
+	generate_series(1, 1234) g" >/dev/null
 
 token=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
 uid_base=$((1900065536 + (RANDOM * 32768 + RANDOM) % 900000 * 256))

@@ -123,6 +123,32 @@ pg_start() {
 		{ tail -20 "$TEST_TMP/log/pg-$port.log" >&2; fail "postgres did not start on $data"; }
 }
 
+# upstream_start REPLICATION_ROLE: an upstream Postgres 15 for rift init to copy, in $up on
+# 127.0.0.1:$up_port: SCRAM over TCP, replication only for that role, trust on its socket in
+# $TEST_TMP/sock (for up_sql); stopped at exit.
+upstream_start() {
+	up=$TEST_TMP/upstream
+	up_port=$(free_port)
+	chown postgres "$TEST_TMP"
+	as_postgres "$PG_BIN/initdb -D $up -A trust -U postgres" >/dev/null ||
+		fail "initdb of the upstream failed"
+	cat >"$up/pg_hba.conf" <<HBA
+local all all trust
+host replication $1 127.0.0.1/32 scram-sha-256
+host all all 127.0.0.1/32 scram-sha-256
+HBA
+	mkdir -p "$TEST_TMP/sock" "$TEST_TMP/log" && chown postgres "$TEST_TMP/sock" "$TEST_TMP/log"
+	on_exit "as_postgres '$PG_BIN/pg_ctl -D $up -m immediate -w stop' 2>/dev/null"
+	as_postgres "$PG_BIN/pg_ctl -D $up -l $TEST_TMP/log/upstream.log -w -o \
+		'-p $up_port -k $TEST_TMP/sock -c listen_addresses=127.0.0.1' start" >/dev/null ||
+		fail "the upstream did not start: $(tail -5 "$TEST_TMP/log/upstream.log")"
+}
+
+# up_sql DB SQL: runs SQL as postgres on the upstream, prints unaligned tuples.
+up_sql() {
+	as_postgres "psql -X -q -h $TEST_TMP/sock -p $up_port -Atc \"$2\" $1"
+}
+
 pg_stop() {
 	as_postgres "$PG_BIN/pg_ctl -D $1 -w -t 120 stop" >/dev/null
 }

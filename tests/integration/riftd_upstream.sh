@@ -2,20 +2,7 @@
 # riftd_upstream.sh — rift init from a real upstream server, physically and logically.
 source "$RIFT_TESTLIB"
 
-up=$TEST_TMP/upstream
-up_port=$(free_port)
-chown postgres "$TEST_TMP"
-as_postgres "$PG_BIN/initdb -D $up -A trust -U postgres" >/dev/null
-cat >"$up/pg_hba.conf" <<HBA
-local all all trust
-host replication replicator 127.0.0.1/32 scram-sha-256
-host all all 127.0.0.1/32 scram-sha-256
-HBA
-mkdir -p "$TEST_TMP/sock" "$TEST_TMP/log" && chown postgres "$TEST_TMP/sock" "$TEST_TMP/log"
-on_exit "as_postgres '$PG_BIN/pg_ctl -D $up -m immediate -w stop' 2>/dev/null"
-as_postgres "$PG_BIN/pg_ctl -D $up -l $TEST_TMP/log/upstream.log -w -o \
-	'-p $up_port -k $TEST_TMP/sock -c listen_addresses=127.0.0.1' start" >/dev/null
-up_sql() { as_postgres "psql -X -q -h $TEST_TMP/sock -p $up_port -Atc \"$2\" $1"; }
+upstream_start replicator
 up_sql postgres "create role replicator login replication password 'secret';
 	create role app login password 'secret'; create role norepl login password 'secret'"
 up_sql postgres "create database app owner app"

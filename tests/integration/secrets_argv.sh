@@ -5,19 +5,7 @@ source "$RIFT_TESTLIB"
 rift="$RIFT_BIN/rift"
 
 secret="Sekr1t-$RANDOM$RANDOM-pw"
-up=$TEST_TMP/upstream
-up_port=$(free_port)
-chown postgres "$TEST_TMP"
-as_postgres "$PG_BIN/initdb -D $up -A trust -U postgres" >/dev/null
-cat >"$up/pg_hba.conf" <<HBA
-local all all trust
-host replication rep 127.0.0.1/32 scram-sha-256
-host all all 127.0.0.1/32 scram-sha-256
-HBA
-mkdir -p "$TEST_TMP/sock" "$TEST_TMP/log" && chown postgres "$TEST_TMP/sock" "$TEST_TMP/log"
-on_exit "as_postgres '$PG_BIN/pg_ctl -D $up -m immediate -w stop' 2>/dev/null"
-as_postgres "$PG_BIN/pg_ctl -D $up -l $TEST_TMP/log/upstream.log -w -o \
-	'-p $up_port -k $TEST_TMP/sock -c listen_addresses=127.0.0.1' start" >/dev/null
+upstream_start rep
 psql_at "$up_port" "create role rep login replication superuser password '$secret'"
 psql_at "$up_port" "create database app"
 # a filler table: long enough a copy that the watcher surely sees the tools run
