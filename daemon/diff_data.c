@@ -444,6 +444,41 @@ static int count_rows(PGconn *c, const char *schema, const char *name,
 	return 0;
 }
 
+/*
+ * Whether table oid (schema.name) still reads relation file node relfilenode on c, checked
+ * under the lock a read would take anyway. The snapshot names the file its rows were in; a
+ * VACUUM FULL, CLUSTER or ALTER TABLE ... TYPE committed on a live branch since then makes
+ * a query read the new file, where the planned block numbers mean other rows. 1 same, 0 not,
+ * -EIO with *err.
+ */
+static int same_file(PGconn *c, const char *schema, const char *name, const char *oid,
+		     const char *relfilenode, const struct rift_diff_opts *opts, char *err,
+		     size_t errlen)
+{
+	struct dbuf q = { 0 };
+	PGresult *r;
+	int rc;
+
+	dbuf_puts(&q, "lock table only ");
+	rift_diff_ident(&q, schema);
+	dbuf_puts(&q, ".");
+	rift_diff_ident(&q, name);
+	dbuf_puts(&q, " in access share mode");
+	r = q.oom ? NULL : rift_diff_query(c, q.p, 0, NULL, opts, 0, "rows", err, errlen);
+	free(q.p);
+	if (r == NULL)
+		return -EIO;
+	PQclear(r);
+	r = rift_diff_query(c, "select pg_catalog.pg_relation_filenode($1::pg_catalog.oid)", 1,
+			    (const char *const[]){ oid }, opts, 1, "rows", err, errlen);
+	if (r == NULL)
+		return -EIO;
+	rc =
+	    PQntuples(r) == 1 && PQnfields(r) == 1 && strcmp(PQgetvalue(r, 0, 0), relfilenode) == 0;
+	PQclear(r);
+	return rc;
+}
+
 /* Compares the table at row i of bt and j of ot, narrowed to the changed blocks when the store
  * allows; counts it in n. */
 static int compare_table(PGconn *b, PGconn *o, const PGresult *bt, int i, const PGresult *ot, int j,
@@ -461,6 +496,22 @@ static int compare_table(PGconn *b, PGconn *o, const PGresult *bt, int i, const 
 		snprintf(err, errlen, "asking the store what changed in %s.%s: %s", schema, name,
 			 strerror(-rc));
 		goto out;
+	}
+	if (p.kind == RIFT_DIFF_NARROW) {
+		int sb = same_file(b, schema, name, PQgetvalue(bt, i, 0), PQgetvalue(bt, i, 3),
+				   opts, err, errlen);
+		int so = sb < 0 ? sb
+				: same_file(o, PQgetvalue(ot, j, 1), PQgetvalue(ot, j, 2),
+					    PQgetvalue(ot, j, 0), PQgetvalue(ot, j, 3), opts, err,
+					    errlen);
+		if (sb < 0 || so < 0) {
+			rc = -EIO;
+			goto out;
+		}
+		if (!sb || !so) {
+			p.kind = RIFT_DIFF_FULL;
+			p.why = "rewritten during the diff";
+		}
 	}
 	rc = rift_diff_narrow_note(n, &p, schema, name, PQgetvalue(bt, i, 4));
 	if (rc != 0) {

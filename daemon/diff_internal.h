@@ -44,7 +44,6 @@ const char *rift_diff_who(const struct rift_diff_budget *b, const PGconn *c);
  * too, each row charged to opts->budget, at most max_rows rows (what stands for them is named
  * by what, e.g. "databases"); the rows as one result (caller clears) or NULL with *err.
  */
-/* One query with a client-side deadline too; its last result (caller clears) or NULL, *err. */
 PGresult *rift_diff_query(PGconn *c, const char *sql, int n, const char *const *params,
 			  const struct rift_diff_opts *opts, int max_rows, const char *what,
 			  char *err, size_t errlen);

@@ -22,8 +22,10 @@
  * difference over the changed blocks equals the whole table's, as the rest is equal.
  */
 
-#define SEG_BLOCKS   131072u    /* RELSEG_SIZE: 1 GiB segments of 8 KiB blocks */
-#define MAX_SEGMENTS 32768u     /* a relation's 32 TiB limit */
+#define SEG_BLOCKS   131072u /* RELSEG_SIZE: 1 GiB segments of 8 KiB blocks */
+#define MAX_SEGMENTS 32768u  /* a relation's 32 TiB limit */
+
+static uint64_t oid_of(const char *s);
 #define MAX_CHANGED  (1u << 20) /* changed blocks collected per relation (8 MiB) */
 #define MAX_RANGES   200u       /* TID ranges in one query; closer runs are merged past it */
 #define MAX_LISTED   1000       /* tables listed by name in the report */
@@ -93,6 +95,7 @@ int rift_diff_narrow_begin(PGconn *b, PGconn *o, const struct rift_diff_opts *op
 		}
 	}
 	if (strcmp(PQgetvalue(r[0], 0, 0), PQgetvalue(r[1], 0, 0)) != 0 ||
+	    oid_of(PQgetvalue(r[0], 0, 0)) == 0 ||
 	    strspn(PQgetvalue(r[0], 0, 0), "0123456789") != strlen(PQgetvalue(r[0], 0, 0)) ||
 	    strlen(PQgetvalue(r[0], 0, 0)) >= sizeof(n->dboid)) {
 		snprintf(n->why_not, sizeof(n->why_not),
@@ -152,7 +155,7 @@ static int add_segment(struct rift_diff_plan *p, const struct rift_file_changes 
 /* Collects the changed blocks of relation file node rel, over all its segments; -E2BIG past
  * max of them. */
 static int collect(const struct rift_diff_narrowing *n, const struct rift_diff_opts *opts,
-		   uint64_t rel, size_t max, struct rift_diff_plan *p)
+		   uint64_t rel, size_t max, uint64_t max_seg, struct rift_diff_plan *p)
 {
 	const struct rift_diff_narrow *nw = opts->narrow;
 	struct rift_file_changes fc;
@@ -160,7 +163,7 @@ static int collect(const struct rift_diff_narrowing *n, const struct rift_diff_o
 	uint64_t seg, size_a = 0, size_b = 0;
 	int rc = 0;
 
-	for (seg = 0; seg < MAX_SEGMENTS; seg++) {
+	for (seg = 0; seg < max_seg; seg++) {
 		if (seg == 0)
 			snprintf(path, sizeof(path), "base/%s/%" PRIu64, n->dboid, rel);
 		else
@@ -310,12 +313,23 @@ int rift_diff_narrow_plan(struct rift_diff_narrowing *n, const struct rift_diff_
 		p->why = "tablespace";
 		return 0;
 	}
+	/* only a lying server sends a name over NAMEDATALEN - 1 bytes; it would be pasted into
+	 * every range of the query (up to MAX_RANGES + 1 times), past what the budget charged */
+	if (strlen(schema) > 63 || strlen(name) > 63) {
+		p->why = "a name longer than Postgres allows";
+		return 0;
+	}
 	/* past half of a table over 1 MiB, one sequential scan beats many range scans: the
 	 * store's counts tell that before any block number is read (the sizes are the servers'
 	 * word: a lie only makes its own diff read more) */
 	size = size_of(bbytes) > size_of(obytes) ? size_of(bbytes) : size_of(obytes);
 	half = size > SMALL_BLOCKS && size / 2 + 1 < MAX_CHANGED;
-	rc = collect(n, opts, rel, half ? (size_t)(size / 2 + 1) : MAX_CHANGED, p);
+	/* no more segment files than the larger side's size needs, plus one being started: a
+	 * branch can plant thousands of empty 1 GiB sparse files; a side that understates its
+	 * size hides only its own rows, which its server could hide anyway */
+	rc =
+	    collect(n, opts, rel, half ? (size_t)(size / 2 + 1) : MAX_CHANGED,
+		    size / SEG_BLOCKS + 2 < MAX_SEGMENTS ? size / SEG_BLOCKS + 2 : MAX_SEGMENTS, p);
 	if (rc == -E2BIG || rc == -ENOENT) {
 		p->why = rc == -ENOENT ? "no file"
 			 : half        ? "more than half its blocks changed"

@@ -1,5 +1,6 @@
 /* riftd_init.c — `riftd init`: makes a store and its base for `rift init`, which runs it. */
 #include <errno.h>
+#include <jansson.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -369,9 +370,18 @@ int rift_init_main(int argc, char **argv)
 		fprintf(stderr, "rift init: %s\n", err);
 		goto out;
 	}
-	if (json)
-		printf("{\"state\":\"%s\",\"branch\":\"main\"}\n", state);
-	else if (!quiet)
+	if (json) {
+		json_t *o = json_pack("{s:s,s:s}", "state", state, "branch", "main");
+		char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (text != NULL)
+			printf("%s\n", text);
+		free(text);
+		json_decref(o);
+		if (text == NULL) {
+			fprintf(stderr, "rift init: out of memory writing the JSON answer\n");
+			goto out;
+		}
+	} else if (!quiet)
 		printf("rift: store ready in %s; start it with `rift serve`, then `rift create "
 		       "NAME`\n",
 		       state);
