@@ -338,7 +338,8 @@ int rift_diff_narrow_plan(struct rift_diff_narrowing *n, const struct rift_diff_
 	}
 	if (rc != 0)
 		return rc;
-	qsort(p->blocks, p->nblocks, sizeof(*p->blocks), cmp_u64);
+	if (p->nblocks > 0) /* qsort takes no NULL, even for no elements */
+		qsort(p->blocks, p->nblocks, sizeof(*p->blocks), cmp_u64);
 	for (i = 0, j = 0; i < p->nblocks; i++)
 		if (p->blocks[i] < p->tail && (j == 0 || p->blocks[j - 1] != p->blocks[i]))
 			p->blocks[j++] = p->blocks[i];

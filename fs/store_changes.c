@@ -301,7 +301,8 @@ unlock:
 		goto out;
 	}
 	/* sorted, distinct, below the tail (a mask found late lowers it) */
-	qsort(bs.v, bs.n, sizeof(*bs.v), cmp_u64);
+	if (bs.n > 0) /* qsort takes no NULL, even for no elements */
+		qsort(bs.v, bs.n, sizeof(*bs.v), cmp_u64);
 	hi = out->tail;
 	for (i = 0, j = 0; i < bs.n; i++)
 		if (bs.v[i] < hi && (j == 0 || bs.v[j - 1] != bs.v[i]))
