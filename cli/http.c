@@ -7,12 +7,12 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rift/dbuf.h"
 
 #define MAX_RESPONSE (64u << 20) /* rift diff --json with definitions and rows */
 
 struct sink {
-	char *buf;
-	size_t len, cap;
+	struct dbuf b;
 	bool too_big;
 };
 
@@ -21,25 +21,12 @@ static size_t collect(char *p, size_t size, size_t n, void *arg)
 	struct sink *s = arg;
 	size_t add = size * n;
 
-	if (s->len + add + 1 > MAX_RESPONSE) {
+	if (s->b.len + add + 1 > MAX_RESPONSE) {
 		s->too_big = true;
 		return 0; /* curl stops with CURLE_WRITE_ERROR */
 	}
-	if (s->len + add + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 16384;
-		char *nb;
-		while (cap < s->len + add + 1)
-			cap *= 2;
-		nb = realloc(s->buf, cap);
-		if (nb == NULL)
-			return 0;
-		s->buf = nb;
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, p, add);
-	s->len += add;
-	s->buf[s->len] = '\0';
-	return add;
+	dbuf_put(&s->b, p, add);
+	return s->b.oom ? 0 : add;
 }
 
 /* Sets what a remote call needs: the token header, and how the server's certificate is trusted. */
@@ -138,12 +125,12 @@ int cli_http(const struct cli_opts *o, const char *method, const char *path, con
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	resp->status = (int)status;
-	resp->body = sink.buf ? sink.buf : strdup("");
-	sink.buf = NULL;
+	resp->body = sink.b.p ? sink.b.p : strdup("");
+	sink.b.p = NULL;
 	if (resp->body == NULL)
 		rc = -ENOMEM;
 out:
-	free(sink.buf);
+	free(sink.b.p);
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
 	return rc;

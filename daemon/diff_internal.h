@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dbuf.h"
+#include "rift/dbuf.h"
 #include "rift/diff.h"
 
 /* Caps of one diff request (hostile servers answer as much as they like). */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dbuf.h"
+#include "rift/dbuf.h"
 #include "rift/diff.h"
 
 /*

@@ -1,4 +1,4 @@
-/* dbuf.h — a growing string for the diff's reports; no I/O, so the fuzz targets link it. */
+/* dbuf.h — a growing NUL-terminated string (the diff's reports, the CLI's HTTP answers); no I/O. */
 #ifndef RIFT_DBUF_H
 #define RIFT_DBUF_H
 
