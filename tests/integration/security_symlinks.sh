@@ -80,8 +80,12 @@ restart "slot directory link"
 [ "$(q "select count(*) from pg_replication_slots")" = 0 ] || fail "a slot survived a restart"
 
 # postmaster.pid left by a server that died, pointing at a FIFO: riftd never opens it (a read
-# would hang the start)
-branch_sh "kill -9 \$(head -1 postmaster.pid); rm -f postmaster.pid; ln -s $victim/fifo postmaster.pid"
+# would hang the start). The link is planted before the kill: once the postmaster is gone riftd
+# may end its orphaned backends, this one included, so the COPY may lose its connection.
+q "copy (select 1) to program \$\$pid=\$(head -1 postmaster.pid) && rm -f postmaster.pid &&
+	ln -s $victim/fifo postmaster.pid && kill -9 \$pid\$\$" >/dev/null 2>&1 || true
+[ "$(readlink "$mnt/postmaster.pid")" = "$victim/fifo" ] ||
+	fail "could not plant the postmaster.pid link (readlink: $(readlink "$mnt/postmaster.pid"))"
 restart postmaster.pid
 
 # riftd's hba file is outside the branch, and neither ALTER SYSTEM nor postgresql.conf moves it
