@@ -1,9 +1,10 @@
 /* splice.c — kernel splicing of routed connections through a BPF sockhash and sk_skb verdict. */
+#include <assert.h>
 #include <errno.h>
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <linux/bpf.h>
 #include <netinet/in.h>
 #include <linux/tcp.h>
 #include <stdio.h>
@@ -11,11 +12,14 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "rift/log.h"
 #include "rift/splice.h"
+#include "splice.skel.h" /* generated from bpf/splice.bpf.c */
 
 #ifndef SO_COOKIE
 #define SO_COOKIE 57
@@ -25,195 +29,126 @@
 enum { ST_TIME_WAIT = 6, ST_CLOSE_WAIT = 8, ST_LAST_ACK = 9, ST_CLOSING = 11 };
 
 struct rift_splice {
-	int map_fd, prog_fd; /* joined pairs: each side's bytes go out of the other */
-	int in_map, out_map, in_prog, out_prog; /* direct mode */
+	struct rift_splice_bpf *bpf;
+	int map_fd;          /* joined pairs: each side's bytes go out of the other */
+	int in_map, out_map; /* direct mode */
 	bool direct;
 };
 
-static long sys_bpf(int cmd, union bpf_attr *attr)
+/* libbpf's first warning while rift_splice_open runs (the cause; later ones say "failed to
+ * load"), for the message that says why */
+static _Thread_local char *bpf_first_warning;
+static _Thread_local size_t bpf_first_warning_len;
+
+/* libbpf's messages go to riftd's log at debug level, its warnings (a verifier log among them)
+ * too, since the caller reports the failure with the first one. */
+__attribute__((format(printf, 2, 0))) static int libbpf_to_log(enum libbpf_print_level level,
+							       const char *fmt, va_list ap)
 {
-	return syscall(SYS_bpf, cmd, attr, sizeof(*attr));
-}
+	char line[1024];
+	size_t n;
 
-static struct bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm)
-{
-	struct bpf_insn i = {
-		.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm
-	};
-	return i;
-}
-
-static int load(enum bpf_prog_type type, const struct bpf_insn *prog, size_t n, const char *name,
-		char *log, size_t loglen)
-{
-	union bpf_attr a;
-
-	memset(&a, 0, sizeof(a));
-	a.prog_type = type;
-	a.insns = (uint64_t)(uintptr_t)prog;
-	a.insn_cnt = (uint32_t)n;
-	a.license = (uint64_t)(uintptr_t) "Apache-2.0";
-	a.log_buf = (uint64_t)(uintptr_t)log;
-	a.log_size = (uint32_t)loglen;
-	a.log_level = 1;
-	snprintf(a.prog_name, sizeof(a.prog_name), "%s", name);
-	return (int)sys_bpf(BPF_PROG_LOAD, &a);
-}
-
-/*
- * The common end of both programs, with the context in r6 and the 8-byte key at r10-8:
- *   if (redirect(ctx, map, &key, flags) == SK_DROP) return SK_PASS;  -- not joined: the bytes
- *   return SK_PASS;                                                   -- stay where they are
- * Writes REDIRECT_LEN instructions at at.
- */
-#define REDIRECT_LEN 10
-static void emit_redirect(struct bpf_insn *at, int map_fd, int32_t helper, int32_t flags)
-{
-	const struct bpf_insn tail[REDIRECT_LEN] = {
-		insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_1, BPF_REG_6, 0, 0),
-		insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_2, BPF_PSEUDO_MAP_FD, 0, map_fd),
-		insn(0, 0, 0, 0, 0),
-		insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_3, BPF_REG_10, 0, 0),
-		insn(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_3, 0, 0, -8),
-		insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_4, 0, 0, flags),
-		insn(BPF_JMP | BPF_CALL, 0, 0, 0, helper),
-		insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 1, SK_DROP),
-		insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, SK_PASS),
-		insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
-	};
-
-	memcpy(at, tail, sizeof(tail));
+	if (level == LIBBPF_DEBUG && rift_log_threshold < RIFT_LOG_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
+		line[--n] = '\0';
+	if (n == 0)
+		return 0;
+	LOG_DEBUG("router", "%s", line);
+	if (level == LIBBPF_WARN && bpf_first_warning != NULL && bpf_first_warning[0] == '\0')
+		snprintf(bpf_first_warning, bpf_first_warning_len, "%s",
+			 strncmp(line, "libbpf: ", 8) == 0 ? line + 8 : line);
+	return 0;
 }
 
 /*
- * The receive-side program, assembled by hand so the build needs no BPF toolchain: the key is
- * bpf_get_socket_cookie(skb), the socket that received the bytes; then bpf_sk_redirect_hash.
- * flags 0 sends the bytes out of the peer; BPF_F_INGRESS queues them for the peer's reader.
+ * Opens and loads the programs with their maps sized for max_pairs; with direct false the
+ * direct mode's programs are left out (older kernels have no sk_msg redirect). NULL or the
+ * loaded skeleton; errno is set on failure.
  */
-static int load_skb_program(int map_fd, int flags, char *log, size_t loglen)
+static struct rift_splice_bpf *load_programs(unsigned max_pairs, bool direct)
 {
-	struct bpf_insn prog[3 + REDIRECT_LEN] = {
-		insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_6, BPF_REG_1, 0, 0),
-		insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_get_socket_cookie),
-		insn(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_10, BPF_REG_0, -8, 0),
-	};
+	struct rift_splice_bpf *bpf = rift_splice_bpf__open();
+	int rc;
 
-	emit_redirect(prog + 3, map_fd, BPF_FUNC_sk_redirect_hash, flags);
-	return load(BPF_PROG_TYPE_SK_SKB, prog, sizeof(prog) / sizeof(prog[0]), "rift_splice", log,
-		    loglen);
+	if (bpf == NULL)
+		return NULL;
+	if ((rc = bpf_map__set_max_entries(bpf->maps.rift_peers, 2 * max_pairs)) != 0 ||
+	    (rc = bpf_map__set_max_entries(bpf->maps.rift_in, 2 * max_pairs)) != 0 ||
+	    (rc = bpf_map__set_max_entries(bpf->maps.rift_out, 2 * max_pairs)) != 0)
+		goto fail;
+	if (!direct && ((rc = bpf_program__set_autoload(bpf->progs.rift_in_verdict, false)) != 0 ||
+			(rc = bpf_program__set_autoload(bpf->progs.rift_out_verdict, false)) != 0))
+		goto fail;
+	if ((rc = rift_splice_bpf__load(bpf)) != 0)
+		goto fail;
+	return bpf;
+fail:
+	rift_splice_bpf__destroy(bpf);
+	errno = rc < 0 ? -rc : EINVAL;
+	return NULL;
 }
 
-/*
- * The send-side program, run in the server's own send call on its socket (sk_msg helpers have
- * no socket cookie, so the key is the socket's ports as sk_msg_md holds them):
- *   key = (u64)md->remote_port << 32 | md->local_port; then bpf_msg_redirect_hash, flags 0.
- */
-static int load_msg_program(int map_fd, char *log, size_t loglen)
+/* Attaches prog as map's verdict program: every socket put in map gets it. 0 or -errno. */
+static int attach(struct bpf_map *map, struct bpf_program *prog, enum bpf_attach_type type)
 {
-	struct bpf_insn prog[6 + REDIRECT_LEN] = {
-		insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_6, BPF_REG_1, 0, 0),
-		insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_6,
-		     offsetof(struct sk_msg_md, remote_port), 0),
-		insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_3, BPF_REG_6,
-		     offsetof(struct sk_msg_md, local_port), 0),
-		insn(BPF_ALU64 | BPF_LSH | BPF_K, BPF_REG_2, 0, 0, 32),
-		insn(BPF_ALU64 | BPF_OR | BPF_X, BPF_REG_2, BPF_REG_3, 0, 0),
-		insn(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_10, BPF_REG_2, -8, 0),
-	};
-
-	emit_redirect(prog + 6, map_fd, BPF_FUNC_msg_redirect_hash, 0);
-	return load(BPF_PROG_TYPE_SK_MSG, prog, sizeof(prog) / sizeof(prog[0]), "rift_out", log,
-		    loglen);
-}
-
-static int make_map(unsigned entries, const char *name)
-{
-	union bpf_attr a;
-
-	memset(&a, 0, sizeof(a));
-	a.map_type = BPF_MAP_TYPE_SOCKHASH;
-	a.key_size = sizeof(uint64_t);
-	a.value_size = sizeof(uint64_t);
-	a.max_entries = entries;
-	snprintf(a.map_name, sizeof(a.map_name), "%s", name);
-	return (int)sys_bpf(BPF_MAP_CREATE, &a);
-}
-
-static int attach(int map_fd, int prog_fd, enum bpf_attach_type type)
-{
-	union bpf_attr a;
-
-	memset(&a, 0, sizeof(a));
-	a.target_fd = (uint32_t)map_fd;
-	a.attach_bpf_fd = (uint32_t)prog_fd;
-	a.attach_type = type;
-	return sys_bpf(BPF_PROG_ATTACH, &a) == 0 ? 0 : -errno;
-}
-
-static void trim_log(char *log)
-{
-	size_t n = strlen(log);
-
-	while (n > 0 && (log[n - 1] == '\n' || log[n - 1] == ' '))
-		log[--n] = '\0';
-	if (n > 200)
-		memmove(log, log + n - 200, 201);
-}
-
-/* The direct mode's maps and programs; on failure only that mode is off. */
-static void open_direct(struct rift_splice *sp, unsigned entries)
-{
-	char log[2048] = "";
-
-	sp->in_map = make_map(entries, "rift_in");
-	sp->out_map = make_map(entries, "rift_out");
-	if (sp->in_map < 0 || sp->out_map < 0)
-		return;
-	sp->in_prog = load_skb_program(sp->in_map, BPF_F_INGRESS, log, sizeof(log));
-	sp->out_prog = load_msg_program(sp->out_map, log, sizeof(log));
-	if (sp->in_prog < 0 || sp->out_prog < 0 ||
-	    attach(sp->in_map, sp->in_prog, BPF_SK_SKB_VERDICT) != 0 ||
-	    attach(sp->out_map, sp->out_prog, BPF_SK_MSG_VERDICT) != 0) {
-		trim_log(log);
-		LOG_WARN("router", "direct splicing is off: %s", log);
-		return;
-	}
-	sp->direct = true;
+	return bpf_prog_attach(bpf_program__fd(prog), bpf_map__fd(map), type, 0) == 0 ? 0 : -errno;
 }
 
 struct rift_splice *rift_splice_open(unsigned max_pairs, char *err, size_t errlen)
 {
 	struct rift_splice *sp = calloc(1, sizeof(*sp));
-	char log[2048] = "";
+	char warning[512] = "", direct_off[512] = "";
 	int rc;
 
 	if (sp == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	sp->prog_fd = sp->in_map = sp->out_map = sp->in_prog = sp->out_prog = -1;
-	sp->map_fd = make_map(2 * max_pairs, "rift_peers");
-	if (sp->map_fd < 0) {
-		snprintf(err, errlen, "cannot create a BPF socket map: %s", strerror(errno));
-		goto fail;
+	assert(max_pairs > 0);
+	libbpf_set_print(libbpf_to_log);
+	bpf_first_warning = warning;
+	bpf_first_warning_len = sizeof(warning);
+	sp->bpf = load_programs(max_pairs, true);
+	if (sp->bpf != NULL) {
+		sp->direct = true;
+	} else {
+		snprintf(direct_off, sizeof(direct_off), "%s",
+			 warning[0] ? warning : strerror(errno));
+		warning[0] = '\0';
+		sp->bpf = load_programs(max_pairs, false);
 	}
-	sp->prog_fd = load_skb_program(sp->map_fd, 0, log, sizeof(log));
-	if (sp->prog_fd < 0) {
+	if (sp->bpf == NULL) {
 		int e = errno;
-		trim_log(log);
 		snprintf(err, errlen, "the kernel refused the splice program: %s%s%s", strerror(e),
-			 log[0] ? ": " : "", log);
+			 warning[0] ? ": " : "", warning);
 		goto fail;
 	}
-	rc = attach(sp->map_fd, sp->prog_fd, BPF_SK_SKB_VERDICT);
+	sp->map_fd = bpf_map__fd(sp->bpf->maps.rift_peers);
+	sp->in_map = bpf_map__fd(sp->bpf->maps.rift_in);
+	sp->out_map = bpf_map__fd(sp->bpf->maps.rift_out);
+	rc = attach(sp->bpf->maps.rift_peers, sp->bpf->progs.rift_splice, BPF_SK_SKB_VERDICT);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot attach the splice program to its map: %s",
 			 strerror(-rc));
 		goto fail;
 	}
-	open_direct(sp, 2 * max_pairs);
+	if (sp->direct && ((rc = attach(sp->bpf->maps.rift_in, sp->bpf->progs.rift_in_verdict,
+					BPF_SK_SKB_VERDICT)) != 0 ||
+			   (rc = attach(sp->bpf->maps.rift_out, sp->bpf->progs.rift_out_verdict,
+					BPF_SK_MSG_VERDICT)) != 0)) {
+		snprintf(direct_off, sizeof(direct_off), "cannot attach its programs: %s",
+			 strerror(-rc));
+		sp->direct = false;
+	}
+	if (!sp->direct)
+		LOG_WARN("router", "direct splicing is off: %s", direct_off);
+	bpf_first_warning = NULL;
 	return sp;
 fail:
+	bpf_first_warning = NULL;
 	rift_splice_close(sp);
 	return NULL;
 }
@@ -222,42 +157,21 @@ void rift_splice_close(struct rift_splice *sp)
 {
 	if (sp == NULL)
 		return;
-	if (sp->prog_fd >= 0)
-		close(sp->prog_fd);
-	if (sp->map_fd >= 0)
-		close(sp->map_fd);
-	if (sp->in_prog >= 0)
-		close(sp->in_prog);
-	if (sp->out_prog >= 0)
-		close(sp->out_prog);
-	if (sp->in_map >= 0)
-		close(sp->in_map);
-	if (sp->out_map >= 0)
-		close(sp->out_map);
+	/* closing the maps and programs detaches them; joined sockets fall back to plain TCP */
+	rift_splice_bpf__destroy(sp->bpf);
 	free(sp);
 }
 
 static int map_put(int map, uint64_t key, int fd, uint64_t flags)
 {
 	uint64_t value = (uint64_t)fd;
-	union bpf_attr a;
 
-	memset(&a, 0, sizeof(a));
-	a.map_fd = (uint32_t)map;
-	a.key = (uint64_t)(uintptr_t)&key;
-	a.value = (uint64_t)(uintptr_t)&value;
-	a.flags = flags;
-	return sys_bpf(BPF_MAP_UPDATE_ELEM, &a) == 0 ? 0 : -errno;
+	return bpf_map_update_elem(map, &key, &value, flags) == 0 ? 0 : -errno;
 }
 
 static void map_drop(int map, uint64_t key)
 {
-	union bpf_attr a;
-
-	memset(&a, 0, sizeof(a));
-	a.map_fd = (uint32_t)map;
-	a.key = (uint64_t)(uintptr_t)&key;
-	sys_bpf(BPF_MAP_DELETE_ELEM, &a);
+	bpf_map_delete_elem(map, &key);
 }
 
 static int cookie_of(int fd, uint64_t *out)

@@ -10,6 +10,7 @@ PACKAGES=(
 	libpq-dev postgresql-15 postgresql-contrib postgresql-client-15
 	libssl-dev libcmocka-dev
 	libmicrohttpd-dev libjansson-dev libinih-dev libevent-dev libsystemd-dev libcurl4-openssl-dev
+	libbpf-dev bpftool
 	pgbouncer procps psmisc util-linux curl jq python3 bc
 	chromium nodejs python3-prometheus-client
 )
