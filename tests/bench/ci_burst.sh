@@ -45,6 +45,10 @@ state=$tmp/state
 rport=$(port)
 sed -i "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" "$state/rift.conf"
 sed -i "s/^warm = 0$/warm = $WARM/" "$state/rift.conf"
+# uids of its own (not a speed setting): one riftd per uid range, and the default range belongs
+# to the riftd a user or the README tour may be running on this host
+sed -i -e 's/^uid_base = 1900000000$/uid_base = 1800000000/' \
+	-e 's/^uid_count = 65536$/uid_count = 4096/' "$state/rift.conf"
 "$RIFT_BIN/riftd" --state "$state" 2>"$tmp/riftd.log" &
 riftd_pid=$!
 for _ in $(seq 100); do [ -S "$state/run/riftd.sock" ] && break; sleep 0.1; done

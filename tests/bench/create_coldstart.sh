@@ -57,6 +57,10 @@ for scale in $SIZES; do
 	"$RIFT_BIN/rift" --state "$state" init -q --upstream "postgres://postgres@127.0.0.1:$uport/app" 2>/dev/null
 	rport=$(port)
 	sed -i "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" "$state/rift.conf"
+	# uids of its own (not a speed setting): the default range belongs to a riftd a user or
+	# the README tour may be running on this host, and two riftds must not share uids
+	sed -i -e 's/^uid_base = 1900000000$/uid_base = 1803000000/' \
+		-e 's/^uid_count = 65536$/uid_count = 4096/' "$state/rift.conf"
 	"$RIFT_BIN/riftd" --state "$state" 2>"$tmp/riftd$scale.log" &
 	riftds+=($!)
 	for _ in $(seq 100); do [ -S "$state/run/riftd.sock" ] && break; sleep 0.1; done

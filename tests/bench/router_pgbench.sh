@@ -43,6 +43,10 @@ trap 'exit 130' INT TERM
 "$RIFT_BIN/rift" --state "$state" init -q
 rport=$(port)
 sed -i "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" "$state/rift.conf"
+# uids of its own (not a speed setting): the default range belongs to a riftd a user or
+# the README tour may be running on this host, and two riftds must not share uids
+sed -i -e 's/^uid_base = 1900000000$/uid_base = 1801000000/' \
+	-e 's/^uid_count = 65536$/uid_count = 4096/' "$state/rift.conf"
 "$RIFT_BIN/riftd" --state "$state" 2>"$tmp/riftd.log" &
 riftd=$!
 rift() { "$RIFT_BIN/rift" --state "$state" "$@"; }
