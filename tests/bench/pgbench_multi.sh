@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# pgbench_multi.sh — N branches writing at once against N native clusters at once (aggregate tps).
+#
+# One seed cluster gets `pgbench -i -s SCALE` and is stopped. rift: `rift init --pgdata SEED`
+# (a physical base holding the pgbench tables), the default rift.conf, riftd, N branches created
+# and started by riftd; each runs TPC-B straight to its own server (its port from
+# `rift start --json`), all N at once. Native: N copies of the seed (cp -a) on the same disk,
+# started with the settings riftd gives a branch's server (shared_buffers from the default
+# rift.conf, wal_init_zero=off, wal_recycle=off), all N at once. Rounds alternate which side goes
+# first; each run starts from a CHECKPOINT on every server. Prints every aggregate tps, the
+# medians and the ratio against issue 13's target (4-branch aggregate >= 0.85 of native).
+#
+# usage: tests/bench/pgbench_multi.sh [--quick] [--help]      (as root, after building build/)
+# env (defaults; --quick changes the second):
+#   BENCH_BRANCHES [4]        branches (and native clusters) at once
+#   BENCH_SCALE [20 | 2]      pgbench -s of the seed
+#   BENCH_CLIENTS [2]         pgbench -c per branch or cluster
+#   BENCH_DURATION [30 | 5]   seconds per measured run
+#   BENCH_ROUNDS [3 | 1]      measured runs per side
+#   BENCH_TMPDIR [/var/tmp]   parent of the temp dir (a real disk, not tmpfs)
+#   RIFT_BIN [<repo>/build/bin]
+# Exit status 0 when every run completed (targets met or not), 1 on error. Everything it started
+# (riftd, its servers and mounts, the native clusters) and its temp dir go away on any exit.
+set -euo pipefail
+
+usage() { sed -n '2,/^# Exit status/s/^# \{0,1\}//p' "$0"; }
+quick=0
+for arg in "$@"; do
+	case $arg in
+	--quick) quick=1 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*)
+		echo "pgbench_multi.sh: unknown argument '$arg' (try --help)" >&2
+		exit 2
+		;;
+	esac
+done
+
+here=$(cd "$(dirname "$0")" && pwd)
+RIFT_BIN=${RIFT_BIN:-$here/../../build/bin}
+PG_BIN=/usr/lib/postgresql/15/bin
+N=${BENCH_BRANCHES:-4}
+SCALE=${BENCH_SCALE:-$([ $quick = 1 ] && echo 2 || echo 20)}
+CLIENTS=${BENCH_CLIENTS:-2}
+DURATION=${BENCH_DURATION:-$([ $quick = 1 ] && echo 5 || echo 30)}
+ROUNDS=${BENCH_ROUNDS:-$([ $quick = 1 ] && echo 1 || echo 3)}
+die() {
+	echo "pgbench_multi.sh: $*" >&2
+	exit 1
+}
+[ "$(id -u)" = 0 ] || die "run as root (riftd mounts FUSE filesystems; servers run as postgres)"
+for v in N SCALE CLIENTS DURATION ROUNDS; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
+done
+[ -x "$RIFT_BIN/riftd" ] || die "$RIFT_BIN/riftd missing: build first (cmake --build build)"
+
+mkdir -p "${BENCH_TMPDIR:-/var/tmp}"
+tmp=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/rift-multi.XXXXXX")
+chmod 755 "$tmp"
+state=$tmp/state
+riftd_pid=
+natives=()
+as_pg() { su postgres -s /bin/bash -c "$*"; }
+cleanup() {
+	local rc=$? d
+	set +e
+	[ -n "$riftd_pid" ] && kill -TERM "$riftd_pid" && wait "$riftd_pid"
+	for d in "${natives[@]}"; do
+		as_pg "$PG_BIN/pg_ctl -D $d -m immediate -w stop" >/dev/null 2>&1
+	done
+	pkill -KILL -f -- "-D $tmp/" 2>/dev/null
+	for m in $(awk -v p="$tmp/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo); do
+		umount -l "$m"
+	done
+	rm -rf "$tmp"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+
+echo "== pgbench_multi: $N rift branches at once vs $N native clusters at once =="
+echo "command:  $0${*:+ $*}  (BENCH_BRANCHES=$N BENCH_SCALE=$SCALE BENCH_CLIENTS=$CLIENTS" \
+	"BENCH_DURATION=$DURATION BENCH_ROUNDS=$ROUNDS)"
+echo "host:     $(uname -n), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+echo "git:      $(git -C "$here" describe --always --dirty 2>/dev/null || echo unknown)"
+echo "temp dir: $tmp on $(df -PT "$tmp" | awk 'NR == 2 { print $2 }')"
+
+# ---- the seed: pgbench tables in a stopped cluster
+seed=$tmp/seed
+install -d -o postgres -m 700 "$seed"
+install -d -o postgres "$tmp/log"
+as_pg "$PG_BIN/initdb -D $seed -A trust -U postgres" >"$tmp/initdb.log" 2>&1 ||
+	die "initdb failed: $(tail -3 "$tmp/initdb.log")"
+sport=$(port)
+as_pg "$PG_BIN/pg_ctl -D $seed -l $tmp/log/seed.log -w -o '-p $sport -k /tmp -c listen_addresses=127.0.0.1' start" >/dev/null
+pgbench -q -i -s "$SCALE" "host=127.0.0.1 port=$sport user=postgres dbname=postgres" >/dev/null 2>&1 ||
+	die "pgbench -i on the seed failed"
+as_pg "$PG_BIN/pg_ctl -D $seed -m fast -w stop" >/dev/null
+
+# ---- rift: a physical base from the seed, the default rift.conf
+t0=$(now)
+"$RIFT_BIN/rift" --state "$state" init -q --pgdata "$seed" --login-role postgres >/dev/null ||
+	die "rift init --pgdata failed"
+echo "rift init --pgdata: $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s"
+rport=$(port)
+sed -i "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" "$state/rift.conf"
+# uids of its own (not a speed setting): the default range belongs to a riftd a user or
+# the README tour may be running on this host, and two riftds must not share uids
+sed -i -e 's/^uid_base = 1900000000$/uid_base = 1804000000/' \
+	-e 's/^uid_count = 65536$/uid_count = 4096/' "$state/rift.conf"
+sb=$(sed -n 's/^shared_buffers_mb = \([0-9]*\)$/\1/p' "$state/rift.conf")
+[ -n "$sb" ] || die "no shared_buffers_mb in the default rift.conf"
+"$RIFT_BIN/riftd" --state "$state" 2>"$tmp/riftd.log" &
+riftd_pid=$!
+rift() { "$RIFT_BIN/rift" --state "$state" "$@"; }
+for _ in $(seq 200); do rift status >/dev/null 2>&1 && break; sleep 0.1; done
+declare -A target
+for ((i = 1; i <= N; i++)); do
+	rift create "b$i" -q >/dev/null || die "rift create b$i failed"
+	p=$(rift --json start "b$i" | jq -r .port)
+	[[ $p =~ ^[0-9]+$ ]] || die "rift start b$i gave no port"
+	target[rift.$i]="host=127.0.0.1 port=$p user=postgres dbname=postgres sslmode=disable"
+done
+
+# ---- native: N copies of the seed, the server settings riftd gives a branch
+opts="-c listen_addresses=127.0.0.1 -c shared_buffers=${sb}MB -c wal_init_zero=off -c wal_recycle=off"
+for ((i = 1; i <= N; i++)); do
+	d=$tmp/native$i
+	cp -a "$seed" "$d"
+	p=$(port)
+	natives+=("$d")
+	as_pg "$PG_BIN/pg_ctl -D $d -l $tmp/log/native$i.log -w -o '-p $p -k /tmp $opts' start" >/dev/null ||
+		die "native cluster $i did not start"
+	target[native.$i]="host=127.0.0.1 port=$p user=postgres dbname=postgres sslmode=disable"
+done
+echo "server:   $opts (native; riftd's servers get the same and its own)"
+echo "run:      pgbench -n -c $CLIENTS -j 1 -T $DURATION, $N at once, one per branch or cluster"
+
+# run SIDE: N pgbench at once; prints the aggregate tps
+run() {
+	local side=$1 i pids=() sum
+	for ((i = 1; i <= N; i++)); do
+		psql -X -q -c checkpoint "${target[$side.$i]}" >/dev/null
+	done
+	for ((i = 1; i <= N; i++)); do
+		pgbench -n -c "$CLIENTS" -j 1 -T "$DURATION" "${target[$side.$i]}" >"$tmp/$side.$i.out" 2>&1 &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do wait "$i" || die "a pgbench on $side failed: $(cat "$tmp/$side".*.out | grep -m1 -i error)"; done
+	sum=0
+	for ((i = 1; i <= N; i++)); do
+		t=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$tmp/$side.$i.out")
+		[ -n "$t" ] || die "no tps from pgbench $i on $side"
+		sum=$(awk -v a="$sum" -v b="$t" 'BEGIN { printf "%.1f", a + b }')
+	done
+	echo "$sum"
+}
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : 0}'; }
+
+declare -A all
+echo
+for ((r = 1; r <= ROUNDS; r++)); do
+	if ((r % 2)); then order="native rift"; else order="rift native"; fi
+	for side in $order; do
+		t=$(run "$side")
+		all[$side]+=" $t"
+		printf 'round %d  %-6s  aggregate tps %9.1f\n' "$r" "$side" "$t"
+	done
+done
+n=$(echo "${all[native]}" | median)
+f=$(echo "${all[rift]}" | median)
+ratio=$(awk -v a="$f" -v b="$n" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+echo
+echo "== TPC-B, $N at once, medians of $ROUNDS: native $n, rift $f tps; rift/native $ratio" \
+	"(target >= 0.85: $(awk -v r="$ratio" 'BEGIN { print (r >= 0.85) ? "met" : "MISSED" }'))"
+echo "   all runs: native [${all[native]# }]  rift [${all[rift]# }]"
+echo "   store db/ $(du -sh "$state/db" | cut -f1), native data dirs $(du -sch "$tmp"/native? | tail -1 | cut -f1)"
+echo "load avg: $(cut -d' ' -f1-3 /proc/loadavg) at the end; well above $(nproc) means other load shared the machine"
