@@ -377,17 +377,20 @@ static int run_list(const struct cli_opts *o, int argc, char **argv)
 		return 0;
 	}
 	arr = json_object_get(doc, "branches");
-	printf("%-24s %-16s %-8s %-6s %10s %10s  %-20s %-20s %s\n", "NAME", "PARENT", "STATE",
-	       "PORT", "STORED", "MAX", "CREATED", "EXPIRES", "LABELS");
+	printf("%-24s %-16s %-8s %-6s %10s %10s %10s  %-20s %-20s %s\n", "NAME", "PARENT", "STATE",
+	       "PORT", "STORED", "ON DISK", "MAX", "CREATED", "EXPIRES", "LABELS");
 	json_array_foreach(arr, i, b)
 	{
-		char stored[32], limit[32] = "-", port[24] = "-";
+		char stored[32], disk[32], limit[32] = "-", port[24] = "-";
 		json_int_t max = json_integer_value(json_object_get(b, "max_size"));
 		const char *parent = json_string_value(json_object_get(b, "parent"));
 		const char *expires = json_string_value(json_object_get(b, "expires"));
 		json_int_t p = json_integer_value(json_object_get(b, "port"));
 		human_bytes((unsigned long long)json_integer_value(json_object_get(b, "bytes_own")),
 			    stored, sizeof(stored));
+		human_bytes(
+		    (unsigned long long)json_integer_value(json_object_get(b, "bytes_own_disk")),
+		    disk, sizeof(disk));
 		if (p > 0)
 			snprintf(port, sizeof(port), "%lld", (long long)p);
 		if (max > 0)
@@ -401,9 +404,9 @@ static int run_list(const struct cli_opts *o, int argc, char **argv)
 			snprintf(labels + used, sizeof(labels) - used, "%s%s=%s", used ? "," : "",
 				 key, json_string_value(val));
 		}
-		printf("%-24s %-16s %-8s %-6s %10s %10s  %-20s %-20s %s\n",
+		printf("%-24s %-16s %-8s %-6s %10s %10s %10s  %-20s %-20s %s\n",
 		       json_string_value(json_object_get(b, "name")), parent ? parent : "(base)",
-		       json_string_value(json_object_get(b, "state")), port, stored, limit,
+		       json_string_value(json_object_get(b, "state")), port, stored, disk, limit,
 		       json_string_value(json_object_get(b, "created")), expires ? expires : "-",
 		       labels[0] ? labels : "-");
 	}

@@ -1558,6 +1558,26 @@ void rift_manager_warm_counts(struct rift_manager *m, int *ready, unsigned long 
 }
 
 /* Stops servers idle longer than idle_timeout, and notices servers that died. */
+/* The compressed sizes `rift list` shows, fresh to a tick; slow estimates are worth a line. */
+static void refresh_disk_estimates(struct rift_manager *m)
+{
+	struct timespec t0, t1;
+	double ms;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = rift_store_refresh_disk_estimates(m->store);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = seconds_between(&t0, &t1) * 1000.0;
+	if (rc != 0)
+		LOG_WARN("manager",
+			 "estimating the branches' compressed sizes failed (%s); rift list "
+			 "shows the last estimate",
+			 strerror(-rc));
+	else if (ms > 50.0)
+		LOG_INFO("manager", "estimating the branches' compressed sizes took %.0f ms", ms);
+}
+
 static void *idle_main(void *arg)
 {
 	struct rift_manager *m = arg;
@@ -1575,6 +1595,7 @@ static void *idle_main(void *arg)
 		pthread_mutex_lock(&m->mu);
 		n = m->n;
 		pthread_mutex_unlock(&m->mu);
+		refresh_disk_estimates(m);
 		for (i = 0; i < n; i++) {
 			struct bstate *b;
 			time_t now = time(NULL);
@@ -1869,6 +1890,7 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 	secure_state(m);
 	load_expiry(m);
 	warm_clear_leftovers(m);
+	refresh_disk_estimates(m);
 	if (pthread_create(&m->idle, NULL, idle_main, m) == 0)
 		m->idle_started = true;
 	restart_running(m);

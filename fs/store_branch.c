@@ -460,10 +460,13 @@ static void fill_info(struct rift_store *s, const struct branch_rec *b,
 		/* The head is the branch's own; frozen layers are shared with its relatives. */
 		if (i == 0)
 			info->head_changed = l->dirty;
-		if (i == 0)
+		if (i == 0) {
 			info->bytes_own += l->bytes;
-		else
+			info->bytes_own_disk += l->disk_bytes;
+		} else {
 			info->bytes_shared += l->bytes;
+			info->bytes_shared_disk += l->disk_bytes;
+		}
 	}
 	if (idx != NULL)
 		return;

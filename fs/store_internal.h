@@ -67,6 +67,7 @@ struct layer {
 	bool frozen;
 	uint32_t nchildren;
 	uint64_t bytes, blocks; /* derived from the presence records */
+	uint64_t disk_bytes;    /* compressed, in table files (rift_store_refresh_disk_estimates) */
 	bool dirty;             /* head layers: changed since created (unknown after a reopen) */
 };
 

@@ -365,6 +365,8 @@ async function refreshBranch() {
   const facts = [
     ["Own bytes", bytes(b.bytes_own), b.bytes_own], ["Shared bytes", bytes(b.bytes_shared),
       b.bytes_shared],
+    ["Own bytes on disk", `${bytes(b.bytes_own_disk || 0)} compressed (estimate)`,
+      b.bytes_own_disk || 0],
     ["Created", `${ago(b.created)} (${b.created})`], ["Expires", b.expires ? `${until(b.expires)} (${b.expires})` : "never"],
     ["Connections", b.connections || 0], ["Kept sessions", b.pooled || 0],
     ["Starts", b.starts || 0], ["Server port", b.port || "–"],

@@ -75,10 +75,12 @@ struct rift_branch_info {
 	int64_t created_ns;    /* CLOCK_REALTIME at creation, nanoseconds */
 	uint64_t bytes_own;    /* bytes stored in layers only this branch can see */
 	uint64_t bytes_shared; /* bytes stored in its ancestor layers shared with other branches */
-	uint32_t nchildren;    /* branches created from it that still exist */
-	uint64_t fork_layer;   /* the frozen layer its head sits on; 0 for none */
-	bool head_changed;     /* its head has had writes since it was made (true if unknown) */
-	uint64_t max_size;     /* limit on bytes_own; 0 = none */
+	uint64_t bytes_own_disk;    /* bytes_own as it takes the disk, compressed (an estimate) */
+	uint64_t bytes_shared_disk; /* bytes_shared likewise */
+	uint32_t nchildren;         /* branches created from it that still exist */
+	uint64_t fork_layer;        /* the frozen layer its head sits on; 0 for none */
+	bool head_changed; /* its head has had writes since it was made (true if unknown) */
+	uint64_t max_size; /* limit on bytes_own; 0 = none */
 	char labels[RIFT_LABELS_MAX]; /* "k=v,k=v" as set by rift_store_branch_set_labels */
 };
 
@@ -256,6 +258,14 @@ int rift_store_common_layer(struct rift_store *store, const char *a, const char 
  */
 int rift_store_branch_list(struct rift_store *store, struct rift_branch_info **out, size_t *count)
     __attribute__((warn_unused_result));
+
+/*
+ * Re-estimates the disk every layer's blocks take in the store's table files, compressed, as
+ * bytes_own_disk and bytes_shared_disk report them (0 until the first call). One batched
+ * RocksDB estimate over all layers; blocks still in the write buffer count once flushed.
+ * 0, -ENOMEM or -EIO.
+ */
+int rift_store_refresh_disk_estimates(struct rift_store *store);
 
 /* Fills *info for layer id. -ENOENT if there is none. */
 int rift_store_layer_info(struct rift_store *store, uint64_t id, struct rift_layer_info *info);

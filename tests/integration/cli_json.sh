@@ -21,6 +21,24 @@ j '.state == "running" and .port > 0' start x
 j '.state == "stopped" and .port == 0' stop x
 j '.state == "stopped"' reset x
 j '.url | contains("@localhost:")' url x
+# sizes: ~60 MB of compressible rows; once RocksDB has flushed them, the compressed estimate is
+# there (refreshed every 2 s) and below the logical size; `rift list` shows both
+psql -X -q "$(rift url x)" -c "create table big as select g, repeat(md5(g::text), 8) v
+	from generate_series(1, 200000) g" -c checkpoint || fail "could not fill branch x"
+for ((i = 0; i < 300; i++)); do
+	rift --json list >"$TEST_TMP/sizes.json" || fail "rift list --json failed"
+	jq -e '.branches[] | select(.name == "x") | .bytes_own_disk > 0' "$TEST_TMP/sizes.json" \
+		>/dev/null && break
+	sleep 0.1
+done
+jq -e '.branches[] | select(.name == "x") | .bytes_own > 50000000 and .bytes_own_disk > 0 and
+	.bytes_own_disk < .bytes_own * 0.8 and .bytes_shared_disk >= 0' "$TEST_TMP/sizes.json" \
+	>/dev/null || fail "sizes of x: $(jq -c '.branches[] | select(.name == "x")' "$TEST_TMP/sizes.json")"
+echo "sizes of x: $(jq -c '.branches[] | select(.name == "x") | [.bytes_own, .bytes_own_disk]' \
+	"$TEST_TMP/sizes.json")"
+rift list | grep -Eq '^NAME .* STORED +ON DISK ' || fail "rift list has no ON DISK column"
+rift list | grep -Eq '^x +main .* [0-9.]+ MiB +[0-9.]+ MiB ' ||
+	fail "rift list shows no sizes for x: $(rift list | grep '^x ')"
 j '.deleted == "x"' delete x
 j '.version | test("^[0-9]+\\.")' version
 rift --json delete nope >"$TEST_TMP/err.json" 2>/dev/null && fail "delete of a missing branch"
