@@ -1,4 +1,5 @@
-/* manager.c — branch lifecycle in riftd: store, mounts, servers, idle stop, crash cleanup. */
+/* manager.c — branch lifecycle in riftd: store, mounts, servers, idle stop, crash cleanup
+ * (the warm pool is manager_warm.c). */
 #include <assert.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -30,82 +31,11 @@
 #include "rift/mount.h"
 #include "rift/pgproc.h"
 #include "rift/verifiers.h"
+#include "manager_internal.h"
 
-#define IDLE_TICK_S    2
-#define START_RETRY_S  5 /* a failed start is not retried sooner */
-#define WARM_QUIET_S   3 /* the pool refills once no server was taken for this long */
-#define RIFT_MAX_VIEWS 4 /* rift mount binds per running branch */
-static const double create_buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000 };
-#define NBUCKETS (sizeof(create_buckets_ms) / sizeof(create_buckets_ms[0]))
-
-/*
- * What riftd knows about one branch beyond the store. op serialises start/stop/delete of this
- * branch and is held for as long as they take; m->mu guards the fields others read (running,
- * port, error, inst while running), so a reader such as the router never waits on a start.
- */
-struct bstate {
-	char name[64];
-	pthread_mutex_t op;
-	struct rift_mount *mount;
-	struct rift_instance inst;
-	bool running, deleted;
-	int port;     /* reserved for this branch's server from pick to stop; 0 = none */
-	bool warm;    /* a started server in the warm pool, not handed out yet (m->mu) */
-	bool claimed; /* a create is taking this warm server (m->mu) */
-	bool primed;  /* a warm server's first login is done: counted ready (m->mu) */
-	struct timespec failed_at; /* CLOCK_MONOTONIC of the last failed start; 0 = none (op) */
-	char mnt[4200];    /* where it is mounted now (a taken warm branch keeps its pool path) */
-	int routed;        /* connections the router holds open */
-	int pooled;        /* idle server sessions the router keeps for reuse */
-	bool starting;     /* start_locked is under way (m->mu) */
-	uint64_t starts;   /* successful starts since riftd began (m->mu) */
-	time_t expires_at; /* 0 = never */
-	time_t last_active;
-	uid_t uid; /* the OS uid (= gid) its server runs as while it holds one; 0 = none */
-	char error[512];
-	/* read-only binds of its view made by `rift mount` (op); detached before it stops */
-	struct {
-		char path[4096];
-		uint64_t mnt_id;
-	} views[RIFT_MAX_VIEWS];
-	size_t nviews;
-};
-
-struct rift_manager {
-	char state[4096];
-	struct rift_config cfg;
-	struct rift_base_meta meta;
-	struct rift_store *store;
-	char bindir[4096];
-	pthread_mutex_t mu; /* the table below */
-	struct bstate **v;
-	size_t n, cap;
-	pthread_t idle;
-	bool idle_started;
-	/* server starts running at once (m->mu), and the clients queued for a slot, oldest first */
-	int starting, max_starting;
-	struct start_waiter *start_queue, **start_tail;
-	/* the warm pool: servers started ahead on fresh branches of main, renamed at create */
-	pthread_t warm;
-	bool warm_started;
-	pthread_cond_t warm_cv; /* with idle_mu: wakes the refill thread */
-	uint64_t warm_taken, warm_missed;
-	time_t warm_last_take;
-	pthread_mutex_t idle_mu;
-	pthread_cond_t idle_cv;
-	bool stopping;
-	/* create latency, for /metrics */
-	uint64_t create_hist[NBUCKETS + 1];
-	uint64_t create_count;
-	double create_sum_s;
-	struct rift_latency start_lat; /* start_locked, queueing for a slot included */
-	/* per-branch OS identities: where the next search for a free uid starts, and uids whose
-	 * processes would not die (never handed out again by this riftd) */
-	unsigned uid_next;
-	uid_t stuck[64];
-	size_t nstuck;
-	int uid_lock_fd; /* flock on /run/rift/uids-<uid_base>.lock while this riftd uses them */
-};
+#define IDLE_TICK_S   2
+#define START_RETRY_S 5 /* a failed start is not retried sooner */
+static const double create_buckets_ms[NBUCKETS] = { 5, 10, 25, 50, 100, 250, 500, 1000 };
 
 static double seconds_between(const struct timespec *a, const struct timespec *b)
 {
@@ -182,7 +112,7 @@ const char *rift_manager_state_dir(struct rift_manager *m)
 }
 
 /* Finds (or, when the store has the branch, adds) its state. NULL if there is no such branch. */
-static struct bstate *get_state(struct rift_manager *m, const char *name)
+struct bstate *manager_get_state(struct rift_manager *m, const char *name)
 {
 	struct rift_branch_info info;
 	struct bstate *b = NULL;
@@ -216,9 +146,8 @@ out:
 }
 
 /* Branches of the warm pool carry this prefix; users can neither make nor reach such names. */
-#define WARM_PREFIX "rift-warm-"
 
-static bool is_warm_name(const char *name)
+bool manager_is_warm_name(const char *name)
 {
 	return strncmp(name, WARM_PREFIX, strlen(WARM_PREFIX)) == 0;
 }
@@ -227,7 +156,7 @@ static enum rift_status check_name(const char *name, char *err, size_t errlen)
 {
 	enum rift_name_verdict v = rift_branch_name_check(name);
 
-	if (v == RIFT_NAME_OK && is_warm_name(name)) {
+	if (v == RIFT_NAME_OK && manager_is_warm_name(name)) {
 		snprintf(err, errlen,
 			 "\"%.80s\" is not a valid branch name: names starting with " WARM_PREFIX
 			 " are riftd's own (its warm pool); pick another",
@@ -248,7 +177,7 @@ static enum rift_status not_found(const char *name, char *err, size_t errlen)
 }
 
 /* The names of running branches, so a restarted riftd brings them back. */
-static void save_running(struct rift_manager *m)
+void manager_save_running(struct rift_manager *m)
 {
 	char path[4200], tmp[4300];
 	FILE *f;
@@ -298,7 +227,7 @@ static void load_expiry(struct rift_manager *m)
 	snprintf(path, sizeof(path), "%s/expiry", m->state);
 	f = fopen(path, "re");
 	while (f != NULL && fscanf(f, "%100s %lld", name, &when) == 2) {
-		struct bstate *b = get_state(m, name);
+		struct bstate *b = manager_get_state(m, name);
 		if (b != NULL)
 			b->expires_at = (time_t)when;
 	}
@@ -431,7 +360,7 @@ static void stop_locked(struct rift_manager *m, struct bstate *b)
 
 /* Stops the server without its shutdown checkpoint, then as stop_locked; b->op held. Only for
  * a branch whose data goes next (delete, reset, a dropped warm server). */
-static void discard_locked(struct rift_manager *m, struct bstate *b)
+void manager_discard_locked(struct rift_manager *m, struct bstate *b)
 {
 	rift_instance_discard(&b->inst);
 	stop_locked(m, b);
@@ -454,7 +383,7 @@ static void test_slow_start(const char *name)
 	}
 }
 
-/* start_locked's work once it holds a start slot. */
+/* manager_start_locked's work once it holds a start slot. */
 static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, char *err,
 				      size_t errlen)
 {
@@ -542,8 +471,8 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 	return RIFT_OK;
 }
 
-static enum rift_status start_locked(struct rift_manager *m, struct bstate *b, char *err,
-				     size_t errlen)
+enum rift_status manager_start_locked(struct rift_manager *m, struct bstate *b, char *err,
+				      size_t errlen)
 {
 	struct timespec queued, deadline, started, done;
 	enum rift_status st;
@@ -625,15 +554,15 @@ enum rift_status rift_manager_start(struct rift_manager *m, const char *name,
 
 	if (st != RIFT_OK)
 		return st;
-	b = get_state(m, name);
+	b = manager_get_state(m, name);
 	if (b == NULL)
 		return not_found(name, err, errlen);
 	pthread_mutex_lock(&b->op);
-	st = b->deleted ? not_found(name, err, errlen) : start_locked(m, b, err, errlen);
+	st = b->deleted ? not_found(name, err, errlen) : manager_start_locked(m, b, err, errlen);
 	if (st == RIFT_OK && out != NULL)
 		fill_view(m, b, out);
 	pthread_mutex_unlock(&b->op);
-	save_running(m);
+	manager_save_running(m);
 	return st;
 }
 
@@ -659,7 +588,7 @@ enum rift_status rift_manager_mount(struct rift_manager *m, const char *name, co
 
 	if (st != RIFT_OK)
 		return st;
-	b = get_state(m, name);
+	b = manager_get_state(m, name);
 	if (b == NULL)
 		return not_found(name, err, errlen);
 	pthread_mutex_lock(&b->op);
@@ -677,7 +606,7 @@ enum rift_status rift_manager_mount(struct rift_manager *m, const char *name, co
 	}
 	/* the view riftd serves is the one the server writes; starting makes it consistent
 	 * (crash recovery of a copy would change files under the reader) */
-	st = start_locked(m, b, err, errlen);
+	st = manager_start_locked(m, b, err, errlen);
 	if (st != RIFT_OK)
 		goto out;
 	pthread_mutex_lock(&m->mu);
@@ -696,7 +625,7 @@ enum rift_status rift_manager_mount(struct rift_manager *m, const char *name, co
 		fill_view(m, b, out);
 out:
 	pthread_mutex_unlock(&b->op);
-	save_running(m);
+	manager_save_running(m);
 	return st;
 }
 
@@ -708,13 +637,13 @@ enum rift_status rift_manager_stop(struct rift_manager *m, const char *name, cha
 
 	if (st != RIFT_OK)
 		return st;
-	b = get_state(m, name);
+	b = manager_get_state(m, name);
 	if (b == NULL)
 		return not_found(name, err, errlen);
 	pthread_mutex_lock(&b->op);
 	stop_locked(m, b);
 	pthread_mutex_unlock(&b->op);
-	save_running(m);
+	manager_save_running(m);
 	return RIFT_OK;
 }
 
@@ -774,278 +703,6 @@ static void checkpoint_if_running(struct rift_manager *m, struct bstate *p)
 		LOG_WARN("manager", "%s (branching anyway: the child recovers from WAL)", err);
 }
 
-/* ---- the warm pool ---- */
-
-/* Wakes the refill thread (a server was taken, or the pool should be looked at). */
-static void warm_kick(struct rift_manager *m)
-{
-	pthread_mutex_lock(&m->idle_mu);
-	pthread_cond_signal(&m->warm_cv);
-	pthread_mutex_unlock(&m->idle_mu);
-}
-
-/*
- * Whether warm branch w is still what a new branch of main would be: main's head has had no
- * write since, and both hang off the same frozen layer. A write to main (or a branch taken from
- * a changed main) makes every pooled server stale; they are dropped, never handed out.
- */
-static bool warm_fresh(struct rift_manager *m, const char *w)
-{
-	struct rift_branch_info mi, wi;
-
-	if (rift_store_branch_info(m->store, "main", &mi) != 0 ||
-	    rift_store_branch_info(m->store, w, &wi) != 0)
-		return false;
-	return !mi.head_changed && mi.fork_layer != 0 && mi.fork_layer == wi.fork_layer;
-}
-
-/* Claims a running warm server for a create; NULL when the pool is empty. */
-static struct bstate *warm_claim(struct rift_manager *m)
-{
-	struct bstate *b = NULL;
-	size_t i;
-
-	if (m->cfg.warm <= 0)
-		return NULL;
-	pthread_mutex_lock(&m->mu);
-	for (i = 0; i < m->n && b == NULL; i++)
-		if (m->v[i]->warm && m->v[i]->running && !m->v[i]->claimed && !m->v[i]->deleted)
-			b = m->v[i];
-	if (b != NULL)
-		b->claimed = true;
-	else
-		m->warm_missed++;
-	pthread_mutex_unlock(&m->mu);
-	return b;
-}
-
-/*
- * Gives claimed warm branch b the name the user asked for: one synced rename in the store; its
- * server, mount and socket keep running where they are (the server never learns its branch's
- * name: clients are routed by the manager's table). 0; -EAGAIN when b turned out stale or
- * stopped (the caller makes a branch the ordinary way); a store error otherwise.
- */
-static int warm_take(struct rift_manager *m, struct bstate *b, const char *name)
-{
-	char log[4096], old[64];
-	int rc = -EAGAIN;
-
-	pthread_mutex_lock(&b->op);
-	char why[512];
-
-	if (b->running && rift_instance_alive(&b->inst) && warm_fresh(m, b->name)) {
-		/* it ran with riftd's local line only, so nobody could log in before its owner
-		 * (another job could otherwise plant a role with main's shared password) */
-		if (rift_instance_open_hba(&b->inst, why, sizeof(why)) != 0)
-			LOG_WARN("manager", "warm server %s: %s", b->name, why);
-		else
-			rc = rift_store_branch_rename(m->store, b->name, name);
-	}
-	if (rc == 0) {
-		snprintf(old, sizeof(old), "%s", b->name);
-		snprintf(log, sizeof(log), "%.3000s/log/%.63s.log", m->state, name);
-		if (rename(b->inst.logpath, log) != 0)
-			snprintf(log, sizeof(log), "%s", b->inst.logpath);
-		pthread_mutex_lock(&m->mu);
-		assert(b->warm && b->claimed);
-		snprintf(b->name, sizeof(b->name), "%s", name);
-		snprintf(b->inst.branch, sizeof(b->inst.branch), "%s", name);
-		snprintf(b->inst.logpath, sizeof(b->inst.logpath), "%s", log);
-		b->warm = false;
-		b->claimed = false;
-		b->last_active = time(NULL);
-		m->warm_taken++;
-		m->warm_last_take = time(NULL);
-		pthread_mutex_unlock(&m->mu);
-		LOG_INFO("manager", "branch %s is warm server %s, already running on port %d", name,
-			 old, b->port);
-	} else {
-		pthread_mutex_lock(&m->mu);
-		b->claimed = false;
-		if (rc == -EAGAIN)
-			b->warm = b->warm && b->running; /* the refill thread drops stale ones */
-		pthread_mutex_unlock(&m->mu);
-	}
-	pthread_mutex_unlock(&b->op);
-	if (rc == -EEXIST) /* the name was taken: say so as any create would */
-		return rc;
-	save_running(m);
-	warm_kick(m);
-	return rc == 0 || rc == -EAGAIN ? rc : -EAGAIN;
-}
-
-/* Stops a warm server and deletes its branch; b->op held. */
-static void warm_drop_locked(struct rift_manager *m, struct bstate *b, const char *why)
-{
-	int rc;
-
-	LOG_INFO("manager", "dropping warm server %s: %s", b->name, why);
-	discard_locked(m, b); /* removes its mount point and socket directory too */
-	rc = rift_store_branch_delete(m->store, b->name);
-	if (rc != 0 && rc != -ENOENT)
-		LOG_ERROR("manager", "cannot delete warm branch %s: %s", b->name, strerror(-rc));
-	pthread_mutex_lock(&m->mu);
-	b->warm = false;
-	b->deleted = true;
-	pthread_mutex_unlock(&m->mu);
-}
-
-/* Drops stale or dead warm servers; returns how many are left ready. */
-static int warm_prune(struct rift_manager *m)
-{
-	size_t i, n;
-	int ready = 0;
-
-	pthread_mutex_lock(&m->mu);
-	n = m->n;
-	pthread_mutex_unlock(&m->mu);
-	for (i = 0; i < n; i++) {
-		struct bstate *b;
-		bool warm;
-		pthread_mutex_lock(&m->mu);
-		b = m->v[i];
-		warm = b->warm && !b->claimed && !b->deleted;
-		pthread_mutex_unlock(&m->mu);
-		if (!warm || pthread_mutex_trylock(&b->op) != 0)
-			continue;
-		if (b->warm && !b->claimed && !b->deleted) {
-			if (!b->running || !rift_instance_alive(&b->inst))
-				warm_drop_locked(m, b, "its server is not running");
-			else if (!warm_fresh(m, b->name))
-				warm_drop_locked(m, b, "main changed since it was made");
-			else
-				ready++;
-		}
-		pthread_mutex_unlock(&b->op);
-	}
-	return ready;
-}
-
-/* Makes one warm server: a fresh branch of main, started. 0 or -errno. */
-static int warm_add(struct rift_manager *m)
-{
-	char name[64], err[1024];
-	unsigned char rnd[6];
-	struct bstate *b;
-	int rc;
-
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-		return -EIO;
-	/* random, so a path of a pool server from before a crash is never this one's */
-	snprintf(name, sizeof(name), WARM_PREFIX "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
-		 rnd[3], rnd[4], rnd[5]);
-	rc = rift_store_branch_create(m->store, name, "main", 0);
-	if (rc != 0)
-		return rc;
-	b = get_state(m, name);
-	if (b == NULL)
-		return -ENOMEM;
-	pthread_mutex_lock(&b->op);
-	pthread_mutex_lock(&m->mu);
-	b->warm = true;
-	pthread_mutex_unlock(&m->mu);
-	if (start_locked(m, b, err, sizeof(err)) != RIFT_OK) {
-		LOG_WARN("manager", "cannot start a warm server: %s", err);
-		warm_drop_locked(m, b, "its start failed");
-		rc = -EIO;
-	} else if (m->meta.default_db[0] != '\0' &&
-		   rift_instance_prewarm(&b->inst, m->cfg.pg_user, m->meta.default_db, err,
-					 sizeof(err)) != 0) {
-		/* still a running server: the first client only logs in slower */
-		LOG_WARN("manager", "warm server %s: %s", b->name, err);
-	}
-	pthread_mutex_lock(&m->mu);
-	b->primed = rc == 0;
-	pthread_mutex_unlock(&m->mu);
-	pthread_mutex_unlock(&b->op);
-	return rc;
-}
-
-/*
- * Keeps [instances] warm servers ready. Refills only while main is stopped (a running main
- * changes all the time, so its pooled copies would be stale at once) and while no client's
- * start waits for a slot (the pool never delays a real start).
- */
-static void *warm_main(void *arg)
-{
-	struct rift_manager *m = arg;
-	int backoff_s = 0;
-
-	bool again = false;
-
-	pthread_mutex_lock(&m->idle_mu);
-	while (!m->stopping) {
-		struct timespec until;
-		struct bstate *main_b;
-		bool busy;
-		int ready;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += backoff_s > 0 ? backoff_s : 1;
-		if (!again)
-			pthread_cond_timedwait(&m->warm_cv, &m->idle_mu, &until);
-		again = false;
-		if (m->stopping)
-			break;
-		pthread_mutex_unlock(&m->idle_mu);
-		backoff_s = 0;
-		ready = warm_prune(m);
-		main_b = get_state(m, "main");
-		pthread_mutex_lock(&m->mu);
-		/* a burst of creates is under way while servers are being taken: refilling now
-		 * would take the CPU their first queries need */
-		busy = m->start_queue != NULL || (main_b != NULL && main_b->running) ||
-		       time(NULL) - m->warm_last_take < WARM_QUIET_S;
-		pthread_mutex_unlock(&m->mu);
-		if (!busy && ready < m->cfg.warm && warm_add(m) != 0)
-			backoff_s = 10;
-		pthread_mutex_lock(&m->idle_mu);
-		again = !busy && backoff_s == 0 && ready + 1 < m->cfg.warm; /* more to make now */
-	}
-	pthread_mutex_unlock(&m->idle_mu);
-	return NULL;
-}
-
-/* Branches of a pool from before (riftd was killed) go: their servers were ended already. */
-static void warm_clear_leftovers(struct rift_manager *m)
-{
-	struct rift_branch_info *infos = NULL;
-	char path[4200];
-	size_t n = 0, i;
-	int rc;
-
-	if (rift_store_branch_list(m->store, &infos, &n) != 0)
-		return;
-	for (i = 0; i < n; i++) {
-		if (!is_warm_name(infos[i].name))
-			continue;
-		rc = rift_store_branch_delete(m->store, infos[i].name);
-		LOG_INFO("manager", "deleting warm branch %s left by the previous riftd%s",
-			 infos[i].name, rc == 0 ? "" : " failed");
-		snprintf(path, sizeof(path), "%.3000s/log/%s.log", m->state, infos[i].name);
-		unlink(path);
-	}
-	free(infos);
-	/* mount points and socket directories of pool servers, taken or not (a taken branch runs on
-	 * its pool paths until it stops; its next start uses its own) */
-	for (i = 0; i < 2; i++) {
-		struct dirent *de;
-		DIR *d;
-		snprintf(path, sizeof(path), "%.3000s/%s", m->state, i == 0 ? "mnt" : "run/pg");
-		d = opendir(path);
-		while (d != NULL && (de = readdir(d)) != NULL) {
-			char sub[4400];
-			if (!is_warm_name(de->d_name))
-				continue;
-			snprintf(sub, sizeof(sub), "%s/%.63s", path, de->d_name);
-			if (rmdir(sub) != 0 && errno != ENOENT)
-				LOG_WARN("manager", "cannot remove %s, left by a pool server: %s",
-					 sub, strerror(errno));
-		}
-		if (d != NULL)
-			closedir(d);
-	}
-}
-
 /* Gives the base's login role the password in branch b only (b->op held), starting its server:
  * riftd sends a SCRAM verifier it computed, never the plaintext, so no server log can hold it. */
 static enum rift_status set_password_locked(struct rift_manager *m, struct bstate *b,
@@ -1073,7 +730,7 @@ static enum rift_status set_password_locked(struct rift_manager *m, struct bstat
 			 "cannot compute a SCRAM verifier (is /dev/urandom readable?)");
 		return RIFT_FAILED;
 	}
-	st = start_locked(m, b, err, errlen);
+	st = manager_start_locked(m, b, err, errlen);
 	if (st != RIFT_OK)
 		return st;
 	snprintf(sql, sizeof(sql), "ALTER ROLE \"%s\" PASSWORD '%s'", quoted, verifier);
@@ -1112,14 +769,14 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 		from = "main";
 	if ((st = check_name(from, err, errlen)) != RIFT_OK)
 		return st;
-	p = get_state(m, from);
+	p = manager_get_state(m, from);
 	if (p == NULL)
 		return not_found(from, err, errlen);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	max_size = opts->has_max_size ? opts->max_size : m->cfg.default_max_size;
 	/* a size-limited branch is mounted without the writeback cache: pooled ones have it */
-	b = strcmp(from, "main") == 0 && max_size == 0 ? warm_claim(m) : NULL;
-	rc = b != NULL ? warm_take(m, b, name) : -EAGAIN;
+	b = strcmp(from, "main") == 0 && max_size == 0 ? warm_pool_claim(m) : NULL;
+	rc = b != NULL ? warm_pool_take(m, b, name) : -EAGAIN;
 	if (rc == -EAGAIN) { /* no warm server fits: a new branch, started on first use */
 		pthread_mutex_lock(&p->op);
 		checkpoint_if_running(m, p);
@@ -1149,7 +806,7 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 	if ((rc = rift_verifiers_inherit(m->state, from, name)) != 0)
 		LOG_WARN("manager", "branch %s: cannot copy %s's role verifiers: %s", name, from,
 			 strerror(-rc));
-	b = get_state(m, name);
+	b = manager_get_state(m, name);
 	if (b == NULL)
 		return not_found(name, err, errlen);
 	if (opts->new_password) {
@@ -1206,7 +863,7 @@ enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, c
 		snprintf(err, errlen, "\"main\" holds the base's view and cannot be deleted");
 		return RIFT_CONFLICT;
 	}
-	b = get_state(m, name);
+	b = manager_get_state(m, name);
 	if (b == NULL)
 		return not_found(name, err, errlen);
 	pthread_mutex_lock(&b->op);
@@ -1214,7 +871,7 @@ enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, c
 		pthread_mutex_unlock(&b->op);
 		return store_status(-ENOTEMPTY, name, NULL, err, errlen);
 	}
-	discard_locked(m, b);
+	manager_discard_locked(m, b);
 	rc = rift_store_branch_delete(m->store, name);
 	if (rc == 0) {
 		rift_verifiers_forget(m->state, name);
@@ -1225,7 +882,7 @@ enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, c
 			LOG_ERROR("manager", "cannot remove %s/secrets/%s", m->state, name);
 	}
 	pthread_mutex_unlock(&b->op);
-	save_running(m);
+	manager_save_running(m);
 	if (rc == 0 && b->expires_at > 0)
 		save_expiry(m);
 	return store_status(rc, name, NULL, err, errlen);
@@ -1253,13 +910,13 @@ enum rift_status rift_manager_reset(struct rift_manager *m, const char *name, ch
 	}
 	if (info.nchildren > 0)
 		return store_status(-ENOTEMPTY, name, NULL, err, errlen);
-	b = get_state(m, name);
-	p = get_state(m, info.parent);
+	b = manager_get_state(m, name);
+	p = manager_get_state(m, info.parent);
 	if (b == NULL || p == NULL)
 		return not_found(b == NULL ? name : info.parent, err, errlen);
 	pthread_mutex_lock(&b->op);
 	was_running = b->running;
-	discard_locked(m, b); /* should the delete fail, a restart recovers from the WAL */
+	manager_discard_locked(m, b); /* should the delete fail, a restart recovers from the WAL */
 	rc = rift_store_branch_delete(m->store, name);
 	if (rc == 0) {
 		pthread_mutex_lock(&p->op);
@@ -1282,11 +939,11 @@ enum rift_status rift_manager_reset(struct rift_manager *m, const char *name, ch
 		if (rift_secret_load(m->state, name, password, sizeof(password)) == 0)
 			st = set_password_locked(m, b, password, err, errlen);
 		else if (was_running)
-			st = start_locked(m, b, err, errlen);
+			st = manager_start_locked(m, b, err, errlen);
 		explicit_bzero(password, sizeof(password));
 	}
 	pthread_mutex_unlock(&b->op);
-	save_running(m);
+	manager_save_running(m);
 	return st;
 }
 
@@ -1298,7 +955,7 @@ enum rift_status rift_manager_get(struct rift_manager *m, const char *name,
 
 	if (st != RIFT_OK)
 		return st;
-	b = get_state(m, name);
+	b = manager_get_state(m, name);
 	if (b == NULL || b->deleted)
 		return not_found(name, err, errlen);
 	fill_view(m, b, out);
@@ -1346,7 +1003,7 @@ enum rift_status rift_manager_list(struct rift_manager *m, struct rift_branch_vi
 	qsort(sorted, ns, sizeof(*sorted), cmp_bstate);
 	for (i = 0, k = 0; i < n; i++) {
 		struct bstate *b;
-		if (is_warm_name(infos[i].name))
+		if (manager_is_warm_name(infos[i].name))
 			continue; /* the pool is riftd's own */
 		hit = bsearch(infos[i].name, sorted, ns, sizeof(*sorted), cmp_name_bstate);
 		b = hit ? *hit : NULL;
@@ -1373,7 +1030,7 @@ enum rift_status rift_manager_list(struct rift_manager *m, struct rift_branch_vi
 
 void rift_manager_touch(struct rift_manager *m, const char *name, int delta)
 {
-	struct bstate *b = get_state(m, name);
+	struct bstate *b = manager_get_state(m, name);
 
 	if (b == NULL)
 		return;
@@ -1390,13 +1047,13 @@ static enum rift_status hold(struct rift_manager *m, const char *name, struct ri
 	enum rift_status st;
 	struct bstate *b;
 
-	b = get_state(m, name);
+	b = manager_get_state(m, name);
 	if (b == NULL)
 		return not_found(name, err, errlen);
 	/* counted as a routed connection first, so the idle check cannot stop it after the start */
 	rift_manager_touch(m, name, 1);
 	pthread_mutex_lock(&b->op);
-	st = b->deleted ? not_found(name, err, errlen) : start_locked(m, b, err, errlen);
+	st = b->deleted ? not_found(name, err, errlen) : manager_start_locked(m, b, err, errlen);
 	pthread_mutex_unlock(&b->op);
 	if (st != RIFT_OK) {
 		rift_manager_touch(m, name, -1);
@@ -1474,7 +1131,7 @@ void rift_manager_fork_drop(struct rift_manager *m, const char *tmp, bool held)
 
 	if (held)
 		rift_manager_release(m, tmp);
-	b = get_state(m, tmp);
+	b = manager_get_state(m, tmp);
 	if (b != NULL) {
 		pthread_mutex_lock(&b->op);
 		stop_locked(m, b);
@@ -1493,7 +1150,7 @@ void rift_manager_fork_drop(struct rift_manager *m, const char *tmp, bool held)
 	rmdir(mnt); /* empty once its server is gone; else the next riftd start removes it */
 	snprintf(mnt, sizeof(mnt), "%.3000s/log/%s.log", m->state, tmp);
 	unlink(mnt);
-	save_running(m);
+	manager_save_running(m);
 }
 
 const char *rift_manager_bindir(struct rift_manager *m)
@@ -1503,7 +1160,7 @@ const char *rift_manager_bindir(struct rift_manager *m)
 
 void rift_manager_pooled(struct rift_manager *m, const char *name, int delta)
 {
-	struct bstate *b = get_state(m, name);
+	struct bstate *b = manager_get_state(m, name);
 
 	if (b == NULL)
 		return;
@@ -1515,7 +1172,7 @@ void rift_manager_pooled(struct rift_manager *m, const char *name, int delta)
 int rift_manager_role_secret(struct rift_manager *m, const char *name, const char *role, char *out,
 			     size_t outlen)
 {
-	struct bstate *b = get_state(m, name);
+	struct bstate *b = manager_get_state(m, name);
 	struct rift_instance inst;
 	bool running;
 
@@ -1543,21 +1200,6 @@ void rift_manager_start_counts(struct rift_manager *m, int *starting, int *queue
 	pthread_mutex_unlock(&m->mu);
 }
 
-void rift_manager_warm_counts(struct rift_manager *m, int *ready, unsigned long long *taken,
-			      unsigned long long *missed)
-{
-	size_t i;
-
-	pthread_mutex_lock(&m->mu);
-	*ready = 0;
-	for (i = 0; i < m->n; i++)
-		*ready += m->v[i]->warm && m->v[i]->running && m->v[i]->primed && !m->v[i]->claimed;
-	*taken = m->warm_taken;
-	*missed = m->warm_missed;
-	pthread_mutex_unlock(&m->mu);
-}
-
-/* Stops servers idle longer than idle_timeout, and notices servers that died. */
 /* The compressed sizes `rift list` shows, fresh to a tick; slow estimates are worth a line. */
 static void refresh_disk_estimates(struct rift_manager *m)
 {
@@ -1578,6 +1220,7 @@ static void refresh_disk_estimates(struct rift_manager *m)
 		LOG_INFO("manager", "estimating the branches' compressed sizes took %.0f ms", ms);
 }
 
+/* Stops servers idle longer than idle_timeout, and notices servers that died. */
 static void *idle_main(void *arg)
 {
 	struct rift_manager *m = arg;
@@ -1629,7 +1272,7 @@ static void *idle_main(void *arg)
 			}
 			pthread_mutex_unlock(&b->op);
 		}
-		save_running(m);
+		manager_save_running(m);
 		pthread_mutex_lock(&m->idle_mu);
 	}
 	pthread_mutex_unlock(&m->idle_mu);
@@ -1889,13 +1532,13 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 		LOG_WARN("manager", "cannot create %s: %s", path, strerror(errno));
 	secure_state(m);
 	load_expiry(m);
-	warm_clear_leftovers(m);
+	warm_pool_clear_leftovers(m);
 	refresh_disk_estimates(m);
 	if (pthread_create(&m->idle, NULL, idle_main, m) == 0)
 		m->idle_started = true;
 	restart_running(m);
 	/* after the restarts: the pool never competes with branches that were running */
-	if (m->cfg.warm > 0 && pthread_create(&m->warm, NULL, warm_main, m) == 0)
+	if (m->cfg.warm > 0 && pthread_create(&m->warm, NULL, warm_pool_main, m) == 0)
 		m->warm_started = true;
 	*out = m;
 	return 0;
@@ -1923,7 +1566,7 @@ void rift_manager_close(struct rift_manager *m)
 	for (i = 0; i < m->n; i++) {
 		pthread_mutex_lock(&m->v[i]->op);
 		if (m->v[i]->warm && !m->v[i]->deleted)
-			warm_drop_locked(m, m->v[i], "riftd is stopping");
+			warm_pool_drop_locked(m, m->v[i], "riftd is stopping");
 		else
 			stop_locked(m, m->v[i]);
 		pthread_mutex_unlock(&m->v[i]->op);
