@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,31 +36,64 @@ struct rift_splice {
 	bool direct;
 };
 
-/* libbpf's first warning while rift_splice_open runs (the cause; later ones say "failed to
- * load"), for the message that says why */
-static _Thread_local char *bpf_first_warning;
-static _Thread_local size_t bpf_first_warning_len;
+/* While rift_splice_open runs: the tail of libbpf's warnings, for the message that says why */
+static _Thread_local char *bpf_warnings;
+static _Thread_local size_t bpf_warnings_len;
 
-/* libbpf's messages go to riftd's log at debug level, its warnings (a verifier log among them)
- * too, since the caller reports the failure with the first one. */
+/* Appends warning w to bpf_warnings, keeping the tail: a verifier log ends with its reason. */
+static void keep_warning(const char *w)
+{
+	size_t have = strlen(bpf_warnings), add = strlen(w) + (have ? 2 : 0),
+	       cap = bpf_warnings_len;
+
+	assert(cap > 1);
+	if (add >= cap) { /* w alone fills the buffer: its tail */
+		snprintf(bpf_warnings, cap, "%s", w + (add - cap + 1));
+		return;
+	}
+	if (have + add >= cap) { /* drop the oldest bytes */
+		memmove(bpf_warnings, bpf_warnings + (have + add - cap + 1), cap - add);
+		have = strlen(bpf_warnings);
+	}
+	snprintf(bpf_warnings + have, cap - have, "%s%s", have ? "; " : "", w);
+}
+
+/*
+ * libbpf's messages go to riftd's log at debug level, its warnings (a verifier log among them)
+ * too, since the caller reports a failure with their tail. Left out of that tail: libbpf's
+ * closing "failed to load" lines, which name no cause, and the notes on optional features.
+ */
 __attribute__((format(printf, 2, 0))) static int libbpf_to_log(enum libbpf_print_level level,
 							       const char *fmt, va_list ap)
 {
-	char line[1024];
+	char *line = NULL, *p;
+	const char *w;
+	va_list copy;
+	int len;
 	size_t n;
 
 	if (level == LIBBPF_DEBUG && rift_log_threshold < RIFT_LOG_DEBUG)
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
-		line[--n] = '\0';
-	if (n == 0)
+	va_copy(copy, ap);
+	len = vsnprintf(NULL, 0, fmt, copy);
+	va_end(copy);
+	if (len <= 0 || (line = malloc((size_t)len + 1)) == NULL)
 		return 0;
+	vsnprintf(line, (size_t)len + 1, fmt, ap);
+	for (p = line; *p; p++) /* a verifier log is one message of many lines */
+		if (*p == '\n')
+			*p = ' ';
+	n = strlen(line);
+	while (n > 0 && line[n - 1] == ' ')
+		line[--n] = '\0';
+	if ((p = strstr(line, " -- END PROG LOAD LOG --")) != NULL)
+		*p = '\0';
 	LOG_DEBUG("router", "%s", line);
-	if (level == LIBBPF_WARN && bpf_first_warning != NULL && bpf_first_warning[0] == '\0')
-		snprintf(bpf_first_warning, bpf_first_warning_len, "%s",
-			 strncmp(line, "libbpf: ", 8) == 0 ? line + 8 : line);
+	w = strncmp(line, "libbpf: ", 8) == 0 ? line + 8 : line;
+	if (level == LIBBPF_WARN && bpf_warnings != NULL && w[0] != '\0' &&
+	    strncmp(w, "failed to load ", 15) != 0 && strstr(w, "optional") == NULL)
+		keep_warning(w);
+	free(line);
 	return 0;
 }
 
@@ -79,8 +113,11 @@ static struct rift_splice_bpf *load_programs(unsigned max_pairs, bool direct)
 	    (rc = bpf_map__set_max_entries(bpf->maps.rift_in, 2 * max_pairs)) != 0 ||
 	    (rc = bpf_map__set_max_entries(bpf->maps.rift_out, 2 * max_pairs)) != 0)
 		goto fail;
-	if (!direct && ((rc = bpf_program__set_autoload(bpf->progs.rift_in_verdict, false)) != 0 ||
-			(rc = bpf_program__set_autoload(bpf->progs.rift_out_verdict, false)) != 0))
+	/* without direct mode, its maps are not made either: their creation may be what failed */
+	if (!direct && ((rc = bpf_program__set_autoload(bpf->progs.rift_in_skb, false)) != 0 ||
+			(rc = bpf_program__set_autoload(bpf->progs.rift_out_msg, false)) != 0 ||
+			(rc = bpf_map__set_autocreate(bpf->maps.rift_in, false)) != 0 ||
+			(rc = bpf_map__set_autocreate(bpf->maps.rift_out, false)) != 0))
 		goto fail;
 	if ((rc = rift_splice_bpf__load(bpf)) != 0)
 		goto fail;
@@ -101,6 +138,8 @@ struct rift_splice *rift_splice_open(unsigned max_pairs, char *err, size_t errle
 {
 	struct rift_splice *sp = calloc(1, sizeof(*sp));
 	char warning[512] = "", direct_off[512] = "";
+	struct rlimit memlock;
+	bool saved;
 	int rc;
 
 	if (sp == NULL) {
@@ -109,8 +148,13 @@ struct rift_splice *rift_splice_open(unsigned max_pairs, char *err, size_t errle
 	}
 	assert(max_pairs > 0);
 	libbpf_set_print(libbpf_to_log);
-	bpf_first_warning = warning;
-	bpf_first_warning_len = sizeof(warning);
+	/* On kernels without memcg accounting of BPF memory (before 5.11) libbpf lifts the
+	 * process's RLIMIT_MEMLOCK to unlimited before loading, and every server riftd starts, with
+	 * any shell a branch superuser runs, would inherit that. Put back once loaded (Debian's
+	 * libbpf 1.1 does not export libbpf_set_memlock_rlim, which would prevent it). */
+	saved = getrlimit(RLIMIT_MEMLOCK, &memlock) == 0;
+	bpf_warnings = warning;
+	bpf_warnings_len = sizeof(warning);
 	sp->bpf = load_programs(max_pairs, true);
 	if (sp->bpf != NULL) {
 		sp->direct = true;
@@ -120,6 +164,10 @@ struct rift_splice *rift_splice_open(unsigned max_pairs, char *err, size_t errle
 		warning[0] = '\0';
 		sp->bpf = load_programs(max_pairs, false);
 	}
+	if (saved && setrlimit(RLIMIT_MEMLOCK, &memlock) != 0)
+		LOG_WARN("router",
+			 "cannot restore RLIMIT_MEMLOCK after loading the splice programs: %s",
+			 strerror(errno));
 	if (sp->bpf == NULL) {
 		int e = errno;
 		snprintf(err, errlen, "the kernel refused the splice program: %s%s%s", strerror(e),
@@ -127,17 +175,17 @@ struct rift_splice *rift_splice_open(unsigned max_pairs, char *err, size_t errle
 		goto fail;
 	}
 	sp->map_fd = bpf_map__fd(sp->bpf->maps.rift_peers);
-	sp->in_map = bpf_map__fd(sp->bpf->maps.rift_in);
-	sp->out_map = bpf_map__fd(sp->bpf->maps.rift_out);
+	sp->in_map = sp->direct ? bpf_map__fd(sp->bpf->maps.rift_in) : -1;
+	sp->out_map = sp->direct ? bpf_map__fd(sp->bpf->maps.rift_out) : -1;
 	rc = attach(sp->bpf->maps.rift_peers, sp->bpf->progs.rift_splice, BPF_SK_SKB_VERDICT);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot attach the splice program to its map: %s",
 			 strerror(-rc));
 		goto fail;
 	}
-	if (sp->direct && ((rc = attach(sp->bpf->maps.rift_in, sp->bpf->progs.rift_in_verdict,
+	if (sp->direct && ((rc = attach(sp->bpf->maps.rift_in, sp->bpf->progs.rift_in_skb,
 					BPF_SK_SKB_VERDICT)) != 0 ||
-			   (rc = attach(sp->bpf->maps.rift_out, sp->bpf->progs.rift_out_verdict,
+			   (rc = attach(sp->bpf->maps.rift_out, sp->bpf->progs.rift_out_msg,
 					BPF_SK_MSG_VERDICT)) != 0)) {
 		snprintf(direct_off, sizeof(direct_off), "cannot attach its programs: %s",
 			 strerror(-rc));
@@ -145,10 +193,10 @@ struct rift_splice *rift_splice_open(unsigned max_pairs, char *err, size_t errle
 	}
 	if (!sp->direct)
 		LOG_WARN("router", "direct splicing is off: %s", direct_off);
-	bpf_first_warning = NULL;
+	bpf_warnings = NULL;
 	return sp;
 fail:
-	bpf_first_warning = NULL;
+	bpf_warnings = NULL;
 	rift_splice_close(sp);
 	return NULL;
 }

@@ -26,7 +26,8 @@ struct {
 	__type(value, __u64);
 } rift_in SEC(".maps");
 
-/* Direct mode, server side: key the server socket's ports (see rift_out), value the client. */
+/* Direct mode, server side: key the server socket's ports (see rift_out_msg), value the
+ * client. */
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, 2);
@@ -46,7 +47,7 @@ int rift_splice(struct __sk_buff *skb)
 
 /* Bytes the client sends are queued for the server process's reader: no loopback hop. */
 SEC("sk_skb")
-int rift_in_verdict(struct __sk_buff *skb)
+int rift_in_skb(struct __sk_buff *skb)
 {
 	__u64 key = bpf_get_socket_cookie(skb);
 
@@ -60,7 +61,7 @@ int rift_in_verdict(struct __sk_buff *skb)
  * holds them: the remote port (network order, upper 16 bits) above the local port.
  */
 SEC("sk_msg")
-int rift_out_verdict(struct sk_msg_md *msg)
+int rift_out_msg(struct sk_msg_md *msg)
 {
 	__u64 key = (__u64)msg->remote_port << 32 | msg->local_port;
 
