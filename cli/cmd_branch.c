@@ -388,9 +388,13 @@ static int run_list(const struct cli_opts *o, int argc, char **argv)
 		json_int_t p = json_integer_value(json_object_get(b, "port"));
 		human_bytes((unsigned long long)json_integer_value(json_object_get(b, "bytes_own")),
 			    stored, sizeof(stored));
-		human_bytes(
-		    (unsigned long long)json_integer_value(json_object_get(b, "bytes_own_disk")),
-		    disk, sizeof(disk));
+		if (json_is_integer(
+			json_object_get(b, "bytes_own_disk"))) /* not from older riftds */
+			human_bytes((unsigned long long)json_integer_value(
+					json_object_get(b, "bytes_own_disk")),
+				    disk, sizeof(disk));
+		else
+			snprintf(disk, sizeof(disk), "-");
 		if (p > 0)
 			snprintf(port, sizeof(port), "%lld", (long long)p);
 		if (max > 0)

@@ -35,7 +35,9 @@
 
 #define IDLE_TICK_S   2
 #define START_RETRY_S 5 /* a failed start is not retried sooner */
-static const double create_buckets_ms[NBUCKETS] = { 5, 10, 25, 50, 100, 250, 500, 1000 };
+static const double create_buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000 };
+_Static_assert(sizeof(create_buckets_ms) / sizeof(create_buckets_ms[0]) == NBUCKETS,
+	       "NBUCKETS in manager_internal.h counts create_buckets_ms");
 
 static double seconds_between(const struct timespec *a, const struct timespec *b)
 {
@@ -145,8 +147,7 @@ out:
 	return b;
 }
 
-/* Branches of the warm pool carry this prefix; users can neither make nor reach such names. */
-
+/* Branches of the warm pool carry WARM_PREFIX; users can neither make nor reach such names. */
 bool manager_is_warm_name(const char *name)
 {
 	return strncmp(name, WARM_PREFIX, strlen(WARM_PREFIX)) == 0;
@@ -1200,7 +1201,11 @@ void rift_manager_start_counts(struct rift_manager *m, int *starting, int *queue
 	pthread_mutex_unlock(&m->mu);
 }
 
-/* The compressed sizes `rift list` shows, fresh to a tick; slow estimates are worth a line. */
+/*
+ * The compressed sizes `rift list` shows, fresh to a tick. A failed or slow estimate is worth a
+ * line, but not one every tick: at most one a minute (only the idle thread, or open before it,
+ * comes here).
+ */
 static void refresh_disk_estimates(struct rift_manager *m)
 {
 	struct timespec t0, t1;
@@ -1211,12 +1216,16 @@ static void refresh_disk_estimates(struct rift_manager *m)
 	rc = rift_store_refresh_disk_estimates(m->store);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = seconds_between(&t0, &t1) * 1000.0;
+	if ((rc == 0 && ms <= 50.0) ||
+	    (m->sizes_logged_at != 0 && t1.tv_sec - m->sizes_logged_at < 60))
+		return;
+	m->sizes_logged_at = t1.tv_sec;
 	if (rc != 0)
 		LOG_WARN("manager",
 			 "estimating the branches' compressed sizes failed (%s); rift list "
 			 "shows the last estimate",
 			 strerror(-rc));
-	else if (ms > 50.0)
+	else
 		LOG_INFO("manager", "estimating the branches' compressed sizes took %.0f ms", ms);
 }
 

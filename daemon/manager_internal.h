@@ -43,7 +43,7 @@ struct bstate {
 	char mnt[4200];    /* where it is mounted now (a taken warm branch keeps its pool path) */
 	int routed;        /* connections the router holds open */
 	int pooled;        /* idle server sessions the router keeps for reuse */
-	bool starting;     /* start_locked is under way (m->mu) */
+	bool starting;     /* manager_start_locked is under way (m->mu) */
 	uint64_t starts;   /* successful starts since riftd began (m->mu) */
 	time_t expires_at; /* 0 = never */
 	time_t last_active;
@@ -84,18 +84,20 @@ struct rift_manager {
 	uint64_t create_hist[NBUCKETS + 1];
 	uint64_t create_count;
 	double create_sum_s;
-	struct rift_latency start_lat; /* start_locked, queueing for a slot included */
+	struct rift_latency start_lat; /* manager_start_locked, queueing for a slot included */
 	/* per-branch OS identities: where the next search for a free uid starts, and uids whose
 	 * processes would not die (never handed out again by this riftd) */
 	unsigned uid_next;
 	uid_t stuck[64];
 	size_t nstuck;
 	int uid_lock_fd; /* flock on /run/rift/uids-<uid_base>.lock while this riftd uses them */
+	time_t sizes_logged_at; /* CLOCK_MONOTONIC seconds of the last line about size estimates */
 };
 
 /* ---- manager.c, for the warm pool ---- */
 
-/* The branch's entry, made on first use; NULL when out of memory. */
+/* The branch's entry, made on first use if the store has the branch; NULL when it has not, or
+ * when out of memory. */
 struct bstate *manager_get_state(struct rift_manager *m, const char *name);
 bool manager_is_warm_name(const char *name);
 /* Writes the list of running branches that a restarted riftd starts again. */
@@ -108,8 +110,6 @@ void manager_discard_locked(struct rift_manager *m, struct bstate *b);
 
 /* ---- manager_warm.c: servers started ahead on fresh branches of main ---- */
 
-/* Wakes the refill thread (a server was taken, or the pool should be looked at). */
-void warm_pool_kick(struct rift_manager *m);
 /* Claims a running warm server for a create; NULL when the pool is empty. */
 struct bstate *warm_pool_claim(struct rift_manager *m);
 /*

@@ -14,7 +14,7 @@
 #define WARM_QUIET_S 3 /* the pool refills once no server was taken for this long */
 
 /* Wakes the refill thread (a server was taken, or the pool should be looked at). */
-void warm_pool_kick(struct rift_manager *m)
+static void warm_pool_kick(struct rift_manager *m)
 {
 	pthread_mutex_lock(&m->idle_mu);
 	pthread_cond_signal(&m->warm_cv);
@@ -64,12 +64,10 @@ struct bstate *warm_pool_claim(struct rift_manager *m)
  */
 int warm_pool_take(struct rift_manager *m, struct bstate *b, const char *name)
 {
-	char log[4096], old[64];
+	char log[4096], old[64], why[512];
 	int rc = -EAGAIN;
 
 	pthread_mutex_lock(&b->op);
-	char why[512];
-
 	if (b->running && rift_instance_alive(&b->inst) && warm_fresh(m, b->name)) {
 		/* it ran with riftd's local line only, so nobody could log in before its owner
 		 * (another job could otherwise plant a role with main's shared password) */
@@ -207,7 +205,6 @@ void *warm_pool_main(void *arg)
 {
 	struct rift_manager *m = arg;
 	int backoff_s = 0;
-
 	bool again = false;
 
 	pthread_mutex_lock(&m->idle_mu);

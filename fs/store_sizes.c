@@ -16,15 +16,21 @@ int rift_store_refresh_disk_estimates(struct rift_store *s)
 {
 	const char **starts = NULL, **limits = NULL;
 	size_t *start_lens = NULL, *limit_lens = NULL, i, n;
+	uint64_t *ids = NULL, *sizes = NULL;
 	uint8_t *keys = NULL;
-	uint64_t *sizes = NULL;
 	char *err = NULL;
 	int rc = 0;
 
-	pthread_rwlock_rdlock(&s->lock); /* the layer array stays as it is until the unlock */
+	/* the ids under the lock, the estimate without it: the lock prefers writers, so a create
+	 * queued behind this call would hold up every reader of the data path */
+	pthread_rwlock_rdlock(&s->lock);
 	n = s->nlayers;
+	if (n > 0 && (ids = calloc(n, sizeof(*ids))) != NULL)
+		for (i = 0; i < n; i++)
+			ids[i] = s->layers[i].id;
+	pthread_rwlock_unlock(&s->lock);
 	if (n == 0)
-		goto out;
+		return 0;
 	assert(n <= INT_MAX);
 	starts = calloc(n, sizeof(*starts));
 	limits = calloc(n, sizeof(*limits));
@@ -32,15 +38,14 @@ int rift_store_refresh_disk_estimates(struct rift_store *s)
 	limit_lens = calloc(n, sizeof(*limit_lens));
 	keys = calloc(n, 16);
 	sizes = calloc(n, sizeof(*sizes));
-	if (!starts || !limits || !start_lens || !limit_lens || !keys || !sizes) {
+	if (!ids || !starts || !limits || !start_lens || !limit_lens || !keys || !sizes) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		uint64_t id = s->layers[i].id;
-		assert(id < UINT64_MAX);
-		put_be64(keys + 16 * i, id);
-		put_be64(keys + 16 * i + 8, id + 1);
+		assert(ids[i] < UINT64_MAX);
+		put_be64(keys + 16 * i, ids[i]);
+		put_be64(keys + 16 * i + 8, ids[i] + 1);
 		starts[i] = (const char *)keys + 16 * i;
 		limits[i] = (const char *)keys + 16 * i + 8;
 		start_lens[i] = limit_lens[i] = 8;
@@ -51,13 +56,21 @@ int rift_store_refresh_disk_estimates(struct rift_store *s)
 		rc = -EIO;
 		goto out;
 	}
+	/* layers made or dropped meanwhile: the array is mostly as it was, so try i first */
+	pthread_rwlock_rdlock(&s->lock);
 	pthread_mutex_lock(&s->mem_mu);
-	for (i = 0; i < n; i++)
-		s->layers[i].disk_bytes = sizes[i];
+	for (i = 0; i < n; i++) {
+		struct layer *l = i < s->nlayers && s->layers[i].id == ids[i]
+				      ? &s->layers[i]
+				      : store_layer(s, ids[i]);
+		if (l != NULL)
+			l->disk_bytes = sizes[i];
+	}
 	pthread_mutex_unlock(&s->mem_mu);
-out:
 	pthread_rwlock_unlock(&s->lock);
+out:
 	rocksdb_free(err);
+	free(ids);
 	free(starts);
 	free(limits);
 	free(start_lens);
