@@ -49,5 +49,12 @@ echo "riftd CPU while 400 connections came and were held ~5 s: $used ticks ($hz 
 
 sleep 1
 [ "$(psql -X -At "$router" -c "select 1")" = 1 ] || fail "router does not serve after the flood"
-[ "$(sockets_of "$RIFTD_PID")" -le 4 ] || fail "riftd holds $(sockets_of "$RIFTD_PID") sockets after"
+# that session was spliced: riftd keeps the pair until the kernel has passed on every byte (at
+# most 5 s), so its sockets may outlive the psql by a moment, longer under the sanitizers
+for ((i = 0; i < 100; i++)); do
+	n=$(sockets_of "$RIFTD_PID")
+	[ "$n" -le 4 ] && break
+	sleep 0.1
+done
+[ "$n" -le 4 ] || fail "riftd holds $n sockets 10 s after the flood"
 exit 0
