@@ -167,47 +167,6 @@ int rift_datadir_prepare(int rootfd, const char *branch, uid_t uid, gid_t gid, c
 	return drop_slots(rootfd, branch, uid, gid, err, errlen);
 }
 
-int rift_datadir_server_ready(int rootfd, pid_t pid)
-{
-	char buf[1024], *line;
-	struct stat st;
-	ssize_t n;
-	int fd, i, rc = 0;
-
-	fd = openat(rootfd, "postmaster.pid", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno; /* not written yet */
-	if (fstat(fd, &st) != 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = -EINVAL;
-		goto out;
-	}
-	n = pread(fd, buf, sizeof(buf) - 1, 0);
-	if (n < 0) {
-		rc = -errno;
-		goto out;
-	}
-	buf[n] = '\0';
-	/* lines: pid, data directory, start time, port, socket directory, listen address (may be
-	 * empty), shared memory key, status (Postgres' LOCK_FILE_LINE_PM_STATUS) */
-	for (i = 1, line = buf; line != NULL && i <= 8; i++) {
-		char *next = strchr(line, '\n');
-		if (next != NULL)
-			*next++ = '\0';
-		if (i == 1 && strtol(line, NULL, 10) != (long)pid)
-			break; /* an earlier server's, or not Postgres' at all */
-		if (i == 8)
-			rc = strncmp(line, "ready", 5) == 0;
-		line = next;
-	}
-out:
-	close(fd);
-	return rc;
-}
-
 /* Reads the branch's pg_hba.conf without following a link or blocking on a FIFO: a regular
  * file of at most RIFT_HBA_MAX_BYTES, no NUL byte. 0 with *out (malloc'ed, NUL-terminated);
  * else -errno and *why saying what is wrong with it. */

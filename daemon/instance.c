@@ -290,71 +290,10 @@ static bool log_mentions(const char *path, off_t offset, const char *needle)
 	return found;
 }
 
-/*
- * Waits until the new server accepts connections. It is asked by reading its lock file, as
- * pg_ctl -w does, and by one connection once that says ready: a connection attempt every few
- * milliseconds made the postmaster fork a backend for each ("starting up"), which with several
- * servers starting at once on a small machine cost more CPU than the starts themselves. Where
- * the lock file is not one riftd reads (a link planted by the branch's user), it connects every
- * 20 ms as before. 0, -EADDRINUSE (another server took the port), -EIO (it exited), -ETIMEDOUT.
- */
-static int wait_ready(const struct rift_config *cfg, struct rift_instance *inst,
-		      const struct conn_params *ping_params, off_t log_start, char *err,
-		      size_t errlen)
-{
-	struct timespec start, now;
-	char why[512];
-	int rootfd = rift_datadir_open(inst->datadir), rc;
-
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		int ready = rootfd >= 0 ? rift_datadir_server_ready(rootfd, inst->pid) : -1;
-		if (ready < 0 && rootfd >= 0) {
-			close(rootfd);
-			rootfd = -1;
-		}
-		if (ready != 0 &&
-		    PQpingParams(ping_params->keys, ping_params->vals, 0) == PQPING_OK) {
-			rc = 0;
-			break;
-		}
-		if (!rift_instance_alive(inst)) {
-			/* another server took the port between our check and its bind: the
-			 * caller picks another port */
-			if (log_mentions(inst->logpath, log_start, "already in use")) {
-				rc = -EADDRINUSE;
-				break;
-			}
-			last_log_line(inst->logpath, why, sizeof(why));
-			snprintf(err, errlen,
-				 "the server of branch \"%s\" exited while starting: %s "
-				 "(log: %s)",
-				 inst->branch, why[0] ? why : "no reason logged", inst->logpath);
-			rc = -EIO;
-			break;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - start.tv_sec >= cfg->start_timeout_s) {
-			last_log_line(inst->logpath, why, sizeof(why));
-			snprintf(err, errlen,
-				 "the server of branch \"%s\" did not accept connections within %d "
-				 "s (last log line: %s; log: %s; raise [instances] start_timeout "
-				 "for long recoveries)",
-				 inst->branch, cfg->start_timeout_s, why, inst->logpath);
-			rc = -ETIMEDOUT;
-			break;
-		}
-		sleep_ms(rootfd >= 0 ? 5 : 20);
-	}
-	if (rootfd >= 0)
-		close(rootfd);
-	return rc;
-}
-
 int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 			struct rift_instance *inst, char *err, size_t errlen)
 {
-	char exe[4200], port[16], sock[4200], sb[32], cluster[96];
+	char exe[4200], port[16], sock[4200], sb[32], cluster[96], why[512];
 	struct conn_params ping_params;
 	char hba[4200];
 	/* allow_in_place_tablespaces: a base's tablespaces are directories in pg_tblspc (rift
@@ -372,6 +311,7 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 			 "-c", "log_statement=ddl", "-c", "log_line_prefix=" RIFT_DDL_LOG_PREFIX,
 			 "-c", "log_timezone=UTC", "-c", "log_destination=stderr", "-c",
 			 "logging_collector=off", NULL };
+	struct timespec start, now;
 	uid_t uid;
 	gid_t gid;
 	off_t log_start;
@@ -418,10 +358,35 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 		return rc;
 	}
 	conn_params(&ping_params, inst, cfg->pg_user, "postgres", 5, MAINT_QUERY_MS, false);
-	rc = wait_ready(cfg, inst, &ping_params, log_start, err, errlen);
-	if (rc == -ETIMEDOUT)
-		rift_instance_stop(inst, 5);
-	return rc;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		PGPing ping = PQpingParams(ping_params.keys, ping_params.vals, 0);
+		if (ping == PQPING_OK)
+			return 0;
+		if (!rift_instance_alive(inst)) {
+			/* another server took the port between our check and its bind: the
+			 * caller picks another port */
+			if (log_mentions(inst->logpath, log_start, "already in use"))
+				return -EADDRINUSE;
+			last_log_line(inst->logpath, why, sizeof(why));
+			snprintf(err, errlen,
+				 "the server of branch \"%s\" exited while starting: %s "
+				 "(log: %s)",
+				 inst->branch, why[0] ? why : "no reason logged", inst->logpath);
+			return -EIO;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= cfg->start_timeout_s)
+			break;
+		sleep_ms(20);
+	}
+	last_log_line(inst->logpath, why, sizeof(why));
+	snprintf(err, errlen,
+		 "the server of branch \"%s\" did not accept connections within %d s (last log "
+		 "line: %s; log: %s; raise [instances] start_timeout for long recoveries)",
+		 inst->branch, cfg->start_timeout_s, why, inst->logpath);
+	rift_instance_stop(inst, 5);
+	return -ETIMEDOUT;
 }
 
 static bool wait_exit(struct rift_instance *inst, int timeout_ms)

@@ -35,16 +35,6 @@ int rift_datadir_prepare(int rootfd, const char *branch, uid_t uid, gid_t gid, c
 			 size_t errlen) __attribute__((warn_unused_result));
 
 /*
- * Whether the server with postmaster pid says in its lock file that it accepts connections, as
- * pg_ctl -w reads it: postmaster.pid's first line is pid and its eighth says "ready". Read
- * without following a link or blocking on a FIFO (a regular file, its first 1 KiB), so a
- * planted file can at most claim readiness early, which the caller confirms with one
- * connection. 1 ready, 0 not (yet), -errno when the file is not one riftd reads (a link, a
- * FIFO): the caller then asks by connecting, as before.
- */
-int rift_datadir_server_ready(int rootfd, pid_t pid) __attribute__((warn_unused_result));
-
-/*
  * Writes hbafile (riftd's own path, <state>/run/hba/<branch>.conf; its directory is made 0711
  * and must be root-owned and writable by root only): rift's `local all all trust` line for
  * riftd's 0700 socket directory, then the branch's own pg_hba.conf when it is a regular file of

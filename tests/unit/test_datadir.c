@@ -188,52 +188,6 @@ static void test_hba_unusable(void **state)
 	assert_null(write_hba(-EPERM));
 }
 
-/* The lock file as Postgres writes it; listen is line 6, empty when the server has no TCP. */
-static void put_pid_file(const char *path, long pid, const char *listen, const char *status)
-{
-	char text[512];
-
-	snprintf(text, sizeof(text),
-		 "%ld\n/data\n1764300000\n5432\n/run/sock\n%s\n  1234  5678\n%s\n", pid, listen,
-		 status);
-	put(path, text, 0600);
-}
-
-static void test_server_ready(void **state)
-{
-	char p[256];
-	int rootfd;
-
-	(void)state;
-	at(p, sizeof(p), data, "postmaster.pid");
-	rootfd = rift_datadir_open(data);
-	assert_true(rootfd >= 0);
-	assert_int_equal(rift_datadir_server_ready(rootfd, 4242), 0); /* not written yet */
-	put_pid_file(p, 4242, "127.0.0.1", "starting");
-	assert_int_equal(rift_datadir_server_ready(rootfd, 4242), 0);
-	put_pid_file(p, 4242, "127.0.0.1", "ready   ");
-	assert_int_equal(rift_datadir_server_ready(rootfd, 4242), 1);
-	put_pid_file(p, 4242, "", "ready   "); /* an empty line still counts as one */
-	assert_int_equal(rift_datadir_server_ready(rootfd, 4242), 1);
-	put_pid_file(p, 999, "127.0.0.1", "ready   "); /* another server's: not this one */
-	assert_int_equal(rift_datadir_server_ready(rootfd, 4242), 0);
-	put(p, "4242\n", 0600); /* cut short */
-	assert_int_equal(rift_datadir_server_ready(rootfd, 4242), 0);
-	/* planted: a link to a root file, a FIFO (must not block), a directory */
-	assert_int_equal(unlink(p), 0);
-	assert_int_equal(symlink(victim, p), 0);
-	assert_true(rift_datadir_server_ready(rootfd, 4242) < 0);
-	assert_int_equal(unlink(p), 0);
-	assert_int_equal(mkfifo(p, 0600), 0);
-	assert_int_equal(rift_datadir_server_ready(rootfd, 4242), -EINVAL);
-	assert_int_equal(unlink(p), 0);
-	assert_int_equal(mkdir(p, 0700), 0);
-	assert_int_equal(rift_datadir_server_ready(rootfd, 4242), -EINVAL);
-	assert_int_equal(rmdir(p), 0);
-	close(rootfd);
-	victims_intact();
-}
-
 static void test_prepare(void **state)
 {
 	char p[256], q[256], err[512] = "";
@@ -296,7 +250,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hba_regular, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hba_unusable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepare, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_ready, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
