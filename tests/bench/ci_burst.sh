@@ -10,12 +10,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
 RIFT_BIN=${RIFT_BIN:-$here/../../build/bin}
 PG_BIN=/usr/lib/postgresql/15/bin
 BURSTS=${BURSTS:-10 50 100}
 tmp=$(mktemp -d /var/tmp/rift-burst.XXXXXX)
 chmod 755 "$tmp"
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 as_pg() { su postgres -s /bin/bash -c "$*"; }
 ms() { date +%s%N | cut -c1-13; }
 riftd_pid=
@@ -42,13 +42,8 @@ WARM=${WARM:-0}
 # ---- rift: the demo base, default rift.conf
 state=$tmp/state
 "$RIFT_BIN/rift" --state "$state" init -q >/dev/null
-rport=$(port)
-sed -i "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" "$state/rift.conf"
+own_riftd_conf "$state" 1800000000
 sed -i "s/^warm = 0$/warm = $WARM/" "$state/rift.conf"
-# uids of its own (not a speed setting): one riftd per uid range, and the default range belongs
-# to the riftd a user or the README tour may be running on this host
-sed -i -e 's/^uid_base = 1900000000$/uid_base = 1800000000/' \
-	-e 's/^uid_count = 65536$/uid_count = 4096/' "$state/rift.conf"
 "$RIFT_BIN/riftd" --state "$state" 2>"$tmp/riftd.log" &
 riftd_pid=$!
 for _ in $(seq 100); do [ -S "$state/run/riftd.sock" ] && break; sleep 0.1; done

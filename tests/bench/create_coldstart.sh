@@ -9,6 +9,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
 RIFT_BIN=${RIFT_BIN:-$here/../../build/bin}
 PG_BIN=/usr/lib/postgresql/15/bin
 quick=0
@@ -17,7 +18,6 @@ SIZES=${SIZES:-$([ $quick = 1 ] && echo "1 10" || echo "7 140")}
 RUNS=${RUNS:-$([ $quick = 1 ] && echo 5 || echo 15)}
 tmp=$(mktemp -d /var/tmp/rift-coldstart.XXXXXX)
 chmod 755 "$tmp"
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 as_pg() { su postgres -s /bin/bash -c "$*"; }
 ms() { date +%s%N; }
 riftds=()
@@ -55,12 +55,7 @@ for scale in $SIZES; do
 	# rift: physical base, riftd, then creates and cold starts through the router
 	state=$tmp/state$scale
 	"$RIFT_BIN/rift" --state "$state" init -q --upstream "postgres://postgres@127.0.0.1:$uport/app" 2>/dev/null
-	rport=$(port)
-	sed -i "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" "$state/rift.conf"
-	# uids of its own (not a speed setting): the default range belongs to a riftd a user or
-	# the README tour may be running on this host, and two riftds must not share uids
-	sed -i -e 's/^uid_base = 1900000000$/uid_base = 1803000000/' \
-		-e 's/^uid_count = 65536$/uid_count = 4096/' "$state/rift.conf"
+	own_riftd_conf "$state" 1803000000
 	"$RIFT_BIN/riftd" --state "$state" 2>"$tmp/riftd$scale.log" &
 	riftds+=($!)
 	for _ in $(seq 100); do [ -S "$state/run/riftd.sock" ] && break; sleep 0.1; done

@@ -36,22 +36,9 @@ usage() {
 	sed -n '2,/^# Servers, mounts/s/^# \{0,1\}//p' "$0"
 }
 
-quick=0
-for arg in "$@"; do
-	case $arg in
-	--quick) quick=1 ;;
-	-h | --help)
-		usage
-		exit 0
-		;;
-	*)
-		echo "pgbench_fuse.sh: unknown argument '$arg' (try --help)" >&2
-		exit 2
-		;;
-	esac
-done
-
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+bench_args pgbench_fuse.sh "$@"
 RIFT_BIN=${RIFT_BIN:-$here/../../build/bin}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 cores=$(nproc)
@@ -147,13 +134,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "pgbench_fuse.sh: interrupted" >&2; exit 130' INT TERM HUP
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-PORT_NATIVE=$(free_port)
-PORT_RIFT=$(free_port)
-while [ "$PORT_RIFT" = "$PORT_NATIVE" ]; do PORT_RIFT=$(free_port); done
+PORT_NATIVE=$(port)
+PORT_RIFT=$(port)
+while [ "$PORT_RIFT" = "$PORT_NATIVE" ]; do PORT_RIFT=$(port); done
 
 PG_OPTS="-c listen_addresses= -c unix_socket_directories=$SOCK -c shared_buffers=$SHARED_BUFFERS \
 -c wal_init_zero=off -c wal_recycle=off -c fsync=on"

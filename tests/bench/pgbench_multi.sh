@@ -24,22 +24,9 @@
 set -euo pipefail
 
 usage() { sed -n '2,/^# Exit status/s/^# \{0,1\}//p' "$0"; }
-quick=0
-for arg in "$@"; do
-	case $arg in
-	--quick) quick=1 ;;
-	-h | --help)
-		usage
-		exit 0
-		;;
-	*)
-		echo "pgbench_multi.sh: unknown argument '$arg' (try --help)" >&2
-		exit 2
-		;;
-	esac
-done
-
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+bench_args pgbench_multi.sh "$@"
 RIFT_BIN=${RIFT_BIN:-$here/../../build/bin}
 PG_BIN=/usr/lib/postgresql/15/bin
 N=${BENCH_BRANCHES:-4}
@@ -80,7 +67,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 
 echo "== pgbench_multi: $N rift branches at once vs $N native clusters at once =="
@@ -107,12 +93,7 @@ t0=$(now)
 "$RIFT_BIN/rift" --state "$state" init -q --pgdata "$seed" --login-role postgres >/dev/null ||
 	die "rift init --pgdata failed"
 echo "rift init --pgdata: $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s"
-rport=$(port)
-sed -i "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" "$state/rift.conf"
-# uids of its own (not a speed setting): the default range belongs to a riftd a user or
-# the README tour may be running on this host, and two riftds must not share uids
-sed -i -e 's/^uid_base = 1900000000$/uid_base = 1804000000/' \
-	-e 's/^uid_count = 65536$/uid_count = 4096/' "$state/rift.conf"
+own_riftd_conf "$state" 1804000000
 sb=$(sed -n 's/^shared_buffers_mb = \([0-9]*\)$/\1/p' "$state/rift.conf")
 [ -n "$sb" ] || die "no shared_buffers_mb in the default rift.conf"
 "$RIFT_BIN/riftd" --state "$state" 2>"$tmp/riftd.log" &

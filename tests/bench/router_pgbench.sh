@@ -13,6 +13,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
 RIFT_BIN=${RIFT_BIN:-$here/../../build/bin}
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
@@ -25,7 +26,6 @@ connects=${BENCH_CONNECT:-keep new}
 tmp=$(mktemp -d /var/tmp/rift-router-bench.XXXXXX)
 chmod 755 "$tmp"
 state=$tmp/state
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 cleanup() {
 	set +e
@@ -41,12 +41,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 "$RIFT_BIN/rift" --state "$state" init -q
-rport=$(port)
-sed -i "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" "$state/rift.conf"
-# uids of its own (not a speed setting): the default range belongs to a riftd a user or
-# the README tour may be running on this host, and two riftds must not share uids
-sed -i -e 's/^uid_base = 1900000000$/uid_base = 1801000000/' \
-	-e 's/^uid_count = 65536$/uid_count = 4096/' "$state/rift.conf"
+own_riftd_conf "$state" 1801000000
 "$RIFT_BIN/riftd" --state "$state" 2>"$tmp/riftd.log" &
 riftd=$!
 rift() { "$RIFT_BIN/rift" --state "$state" "$@"; }
