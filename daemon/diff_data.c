@@ -412,7 +412,8 @@ out:
 
 #define TABLES_SQL                                                                                 \
 	"select c.oid, n.nspname, c.relname, c.relfilenode, "                                      \
-	"pg_catalog.pg_relation_size(c.oid), c.reltablespace from pg_catalog.pg_class c join "     \
+	"pg_catalog.pg_relation_size(c.oid), c.reltablespace, c.relpersistence from "              \
+	"pg_catalog.pg_class c join "                                                              \
 	"pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and "           \
 	"n.nspname <> 'information_schema' and n.nspname !~ '^pg_' order by n.nspname collate "    \
 	"\"C\", "                                                                                  \
@@ -491,7 +492,8 @@ static int compare_table(PGconn *b, PGconn *o, const PGresult *bt, int i, const 
 
 	rc = rift_diff_narrow_plan(n, opts, schema, name, PQgetvalue(bt, i, 3),
 				   PQgetvalue(ot, j, 3), PQgetvalue(bt, i, 5), PQgetvalue(ot, j, 5),
-				   PQgetvalue(bt, i, 4), PQgetvalue(ot, j, 4), &p);
+				   PQgetvalue(bt, i, 6), PQgetvalue(ot, j, 6), PQgetvalue(bt, i, 4),
+				   PQgetvalue(ot, j, 4), &p);
 	if (rc != 0) {
 		snprintf(err, errlen, "asking the store what changed in %s.%s: %s", schema, name,
 			 strerror(-rc));
@@ -557,7 +559,7 @@ int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json
 		rc = -EIO;
 		goto out;
 	}
-	if (PQnfields(bt) != 6 || PQnfields(ot) != 6) {
+	if (PQnfields(bt) != 7 || PQnfields(ot) != 7) {
 		snprintf(err, errlen, "a branch server answered the list of tables oddly");
 		rc = -EIO;
 		goto out;

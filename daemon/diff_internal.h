@@ -101,13 +101,15 @@ int rift_diff_narrow_begin(PGconn *b, PGconn *o, const struct rift_diff_opts *op
 
 /*
  * The plan for table schema.name with relfilenode brel on the branch side and orel on the
- * other, tablespaces btsp and otsp, sizes in bytes bbytes and obytes (server text, untrusted). 0 (p
- * filled, caller frees it with rift_diff_plan_free) or -errno.
+ * other, tablespaces btsp and otsp, relpersistence bpersist and opersist, sizes in bytes bbytes
+ * and obytes (server text, untrusted). 0 (p filled, caller frees it with rift_diff_plan_free) or
+ * -errno.
  */
 int rift_diff_narrow_plan(struct rift_diff_narrowing *n, const struct rift_diff_opts *opts,
 			  const char *schema, const char *name, const char *brel, const char *orel,
-			  const char *btsp, const char *otsp, const char *bbytes,
-			  const char *obytes, struct rift_diff_plan *p);
+			  const char *btsp, const char *otsp, const char *bpersist,
+			  const char *opersist, const char *bbytes, const char *obytes,
+			  struct rift_diff_plan *p);
 void rift_diff_plan_free(struct rift_diff_plan *p);
 
 /* Counts and lists table schema.name (bytes: its size on the branch side) as planned. */

@@ -287,8 +287,9 @@ static uint64_t size_of(const char *bytes)
 
 int rift_diff_narrow_plan(struct rift_diff_narrowing *n, const struct rift_diff_opts *opts,
 			  const char *schema, const char *name, const char *brel, const char *orel,
-			  const char *btsp, const char *otsp, const char *bbytes,
-			  const char *obytes, struct rift_diff_plan *p)
+			  const char *btsp, const char *otsp, const char *bpersist,
+			  const char *opersist, const char *bbytes, const char *obytes,
+			  struct rift_diff_plan *p)
 {
 	uint64_t rel = oid_of(brel), size;
 	bool half;
@@ -311,6 +312,12 @@ int rift_diff_narrow_plan(struct rift_diff_narrowing *n, const struct rift_diff_
 	}
 	if (strcmp(btsp, "0") != 0 || strcmp(otsp, "0") != 0) {
 		p->why = "tablespace";
+		return 0;
+	}
+	/* CHECKPOINT writes only permanent relations' pages: an unlogged table's changes may
+	 * live in the server's buffers alone, where the store cannot see them */
+	if (strcmp(bpersist, "p") != 0 || strcmp(opersist, "p") != 0) {
+		p->why = "unlogged";
 		return 0;
 	}
 	/* only a lying server sends a name over NAMEDATALEN - 1 bytes; it would be pasted into

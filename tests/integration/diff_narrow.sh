@@ -2,7 +2,8 @@
 # diff_narrow.sh — `rift diff` against the fork point reads only what the store saw change: an
 # untouched big table is skipped, a touched one reads only its changed blocks, a table rewritten
 # wholesale (ALTER TABLE ... TYPE, VACUUM FULL) is compared in full and said so with its size,
-# a truncated tail is read; and the narrowed answer equals the full comparison's, row for row.
+# a truncated tail is read, an unlogged table (whose pages CHECKPOINT leaves in memory) is read in
+# full; and the narrowed answer equals the full comparison's, row for row.
 source "$RIFT_TESTLIB"
 export RIFT_STATE=$TEST_TMP/state PATH=$RIFT_BIN:$PATH
 
@@ -91,4 +92,21 @@ jq -e "$db | .tables[] | select(.table == \"shrunk\") | .removed == 500" "$TEST_
 	fail "shrunk: $(jq -c "$db | .tables[] | select(.table == \"shrunk\") | {added, removed, changed}" "$TEST_TMP/n.json")"
 grep -Eq 'diff: database [0-9]+: 9 tables compared, [0-9]+ skipped .* in full \(1 rewritten\)' "$TEST_TMP/riftd.log" ||
 	fail "no log line counting the rewritten table: $(grep 'diff:' "$TEST_TMP/riftd.log")"
+
+# an unlogged table: made from a stopped parent (a clean shutdown wrote its pages), the child's
+# server keeps it and shares its file; the child's update stays in its buffers, as CHECKPOINT
+# writes only permanent relations, so the store sees no changed block and must not be believed
+q p <<'EOF'
+create unlogged table ul (id int primary key, v int);
+insert into ul select i, 0 from generate_series(1, 1000) i;
+EOF
+rift stop p >/dev/null || fail "stop p"
+rift create u --from p >/dev/null || fail "create u"
+q u <<<"update ul set v = 1 where id in (5, 500)"
+rift --json diff u --rows 10 >"$TEST_TMP/u.json" || fail "rift diff u: $(cat "$TEST_TMP/u.json")"
+jq -e "$db | .tables[] | select(.table == \"ul\") | .changed == 2 and .added == 0" \
+	"$TEST_TMP/u.json" >/dev/null ||
+	fail "the unlogged table's change was missed: $(jq -c "$db | .tables, .scan" "$TEST_TMP/u.json")"
+jq -e "$db | .scan.full_tables[] | select(.table == \"ul\") | .why == \"unlogged\"" \
+	"$TEST_TMP/u.json" >/dev/null || fail "ul not read in full as unlogged: $(jq -c "$db | .scan" "$TEST_TMP/u.json")"
 exit 0
