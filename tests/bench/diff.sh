@@ -90,7 +90,6 @@ EOF
 		rift diff feat --summary >"$tmp/fork.txt"
 		tf=$(ms)
 		fork+=($((tf - t2)))
-		t2=$(ms)
 		# today's way: every table of both sides dumped in key order, then compared
 		for t in pgbench_accounts:aid pgbench_branches:bid pgbench_tellers:tid notes:id pgbench_history:mtime; do
 			name=${t%:*} key=${t#*:}
@@ -101,8 +100,11 @@ EOF
 		t3=$(ms)
 		sum+=($((t1 - t0)))
 		rows+=($((t2 - t1)))
-		base+=($((t3 - t2)))
+		base+=($((t3 - tf)))
+		echo "  run: --summary ${sum[-1]} ms, --rows 100 ${rows[-1]} ms, fork point ${fork[-1]} ms, dump+compare ${base[-1]} ms"
 	done
+	# riftd's own account of the last run's diffs, per database (rows, pg_dump, checkpoints)
+	grep -E 'diff: database [0-9]+: (rows|[0-9]+ tables)' "$tmp/riftd$scale.log" | tail -12 | sed 's/^/  riftd: /' || true
 	# 100 accounts inserted and deleted, 100 accounts and 100 notes updated; notes gained a
 	# column and an index
 	grep -q 'app: schema 1 added, 0 removed, 1 changed; rows 100 added, 100 removed, 200 changed' \
