@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "diff_internal.h"
+#include "rift/log.h"
 
 #define DATABASES_SQL                                                                              \
 	"select datname from pg_catalog.pg_database where datallowconn and not datistemplate "     \
@@ -62,7 +63,7 @@ static PGconn *connect_side(const struct rift_diff_side *s, const char *db, int 
 	return c;
 }
 
-/* One side's pg_dump, run on a thread of its own beside the other side's. */
+/* One side's pg_dump, run on a thread of its own. */
 struct dump_job {
 	const struct rift_diff_side *side;
 	const char *db;
@@ -70,6 +71,8 @@ struct dump_job {
 	char *out;
 	size_t len;
 	char err[1024];
+	pthread_t thread;
+	bool threaded;
 };
 
 static void *dump_thread(void *arg)
@@ -82,68 +85,103 @@ static void *dump_thread(void *arg)
 }
 
 /*
- * pg_dump of db on both sides at once: each waits mostly on its server, and the two dumps
- * were a fixed second of every diff. Both outputs (caller frees) or -errno with *err.
+ * Starts pg_dump of db on side s on a thread of its own. Why threads: each dump waits mostly on
+ * its server, and the two dumps were a fixed half of every diff; run beside each other and
+ * beside the row comparison, they cost what the slowest of the three costs.
  */
-static int dump_both(const struct rift_diff_side *b, const struct rift_diff_side *o, const char *db,
-		     const struct rift_diff_opts *opts, char **bdump, size_t *blen, char **odump,
-		     size_t *olen, char *err, size_t errlen)
+static void dump_start(struct dump_job *j, const struct rift_diff_side *s, const char *db,
+		       int timeout_ms)
 {
-	struct dump_job oj = { .side = o, .db = db, .timeout_ms = opts->timeout_ms };
-	pthread_t t;
-	bool threaded = pthread_create(&t, NULL, dump_thread, &oj) == 0;
-	int rc;
-
-	if (!threaded)
-		dump_thread(&oj); /* no thread to be had: one after the other */
-	rc = rift_diff_dump(b, db, opts->timeout_ms, bdump, blen, err, errlen);
-	if (threaded)
-		pthread_join(t, NULL);
-	if (rc == 0 && oj.rc != 0) {
-		snprintf(err, errlen, "%s", oj.err);
-		rc = oj.rc;
-	}
-	*odump = oj.out;
-	*olen = oj.len;
-	return rc;
+	memset(j, 0, sizeof(*j));
+	j->side = s;
+	j->db = db;
+	j->timeout_ms = timeout_ms;
+	j->threaded = pthread_create(&j->thread, NULL, dump_thread, j) == 0;
 }
 
-/* Schema and rows of database db on both sides, as one object of "databases". */
+/* Waits for j (runs it here if no thread could be had); 0 or -errno with j->err. */
+static int dump_finish(struct dump_job *j)
+{
+	if (j->threaded)
+		pthread_join(j->thread, NULL);
+	else
+		dump_thread(j);
+	return j->rc;
+}
+
+/*
+ * Schema and rows of database db on both sides, as one object of "databases". Both sides'
+ * pg_dump run while the rows are compared, unless the store shows that no catalog changed on
+ * either side (then the schemas are the same without asking).
+ */
 static int diff_database(const struct rift_diff_side *b, const struct rift_diff_side *o,
 			 const char *db, const struct rift_diff_opts *opts, json_t *dbs, char *err,
 			 size_t errlen)
 {
-	char *bdump = NULL, *odump = NULL, *sql = NULL;
-	size_t blen = 0, olen = 0;
+	struct dump_job bj = { 0 }, oj = { 0 };
+	struct rift_diff_rows rows;
+	char *sql = NULL;
 	PGconn *bc = NULL, *oc = NULL;
 	json_t *schema = NULL, *tables = json_array(), *scan = NULL, *d;
+	int64_t t0 = rift_diff_now_ms(), t_rows = 0, t_dumps = 0;
+	bool same_catalogs = false, dumping = false;
 	int rc;
 
-	rc = dump_both(b, o, db, opts, &bdump, &blen, &odump, &olen, err, errlen);
-	if (rc == 0 && !rift_diff_charge(opts->budget, NULL, b->name, blen, err, errlen))
-		rc = -EFBIG;
-	if (rc == 0 && !rift_diff_charge(opts->budget, NULL, o->name, olen, err, errlen))
-		rc = -EFBIG;
-	if (rc != 0)
-		goto out;
-	schema =
-	    rift_diff_schema(bdump, blen, odump, olen, opts->with_text, opts->sql ? &sql : NULL);
-	if (schema == NULL || tables == NULL) {
-		snprintf(err, errlen, "out of memory comparing the schemas of database \"%s\"", db);
-		rc = -ENOMEM;
-		goto out;
-	}
+	memset(&rows, 0, sizeof(rows));
 	bc = connect_side(b, db, opts->timeout_ms, err, errlen);
 	oc = bc ? connect_side(o, db, opts->timeout_ms, err, errlen) : NULL;
 	if (bc == NULL || oc == NULL) {
 		rc = -ECONNREFUSED;
 		goto out;
 	}
+	if (tables == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
 	budget_who(opts, bc, b->name, oc, o->name);
-	rc = rift_diff_data(bc, oc, opts, tables, &scan, err, errlen);
+	rc = rift_diff_rows_begin(bc, oc, opts, &rows, err, errlen);
+	if (rc == 0)
+		rc = rift_diff_narrow_catalogs(&rows.n, bc, oc, opts, &same_catalogs, err, errlen);
+	if (rc == 0 && !same_catalogs) {
+		dump_start(&bj, b, db, opts->timeout_ms);
+		dump_start(&oj, o, db, opts->timeout_ms);
+		dumping = true;
+	}
+	if (rc == 0)
+		rc = rift_diff_rows_compare(&rows, bc, oc, opts, tables, &scan, err, errlen);
 	budget_who(opts, NULL, NULL, NULL, NULL);
+	t_rows = rift_diff_now_ms() - t0;
+	if (dumping) {
+		/* always joined: the threads use db and the sides */
+		int brc = dump_finish(&bj), orc = dump_finish(&oj);
+		if (rc == 0 && (brc != 0 || orc != 0)) {
+			snprintf(err, errlen, "%s", brc != 0 ? bj.err : oj.err);
+			rc = brc != 0 ? brc : orc;
+		}
+		if (rc == 0 &&
+		    (!rift_diff_charge(opts->budget, NULL, b->name, bj.len, err, errlen) ||
+		     !rift_diff_charge(opts->budget, NULL, o->name, oj.len, err, errlen)))
+			rc = -EFBIG;
+	}
+	t_dumps = rift_diff_now_ms() - t0;
 	if (rc != 0)
 		goto out;
+	/* the same catalogs: two empty dumps compare as the same schema */
+	schema = rift_diff_schema(bj.out ? bj.out : "", bj.len, oj.out ? oj.out : "", oj.len,
+				  opts->with_text, opts->sql ? &sql : NULL);
+	if (schema == NULL || json_object_set_new(scan, "schema_dumped", json_boolean(dumping))) {
+		snprintf(err, errlen, "out of memory comparing the schemas of database \"%s\"", db);
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (dumping)
+		LOG_INFO("diff", "database %s: rows %lld ms, pg_dump beside them %lld ms",
+			 rows.n.dboid[0] ? rows.n.dboid : "?", (long long)t_rows,
+			 (long long)t_dumps);
+	else
+		LOG_INFO("diff", "database %s: rows %lld ms, no catalog changed (no pg_dump)",
+			 rows.n.dboid, (long long)t_rows);
 	d = json_pack("{s:s,s:O,s:O,s:O}", "name", db, "schema", schema, "tables", tables, "scan",
 		      scan);
 	if (d != NULL && sql != NULL)
@@ -153,10 +191,11 @@ static int diff_database(const struct rift_diff_side *b, const struct rift_diff_
 		snprintf(err, errlen, "out of memory");
 	}
 out:
+	rift_diff_rows_end(&rows);
 	PQfinish(bc);
 	PQfinish(oc);
-	free(bdump);
-	free(odump);
+	free(bj.out);
+	free(oj.out);
 	free(sql);
 	json_decref(schema);
 	json_decref(tables);

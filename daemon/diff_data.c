@@ -1,5 +1,6 @@
 /* diff_data.c — row diff of one database on two branch servers: per table, keyed by primary
  * key (whole rows without one), merged from two ordered streams. */
+#include <assert.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <poll.h>
@@ -24,7 +25,7 @@ void rift_diff_ident(struct dbuf *b, const char *s)
 	dbuf_put(b, "\"", 1);
 }
 
-static int64_t now_ms(void)
+int64_t rift_diff_now_ms(void)
 {
 	struct timespec ts;
 
@@ -42,7 +43,7 @@ static PGresult *next_result(PGconn *c, int64_t deadline, bool *timed_out)
 	*timed_out = false;
 	while (PQisBusy(c)) {
 		struct pollfd p = { .fd = PQsocket(c), .events = POLLIN };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - rift_diff_now_ms();
 		if (left <= 0) {
 			*timed_out = true;
 			return NULL;
@@ -70,7 +71,7 @@ PGresult *rift_diff_query(PGconn *c, const char *sql, int n, const char *const *
 			  const struct rift_diff_opts *opts, int max_rows, const char *what,
 			  char *err, size_t errlen)
 {
-	int64_t deadline = now_ms() + opts->timeout_ms + 1000;
+	int64_t deadline = rift_diff_now_ms() + opts->timeout_ms + 1000;
 	PGresult *r = NULL, *rows = NULL, *last = NULL;
 	bool timed_out = false;
 	int nrows = 0, f;
@@ -342,7 +343,7 @@ static int diff_table(PGconn *b, PGconn *o, const char *schema, const char *name
 		rc = -EIO;
 		goto out;
 	}
-	deadline = now_ms() + opts->timeout_ms + 1000;
+	deadline = rift_diff_now_ms() + opts->timeout_ms + 1000;
 	if (advance(&sb, deadline, err, errlen) != 0 || advance(&so, deadline, err, errlen) != 0) {
 		rc = -EIO;
 		goto drain;
@@ -529,45 +530,57 @@ out:
 	return rc;
 }
 
-int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json_t *out,
-		   json_t **scan, char *err, size_t errlen)
+int rift_diff_rows_begin(PGconn *b, PGconn *o, const struct rift_diff_opts *opts,
+			 struct rift_diff_rows *r, char *err, size_t errlen)
 {
-	struct rift_diff_narrowing n;
-	PGresult *bt = NULL, *ot = NULL;
-	int i = 0, j = 0, rc = 0, c;
+	PGresult *bb = NULL, *ob = NULL;
+	int64_t t0;
+	int rc = 0;
 
-	*scan = NULL;
-	memset(&n, 0, sizeof(n));
+	memset(r, 0, sizeof(*r));
 	/* one snapshot per side for every table */
-	bt = rift_diff_query(b, "begin isolation level repeatable read read only", 0, NULL, opts, 0,
+	bb = rift_diff_query(b, "begin isolation level repeatable read read only", 0, NULL, opts, 0,
 			     "rows", err, errlen);
-	ot = bt ? rift_diff_query(o, "begin isolation level repeatable read read only", 0, NULL,
+	ob = bb ? rift_diff_query(o, "begin isolation level repeatable read read only", 0, NULL,
 				  opts, 0, "rows", err, errlen)
 		: NULL;
-	if (bt == NULL || ot == NULL) {
+	if (bb == NULL || ob == NULL) {
 		rc = -EIO;
 		goto out;
 	}
-	PQclear(bt);
-	PQclear(ot);
-	bt = rift_diff_query(b, TABLES_SQL, 0, NULL, opts, RIFT_DIFF_MAX_TABLES, "tables", err,
-			     errlen);
-	ot = bt ? rift_diff_query(o, TABLES_SQL, 0, NULL, opts, RIFT_DIFF_MAX_TABLES, "tables", err,
-				  errlen)
-		: NULL;
-	if (bt == NULL || ot == NULL) {
+	r->bt = rift_diff_query(b, TABLES_SQL, 0, NULL, opts, RIFT_DIFF_MAX_TABLES, "tables", err,
+				errlen);
+	r->ot = r->bt ? rift_diff_query(o, TABLES_SQL, 0, NULL, opts, RIFT_DIFF_MAX_TABLES,
+					"tables", err, errlen)
+		      : NULL;
+	if (r->bt == NULL || r->ot == NULL) {
 		rc = -EIO;
 		goto out;
 	}
-	if (PQnfields(bt) != 7 || PQnfields(ot) != 7) {
+	if (PQnfields(r->bt) != 7 || PQnfields(r->ot) != 7) {
 		snprintf(err, errlen, "a branch server answered the list of tables oddly");
 		rc = -EIO;
 		goto out;
 	}
 	/* the snapshots are taken (by the query above): now the store can stand for them */
-	rc = rift_diff_narrow_begin(b, o, opts, &n, err, errlen);
-	if (rc != 0)
-		goto out;
+	t0 = rift_diff_now_ms();
+	rc = rift_diff_narrow_begin(b, o, opts, &r->n, err, errlen);
+	r->checkpoint_ms = rift_diff_now_ms() - t0;
+out:
+	PQclear(bb);
+	PQclear(ob);
+	return rc;
+}
+
+int rift_diff_rows_compare(struct rift_diff_rows *r, PGconn *b, PGconn *o,
+			   const struct rift_diff_opts *opts, json_t *out, json_t **scan, char *err,
+			   size_t errlen)
+{
+	const PGresult *bt = r->bt, *ot = r->ot;
+	int i = 0, j = 0, rc = 0, c;
+
+	assert(bt != NULL && ot != NULL);
+	*scan = NULL;
 	while (rc == 0 && (i < PQntuples(bt) || j < PQntuples(ot))) {
 		const char *bs = i < PQntuples(bt) ? PQgetvalue(bt, i, 1) : NULL;
 		const char *os = j < PQntuples(ot) ? PQgetvalue(ot, j, 1) : NULL;
@@ -578,7 +591,7 @@ int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json
 					? strcmp(bs, os)
 					: strcmp(PQgetvalue(bt, i, 2), PQgetvalue(ot, j, 2)));
 		if (c == 0) {
-			rc = compare_table(b, o, bt, i, ot, j, &n, opts, out, err, errlen);
+			rc = compare_table(b, o, bt, i, ot, j, &r->n, opts, out, err, errlen);
 			i++;
 			j++;
 			continue;
@@ -601,26 +614,30 @@ int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json
 		else
 			j++;
 	}
-	if (rc == 0) {
-		if (n.on)
-			/* counts only: names come from the branch and may hold line breaks */
-			LOG_INFO("diff",
-				 "database %s: %lld tables compared, %lld skipped (no changed "
-				 "block), %lld read %lld changed blocks, %lld in full (%lld "
-				 "rewritten)",
-				 n.dboid, n.compared, n.skipped, n.narrowed, n.blocks_read, n.full,
-				 n.rewritten);
-		else
-			LOG_INFO("diff", "whole tables compared: %s", n.why_not);
-		*scan = rift_diff_narrow_report(&n);
-		if (*scan == NULL) {
-			snprintf(err, errlen, "out of memory");
-			rc = -ENOMEM;
-		}
+	if (rc != 0)
+		return rc;
+	if (r->n.on)
+		/* counts only: names come from the branch and may hold line breaks */
+		LOG_INFO("diff",
+			 "database %s: %lld tables compared, %lld skipped (no changed block), "
+			 "%lld read %lld changed blocks, %lld in full (%lld rewritten); "
+			 "checkpoints %lld ms",
+			 r->n.dboid, r->n.compared, r->n.skipped, r->n.narrowed, r->n.blocks_read,
+			 r->n.full, r->n.rewritten, (long long)r->checkpoint_ms);
+	else
+		LOG_INFO("diff", "whole tables compared: %s", r->n.why_not);
+	*scan = rift_diff_narrow_report(&r->n);
+	if (*scan == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
-out:
-	rift_diff_narrow_end(&n);
-	PQclear(bt);
-	PQclear(ot);
-	return rc;
+	return 0;
+}
+
+void rift_diff_rows_end(struct rift_diff_rows *r)
+{
+	rift_diff_narrow_end(&r->n);
+	PQclear(r->bt);
+	PQclear(r->ot);
+	r->bt = r->ot = NULL;
 }

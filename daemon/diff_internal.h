@@ -39,6 +39,9 @@ bool rift_diff_charge(struct rift_diff_budget *b, const PGconn *c, const char *n
 /* The branch connection c is to, or "a branch". */
 const char *rift_diff_who(const struct rift_diff_budget *b, const PGconn *c);
 
+/* Monotonic milliseconds, for deadlines and the phase times diff logs. */
+int64_t rift_diff_now_ms(void);
+
 /*
  * One query in single-row mode (libpq never buffers a whole answer) with a client-side deadline
  * too, each row charged to opts->budget, at most max_rows rows (what stands for them is named
@@ -47,13 +50,6 @@ const char *rift_diff_who(const struct rift_diff_budget *b, const PGconn *c);
 PGresult *rift_diff_query(PGconn *c, const char *sql, int n, const char *const *params,
 			  const struct rift_diff_opts *opts, int max_rows, const char *what,
 			  char *err, size_t errlen);
-
-/*
- * Row diff of every table of one database; appends table objects to out (a JSON array) and
- * sets *scan (caller decrefs) to what narrowing by the store did (docs/cli.md).
- */
-int rift_diff_data(PGconn *b, PGconn *o, const struct rift_diff_opts *opts, json_t *out,
-		   json_t **scan, char *err, size_t errlen);
 
 /*
  * `pg_dump --schema-only` of database dbname on side s, run as the branch server's own uid;
@@ -116,8 +112,44 @@ void rift_diff_plan_free(struct rift_diff_plan *p);
 int rift_diff_narrow_note(struct rift_diff_narrowing *n, const struct rift_diff_plan *p,
 			  const char *schema, const char *name, const char *bytes);
 
+/*
+ * Whether the store shows that neither side (b, o: inside rift_diff_rows_begin's snapshots)
+ * wrote a block of any system catalog of the database, or of a shared catalog, since the chains
+ * parted: then pg_dump --schema-only prints the same on both sides, from the same catalog
+ * blocks, and need not run. *same false when narrowing is off or anything is unsure (a catalog
+ * rewritten, a hint bit set and flushed: the dumps run then). 0, or -EIO with *err when a query
+ * failed.
+ */
+int rift_diff_narrow_catalogs(const struct rift_diff_narrowing *n, PGconn *b, PGconn *o,
+			      const struct rift_diff_opts *opts, bool *same, char *err,
+			      size_t errlen);
+
 /* The database's "scan" object (new reference, NULL without memory). */
 json_t *rift_diff_narrow_report(struct rift_diff_narrowing *n);
 void rift_diff_narrow_end(struct rift_diff_narrowing *n);
+
+/* One database's row comparison between rift_diff_rows_begin and _end. */
+struct rift_diff_rows {
+	PGresult *bt, *ot;            /* the tables of each side, in one snapshot per side */
+	struct rift_diff_narrowing n; /* what the store says (n.on) */
+	int64_t checkpoint_ms;        /* what flushing both servers took, for the log */
+};
+
+/*
+ * Takes one snapshot per side (b, o: connections to one database, left inside a read-only
+ * transaction), lists both sides' tables, and asks whether the store can stand for them
+ * (rift_diff_narrow_begin). 0 or -errno with *err; rift_diff_rows_end in every case.
+ */
+int rift_diff_rows_begin(PGconn *b, PGconn *o, const struct rift_diff_opts *opts,
+			 struct rift_diff_rows *r, char *err, size_t errlen);
+
+/*
+ * Row diff of every table listed by rift_diff_rows_begin; appends table objects to out (a JSON
+ * array) and sets *scan (caller decrefs) to what narrowing by the store did (docs/cli.md).
+ */
+int rift_diff_rows_compare(struct rift_diff_rows *r, PGconn *b, PGconn *o,
+			   const struct rift_diff_opts *opts, json_t *out, json_t **scan, char *err,
+			   size_t errlen);
+void rift_diff_rows_end(struct rift_diff_rows *r);
 
 #endif

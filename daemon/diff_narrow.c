@@ -123,6 +123,100 @@ static uint64_t oid_of(const char *s)
 	return errno == 0 && *end == '\0' && v <= 0xffffffffull ? v : 0;
 }
 
+/*
+ * The files of every system catalog of the database (and the shared ones, global/...), as
+ * pg_dump --schema-only reads them. Left out: the planner's statistics (pg_statistic,
+ * pg_statistic_ext_data and their TOAST tables), which ANALYZE rewrites and no dump prints.
+ * Catalogs and their TOAST tables have oids below FirstNormalObjectId (16384).
+ */
+#define CATALOGS_SQL                                                                               \
+	"select p from (select pg_catalog.pg_relation_filepath(c.oid) p from pg_catalog.pg_class " \
+	"c where c.oid < 16384 and c.relkind in ('r', 't') and c.oid not in (2619, 3429) and "     \
+	"c.oid not in (select s.reltoastrelid from pg_catalog.pg_class s where s.oid in (2619, "   \
+	"3429))) f order by p collate \"C\""
+#define MAX_CATALOGS 10000 /* catalog files a server may list (PostgreSQL 15 has about 120) */
+
+/* A catalog file's path as the server names it: "global/N" or "base/<this database>/N". */
+static bool catalog_path_ok(const struct rift_diff_narrowing *n, const char *path)
+{
+	size_t dl = strlen(n->dboid);
+	const char *file;
+
+	if (strncmp(path, "global/", 7) == 0)
+		file = path + 7;
+	else if (strncmp(path, "base/", 5) == 0 && strncmp(path + 5, n->dboid, dl) == 0 &&
+		 path[5 + dl] == '/')
+		file = path + 6 + dl;
+	else
+		return false;
+	return file[0] != '\0' && strlen(file) < 12 && strspn(file, "0123456789") == strlen(file);
+}
+
+/* Whether neither side wrote a block of the file at path (any segment) since the chains
+ * parted; false too when the store cannot say. */
+static bool file_unchanged(const struct rift_diff_narrow *nw, const char *path)
+{
+	struct rift_file_changes fc;
+	char seg_path[96];
+	uint64_t seg;
+	bool same = true;
+
+	for (seg = 0; same; seg++) {
+		if (seg == 0)
+			snprintf(seg_path, sizeof(seg_path), "%s", path);
+		else
+			snprintf(seg_path, sizeof(seg_path), "%s.%" PRIu64, path, seg);
+		/* max 0: the store's counts alone answer, no key is read */
+		if (rift_store_file_changes(nw->store, nw->a, nw->b, seg_path, 0, &fc) != 0)
+			return false;
+		if (seg > 0 && !fc.in_a && !fc.in_b) {
+			free(fc.changed);
+			break;
+		}
+		same = fc.in_a && fc.in_b && fc.same_file && !fc.overflow && fc.nchanged == 0 &&
+		       fc.blocks_a == fc.blocks_b && fc.tail >= fc.blocks_a;
+		free(fc.changed);
+		if (fc.blocks_a < SEG_BLOCKS)
+			break;
+	}
+	return same;
+}
+
+int rift_diff_narrow_catalogs(const struct rift_diff_narrowing *n, PGconn *b, PGconn *o,
+			      const struct rift_diff_opts *opts, bool *same, char *err,
+			      size_t errlen)
+{
+	PGresult *r[2] = { NULL, NULL };
+	int i, rc = 0;
+
+	*same = false;
+	if (!n->on)
+		return 0;
+	r[0] =
+	    rift_diff_query(b, CATALOGS_SQL, 0, NULL, opts, MAX_CATALOGS, "catalogs", err, errlen);
+	r[1] = r[0] ? rift_diff_query(o, CATALOGS_SQL, 0, NULL, opts, MAX_CATALOGS, "catalogs", err,
+				      errlen)
+		    : NULL;
+	if (r[0] == NULL || r[1] == NULL) {
+		rc = -EIO;
+		goto out;
+	}
+	if (PQnfields(r[0]) != 1 || PQnfields(r[1]) != 1 || PQntuples(r[0]) != PQntuples(r[1]) ||
+	    PQntuples(r[0]) == 0)
+		goto out;
+	for (i = 0; i < PQntuples(r[0]); i++) {
+		const char *path = PQgetvalue(r[0], i, 0);
+		if (strcmp(path, PQgetvalue(r[1], i, 0)) != 0 || !catalog_path_ok(n, path) ||
+		    !file_unchanged(opts->narrow, path))
+			goto out;
+	}
+	*same = true;
+out:
+	PQclear(r[0]);
+	PQclear(r[1]);
+	return rc;
+}
+
 /* Adds the changes of one segment file to the relation's: blocks shifted by the segment. */
 static int add_segment(struct rift_diff_plan *p, const struct rift_file_changes *fc, uint64_t seg,
 		       size_t max)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # diff_schema.sh — `rift diff`: every kind of schema change is reported, and `--sql` applied to the
-# other side makes `pg_dump --schema-only` of both equal; a branch against itself, unknown names.
+# other side makes `pg_dump --schema-only` of both equal; an untouched database is not dumped, a
+# renamed owner is still seen; a branch against itself, unknown names.
 source "$RIFT_TESTLIB"
 export RIFT_STATE=$TEST_TMP/state PATH=$RIFT_BIN:$PATH
 
@@ -100,6 +101,32 @@ run_sql "$(rift url back)" "$TEST_TMP/to_main.sql"
 dump main >"$TEST_TMP/main.sql" && dump back >"$TEST_TMP/back.sql" || fail "pg_dump main/back"
 diff -u "$TEST_TMP/main.sql" "$TEST_TMP/back.sql" >"$TEST_TMP/dumps2.diff" ||
 	fail "reverse --sql left differences: $(head -60 "$TEST_TMP/dumps2.diff"; echo ----; cat "$TEST_TMP/to_main.sql")"
+
+# the store stands for the schema too: a database neither side migrated is not dumped (the
+# answer is still "no change"); a role renamed, which only a shared catalog holds but the dump's
+# OWNER TO lines name, is still found. calm0 owns a table by another role, frozen and written
+# out (so reading its catalogs in a child dirties no page), then stops for calm to be made.
+rift create calm0 >/dev/null || fail "create calm0"
+psql -X -q -v ON_ERROR_STOP=1 "$(rift url calm0)" >>"$TEST_TMP/psql.out" 2>&1 <<'EOF' || fail "calm0: $(tail -3 "$TEST_TMP/psql.out")"
+create role owner2;
+create table owned (id int);
+alter table owned owner to owner2;
+vacuum (freeze);
+checkpoint;
+EOF
+rift stop calm0 >/dev/null || fail "stop calm0"
+rift create calm --from calm0 >/dev/null || fail "create calm"
+psql -X -q "$(rift url calm)" -c 'select count(*) from owned' >/dev/null || fail "calm does not answer"
+rift --json diff calm >"$TEST_TMP/calm.json" || fail "rift diff calm: $(cat "$TEST_TMP/calm.json")"
+jq -e "$db | .scan.schema_dumped == false and (.schema | (.added + .removed + .changed) | length == 0)" \
+	"$TEST_TMP/calm.json" >/dev/null ||
+	fail "an untouched database was dumped or differs: $(jq -c "$db | {schema, scan}" "$TEST_TMP/calm.json")"
+psql -X -q -v ON_ERROR_STOP=1 "$(rift url calm)" -c "alter role owner2 rename to renamed_owner" \
+	>>"$TEST_TMP/psql.out" 2>&1 || fail "rename the owner: $(tail -3 "$TEST_TMP/psql.out")"
+rift --json diff calm >"$TEST_TMP/calm2.json" || fail "rift diff calm after the rename"
+jq -e "$db | .scan.schema_dumped and ([.schema.changed[] | select(.name == \"owned\")] | length > 0)" \
+	"$TEST_TMP/calm2.json" >/dev/null ||
+	fail "the owner's new name is not seen: $(jq -c "$db | {schema, scan}" "$TEST_TMP/calm2.json")"
 
 # without OTHER: against the fork point (feat's migration, all added); errors
 rift --json diff feat >"$TEST_TMP/d3.json" || fail "rift diff feat (against its fork point)"
