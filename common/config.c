@@ -86,9 +86,13 @@ static const struct key keys[] = {
 	  "start before the first query); refilled while main is stopped; 0 = none" },
 	{ "instances", "max_starting", K_INT, OFF(max_starting), "0", 0, 10000,
 	  "servers that may be starting at once; more wait their turn, first come first served, "
-	  "within start_timeout; 0 = two per CPU" },
+	  "within queue_timeout; 0 = two per CPU" },
 	{ "instances", "start_timeout", K_INT, OFF(start_timeout_s), "60", 1, 3600,
-	  "seconds a server may take to accept connections (crash recovery included)" },
+	  "seconds a server may take to accept connections once its start began (crash recovery "
+	  "included)" },
+	{ "instances", "queue_timeout", K_INT, OFF(queue_timeout_s), "600", 1, 86400,
+	  "seconds a start may wait for one of the max_starting slots; its clients are held "
+	  "meanwhile and get SQLSTATE 57P03 only after it" },
 	{ "instances", "stop_timeout", K_INT, OFF(stop_timeout_s), "30", 1, 3600,
 	  "seconds of fast shutdown before the server is told to quit immediately" },
 	{ "fs", "threads", K_INT, OFF(fs_threads), "4", 1, 64,

@@ -53,7 +53,8 @@ struct start_waiter {
 /*
  * Takes one of max_starting start slots, first come first served, waiting until deadline.
  * Starts are CPU-bound (recovery, the page cache, FUSE); running them all at once makes every
- * one slow, while a bounded number finish early and free their clients. 0 or -ETIMEDOUT.
+ * one slow, while a bounded number finish early and free their clients. 0, -ETIMEDOUT, or
+ * -ECANCELED once riftd is stopping (rift_manager_close_queue).
  */
 static int start_slot_take(struct rift_manager *m, const struct timespec *deadline)
 {
@@ -69,10 +70,13 @@ static int start_slot_take(struct rift_manager *m, const struct timespec *deadli
 	pthread_mutex_lock(&m->mu);
 	*m->start_tail = &w;
 	m->start_tail = &w.next;
-	while (rc == 0 && (m->start_queue != &w || m->starting >= m->max_starting))
+	while (rc == 0 && !m->queue_closed &&
+	       (m->start_queue != &w || m->starting >= m->max_starting))
 		rc = pthread_cond_timedwait(&w.cv, &m->mu, deadline);
 	if (m->start_queue == &w && m->starting < m->max_starting)
 		rc = 0; /* the slot came with the timeout: take it */
+	if (m->queue_closed)
+		rc = ECANCELED;
 	for (pp = &m->start_queue; *pp != &w; pp = &(*pp)->next)
 		assert(*pp != NULL);
 	*pp = w.next;
@@ -85,7 +89,18 @@ static int start_slot_take(struct rift_manager *m, const struct timespec *deadli
 		pthread_cond_signal(&m->start_queue->cv);
 	pthread_mutex_unlock(&m->mu);
 	pthread_cond_destroy(&w.cv);
-	return rc == 0 ? 0 : -ETIMEDOUT;
+	return rc == 0 ? 0 : rc == ECANCELED ? -ECANCELED : -ETIMEDOUT;
+}
+
+void rift_manager_close_queue(struct rift_manager *m)
+{
+	struct start_waiter *w;
+
+	pthread_mutex_lock(&m->mu);
+	m->queue_closed = true;
+	for (w = m->start_queue; w != NULL; w = w->next)
+		pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&m->mu);
 }
 
 static void start_slot_give(struct rift_manager *m)
@@ -477,6 +492,7 @@ enum rift_status manager_start_locked(struct rift_manager *m, struct bstate *b, 
 {
 	struct timespec queued, deadline, started, done;
 	enum rift_status st;
+	int rc;
 
 	if (b->running && rift_instance_alive(&b->inst))
 		return RIFT_OK;
@@ -493,14 +509,23 @@ enum rift_status manager_start_locked(struct rift_manager *m, struct bstate *b, 
 		pthread_mutex_unlock(&m->mu);
 		return RIFT_FAILED;
 	}
+	/* the queue has a limit of its own: on a small machine a burst of a hundred jobs waits
+	 * minutes for slots while every start takes seconds, and a client held is better served
+	 * than one refused after start_timeout (its own connect_timeout still applies) */
 	deadline = queued;
-	deadline.tv_sec += m->cfg.start_timeout_s;
-	if (start_slot_take(m, &deadline) != 0) {
+	deadline.tv_sec += m->cfg.queue_timeout_s;
+	rc = start_slot_take(m, &deadline);
+	if (rc == -ECANCELED) {
+		snprintf(err, errlen, "riftd is stopping; branch \"%s\" was not started", b->name);
+		LOG_INFO("manager", "%s (its start was queued for a slot)", err);
+		return RIFT_UNAVAILABLE;
+	}
+	if (rc != 0) {
 		snprintf(err, errlen,
 			 "branch \"%s\" waited %d s for one of the %d start slots ([instances] "
 			 "max_starting); too many branches are starting at once — retry, or raise "
-			 "max_starting or start_timeout in rift.conf",
-			 b->name, m->cfg.start_timeout_s, m->max_starting);
+			 "max_starting or queue_timeout in rift.conf",
+			 b->name, m->cfg.queue_timeout_s, m->max_starting);
 		return RIFT_UNAVAILABLE;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &started);

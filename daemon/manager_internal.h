@@ -71,6 +71,7 @@ struct rift_manager {
 	/* server starts running at once (m->mu), and the clients queued for a slot, oldest first */
 	int starting, max_starting;
 	struct start_waiter *start_queue, **start_tail;
+	bool queue_closed; /* riftd is stopping: queued starts give up (under mu) */
 	/* the warm pool: servers started ahead on fresh branches of main, renamed at create */
 	pthread_t warm;
 	bool warm_started;

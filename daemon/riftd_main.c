@@ -149,6 +149,9 @@ int main(int argc, char **argv)
 	}
 	sd_notify(0, "STOPPING=1");
 	LOG_INFO("riftd", "stopping: servers, mounts, store");
+	/* starts queued for a slot give up now: the API's requests and the router's start
+	 * threads are waited for below, and a queued start may otherwise wait queue_timeout */
+	rift_manager_close_queue(m);
 	rift_api_stop(api); /* first: its requests may still ask the router for sessions */
 	rift_router_stop(router);
 	rift_manager_close(m);

@@ -955,7 +955,8 @@ void rift_router_stop(struct rift_router *r)
 		pthread_join(r->thread, NULL);
 	}
 	tls_relay_close(r); /* before the clients whose sessions its threads relay */
-	while (atomic_load(&r->workers) > 0) { /* start threads finish within start_timeout */
+	/* start threads finish within start_timeout (riftd closed the start queue first) */
+	while (atomic_load(&r->workers) > 0) {
 		struct timespec tick = { 0, 20 * 1000 * 1000 };
 		nanosleep(&tick, NULL);
 	}

@@ -36,6 +36,7 @@ struct rift_config {
 	int shared_buffers_mb;
 	int idle_timeout_s; /* 0 = never stop idle instances */
 	int start_timeout_s;
+	int queue_timeout_s;
 	int max_starting; /* servers starting at once; 0 = two per CPU */
 	int warm;         /* servers kept started on fresh branches of main for creates */
 	int stop_timeout_s;

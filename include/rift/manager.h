@@ -49,6 +49,13 @@ int rift_manager_open(const char *state_dir, struct rift_manager **out, char *er
 /* Stops every server, unmounts every branch, closes the store. NULL is fine. */
 void rift_manager_close(struct rift_manager *m);
 
+/*
+ * Starts still waiting for a start slot give up ("riftd is stopping") and no new one waits:
+ * called before the router waits for its start threads, which may be queued for up to
+ * [instances] queue_timeout.
+ */
+void rift_manager_close_queue(struct rift_manager *m);
+
 const struct rift_config *rift_manager_config(struct rift_manager *m);
 const struct rift_base_meta *rift_manager_base(struct rift_manager *m);
 /* The state directory riftd runs on (its log/, run/, ...). */
