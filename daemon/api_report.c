@@ -137,7 +137,7 @@ static void narrow_for(struct rift_manager *m, const char *name, const char *oth
 	uint64_t layer;
 	bool is_base = false;
 
-	*n = (struct rift_diff_narrow){ rift_manager_store(m), name, other, NULL };
+	*n = (struct rift_diff_narrow){ .store = rift_manager_store(m), .a = name, .b = other };
 	if (!rift_manager_config(m)->diff_narrow)
 		n->off = "[diff] narrow = 0 in rift.conf";
 	else if (fork)
@@ -213,6 +213,8 @@ static enum MHD_Result diff_one(struct rift_manager *m, struct MHD_Connection *c
 		return reply_error(c, st == RIFT_NOT_FOUND ? st : RIFT_UNAVAILABLE, err);
 	}
 	narrow_for(m, name, other, fork, &narrow);
+	narrow.mnt_a = bi.datadir;
+	narrow.mnt_b = oi.datadir;
 	opts.narrow = &narrow;
 	bs = (struct rift_diff_side){ name, &bi, cfg->pg_user, rift_manager_bindir(m) };
 	os = (struct rift_diff_side){ label, &oi, cfg->pg_user, rift_manager_bindir(m) };

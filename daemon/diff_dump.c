@@ -40,7 +40,11 @@ int rift_diff_dump(const struct rift_diff_side *s, const char *dbname, int timeo
 	struct dbuf conn = { 0 }, got = { 0 };
 	char *argv[] = { exe, "--schema-only", "--no-password", "-d", NULL, NULL };
 	char *env[] = { "PGPASSFILE=/nonexistent/rift-no-passfile", "PGCONNECT_TIMEOUT=30",
-			"PGOPTIONS=-c log_statement=none", NULL };
+			/* the same rendering on both sides whatever ALTER SYSTEM set: timestamptz
+			 * constants and string literals in defaults, checks and views */
+			"PGOPTIONS=-c log_statement=none -c TimeZone=UTC -c "
+			"standard_conforming_strings=on",
+			NULL };
 	struct timespec t0, now;
 	int fds[2] = { -1, -1 }, status = 0, rc = 0;
 	pid_t pid = 0;

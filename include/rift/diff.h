@@ -30,7 +30,9 @@ struct rift_store;
 struct rift_diff_narrow {
 	struct rift_store *store;
 	const char *a, *b; /* store names of the branch side and the other side */
-	const char *off;   /* non-NULL: why this diff compares whole tables instead */
+	/* their mount points: synced after the CHECKPOINT (NULL: not synced, as in tests) */
+	const char *mnt_a, *mnt_b;
+	const char *off; /* non-NULL: why this diff compares whole tables instead */
 };
 
 /* What to compare; zero-initialise. */
