@@ -293,6 +293,7 @@ static bool log_mentions(const char *path, off_t offset, const char *needle)
 /* What a server logs once it accepts connections (PostgreSQL's text, lc_messages C or en). */
 #define READY_LINE     "database system is ready to accept connections"
 #define READY_PING_MS  100 /* ask by connecting this often when the log says nothing */
+#define READY_GAP_MS   20  /* and at most this often when it does (it may be a planted line) */
 #define READY_POLL_MS  5   /* read the log this often */
 #define READY_READ_MAX 16384
 
@@ -319,8 +320,9 @@ static bool log_says_ready(int fd, off_t *scanned)
  * several servers starting at once on a small machine, cost more CPU than the starts
  * themselves (a 270 ms start used 560 ms). The log is riftd's own file outside the branch
  * (nothing is read through the mount); its line only says when to ask, and one connection
- * confirms. A line written by a process the branch's user left behind makes riftd ask early,
- * nothing more; a server logging in another language is asked every READY_PING_MS.
+ * confirms. A line written by a process the branch's user left behind makes riftd ask early
+ * (every READY_GAP_MS at most), nothing more; a server logging in another language is asked
+ * every READY_PING_MS.
  * 0, -EADDRINUSE (another server took the port), -EIO (it exited), -ETIMEDOUT; *err set.
  */
 static int wait_ready(const struct rift_config *cfg, struct rift_instance *inst,
@@ -331,11 +333,18 @@ static int wait_ready(const struct rift_config *cfg, struct rift_instance *inst,
 	char why[512];
 	int fd = open(inst->logpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc;
 	off_t scanned = log_start;
-	long since_ping = 0;
+	long since_ping = READY_GAP_MS;
+	bool said_ready = false;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		if ((log_says_ready(fd, &scanned) || since_ping >= READY_PING_MS)) {
+		if (log_says_ready(fd, &scanned))
+			said_ready = true;
+		/* a process the branch's user left holding the log could write the line over and
+		 * over: each connection forks a backend, so the log's word is heeded at most every
+		 * READY_GAP_MS */
+		if ((said_ready && since_ping >= READY_GAP_MS) || since_ping >= READY_PING_MS) {
+			said_ready = false;
 			since_ping = 0;
 			if (PQpingParams(ping_params->keys, ping_params->vals, 0) == PQPING_OK) {
 				rc = 0;

@@ -35,6 +35,7 @@
 
 #define IDLE_TICK_S   2
 #define START_RETRY_S 5 /* a failed start is not retried sooner */
+#define QUEUE_RETRY_S 1 /* clients behind a start that timed out queued share its answer */
 static const double create_buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000 };
 _Static_assert(sizeof(create_buckets_ms) / sizeof(create_buckets_ms[0]) == NBUCKETS,
 	       "NBUCKETS in manager_internal.h counts create_buckets_ms");
@@ -509,6 +510,15 @@ enum rift_status manager_start_locked(struct rift_manager *m, struct bstate *b, 
 		pthread_mutex_unlock(&m->mu);
 		return RIFT_FAILED;
 	}
+	/* clients that waited on b->op behind a start that timed out in the queue get its answer
+	 * now, rather than each joining the queue again for another queue_timeout */
+	if (b->queue_failed_at.tv_sec != 0 &&
+	    seconds_between(&b->queue_failed_at, &queued) < QUEUE_RETRY_S) {
+		pthread_mutex_lock(&m->mu);
+		snprintf(err, errlen, "%s", b->error);
+		pthread_mutex_unlock(&m->mu);
+		return RIFT_UNAVAILABLE;
+	}
 	/* the queue has a limit of its own: on a small machine a burst of a hundred jobs waits
 	 * minutes for slots while every start takes seconds, and a client held is better served
 	 * than one refused after start_timeout (its own connect_timeout still applies) */
@@ -526,6 +536,10 @@ enum rift_status manager_start_locked(struct rift_manager *m, struct bstate *b, 
 			 "max_starting); too many branches are starting at once — retry, or raise "
 			 "max_starting or queue_timeout in rift.conf",
 			 b->name, m->cfg.queue_timeout_s, m->max_starting);
+		pthread_mutex_lock(&m->mu);
+		snprintf(b->error, sizeof(b->error), "%s", err);
+		pthread_mutex_unlock(&m->mu);
+		clock_gettime(CLOCK_MONOTONIC, &b->queue_failed_at);
 		return RIFT_UNAVAILABLE;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &started);
@@ -1624,6 +1638,7 @@ void rift_manager_close(struct rift_manager *m)
 
 	if (m == NULL)
 		return;
+	rift_manager_close_queue(m); /* riftd_main does it earlier; not every path gets there */
 	if (m->idle_started) {
 		pthread_mutex_lock(&m->idle_mu);
 		m->stopping = true;

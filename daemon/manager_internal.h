@@ -40,6 +40,7 @@ struct bstate {
 	bool claimed; /* a create is taking this warm server (m->mu) */
 	bool primed;  /* a warm server's first login is done: counted ready (m->mu) */
 	struct timespec failed_at; /* CLOCK_MONOTONIC of the last failed start; 0 = none (op) */
+	struct timespec queue_failed_at; /* ... of the last start that timed out queued (op) */
 	char mnt[4200];    /* where it is mounted now (a taken warm branch keeps its pool path) */
 	int routed;        /* connections the router holds open */
 	int pooled;        /* idle server sessions the router keeps for reuse */

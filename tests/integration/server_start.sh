@@ -23,8 +23,16 @@ psql -X "$(rift url slow)" -Atc 'select 42' >"$TEST_TMP/slow.out" 2>&1 &
 slow=$!
 sleep 0.5
 t0=$(date +%s%N)
+# a second client of other waits behind the first's start: it shares its answer, rather than
+# queueing for another queue_timeout
+psql -X "$(rift url other)" -Atc 'select 1' >"$TEST_TMP/other_b.out" 2>&1 &
+other_b=$!
 psql -X "$(rift url other)" -Atc 'select 1' >"$TEST_TMP/other.out" 2>&1 && fail "other answered while the only slot was taken"
 waited=$((($(date +%s%N) - t0) / 1000000))
+wait "$other_b" && fail "other's second client got an answer while the only slot was taken"
+waited_b=$((($(date +%s%N) - t0) / 1000000))
+[ "$waited_b" -lt 5500 ] || fail "other's second client waited $waited_b ms: it queued again"
+grep -q 'start slots' "$TEST_TMP/other_b.out" || fail "other's second client: $(cat "$TEST_TMP/other_b.out")"
 grep -q 'waited 3 s for one of the 1 start slots' "$TEST_TMP/other.out" ||
 	fail "no queue_timeout message: $(cat "$TEST_TMP/other.out")"
 grep -q 'queue_timeout' "$TEST_TMP/other.out" || fail "the message does not name queue_timeout: $(cat "$TEST_TMP/other.out")"
