@@ -53,8 +53,9 @@ int rift_diff_narrow_begin(PGconn *b, PGconn *o, const struct rift_diff_opts *op
 	static const char *const setup =
 	    "select d.oid::pg_catalog.text, pg_catalog.current_setting('block_size'), "
 	    "pg_catalog.current_setting('segment_size'), (select pg_catalog.count(*) from "
-	    "pg_catalog.pg_prepared_xacts), pg_catalog.pg_is_in_recovery() from "
-	    "pg_catalog.pg_database d where d.datname = pg_catalog.current_database()";
+	    "pg_catalog.pg_prepared_xacts), pg_catalog.pg_is_in_recovery(), "
+	    "pg_catalog.current_setting('max_prepared_transactions') from pg_catalog.pg_database d "
+	    "where d.datname = pg_catalog.current_database()";
 	PGresult *r[2] = { NULL, NULL };
 	PGconn *c[2] = { b, o };
 	int i, rc = 0;
@@ -90,8 +91,8 @@ int rift_diff_narrow_begin(PGconn *b, PGconn *o, const struct rift_diff_opts *op
 			goto out;
 		}
 	}
-	if (PQntuples(r[0]) != 1 || PQntuples(r[1]) != 1 || PQnfields(r[0]) != 5 ||
-	    PQnfields(r[1]) != 5) {
+	if (PQntuples(r[0]) != 1 || PQntuples(r[1]) != 1 || PQnfields(r[0]) != 6 ||
+	    PQnfields(r[1]) != 6) {
 		snprintf(n->why_not, sizeof(n->why_not), "the servers did not name their database");
 		goto out;
 	}
@@ -107,6 +108,18 @@ int rift_diff_narrow_begin(PGconn *b, PGconn *o, const struct rift_diff_opts *op
 		if (strcmp(PQgetvalue(r[i], 0, 3), "0") != 0) {
 			snprintf(n->why_not, sizeof(n->why_not),
 				 "prepared transactions are pending (pg_prepared_xacts)");
+			goto out;
+		}
+		/* nor one that was pending when the chains parted and ended differently on each
+		 * side since (committed on one, rolled back on the other): none can have been
+		 * while neither server allows them (max_prepared_transactions = 0, the default;
+		 * a server recovering one with 0 refuses to start) */
+		if (strcmp(PQgetvalue(r[i], 0, 5), "0") != 0) {
+			snprintf(
+			    n->why_not, sizeof(n->why_not),
+			    "prepared transactions are enabled (max_prepared_transactions > 0): "
+			    "one pending when the branches parted may have ended differently on "
+			    "each side");
 			goto out;
 		}
 		/* in recovery, CHECKPOINT is a restartpoint that may write nothing */
