@@ -221,7 +221,7 @@ static enum MHD_Result diff_one(struct rift_manager *m, struct MHD_Connection *c
 	rc = rift_diff_branches(&bs, &os, &opts, &doc, err, sizeof(err));
 	rift_manager_release(m, name);
 	if (fork)
-		rift_manager_fork_drop_later(m, other);
+		rift_manager_fork_drop(m, other, true);
 	else
 		rift_manager_release(m, other);
 	if (rc != 0) {

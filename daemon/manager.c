@@ -1193,42 +1193,6 @@ void rift_manager_fork_drop(struct rift_manager *m, const char *tmp, bool held)
 	manager_save_running(m);
 }
 
-void rift_manager_fork_drop_later(struct rift_manager *m, const char *tmp)
-{
-	const int cap = (int)(sizeof(m->fork_drops) / sizeof(m->fork_drops[0]));
-	bool queued = false;
-
-	rift_manager_release(m, tmp);
-	pthread_mutex_lock(&m->idle_mu);
-	if (m->idle_started && !m->stopping && m->nfork_drops < cap &&
-	    strlen(tmp) < sizeof(m->fork_drops[0])) {
-		snprintf(m->fork_drops[m->nfork_drops++], sizeof(m->fork_drops[0]), "%s", tmp);
-		pthread_cond_signal(&m->idle_cv);
-		queued = true;
-	}
-	pthread_mutex_unlock(&m->idle_mu);
-	if (!queued)
-		rift_manager_fork_drop(m, tmp, false);
-}
-
-/* Drops the fork-point branches rift_manager_fork_drop_later queued; idle_mu not held. */
-static void fork_drops_run(struct rift_manager *m)
-{
-	char name[sizeof(m->fork_drops[0])];
-
-	for (;;) {
-		pthread_mutex_lock(&m->idle_mu);
-		if (m->nfork_drops == 0) {
-			pthread_mutex_unlock(&m->idle_mu);
-			return;
-		}
-		m->nfork_drops--;
-		snprintf(name, sizeof(name), "%s", m->fork_drops[m->nfork_drops]);
-		pthread_mutex_unlock(&m->idle_mu);
-		rift_manager_fork_drop(m, name, false);
-	}
-}
-
 const char *rift_manager_bindir(struct rift_manager *m)
 {
 	return m->bindir;
@@ -1319,7 +1283,6 @@ static void *idle_main(void *arg)
 		if (m->stopping)
 			break;
 		pthread_mutex_unlock(&m->idle_mu);
-		fork_drops_run(m);
 		pthread_mutex_lock(&m->mu);
 		n = m->n;
 		pthread_mutex_unlock(&m->mu);
@@ -1647,7 +1610,6 @@ void rift_manager_close(struct rift_manager *m)
 		pthread_mutex_unlock(&m->idle_mu);
 		pthread_join(m->idle, NULL);
 	}
-	fork_drops_run(m); /* what the idle thread had no tick left for */
 	if (m->warm_started)
 		pthread_join(m->warm, NULL);
 	for (i = 0; i < m->n; i++) {

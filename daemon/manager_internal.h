@@ -82,10 +82,6 @@ struct rift_manager {
 	pthread_mutex_t idle_mu;
 	pthread_cond_t idle_cv;
 	bool stopping;
-	/* fork-point branches diffs are done with, stopped and deleted by the idle thread so that
-	 * a diff's answer does not wait for them (under idle_mu) */
-	char fork_drops[16][64];
-	int nfork_drops;
 	/* create latency, for /metrics */
 	uint64_t create_hist[NBUCKETS + 1];
 	uint64_t create_count;

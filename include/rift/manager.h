@@ -115,13 +115,6 @@ enum rift_status rift_manager_fork_hold(struct rift_manager *m, const char *name
 /* Stops and deletes a temporary fork-point branch (released first when held). */
 void rift_manager_fork_drop(struct rift_manager *m, const char *tmp, bool held);
 
-/*
- * Releases a held fork-point branch and has the idle thread stop and delete it soon: stopping
- * its server (a shutdown checkpoint) took a third of a second off every `rift diff BRANCH`.
- * Dropped at once when the queue is full or riftd is stopping.
- */
-void rift_manager_fork_drop_later(struct rift_manager *m, const char *tmp);
-
 /* Where the Postgres binaries of the base are (pg_dump, ...). */
 const char *rift_manager_bindir(struct rift_manager *m);
 
