@@ -1174,7 +1174,11 @@ void rift_manager_fork_drop(struct rift_manager *m, const char *tmp, bool held)
 	b = manager_get_state(m, tmp);
 	if (b != NULL) {
 		pthread_mutex_lock(&b->op);
-		stop_locked(m, b);
+		/* an immediate stop, as rift delete does: its files are deleted next, so the
+		 * shutdown checkpoint of a fast stop (0.3 s of every diff against a fork point)
+		 * bought nothing, and the parent's superuser could have made the server slow
+		 * to stop */
+		manager_discard_locked(m, b);
 	}
 	rc = rift_store_branch_delete(m->store, tmp);
 	if (rc != 0 && rc != -ENOENT)
