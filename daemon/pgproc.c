@@ -1,5 +1,4 @@
 /* pgproc.c — spawns Postgres programs as the Postgres OS user, with bounded captured output. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -79,61 +78,141 @@ int rift_pg_user(const char *user, uid_t *uid, gid_t *gid, char *err, size_t err
 	return 0;
 }
 
-/* In the child: become user, or exit 127. */
-static void become(const char *user)
-{
-	struct passwd *pw = getpwnam(user);
+/*
+ * Between fork() and exec() the child of a threaded riftd may call only async-signal-safe
+ * functions: another thread may have held a lock (malloc's, the environment's, NSS's) at the
+ * fork, and the child's copy of it is never released. Under ASan a child calling setenv()
+ * after fork hung on the allocator's lock before its exec (a pg_dump of rift diff, and the
+ * server start that never logged a line in an earlier CI run). So everything is prepared
+ * here, in the parent: the user's ids and groups, the whole environment; the child only
+ * makes system calls.
+ */
+#define SPAWN_ENV_MAX 512 /* environment entries a spawned program gets */
+#define SPAWN_GROUPS  256 /* supplementary groups of the Postgres user */
 
-	if (pw == NULL || pw->pw_uid == 0 || initgroups(user, pw->pw_gid) != 0 ||
-	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-		_exit(127);
-	if (setenv("HOME", pw->pw_dir, 1) != 0 || setenv("USER", user, 1) != 0)
-		_exit(127);
+struct spawn_plan {
+	const char *user; /* NULL: uid/gid with no groups and a clean environment */
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[SPAWN_GROUPS];
+	int ngroups;
+	char home[4200], user_var[300];
+	char *envp[SPAWN_ENV_MAX + 1];
+	size_t nenv;
+};
+
+/* Puts "KEY=value" entry e into the plan's environment, replacing one with the same key. */
+static int env_put(struct spawn_plan *sp, char *e)
+{
+	size_t k = strcspn(e, "="), i;
+
+	for (i = 0; i < sp->nenv; i++) {
+		if (strncmp(sp->envp[i], e, k) == 0 && sp->envp[i][k] == '=') {
+			sp->envp[i] = e;
+			return 0;
+		}
+	}
+	if (sp->nenv >= SPAWN_ENV_MAX)
+		return -E2BIG;
+	sp->envp[sp->nenv++] = e;
+	sp->envp[sp->nenv] = NULL;
+	return 0;
 }
 
-/* In the child: become uid/gid with no supplementary groups and an environment of its own (not
- * riftd's, which a branch's superuser could read from /proc), or exit 127. */
-static void become_ids(uid_t uid, gid_t gid)
+/*
+ * Who the child becomes and what environment it gets. For a user: its ids and groups, riftd's
+ * environment with HOME and USER set; for uid/gid: no groups and an environment of its own
+ * (not riftd's, which a branch's superuser could read from /proc). Then env's entries on top.
+ */
+static int plan_spawn(struct spawn_plan *sp, const char *user, uid_t uid, gid_t gid,
+		      char *const env[])
 {
-	/* no_new_privs: a setuid program run from the server (COPY ... TO PROGRAM 'su ...') gains
-	 * nothing */
-	if (uid == 0 || gid == 0 || setgroups(0, NULL) != 0 || setgid(gid) != 0 ||
-	    setuid(uid) != 0 || getuid() != uid || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-		_exit(127);
-	if (clearenv() != 0 || setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1) != 0 ||
-	    setenv("HOME", "/", 1) != 0)
-		_exit(127);
-}
-
-static void apply_env(char *const env[])
-{
+	static char path_var[] = "PATH=/usr/local/bin:/usr/bin:/bin", home_root[] = "HOME=/";
 	size_t i;
+	int rc = 0;
 
-	for (i = 0; env != NULL && env[i] != NULL; i++)
-		if (putenv(env[i]) != 0)
-			_exit(127);
+	sp->user = user;
+	sp->nenv = 0;
+	sp->envp[0] = NULL;
+	if (user != NULL) {
+		struct passwd pw, *res = NULL;
+		char buf[4096];
+		if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+			return -ENOENT;
+		if (pw.pw_uid == 0)
+			return -EPERM;
+		sp->uid = pw.pw_uid;
+		sp->gid = pw.pw_gid;
+		sp->ngroups = SPAWN_GROUPS;
+		if (getgrouplist(user, pw.pw_gid, sp->groups, &sp->ngroups) < 0)
+			return -E2BIG;
+		snprintf(sp->home, sizeof(sp->home), "HOME=%s", pw.pw_dir);
+		snprintf(sp->user_var, sizeof(sp->user_var), "USER=%s", user);
+		for (i = 0; rc == 0 && environ != NULL && environ[i] != NULL; i++)
+			rc = env_put(sp, environ[i]);
+		if (rc == 0)
+			rc = env_put(sp, sp->home);
+		if (rc == 0)
+			rc = env_put(sp, sp->user_var);
+	} else {
+		if (uid == 0 || gid == 0)
+			return -EPERM;
+		sp->uid = uid;
+		sp->gid = gid;
+		sp->ngroups = 0;
+		rc = env_put(sp, path_var);
+		if (rc == 0)
+			rc = env_put(sp, home_root);
+	}
+	for (i = 0; rc == 0 && env != NULL && env[i] != NULL; i++)
+		rc = env_put(sp, env[i]);
+	return rc;
+}
+
+/* In the child: become who the plan says, or exit 127. For uid/gid, no_new_privs: a setuid
+ * program run from the server (COPY ... TO PROGRAM 'su ...') gains nothing. */
+static void become(const struct spawn_plan *sp)
+{
+	if (setgroups((size_t)sp->ngroups, sp->ngroups > 0 ? sp->groups : NULL) != 0 ||
+	    setgid(sp->gid) != 0 || setuid(sp->uid) != 0 || getuid() != sp->uid)
+		_exit(127);
+	if (sp->user == NULL && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		_exit(127);
 }
 
 /* In the child: closes every descriptor from 3 up. close_range where the kernel has it (5.9),
- * else each one /proc/self/fd lists (the directory's own descriptor is closed last). */
+ * else each one /proc/self/fd lists, read with getdents64 into a buffer on the stack. */
 static void close_from_3(void)
 {
-	struct dirent *de;
-	DIR *d;
+	char buf[4096];
+	long n;
+	int d;
 
 #ifdef SYS_close_range
 	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
 		return;
 #endif
-	d = opendir("/proc/self/fd");
-	if (d == NULL)
+	d = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d < 0)
 		_exit(127); /* cannot prove nothing leaks: do not run the program */
-	while ((de = readdir(d)) != NULL) {
-		long fd = strtol(de->d_name, NULL, 10);
-		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && fd >= 3 && fd != dirfd(d))
-			close((int)fd);
+	while ((n = syscall(SYS_getdents64, d, buf, sizeof(buf))) > 0) {
+		long off = 0;
+		while (off < n) {
+			/* struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name */
+			unsigned short reclen;
+			const char *name = buf + off + 19;
+			long fd = 0;
+			memcpy(&reclen, buf + off + 16, sizeof(reclen));
+			if (reclen == 0)
+				_exit(127);
+			for (; *name >= '0' && *name <= '9' && fd < 1L << 30; name++)
+				fd = fd * 10 + (*name - '0');
+			if (*name == '\0' && name != buf + off + 19 && fd >= 3 && fd != d)
+				close((int)fd);
+			off += reclen;
+		}
 	}
-	closedir(d);
+	close(d);
 }
 
 /* In the child: default dispositions for every signal (an ignored one would stay ignored across
@@ -156,15 +235,29 @@ static void reset_signals(void)
 static int spawn(const char *user, uid_t uid, gid_t gid, char *const argv[], char *const env[],
 		 int log_fd, pid_t *pid)
 {
-	pid_t p = fork();
+	struct spawn_plan *sp = malloc(sizeof(*sp));
+	pid_t p;
+	int rc;
 
-	if (p < 0)
-		return -errno;
+	if (sp == NULL)
+		return -ENOMEM;
+	rc = plan_spawn(sp, user, uid, gid, env);
+	if (rc != 0) {
+		free(sp);
+		return rc;
+	}
+	p = fork();
+	if (p < 0) {
+		rc = -errno;
+		free(sp);
+		return rc;
+	}
 	if (p == 0) {
 		/* riftd's descriptors (sockets of other jobs' sessions, /dev/fuse, the store's
 		 * files) are close-on-exec, but another thread may have opened one between
 		 * socket() and fcntl() (libpq does so) or inherited one from riftd's parent: the
-		 * program gets stdin, stdout and stderr and nothing else. */
+		 * program gets stdin, stdout and stderr and nothing else. Only system calls from
+		 * here on (see struct spawn_plan). */
 		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 		reset_signals();
 		setpgid(0, 0);
@@ -173,16 +266,13 @@ static int spawn(const char *user, uid_t uid, gid_t gid, char *const argv[], cha
 		    dup2(log_fd >= 0 ? log_fd : devnull, STDERR_FILENO) < 0)
 			_exit(127);
 		close_from_3();
-		if (user != NULL)
-			become(user);
-		else
-			become_ids(uid, gid);
-		apply_env(env);
+		become(sp);
 		if (chdir("/tmp") != 0)
 			_exit(127);
-		execv(argv[0], argv);
+		execve(argv[0], argv, sp->envp);
 		_exit(127);
 	}
+	free(sp);
 	*pid = p;
 	return 0;
 }
