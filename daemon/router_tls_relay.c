@@ -1,6 +1,7 @@
 /* router_tls_relay.c — relays logged-in TLS sessions on a few threads of their own, with
  * SSL_read/SSL_write straight on the client's socket and plain read/write on the server's:
- * no bufferevent filter, no BIO copies, no message parsing, one wake-up per burst. */
+ * no bufferevent filter, no BIO copies, no message parsing, one wake-up per burst, and a socket
+ * read only when the loop said it is readable (no read that can only say EAGAIN). */
 #include <assert.h>
 #include <errno.h>
 #include <openssl/err.h>
@@ -30,6 +31,9 @@ struct tls_pipe {
 	uint8_t c2s[PIPE_BUF_BYTES], s2c[PIPE_BUF_BYTES];
 	size_t c2s_len, c2s_off, s2c_len, s2c_off;
 	bool c_eof, s_eof, read_wants_write, write_wants_read, failed;
+	/* the loop reported the socket readable and no read has drained it since; level-
+	 * triggered events report it again if a short read left something behind */
+	bool c_readable, s_readable;
 	uint64_t in_bytes, out_bytes;
 	char why[64];
 };
@@ -152,7 +156,7 @@ static bool pump_once(struct tls_pipe *p)
 	int rc, err;
 
 	/* client → server: decrypt one record's worth, write it on */
-	if (p->c2s_off == p->c2s_len && !p->c_eof) {
+	if (p->c2s_off == p->c2s_len && !p->c_eof && (p->c_readable || SSL_has_pending(p->ssl))) {
 		p->read_wants_write = false;
 		rc = SSL_read(p->ssl, p->c2s, (int)sizeof(p->c2s));
 		if (rc > 0) {
@@ -160,8 +164,12 @@ static bool pump_once(struct tls_pipe *p)
 			p->c2s_len = (size_t)rc;
 			p->in_bytes += (uint64_t)rc;
 			moved = true;
+			/* read-ahead took what the socket had, up to OpenSSL's buffer: anything
+			 * beyond it is announced again by the loop */
+			p->c_readable = false;
 		} else {
 			err = SSL_get_error(p->ssl, rc);
+			p->c_readable = false;
 			if (err == SSL_ERROR_WANT_WRITE)
 				p->read_wants_write = true;
 			else if (err != SSL_ERROR_WANT_READ) {
@@ -182,8 +190,9 @@ static bool pump_once(struct tls_pipe *p)
 		}
 	}
 	/* server → client: one large read, encrypted in as few records as it takes */
-	if (p->s2c_off == p->s2c_len && !p->s_eof) {
+	if (p->s2c_off == p->s2c_len && !p->s_eof && p->s_readable) {
 		n = recv(p->sfd, p->s2c, sizeof(p->s2c), 0);
+		p->s_readable = n == (ssize_t)sizeof(p->s2c); /* a short read drained it */
 		if (n > 0) {
 			p->s2c_off = 0;
 			p->s2c_len = (size_t)n;
@@ -218,8 +227,14 @@ static void on_pipe(evutil_socket_t fd, short what, void *arg)
 	struct tls_pipe *p = arg;
 	int round;
 
-	(void)fd;
-	(void)what;
+	if (fd < 0) { /* the kick: after the hand-over or a long turn, look at everything */
+		p->c_readable = p->s_readable = true;
+	} else if (fd == p->cfd) {
+		/* SSL_read that wanted to write retries once the socket can take it */
+		p->c_readable |= (what & EV_READ) || ((what & EV_WRITE) && p->read_wants_write);
+	} else if (what & EV_READ) {
+		p->s_readable = true;
+	}
 	for (round = 0; round < PUMP_ROUNDS && pump_once(p); round++)
 		;
 	/* the client left (its Terminate, if any, passed on) or the server did (its last
