@@ -26,6 +26,9 @@ struct tls_pipe {
 	struct tls_relay_thread *t;
 	SSL *ssl;
 	int cfd, sfd;
+	/* kick: a timer of zero, not event_active: libevent runs what a callback activates in
+	 * the same pass, before it polls again, so a session that re-activated itself after every
+	 * full turn would keep every other session of its thread waiting */
 	struct event *c_rd, *c_wr, *s_rd, *s_wr, *kick;
 	struct event *done; /* on the router's loop: the session ended */
 	uint8_t c2s[PIPE_BUF_BYTES], s2c[PIPE_BUF_BYTES];
@@ -148,6 +151,14 @@ static void arm(struct event *ev, bool on)
 		event_del(ev);
 }
 
+/* Runs on_pipe for p once the thread's loop has polled every socket again. */
+static void kick(struct tls_pipe *p)
+{
+	static const struct timeval now = { 0, 0 };
+
+	evtimer_add(p->kick, &now);
+}
+
 /* One round each way; true if anything moved. */
 static bool pump_once(struct tls_pipe *p)
 {
@@ -248,7 +259,7 @@ static void on_pipe(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (round == PUMP_ROUNDS) { /* more to do: come back after the others had a turn */
-		event_active(p->kick, 0, 0);
+		kick(p);
 		return;
 	}
 	arm(p->c_rd, (!p->c_eof && p->c2s_off == p->c2s_len) || p->write_wants_read);
@@ -308,7 +319,7 @@ void tls_relay_hand_over(struct client *cl)
 	p->c_wr = event_new(t->base, p->cfd, EV_WRITE | EV_PERSIST, on_pipe, p);
 	p->s_rd = event_new(t->base, p->sfd, EV_READ | EV_PERSIST, on_pipe, p);
 	p->s_wr = event_new(t->base, p->sfd, EV_WRITE | EV_PERSIST, on_pipe, p);
-	p->kick = event_new(t->base, -1, 0, on_pipe, p);
+	p->kick = evtimer_new(t->base, on_pipe, p);
 	if (p->done == NULL || p->c_rd == NULL || p->c_wr == NULL || p->s_rd == NULL ||
 	    p->s_wr == NULL || p->kick == NULL) {
 		p->cfd = p->sfd = -1; /* still the bufferevents' */
@@ -342,5 +353,5 @@ void tls_relay_hand_over(struct client *cl)
 	cl->pipe = p;
 	set_phase(cl, P_TLSRELAY);
 	/* first round at once: OpenSSL may hold decrypted bytes the socket will not announce */
-	event_active(p->kick, 0, 0);
+	kick(p);
 }
