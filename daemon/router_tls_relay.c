@@ -262,7 +262,9 @@ static void on_pipe(evutil_socket_t fd, short what, void *arg)
 		kick(p);
 		return;
 	}
-	arm(p->c_rd, (!p->c_eof && p->c2s_off == p->c2s_len) || p->write_wants_read);
+	/* not while SSL_read waits to write: readable bytes would wake it to no avail */
+	arm(p->c_rd,
+	    (!p->c_eof && p->c2s_off == p->c2s_len && !p->read_wants_write) || p->write_wants_read);
 	arm(p->c_wr, (p->s2c_off < p->s2c_len && !p->write_wants_read) || p->read_wants_write);
 	arm(p->s_rd, !p->s_eof && p->s2c_off == p->s2c_len);
 	arm(p->s_wr, p->c2s_off < p->c2s_len);
