@@ -57,21 +57,32 @@ int rift_pg_bindir(const char *pg_bin, const char *pgdata, char *out, size_t out
 	return 0;
 }
 
+/* The Postgres OS user's entry, into pw and buf: -ENOENT if there is none, -EPERM for root. */
+static int pg_passwd(const char *user, struct passwd *pw, char *buf, size_t buflen)
+{
+	struct passwd *res = NULL;
+
+	if (getpwnam_r(user, pw, buf, buflen, &res) != 0 || res == NULL)
+		return -ENOENT;
+	return pw->pw_uid == 0 ? -EPERM : 0;
+}
+
 int rift_pg_user(const char *user, uid_t *uid, gid_t *gid, char *err, size_t errlen)
 {
-	struct passwd pw, *res = NULL;
+	struct passwd pw;
 	char buf[4096];
+	int rc = pg_passwd(user, &pw, buf, sizeof(buf));
 
-	if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
+	if (rc == -ENOENT) {
 		snprintf(err, errlen,
 			 "there is no OS user \"%s\" to run Postgres (install postgresql, or set "
 			 "[instances] pg_user in rift.conf)",
 			 user);
-		return -ENOENT;
+		return rc;
 	}
-	if (pw.pw_uid == 0) {
+	if (rc != 0) {
 		snprintf(err, errlen, "Postgres must not run as root (user \"%s\")", user);
-		return -EPERM;
+		return rc;
 	}
 	*uid = pw.pw_uid;
 	*gid = pw.pw_gid;
@@ -135,12 +146,10 @@ static int plan_spawn(struct spawn_plan *sp, const char *user, uid_t uid, gid_t 
 	sp->nenv = 0;
 	sp->envp[0] = NULL;
 	if (user != NULL) {
-		struct passwd pw, *res = NULL;
+		struct passwd pw;
 		char buf[4096];
-		if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
-			return -ENOENT;
-		if (pw.pw_uid == 0)
-			return -EPERM;
+		if ((rc = pg_passwd(user, &pw, buf, sizeof(buf))) != 0)
+			return rc;
 		sp->uid = pw.pw_uid;
 		sp->gid = pw.pw_gid;
 		sp->ngroups = SPAWN_GROUPS;

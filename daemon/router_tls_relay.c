@@ -170,17 +170,16 @@ static bool pump_once(struct tls_pipe *p)
 	if (p->c2s_off == p->c2s_len && !p->c_eof && (p->c_readable || SSL_has_pending(p->ssl))) {
 		p->read_wants_write = false;
 		rc = SSL_read(p->ssl, p->c2s, (int)sizeof(p->c2s));
+		/* read-ahead took what the socket had, up to OpenSSL's buffer: anything beyond
+		 * it is announced again by the loop */
+		p->c_readable = false;
 		if (rc > 0) {
 			p->c2s_off = 0;
 			p->c2s_len = (size_t)rc;
 			p->in_bytes += (uint64_t)rc;
 			moved = true;
-			/* read-ahead took what the socket had, up to OpenSSL's buffer: anything
-			 * beyond it is announced again by the loop */
-			p->c_readable = false;
 		} else {
 			err = SSL_get_error(p->ssl, rc);
-			p->c_readable = false;
 			if (err == SSL_ERROR_WANT_WRITE)
 				p->read_wants_write = true;
 			else if (err != SSL_ERROR_WANT_READ) {
