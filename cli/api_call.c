@@ -20,6 +20,10 @@ static int api_failed(const struct cli_opts *o, int rc, const struct cli_respons
 			o->host, r->error);
 		return 1;
 	}
+	if (o->host != NULL && rc == -ENOSYS) { /* libcurl missing: the message says what to do */
+		fprintf(stderr, "rift: %s\n", r->error);
+		return 1;
+	}
 	if (o->host != NULL && rc != 0) {
 		fprintf(stderr,
 			"rift: cannot reach riftd at %s: %s (is [api] listen set in its rift.conf, "
@@ -49,7 +53,8 @@ static int api_failed(const struct cli_opts *o, int rc, const struct cli_respons
 		return 1;
 	}
 	if (rc != 0) {
-		fprintf(stderr, "rift: cannot talk to riftd: %s\n", strerror(-rc));
+		fprintf(stderr, "rift: cannot talk to riftd at %s/run/riftd.sock: %s\n", o->state,
+			r->error[0] ? r->error : strerror(-rc));
 		return 1;
 	}
 	{

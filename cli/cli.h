@@ -36,6 +36,13 @@ struct cli_response {
 int cli_http(const struct cli_opts *o, const char *method, const char *path, const char *body,
 	     struct cli_response *resp);
 
+/* cli_http's two halves: the local riftd at sockpath (http_local.c), a remote one at o->host
+ * (http_remote.c, with libcurl loaded at the first call). Same returns as cli_http. */
+int cli_http_local(const char *sockpath, const char *method, const char *path, const char *body,
+		   struct cli_response *resp);
+int cli_http_remote(const struct cli_opts *o, const char *method, const char *path,
+		    const char *body, struct cli_response *resp);
+
 /* The host part of o->host ("db.example.com" of "https://db.example.com:8432"), into out. */
 void cli_remote_hostname(const struct cli_opts *o, char *out, size_t len);
 
