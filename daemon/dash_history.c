@@ -219,6 +219,7 @@ static void *history_main(void *arg)
 	struct dash_history *h = arg;
 	struct timespec until;
 
+	pthread_setname_np(pthread_self(), "dash-history");
 	for (;;) {
 		sample(h);
 		clock_gettime(CLOCK_REALTIME, &until);

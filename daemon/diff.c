@@ -79,6 +79,7 @@ static void *dump_thread(void *arg)
 {
 	struct dump_job *j = arg;
 
+	pthread_setname_np(pthread_self(), "diff-dump");
 	j->rc =
 	    rift_diff_dump(j->side, j->db, j->timeout_ms, &j->out, &j->len, j->err, sizeof(j->err));
 	return NULL;

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +17,6 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1277,6 +1277,7 @@ static void *idle_main(void *arg)
 {
 	struct rift_manager *m = arg;
 
+	pthread_setname_np(pthread_self(), "idle-stopper");
 	pthread_mutex_lock(&m->idle_mu);
 	while (!m->stopping) {
 		struct timespec until;

@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +208,7 @@ void *warm_pool_main(void *arg)
 	int backoff_s = 0;
 	bool again = false;
 
+	pthread_setname_np(pthread_self(), "warm-pool");
 	pthread_mutex_lock(&m->idle_mu);
 	while (!m->stopping) {
 		struct timespec until;

@@ -2,13 +2,13 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -442,6 +442,7 @@ static void *start_worker(void *arg)
 	struct client *cl = job->cl;
 	struct rift_branch_view v;
 
+	pthread_setname_np(pthread_self(), "router-start");
 	cl->start_status =
 	    rift_manager_start(job->m, cl->branch, &v, cl->start_err, sizeof(cl->start_err));
 	cl->port = cl->start_status == RIFT_OK ? v.port : 0;
@@ -813,6 +814,7 @@ static void *loop_main(void *arg)
 {
 	struct rift_router *r = arg;
 
+	pthread_setname_np(pthread_self(), "router");
 	event_base_dispatch(r->base);
 	return NULL;
 }

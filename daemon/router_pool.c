@@ -3,6 +3,7 @@
  * options, authenticating that client in the router the way the server did (trust or SCRAM). */
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,6 +158,7 @@ static void *secret_worker(void *arg)
 	struct secret_job *job = arg;
 	struct rift_router *r = job->r;
 
+	pthread_setname_np(pthread_self(), "router-secret");
 	job->rc = rift_manager_role_secret(r->m, job->branch, job->user, job->secret,
 					   sizeof(job->secret));
 	/* kept for starting the branch later (here, off the loop: it fsyncs): the verifier, or

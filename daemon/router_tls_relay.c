@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <openssl/err.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -45,6 +46,7 @@ static void *relay_main(void *arg)
 {
 	struct tls_relay_thread *t = arg;
 
+	pthread_setname_np(pthread_self(), "tls-relay");
 	event_base_loop(t->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
 }

@@ -1,7 +1,8 @@
 /* mount.c — the lifecycle of one branch mount: checks, session, worker threads, unmount. */
 #include <errno.h>
-#include <stdbool.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,7 @@ static void *loop_main(void *arg)
 	struct rift_mount *m = arg;
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 
+	pthread_setname_np(pthread_self(), "rift-fs");
 	if (cfg != NULL) {
 		fuse_loop_cfg_set_max_threads(cfg, m->max_threads);
 		fuse_loop_cfg_set_idle_threads(cfg, m->max_threads);

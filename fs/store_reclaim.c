@@ -1,4 +1,5 @@
 /* store_reclaim.c — gives back promptly the disk space of file data dropped inside a branch. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,7 @@ void *reclaim_thread(void *arg)
 {
 	struct rift_store *s = arg;
 
+	pthread_setname_np(pthread_self(), "store-reclaim");
 	pthread_mutex_lock(&s->reclaim_mu);
 	while (!s->reclaim_stop) {
 		if (s->reclaim_pending >= RECLAIM_BYTES)

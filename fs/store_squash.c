@@ -1,5 +1,6 @@
 /* store_squash.c — keeps chains shallow: merges a frozen layer left with one child into it. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,6 +340,7 @@ void *squash_thread(void *arg)
 {
 	struct rift_store *s = arg;
 
+	pthread_setname_np(pthread_self(), "store-squash");
 	pthread_mutex_lock(&s->squash_mu);
 	for (;;) {
 		while (!s->squash_wanted && !s->squash_stop)
