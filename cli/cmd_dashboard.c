@@ -103,7 +103,7 @@ static int get_ticket(const struct cli_opts *o, char *out, size_t len)
 		    stderr,
 		    "rift dashboard: cannot reach riftd on %s/run/riftd.sock: %s (is it running? "
 		    "rift serve starts it; run as root)\n",
-		    o->state, strerror(-rc));
+		    o->state, resp.error[0] ? resp.error : strerror(-rc));
 		return 1;
 	}
 	if (resp.status == 200)

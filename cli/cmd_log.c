@@ -26,6 +26,11 @@ int cli_report_call(const struct cli_opts *o, const char *path, json_t **doc)
 	json_t *err;
 
 	*doc = NULL;
+	if (rc != 0 && o->host != NULL) { /* r.error says why: TLS, network, libcurl missing */
+		fprintf(stderr, "rift: cannot reach riftd at %s: %s\n", o->host,
+			r.error[0] ? r.error : strerror(-rc));
+		return 1;
+	}
 	if (rc == -ENOENT || rc == -ECONNREFUSED) {
 		fprintf(
 		    stderr,
@@ -34,7 +39,8 @@ int cli_report_call(const struct cli_opts *o, const char *path, json_t **doc)
 		return 1;
 	}
 	if (rc != 0) {
-		fprintf(stderr, "rift: cannot talk to riftd: %s\n", strerror(-rc));
+		fprintf(stderr, "rift: cannot talk to riftd at %s/run/riftd.sock: %s\n", o->state,
+			r.error[0] ? r.error : strerror(-rc));
 		return 1;
 	}
 	*doc = json_loads(r.body, 0, NULL);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,7 +18,11 @@
 #include "rift/dbuf.h"
 
 #define ANSWER_TIMEOUT_MS (600 * 1000) /* a create may wait for a start slot */
-#define READ_CHUNK        (64u << 10)
+#ifndef CONNECT_TIMEOUT_S              /* test_http_reply builds this file with 1 s */
+#define CONNECT_TIMEOUT_S 30 /* a riftd whose listen queue stays full is stuck, not busy */
+#endif
+#define MAX_PATH_LEN 2048 /* rift list's label selectors are the longest paths */
+#define READ_CHUNK   (64u << 10)
 
 static long long now_ms(void)
 {
@@ -82,6 +87,7 @@ static int read_answer(int fd, struct dbuf *in, struct http_reply *r, long long 
 	ssize_t got;
 	int rc;
 
+	memset(r, 0, sizeof(*r));
 	for (;;) {
 		got = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
 		if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -105,9 +111,10 @@ int cli_http_local(const char *sockpath, const char *method, const char *path, c
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	long long deadline = now_ms() + ANSWER_TIMEOUT_MS;
+	struct timeval connect_wait = { .tv_sec = CONNECT_TIMEOUT_S };
 	struct dbuf req = { 0 }, in = { 0 };
 	struct http_reply r;
-	char head[600];
+	char len_hdr[64];
 	int fd = -1, rc = 0;
 
 	memset(resp, 0, sizeof(*resp));
@@ -122,21 +129,21 @@ int cli_http_local(const char *sockpath, const char *method, const char *path, c
 		return -ENAMETOOLONG;
 	}
 	memcpy(sa.sun_path, sockpath, strlen(sockpath) + 1);
-	if (strlen(path) > 400) {
+	if (strlen(path) > MAX_PATH_LEN) {
 		snprintf(resp->error, sizeof(resp->error), "request path too long: %.60s...", path);
 		return -E2BIG;
 	}
 	/* a GET has no body; anything else says its length, as curl did */
 	if (body == NULL && strcmp(method, "GET") != 0)
 		body = "";
-	snprintf(head, sizeof(head),
-		 "%s %.400s HTTP/1.1\r\nHost: rift\r\nContent-Type: application/json\r\n"
-		 "Connection: close\r\n",
-		 method, path);
-	dbuf_puts(&req, head);
+	dbuf_puts(&req, method);
+	dbuf_puts(&req, " ");
+	dbuf_puts(&req, path);
+	dbuf_puts(&req, " HTTP/1.1\r\nHost: rift\r\nContent-Type: application/json\r\n"
+			"Connection: close\r\n");
 	if (body != NULL) {
-		snprintf(head, sizeof(head), "Content-Length: %zu\r\n", strlen(body));
-		dbuf_puts(&req, head);
+		snprintf(len_hdr, sizeof(len_hdr), "Content-Length: %zu\r\n", strlen(body));
+		dbuf_puts(&req, len_hdr);
 	}
 	dbuf_puts(&req, "\r\n");
 	if (body != NULL)
@@ -145,11 +152,21 @@ int cli_http_local(const char *sockpath, const char *method, const char *path, c
 		rc = -ENOMEM;
 		goto out;
 	}
+	/* a unix socket's connect waits while riftd's listen queue is full: bounded by the send
+	 * timeout (the request itself goes out with MSG_DONTWAIT and the deadline) */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &connect_wait, sizeof(connect_wait)) != 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		rc = -errno;
-		snprintf(resp->error, sizeof(resp->error), "cannot connect to %.200s: %s", sockpath,
-			 strerror(errno));
+		if (rc == -EAGAIN)
+			snprintf(resp->error, sizeof(resp->error),
+				 "riftd did not take the connection on %.120s within %d s: it is "
+				 "stuck or overloaded (see its log)",
+				 sockpath, CONNECT_TIMEOUT_S);
+		else
+			snprintf(resp->error, sizeof(resp->error), "cannot connect to %.200s: %s",
+				 sockpath, strerror(-rc));
 		goto out;
 	}
 	if ((rc = send_all(fd, req.p, req.len, deadline)) != 0) {

@@ -48,7 +48,8 @@ static int curl_load(char *err, size_t errlen)
 	}
 #define LOAD(field, sym)                                                                           \
 	if ((*(void **)&curl.field = dlsym(h, sym)) == NULL) {                                     \
-		snprintf(err, errlen, "%s has no %s: is it libcurl 7.85 or newer?", LIBCURL, sym); \
+		snprintf(err, errlen, "%s lacks %s: is it libcurl?", LIBCURL, sym);                \
+		dlclose(h);                                                                        \
 		return -ENOSYS;                                                                    \
 	}
 	LOAD(easy_init, "curl_easy_init");
@@ -82,28 +83,45 @@ static size_t collect(char *p, size_t size, size_t n, void *arg)
 	return s->b.oom ? 0 : add;
 }
 
-/* Sets what a remote call needs: the token header, and how the server's certificate is trusted. */
-static int remote_setup(const struct cli_opts *o, CURL *c, struct curl_slist **hdrs)
+/* Sets what a remote call needs: the token header, and how the server's certificate is trusted.
+ * 0, or -errno with err saying what is missing. */
+static int remote_setup(const struct cli_opts *o, CURL *c, struct curl_slist **hdrs, char *err,
+			size_t errlen)
 {
 	char auth[600];
 	struct curl_slist *h;
 
 	if (o->token != NULL && o->token[0] != '\0') {
 		if ((size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", o->token) >=
-		    sizeof(auth))
+		    sizeof(auth)) {
+			snprintf(err, errlen, "the API token is too long");
 			return -E2BIG;
+		}
 		h = curl.slist_append(*hdrs, auth);
 		explicit_bzero(auth, sizeof(auth));
 		if (h == NULL)
 			return -ENOMEM;
 		*hdrs = h;
 	}
-	curl.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
-	if (o->cacert != NULL)
-		curl.easy_setopt(c, CURLOPT_CAINFO, o->cacert);
+	if (curl.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http") != CURLE_OK) {
+		snprintf(err, errlen, "%s is older than 7.85, which rift needs", LIBCURL);
+		return -ENOSYS;
+	}
+	if (o->cacert != NULL && curl.easy_setopt(c, CURLOPT_CAINFO, o->cacert) != CURLE_OK) {
+		snprintf(err, errlen, "%s cannot take --cacert %s", LIBCURL, o->cacert);
+		return -ENOSYS;
+	}
 	if (o->pin != NULL) {
-		/* the pin is the trust: rift init's certificate is self-signed, named localhost */
-		curl.easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, o->pin);
+		/* the pin is the trust: rift init's certificate is self-signed, named localhost;
+		 * the usual checks go off only once libcurl took the pin */
+		if (curl.easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, o->pin) != CURLE_OK) {
+			snprintf(
+			    err, errlen,
+			    "%s cannot pin a public key (--pin): its TLS library lacks it; give "
+			    "--cacert instead",
+			    LIBCURL);
+			return -ENOSYS;
+		}
 		if (o->cacert == NULL) {
 			curl.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 			curl.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -131,7 +149,7 @@ int cli_http_remote(const struct cli_opts *o, const char *method, const char *pa
 	if (c == NULL)
 		return -ENOMEM;
 	snprintf(url, sizeof(url), "%s%s", o->host, path);
-	if ((rc = remote_setup(o, c, &hdrs)) != 0)
+	if ((rc = remote_setup(o, c, &hdrs, resp->error, sizeof(resp->error))) != 0)
 		goto out;
 	hdrs = curl.slist_append(hdrs, "Content-Type: application/json");
 	curl.easy_setopt(c, CURLOPT_URL, url);

@@ -1,4 +1,5 @@
 /* http_reply.c — reads one HTTP/1.1 answer of the local riftd from bytes: status, length, body. */
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -61,22 +62,12 @@ static int parse_header(const char *line, size_t n, bool *have_len, size_t *len)
 	return 0;
 }
 
-int http_reply_parse(const char *buf, size_t len, bool eof, struct http_reply *r)
+/* Parses the head, buf[0..head) ending in the blank line: status and Content-Length into r. */
+static int parse_head(const char *buf, size_t head, struct http_reply *r)
 {
-	const char *end = memmem(buf, len, "\r\n\r\n", 4), *line, *stop, *nl;
-	bool have_len = false;
-	size_t head, body_len = 0;
+	const char *stop = buf + head, *line, *nl;
 	int rc;
 
-	memset(r, 0, sizeof(*r));
-	if (end == NULL) {
-		if (len > HTTP_REPLY_MAX_HEAD)
-			return -EFBIG;
-		return eof ? -EPROTO : 0;
-	}
-	head = (size_t)(end - buf) + 4;
-	if (head > HTTP_REPLY_MAX_HEAD)
-		return -EFBIG;
 	/* "HTTP/1.x NNN reason" */
 	if (head < 16 || memcmp(buf, "HTTP/1.", 7) != 0 || (buf[7] != '0' && buf[7] != '1') ||
 	    buf[8] != ' ' || !is_digit(buf[9]) || !is_digit(buf[10]) || !is_digit(buf[11]) ||
@@ -86,7 +77,6 @@ int http_reply_parse(const char *buf, size_t len, bool eof, struct http_reply *r
 	/* 1xx comes only after Expect: 100-continue, which rift never sends */
 	if (r->status < 200 || r->status > 599)
 		return -EPROTO;
-	stop = buf + head;
 	/* the blank line ending the head is at stop - 2, so every line before it ends by stop */
 	for (line = buf;; line = nl + 1) {
 		size_t n;
@@ -95,24 +85,48 @@ int http_reply_parse(const char *buf, size_t len, bool eof, struct http_reply *r
 			return -EPROTO;
 		n = (size_t)(nl - line) - 1;
 		if (n == 0)
-			break;
-		if (line != buf && (rc = parse_header(line, n, &have_len, &body_len)) != 0)
+			return 0;
+		if (line != buf && (rc = parse_header(line, n, &r->has_length, &r->length)) != 0)
 			return rc;
 	}
-	r->body_off = head;
-	if (have_len) {
-		if (len - head >= body_len) {
-			r->body_len = body_len;
+}
+
+int http_reply_parse(const char *buf, size_t len, bool eof, struct http_reply *r)
+{
+	assert(len >= r->scanned);
+	if (!r->head_done) {
+		/* resume the search 3 bytes back: the marker may straddle the last read */
+		size_t from = r->scanned > 3 ? r->scanned - 3 : 0;
+		const char *end = memmem(buf + from, len - from, "\r\n\r\n", 4);
+		int rc;
+
+		if (end == NULL) {
+			r->scanned = len;
+			if (len > HTTP_REPLY_MAX_HEAD)
+				return -EFBIG;
+			return eof ? -EPROTO : 0;
+		}
+		r->body_off = (size_t)(end - buf) + 4;
+		r->scanned = r->body_off;
+		if (r->body_off > HTTP_REPLY_MAX_HEAD)
+			return -EFBIG;
+		if ((rc = parse_head(buf, r->body_off, r)) != 0)
+			return rc;
+		r->head_done = true;
+	}
+	if (r->has_length) {
+		if (len - r->body_off >= r->length) {
+			r->body_len = r->length;
 			r->complete = true;
 		} else if (eof) {
 			return -EPROTO; /* cut short */
 		}
 		return 0;
 	}
-	if (len - head > HTTP_REPLY_MAX_BODY)
+	if (len - r->body_off > HTTP_REPLY_MAX_BODY)
 		return -EFBIG;
 	if (eof) { /* no length: the body is all the peer sent */
-		r->body_len = len - head;
+		r->body_len = len - r->body_off;
 		r->complete = true;
 	}
 	return 0;

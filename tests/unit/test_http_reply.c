@@ -69,7 +69,9 @@ static void test_parse_table(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *in = cases[i].in;
-		int rc = http_reply_parse(in, strlen(in), cases[i].eof, &r);
+		int rc;
+		memset(&r, 0, sizeof(r));
+		rc = http_reply_parse(in, strlen(in), cases[i].eof, &r);
 		if (rc != cases[i].rc)
 			fail_msg("case %zu (%s): rc %d, want %d", i, in, rc, cases[i].rc);
 		if (rc != 0)
@@ -94,13 +96,27 @@ static void test_parse_prefixes(void **state)
 
 	(void)state;
 	for (n = 0; n < len; n++) {
+		memset(&r, 0, sizeof(r));
 		assert_int_equal(http_reply_parse(in, n, false, &r), 0);
 		assert_false(r.complete);
+		memset(&r, 0, sizeof(r));
 		assert_int_equal(http_reply_parse(in, n, true, &r), -EPROTO);
+	}
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(http_reply_parse(in, len, false, &r), 0);
+	assert_true(r.complete);
+	assert_int_equal(r.status, 201);
+	/* the same bytes one at a time, the state carried over (the end marker straddles reads) */
+	memset(&r, 0, sizeof(r));
+	for (n = 0; n < len; n++) {
+		assert_int_equal(http_reply_parse(in, n, false, &r), 0);
+		assert_false(r.complete);
 	}
 	assert_int_equal(http_reply_parse(in, len, false, &r), 0);
 	assert_true(r.complete);
 	assert_int_equal(r.status, 201);
+	assert_int_equal(r.body_len, 11);
+	assert_memory_equal(in + r.body_off, "{\"ok\":true}", 11);
 }
 
 static void test_parse_bounds(void **state)
@@ -115,17 +131,21 @@ static void test_parse_bounds(void **state)
 	/* a head that never ends */
 	memcpy(big, "HTTP/1.1 200 OK\r\nX: ", 20);
 	memset(big + 20, 'a', n - 20);
+	memset(&r, 0, sizeof(r));
 	assert_int_equal(http_reply_parse(big, n, false, &r), -EFBIG);
 	/* a head that ends past the bound */
 	memcpy(big + n, "\r\n\r\n", 4);
+	memset(&r, 0, sizeof(r));
 	assert_int_equal(http_reply_parse(big, n + 4, false, &r), -EFBIG);
 	free(big);
 	/* a length one past the body bound, and a body without length past it */
 	snprintf(hdr, sizeof(hdr), "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n",
 		 HTTP_REPLY_MAX_BODY + 1);
+	memset(&r, 0, sizeof(r));
 	assert_int_equal(http_reply_parse(hdr, strlen(hdr), false, &r), -EFBIG);
 	snprintf(hdr, sizeof(hdr), "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n",
 		 HTTP_REPLY_MAX_BODY);
+	memset(&r, 0, sizeof(r));
 	assert_int_equal(http_reply_parse(hdr, strlen(hdr), false, &r), 0);
 	assert_false(r.complete);
 }
@@ -257,13 +277,38 @@ static void test_local_calls(void **state)
 	rmdir(dir);
 }
 
+/* A riftd that never accepts, its listen queue full: rift gives up after the connect bound
+ * instead of hanging (libcurl's connect timeout did the same). This build of http_local.c has a
+ * 1 s bound (tests/unit/CMakeLists.txt); rift's is 30 s. */
+static void test_local_connect_bound(void **state)
+{
+	char dir[] = "/tmp/rift-test-http-XXXXXX";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct cli_response resp;
+	int l, filler;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/riftd.sock", dir);
+	l = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(l, 0), 0);
+	filler = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(connect(filler, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(cli_http_local(sa.sun_path, "GET", "/v1/status", NULL, &resp), -EAGAIN);
+	assert_non_null(strstr(resp.error, "did not take the connection"));
+	close(filler);
+	close(l);
+	unlink(sa.sun_path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_table),
-		cmocka_unit_test(test_parse_prefixes),
-		cmocka_unit_test(test_parse_bounds),
-		cmocka_unit_test(test_local_calls),
+		cmocka_unit_test(test_parse_table),         cmocka_unit_test(test_parse_prefixes),
+		cmocka_unit_test(test_parse_bounds),        cmocka_unit_test(test_local_calls),
+		cmocka_unit_test(test_local_connect_bound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
