@@ -6,7 +6,8 @@
 #
 # usage: tests/bench/ci_burst.sh        (root; build first into build/)
 # env: BURSTS ["10 50 100"] jobs at once per round, RIFT_BIN [<repo>/build/bin],
-#      WARM [0] sets [instances] warm (a special setting: report it beside the default run)
+#      WARM [0] sets [instances] warm (a special setting: report it beside the default run),
+#      WAYS ["rift tmpl"] which sides run (WAYS=rift for A/B runs of rift builds alone)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,6 +38,7 @@ pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {if (!NR) {print "-"; exit} i=in
 
 echo "command: $0 (BURSTS=\"$BURSTS\"), $(nproc) cores, $(date -u +%FT%TZ)"
 WARM=${WARM:-0}
+WAYS=${WAYS:-rift tmpl}
 [ "$WARM" != 0 ] && echo "special setting: [instances] warm = $WARM (the default is 0)"
 
 # ---- rift: the demo base, default rift.conf
@@ -96,10 +98,14 @@ tmpl_job() {
 	echo "$rc $((t1 - t0)) $((t2 - t0))"
 }
 
+# busy_ms: CPU time the whole machine has spent busy since boot (all cores), in ms
+busy_ms() { awk '/^cpu / {print ($2 + $3 + $4 + $7 + $8) * 10}' /proc/stat; }
+
 # burst KIND P: P jobs at once; prints one table row
 burst() {
-	local kind=$1 p=$2 n out=$tmp/$1-$2 t0 t1 pids=()
+	local kind=$1 p=$2 n out=$tmp/$1-$2 t0 t1 c0 c1 pids=()
 	mkdir -p "$out"
+	c0=$(busy_ms)
 	t0=$(ms)
 	for ((n = 1; n <= p; n++)); do
 		"${kind}_job" "$p-$n" >"$out/job.$n" 2>"$out/err.$n" &
@@ -107,6 +113,7 @@ burst() {
 	done
 	wait "${pids[@]}" # not riftd or the template server
 	t1=$(ms)
+	c1=$(busy_ms)
 	cat "$out"/job.* >"$out/all"
 	printf '%-9s %5s %7s %8s %8s %8s %8s %8s %8s %9s\n' "$kind" "$p" \
 		"$(awk '$1 != 0' "$out/all" | wc -l)" \
@@ -117,6 +124,7 @@ burst() {
 		"$(awk '$1 == 0 {print $3}' "$out/all" | pct 95)" \
 		"$(awk '$1 == 0 {print $3}' "$out/all" | pct 100)" "$((t1 - t0))"
 	echo "$((t1 - t0))" >"$tmp/wall-$kind-$p"
+	echo "  busy CPU of the whole machine: $(((c1 - c0) / p)) ms per $kind job"
 	for n in $(awk '$1 != 0 {print FILENAME}' "$out"/job.* | head -1 | sed 's/.*job\.//'); do
 		echo "  first failure of $kind: $(head -c 300 "$out/err.$n")"
 	done
@@ -135,9 +143,9 @@ printf '\n%-9s %5s %7s %8s %8s %8s %8s %8s %8s %9s\n' way jobs failed "1stq p50"
 	"1stq max" "job p50" "job p95" "job max" "burst ms"
 for p in $BURSTS; do
 	wait_warm "$((WARM < p ? WARM : p))"
-	burst rift "$p"
-	burst tmpl "$p"
-	echo "  rift/TEMPLATE whole burst time at $p jobs: $(echo "scale=2; $(cat "$tmp/wall-rift-$p") / $(cat "$tmp/wall-tmpl-$p")" | bc)"
+	[[ " $WAYS " == *" rift "* ]] && burst rift "$p"
+	[[ " $WAYS " == *" tmpl "* ]] && burst tmpl "$p"
+	[ -f "$tmp/wall-rift-$p" ] && [ -f "$tmp/wall-tmpl-$p" ] && echo "  rift/TEMPLATE whole burst time at $p jobs: $(echo "scale=2; $(cat "$tmp/wall-rift-$p") / $(cat "$tmp/wall-tmpl-$p")" | bc)"
 done
 echo
 echo "1stq: from the job's start (rift create / CREATE DATABASE) to the answer of its first query;"
