@@ -192,6 +192,15 @@ static void *serve_one(void *arg)
 	return NULL;
 }
 
+/* Resets s to answer with the bytes of answer (NULL: close without answering). */
+static void answering(struct server *s, const char *answer)
+{
+	memset(s, 0, sizeof(*s));
+	s->answer = answer;
+	s->answer_len = answer != NULL ? strlen(answer) : 0;
+	s->close_early = answer == NULL;
+}
+
 static int call(struct server *s, const char *dir, const char *method, const char *body,
 		struct cli_response *resp)
 {
@@ -226,9 +235,7 @@ static void test_local_calls(void **state)
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 
-	memset(&s, 0, sizeof(s));
-	s.answer = ok;
-	s.answer_len = sizeof(ok) - 1;
+	answering(&s, ok);
 	assert_int_equal(call(&s, dir, "POST", "{\"name\":\"b1\"}", &resp), 0);
 	assert_int_equal(resp.status, 200);
 	assert_string_equal(resp.body, "{\"name\":\"b1\"}");
@@ -237,33 +244,22 @@ static void test_local_calls(void **state)
 	assert_non_null(strstr(s.request, "Content-Length: 13\r\n\r\n{\"name\":\"b1\"}"));
 	assert_non_null(strstr(s.request, "Connection: close\r\n"));
 
-	memset(&s, 0, sizeof(s)); /* a GET says no length; a bodiless DELETE says 0 */
-	s.answer = ok;
-	s.answer_len = sizeof(ok) - 1;
+	answering(&s, ok); /* a GET says no length; a bodiless DELETE says 0 */
 	assert_int_equal(call(&s, dir, "GET", NULL, &resp), 0);
 	free(resp.body);
 	assert_null(strstr(s.request, "Content-Length"));
-	memset(&s, 0, sizeof(s));
-	s.answer = ok;
-	s.answer_len = sizeof(ok) - 1;
+	answering(&s, ok);
 	assert_int_equal(call(&s, dir, "DELETE", NULL, &resp), 0);
 	free(resp.body);
 	assert_non_null(strstr(s.request, "Content-Length: 0\r\n"));
 
-	memset(&s, 0, sizeof(s));
-	s.answer = cut;
-	s.answer_len = sizeof(cut) - 1;
+	answering(&s, cut);
 	assert_int_equal(call(&s, dir, "GET", NULL, &resp), -EPROTO);
 	assert_null(resp.body);
 	assert_non_null(strstr(resp.error, "cut short"));
-
-	memset(&s, 0, sizeof(s));
-	s.answer = chunked;
-	s.answer_len = sizeof(chunked) - 1;
+	answering(&s, chunked);
 	assert_int_equal(call(&s, dir, "GET", NULL, &resp), -EPROTO);
-
-	memset(&s, 0, sizeof(s));
-	s.close_early = true;
+	answering(&s, NULL);
 	assert_int_equal(call(&s, dir, "GET", NULL, &resp), -EPROTO);
 
 	/* nobody listening: the callers' "riftd is not running" */
