@@ -13,12 +13,28 @@ as_postgres "psql -X -q -h $TEST_TMP/sock -p $up_port -d app -c \
 	'create table items as select i from generate_series(1, 50000) i;
 	create table filler as select i, repeat(md5(i::text), 4) as t from generate_series(1, 100000) i'"
 
+# under PID ANCESTOR: whether PID is ANCESTOR or descends from it (bash builtins only)
+under() {
+	local p=$1 stat
+	while [ -n "$p" ] && [ "$p" -gt 1 ] 2>/dev/null; do
+		[ "$p" = "$2" ] && return 0
+		read -r stat <"/proc/$p/stat" 2>/dev/null || return 1
+		stat=${stat##*) } # "S PPID ...", after the command name
+		stat=${stat#* }
+		p=${stat%% *}
+	done
+	return 1
+}
+
 # watch SECRET TOOLS...: in the background until $TEST_TMP/stop exists, reads the arguments and
 # environment of every process (with bash builtins only: a grep would hold the secret in its own
-# arguments) and writes to $TEST_TMP/hits each process that holds SECRET, except rift itself
-# until it execs `riftd init` (a URL typed to it is in its arguments until then; riftd init gets
-# it on a descriptor), which is checked like any process and again each time one of TOOLS is seen
-# running, when it is surely riftd init; notes in $TEST_TMP/seen which TOOLS it saw.
+# arguments) and writes to $TEST_TMP/hits each process that holds SECRET, except this test's rift
+# (its --state is under $TEST_TMP) until it execs `riftd init` (a URL typed to it is in its
+# arguments until then; riftd init gets it on a descriptor). That rift is checked like any
+# process, and again each time one of TOOLS is seen running, when it is surely riftd init; notes
+# in $TEST_TMP/seen which TOOLS it saw. Only tools this test started count (they descend from
+# this script): ctest runs other tests at once, and their pg_basebackup is no sign that ours has
+# exec'd, nor proof that ours ran.
 watch() {
 	local secret=$1 f pid args env tool riftpid=
 	shift
@@ -32,7 +48,7 @@ watch() {
 				mapfile -d '' args <"$f/cmdline" 2>/dev/null || continue
 				[ "${#args[@]}" -gt 0 ] || continue
 				if [ "${args[0]}" = "$RIFT_BIN/rift" ]; then
-					riftpid=$pid
+					[[ "${args[*]}" == *"$TEST_TMP"* ]] && riftpid=$pid
 					continue
 				fi
 				if [[ "${args[*]}" == *"$secret"* ]]; then
@@ -45,6 +61,7 @@ watch() {
 				fi
 				for tool in "$@"; do
 					[[ "${args[0]}" == *"$tool" ]] || continue
+					under "$pid" "$$" || continue
 					echo "$tool" >>"$TEST_TMP/seen"
 					[ -n "$riftpid" ] || continue
 					mapfile -d '' args <"/proc/$riftpid/cmdline" 2>/dev/null || true
