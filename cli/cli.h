@@ -93,9 +93,6 @@ int cmd_diff(const struct cli_opts *o, int argc, char **argv); /* cmd_diff.c */
 
 /* Prints a report for --json on one line and frees it; the exit status. */
 int cli_print_json(json_t *doc);
-/* GET path from riftd's API; on success *doc (caller decrefs) holds the answer, else the error
- * is printed (as JSON on stdout too with --json) and the exit status returned. */
-int cli_report_call(const struct cli_opts *o, const char *path, json_t **doc);
 
 /* Prints text a branch wrote, with control characters escaped; indent after each newline. */
 void cli_print_safe(FILE *out, const char *s, const char *indent);

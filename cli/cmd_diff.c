@@ -229,7 +229,7 @@ int cmd_diff(const struct cli_opts *o, int argc, char **argv)
 	snprintf(path, sizeof(path), "/v1/branches/%s/diff?rows=%ld%s%s%s", names[0],
 		 summary ? 0 : rows, sql ? "&sql=1" : "", names[1] ? "&against=" : "",
 		 names[1] ? names[1] : "");
-	rc = cli_report_call(o, path, &doc);
+	rc = cli_call(o, "GET", path, NULL, &doc);
 	if (rc != 0)
 		return rc;
 	if (o->json)

@@ -1,5 +1,4 @@
 /* cmd_log.c — `rift log BRANCH`: the DDL a branch ran since it was made, oldest first. */
-#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,51 +16,6 @@ int cli_print_json(json_t *doc)
 	free(text);
 	json_decref(doc);
 	return rc;
-}
-
-int cli_report_call(const struct cli_opts *o, const char *path, json_t **doc)
-{
-	struct cli_response r;
-	int rc = cli_http(o, "GET", path, NULL, &r);
-	json_t *err;
-
-	*doc = NULL;
-	if (rc != 0 && o->host != NULL) { /* r.error says why: TLS, network, libcurl missing */
-		fprintf(stderr, "rift: cannot reach riftd at %s: %s\n", o->host,
-			r.error[0] ? r.error : strerror(-rc));
-		return 1;
-	}
-	if (rc == -ENOENT || rc == -ECONNREFUSED) {
-		fprintf(
-		    stderr,
-		    "rift: riftd is not running for %s (start it with `rift serve --background`)\n",
-		    o->state);
-		return 1;
-	}
-	if (rc != 0) {
-		fprintf(stderr, "rift: cannot talk to riftd at %s/run/riftd.sock: %s\n", o->state,
-			r.error[0] ? r.error : strerror(-rc));
-		return 1;
-	}
-	*doc = json_loads(r.body, 0, NULL);
-	if (*doc == NULL) {
-		fprintf(stderr, "rift: riftd answered something that is not JSON\n");
-		free(r.body);
-		return 1;
-	}
-	if (r.status < 200 || r.status >= 300) {
-		err = json_object_get(json_object_get(*doc, "error"), "message");
-		if (o->json)
-			printf("%s\n", r.body);
-		fprintf(stderr, "rift: %s\n",
-			json_string_value(err) ? json_string_value(err) : r.body);
-		json_decref(*doc);
-		*doc = NULL;
-		free(r.body);
-		return 1;
-	}
-	free(r.body);
-	return 0;
 }
 
 void cli_print_safe(FILE *out, const char *s, const char *indent)
@@ -134,7 +88,7 @@ int cmd_log(const struct cli_opts *o, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	snprintf(path, sizeof(path), "/v1/branches/%s/log", name);
-	rc = cli_report_call(o, path, &doc);
+	rc = cli_call(o, "GET", path, NULL, &doc);
 	if (rc != 0)
 		return rc;
 	if (o->json)
