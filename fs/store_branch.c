@@ -444,6 +444,7 @@ static void fill_info(struct rift_store *s, const struct branch_rec *b,
 
 	memset(info, 0, sizeof(*info));
 	snprintf(info->name, sizeof(info->name), "%s", b->name);
+	info->id = b->root_st_ino;
 	snprintf(info->parent, sizeof(info->parent), "%s", b->parent);
 	info->base_gen = b->gen;
 	info->head_layer = b->head;
@@ -473,6 +474,21 @@ static void fill_info(struct rift_store *s, const struct branch_rec *b,
 	for (j = 0; j < s->nbranches; j++)
 		if (strcmp(s->branches[j]->parent, b->name) == 0)
 			info->nchildren++;
+}
+
+int rift_store_branch_mark_changed(struct rift_store *s, const char *name)
+{
+	struct branch_rec *b;
+	struct layer *l = NULL;
+
+	pthread_rwlock_rdlock(&s->lock);
+	b = store_branch_find(s, name);
+	pthread_mutex_lock(&s->mem_mu);
+	if (b != NULL && (l = store_layer(s, b->head)) != NULL)
+		l->dirty = true;
+	pthread_mutex_unlock(&s->mem_mu);
+	pthread_rwlock_unlock(&s->lock);
+	return l != NULL ? 0 : -ENOENT;
 }
 
 int rift_store_branch_info(struct rift_store *s, const char *name, struct rift_branch_info *info)

@@ -68,6 +68,7 @@ enum {
 /* A branch as listed: names are at most 63 bytes (see branch_name.h). */
 struct rift_branch_info {
 	char name[64];
+	uint64_t id;           /* never reused, kept across renames */
 	char parent[64];       /* branch it was created from; "" when made from a base */
 	uint32_t base_gen;     /* base generation at the root of its chain */
 	uint64_t head_layer;   /* current head layer id */
@@ -207,6 +208,13 @@ uint64_t rift_store_branch_max_size(struct rift_branch *branch);
  */
 int rift_store_branch_rename(struct rift_store *store, const char *from, const char *to)
     __attribute__((warn_unused_result));
+
+/*
+ * Counts the branch's head as changed, so the next branch taken from it freezes it rather than
+ * sharing the frozen layer below: for a running server whose WAL lives outside the store, whose
+ * commits may have changed nothing in it yet. 0 or -ENOENT.
+ */
+int rift_store_branch_mark_changed(struct rift_store *store, const char *name);
 
 int rift_store_branch_info(struct rift_store *store, const char *name,
 			   struct rift_branch_info *info);
