@@ -35,13 +35,8 @@ int rift_datadir_open(const char *mountpoint)
 	return fd < 0 ? -errno : fd;
 }
 
-/*
- * Removes name below the directory at and, when it is a directory, what it holds (depth levels
- * at most). A link is removed as a link: openat with O_NOFOLLOW refuses it and unlinkat never
- * follows the last component, so nothing outside the branch is reached even when the branch's
- * user swaps entries meanwhile. A missing name is success.
- */
-static int remove_at(int at, const char *name, int depth)
+/* datadir.h: a link is removed as a link; nothing is followed even when entries are swapped. */
+int rift_datadir_remove(int at, const char *name, int depth)
 {
 	struct dirent *de;
 	int fd, rc = 0, pass;
@@ -71,7 +66,7 @@ static int remove_at(int at, const char *name, int depth)
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
 			any = true;
-			rc = remove_at(dirfd(d), de->d_name, depth - 1);
+			rc = rift_datadir_remove(dirfd(d), de->d_name, depth - 1);
 			if (rc != 0)
 				goto out;
 		}
@@ -102,7 +97,7 @@ static int drop_slots(int rootfd, const char *branch, uid_t uid, gid_t gid, char
 				 "branch %s: pg_replslot is not a directory (a symbolic link?); "
 				 "replaced by an empty one",
 				 branch);
-		rc = remove_at(rootfd, "pg_replslot", 0);
+		rc = rift_datadir_remove(rootfd, "pg_replslot", 0);
 		if (rc == 0 && mkdirat(rootfd, "pg_replslot", 0700) != 0 && errno != EEXIST)
 			rc = -errno;
 		if (rc == 0) {
@@ -127,7 +122,7 @@ static int drop_slots(int rootfd, const char *branch, uid_t uid, gid_t gid, char
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		rc = remove_at(dirfd(d), de->d_name, 2);
+		rc = rift_datadir_remove(dirfd(d), de->d_name, 2);
 		if (rc != 0)
 			break;
 		dropped++;
@@ -155,7 +150,7 @@ int rift_datadir_prepare(int rootfd, const char *branch, uid_t uid, gid_t gid, c
 	int rc;
 
 	for (i = 0; i < sizeof(stale) / sizeof(stale[0]); i++) {
-		rc = remove_at(rootfd, stale[i], 2);
+		rc = rift_datadir_remove(rootfd, stale[i], 2);
 		if (rc != 0) {
 			snprintf(err, errlen,
 				 "cannot remove %s from branch \"%s\" before its server starts: %s "

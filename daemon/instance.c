@@ -18,6 +18,7 @@
 #include "rift/ddl_log.h"
 #include "rift/identity.h"
 #include "rift/log.h"
+#include "rift/wal_dir.h"
 #include "rift/instance.h"
 #include "rift/pgproc.h"
 
@@ -46,6 +47,11 @@ static int prepare_datadir(const struct rift_instance *inst, uid_t uid, gid_t gi
 		return rootfd;
 	}
 	rc = rift_datadir_prepare(rootfd, inst->branch, uid, gid, err, errlen);
+	if (rc == 0 && inst->walroot[0] != '\0') {
+		struct rift_wal_owner owner = { uid, gid, inst->wal_lo, inst->wal_hi };
+		rc = rift_wal_prepare(inst->walroot, rootfd, inst->branch, inst->wal_id,
+				      inst->wal_fork, &owner, inst->wal_in_store, err, errlen);
+	}
 	if (rc == 0)
 		rc = rift_datadir_write_hba(rootfd, inst->branch, inst->hbafile, gid,
 					    inst->hba_closed, err, errlen);

@@ -17,6 +17,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@
 #include "rift/mount.h"
 #include "rift/pgproc.h"
 #include "rift/verifiers.h"
+#include "rift/wal_dir.h"
 #include "manager_internal.h"
 
 #define IDLE_TICK_S   2
@@ -352,6 +354,9 @@ static void stop_locked(struct rift_manager *m, struct bstate *b)
 
 	rift_instance_stop(&b->inst, m->cfg.stop_timeout_s);
 	/* before unmounting: a process left by the job (its cwd in the mount) keeps it busy */
+	/* its uid may go to another branch next: the WAL directory must not go with it */
+	if (b->inst.walroot[0] != '\0' && b->inst.wal_id != 0)
+		rift_wal_close(b->inst.walroot, b->inst.wal_id);
 	release_uid(m, b);
 	rift_mount_stop(b->mount);
 	b->mount = NULL;
@@ -405,6 +410,7 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 				      size_t errlen)
 {
 	struct rift_mount_opts opts = { .max_threads = (unsigned)m->cfg.fs_threads };
+	struct rift_branch_info info;
 	char mnt[4200];
 	int rc, tries;
 
@@ -456,6 +462,24 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 	snprintf(b->inst.logpath, sizeof(b->inst.logpath), "%.3000s/log/%s.log", m->state, b->name);
 	snprintf(b->inst.hbafile, sizeof(b->inst.hbafile), "%.3000s/run/hba/%s.conf", m->state,
 		 b->name);
+	if (rift_store_branch_info(m->store, b->name, &info) != 0) {
+		/* without its id riftd cannot tell which WAL directory is the branch's */
+		snprintf(err, errlen, "branch \"%s\" is no longer in the store", b->name);
+		stop_locked(m, b);
+		return RIFT_NOT_FOUND;
+	}
+	if (info.id != 0 &&
+	    rift_wal_root(m->state, b->inst.walroot, sizeof(b->inst.walroot)) == 0) {
+		b->inst.wal_id = info.id;
+		b->inst.wal_fork = info.fork_layer;
+		b->inst.wal_in_store = info.max_size != 0;
+		b->inst.wal_lo = m->cfg.uid_count > 0 ? (uid_t)m->cfg.uid_base : opts.uid;
+		b->inst.wal_hi = m->cfg.uid_count > 0
+				     ? (uid_t)m->cfg.uid_base + (uid_t)m->cfg.uid_count - 1
+				     : opts.uid;
+	} else {
+		b->inst.walroot[0] = '\0'; /* a store that predates ids keeps pg_wal inside */
+	}
 	for (tries = 0;; tries++) {
 		if (pick_port(m, b) == 0) {
 			snprintf(err, errlen,
@@ -743,6 +767,65 @@ static void checkpoint_if_running(struct rift_manager *m, struct bstate *p)
 		LOG_WARN("manager", "%s (branching anyway: the child recovers from WAL)", err);
 }
 
+/* The store's delete, then the branch's WAL directory and what no layer needs any more. */
+int manager_branch_delete(struct rift_manager *m, const char *name)
+{
+	struct rift_branch_info info;
+	char root[4200];
+	bool known = rift_store_branch_info(m->store, name, &info) == 0 && info.id != 0;
+	int rc = rift_store_branch_delete(m->store, name);
+
+	if (rc == 0 && known && rift_wal_root(m->state, root, sizeof(root)) == 0) {
+		rift_wal_remove(root, info.id);
+		rift_wal_collect(root, m->store, false);
+	}
+	return rc;
+}
+
+/*
+ * Makes branch name from branch from in the store (the parent asked for a CHECKPOINT first when
+ * it runs), then gives it a copy of the parent's WAL when the parent keeps it beside the store
+ * (wal_dir.h). A copy with a gap (a checkpoint ended while it was read) is taken again, at most
+ * three times. Caller holds p->op. 0, a store error (-errno, for store_status), or 1 with *err
+ * saying why the WAL could not be copied (the branch is gone again then).
+ */
+int manager_branch_create(struct rift_manager *m, struct bstate *p, const char *name,
+			  const char *from, char *err, size_t errlen)
+{
+	struct rift_branch_info pi, ci;
+	char root[4200];
+	int rc, tries;
+
+	for (tries = 0;; tries++) {
+		checkpoint_if_running(m, p);
+		/* a running parent commits to WAL beside the store, which leaves its head unchanged
+		 * until a checkpoint writes the pages: freeze it anyway, so the child gets the WAL
+		 * as of now, not the copy made for the layer below */
+		if (p != NULL && p->running)
+			(void)rift_store_branch_mark_changed(m->store, from);
+		rc = rift_store_branch_create(m->store, name, from, 0);
+		if (rc != 0 || from == NULL)
+			return rc;
+		if (rift_store_branch_info(m->store, from, &pi) != 0 ||
+		    rift_store_branch_info(m->store, name, &ci) != 0 || pi.id == 0 || ci.id == 0 ||
+		    ci.fork_layer == 0 || rift_wal_root(m->state, root, sizeof(root)) != 0)
+			return 0; /* a store without ids: pg_wal stays inside it */
+		rc = rift_wal_branched(root, pi.id, ci.fork_layer, ci.id, err, errlen);
+		if (rc == 0)
+			return 0;
+		LOG_WARN("manager", "branch %s of %s: %s", name, from, err);
+		if (manager_branch_delete(m, name) != 0) {
+			LOG_ERROR("manager",
+				  "branch %s has no WAL and cannot be deleted: delete it by "
+				  "hand (rift delete %s)",
+				  name, name);
+			return 1;
+		}
+		if (rc != -EAGAIN || tries == 2)
+			return 1;
+	}
+}
+
 /* Gives the base's login role the password in branch b only (b->op held), starting its server:
  * riftd sends a SCRAM verifier it computed, never the plaintext, so no server log can hold it. */
 static enum rift_status set_password_locked(struct rift_manager *m, struct bstate *b,
@@ -819,9 +902,10 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 	rc = b != NULL ? warm_pool_take(m, b, name) : -EAGAIN;
 	if (rc == -EAGAIN) { /* no warm server fits: a new branch, started on first use */
 		pthread_mutex_lock(&p->op);
-		checkpoint_if_running(m, p);
-		rc = rift_store_branch_create(m->store, name, from, 0);
+		rc = manager_branch_create(m, p, name, from, err, errlen);
 		pthread_mutex_unlock(&p->op);
+		if (rc == 1)
+			return RIFT_FAILED;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc != 0)
@@ -888,12 +972,24 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 	return RIFT_CREATED;
 }
 
+/* What riftd keeps of a branch beside the store, once the store has deleted it; b->op held. */
+static void forget_deleted(struct rift_manager *m, struct bstate *b)
+{
+	char mnt[4200];
+
+	rift_verifiers_forget(m->state, b->name);
+	b->deleted = true;
+	snprintf(mnt, sizeof(mnt), "%s/mnt/%s", m->state, b->name);
+	rmdir(mnt);
+	if (rift_secret_remove(m->state, b->name) != 0)
+		LOG_ERROR("manager", "cannot remove %s/secrets/%s", m->state, b->name);
+}
+
 enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, char *err,
 				     size_t errlen)
 {
 	enum rift_status st = check_name(name, err, errlen);
 	struct rift_branch_info info;
-	char mnt[4200];
 	struct bstate *b;
 	int rc;
 
@@ -912,15 +1008,9 @@ enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, c
 		return store_status(-ENOTEMPTY, name, NULL, err, errlen);
 	}
 	manager_discard_locked(m, b);
-	rc = rift_store_branch_delete(m->store, name);
-	if (rc == 0) {
-		rift_verifiers_forget(m->state, name);
-		b->deleted = true;
-		snprintf(mnt, sizeof(mnt), "%s/mnt/%s", m->state, name);
-		rmdir(mnt);
-		if (rift_secret_remove(m->state, name) != 0)
-			LOG_ERROR("manager", "cannot remove %s/secrets/%s", m->state, name);
-	}
+	rc = manager_branch_delete(m, name);
+	if (rc == 0)
+		forget_deleted(m, b);
 	pthread_mutex_unlock(&b->op);
 	manager_save_running(m);
 	if (rc == 0 && b->expires_at > 0)
@@ -957,12 +1047,17 @@ enum rift_status rift_manager_reset(struct rift_manager *m, const char *name, ch
 	pthread_mutex_lock(&b->op);
 	was_running = b->running;
 	manager_discard_locked(m, b); /* should the delete fail, a restart recovers from the WAL */
-	rc = rift_store_branch_delete(m->store, name);
+	rc = manager_branch_delete(m, name);
 	if (rc == 0) {
 		pthread_mutex_lock(&p->op);
-		checkpoint_if_running(m, p);
-		rc = rift_store_branch_create(m->store, name, info.parent, 0);
+		rc = manager_branch_create(m, p, name, info.parent, err, errlen);
 		pthread_mutex_unlock(&p->op);
+		if (rc == 1) { /* the branch is gone: say so, and keep nothing of it */
+			forget_deleted(m, b);
+			pthread_mutex_unlock(&b->op);
+			manager_save_running(m);
+			return RIFT_FAILED;
+		}
 	}
 	if (rc == 0 && rift_verifiers_inherit(m->state, info.parent, name) != 0)
 		rift_verifiers_forget(m->state, name); /* none beats the old branch's */
@@ -1180,7 +1275,7 @@ void rift_manager_fork_drop(struct rift_manager *m, const char *tmp, bool held)
 		 * to stop */
 		manager_discard_locked(m, b);
 	}
-	rc = rift_store_branch_delete(m->store, tmp);
+	rc = manager_branch_delete(m, tmp);
 	if (rc != 0 && rc != -ENOENT)
 		LOG_ERROR("manager", "cannot delete temporary branch %s: %s", tmp, strerror(-rc));
 	if (b != NULL) {
@@ -1272,6 +1367,58 @@ static void refresh_disk_estimates(struct rift_manager *m)
 		LOG_INFO("manager", "estimating the branches' compressed sizes took %.0f ms", ms);
 }
 
+/*
+ * A branch's WAL is beside the store, outside its per-branch ENOSPC policy (wal_dir.h): when the
+ * state directory's filesystem falls under the reserve, the running branch whose WAL takes the
+ * most (at least a quarter of the reserve) is stopped, before a full disk makes every server's
+ * next WAL write fail. Its WAL stays: rift reset or rift delete gives the space back.
+ */
+static void wal_guard(struct rift_manager *m)
+{
+	uint64_t reserve = (uint64_t)m->cfg.reserve_mb << 20, best_size = 0, size;
+	struct bstate *best = NULL, *b;
+	struct statvfs vf;
+	size_t i, n;
+
+	if (reserve == 0 || statvfs(m->state, &vf) != 0 ||
+	    (uint64_t)vf.f_bavail * vf.f_frsize >= reserve)
+		return;
+	pthread_mutex_lock(&m->mu);
+	n = m->n;
+	pthread_mutex_unlock(&m->mu);
+	for (i = 0; i < n; i++) {
+		pthread_mutex_lock(&m->mu);
+		b = m->v[i];
+		pthread_mutex_unlock(&m->mu);
+		if (b->deleted || !b->running || b->inst.walroot[0] == '\0' || b->inst.wal_id == 0)
+			continue;
+		size = rift_wal_size(b->inst.walroot, b->inst.wal_id);
+		if (size > best_size) {
+			best_size = size;
+			best = b;
+		}
+	}
+	if (best == NULL || best_size < reserve / 4 || pthread_mutex_trylock(&best->op) != 0)
+		return;
+	if (best->running) {
+		pthread_mutex_lock(&m->mu);
+		snprintf(
+		    best->error, sizeof(best->error),
+		    "stopped: its WAL (pg_wal) took %llu MiB while the disk under %.200s fell "
+		    "below "
+		    "[store] reserve_mb; free space (rift reset or rift delete a branch), then "
+		    "connect again",
+		    best_size == UINT64_MAX ? 0ULL : (unsigned long long)(best_size >> 20),
+		    m->state);
+		LOG_ERROR("manager", "branch %s %s", best->name, best->error);
+		pthread_mutex_unlock(&m->mu);
+		stop_locked(m, best);
+		/* clients get this error rather than a start for the next START_RETRY_S */
+		clock_gettime(CLOCK_MONOTONIC, &best->failed_at);
+	}
+	pthread_mutex_unlock(&best->op);
+}
+
 /* Stops servers idle longer than idle_timeout, and notices servers that died. */
 static void *idle_main(void *arg)
 {
@@ -1292,6 +1439,7 @@ static void *idle_main(void *arg)
 		n = m->n;
 		pthread_mutex_unlock(&m->mu);
 		refresh_disk_estimates(m);
+		wal_guard(m);
 		for (i = 0; i < n; i++) {
 			struct bstate *b;
 			time_t now = time(NULL);
@@ -1353,6 +1501,16 @@ static bool process_gone(pid_t pid)
 
 /* After a crash: servers still running on dead mounts would PANIC or hang; end them, and wait
  * until they are gone so a new server on the same directory does not see a live lock. */
+/* No server runs yet: every WAL directory is root's until its branch starts, and those of
+ * branches a killed riftd deleted go (wal_dir.h). */
+static void wal_sweep(struct rift_manager *m)
+{
+	char walroot[4200];
+
+	if (rift_wal_root(m->state, walroot, sizeof(walroot)) == 0)
+		rift_wal_collect(walroot, m->store, true);
+}
+
 static void kill_orphans(struct rift_manager *m)
 {
 	char prefix[4200];
@@ -1586,6 +1744,7 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 	secure_state(m);
 	load_expiry(m);
 	warm_pool_clear_leftovers(m);
+	wal_sweep(m);
 	refresh_disk_estimates(m);
 	if (pthread_create(&m->idle, NULL, idle_main, m) == 0)
 		m->idle_started = true;

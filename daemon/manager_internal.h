@@ -109,6 +109,9 @@ enum rift_status manager_start_locked(struct rift_manager *m, struct bstate *b, 
 				      size_t errlen);
 /* Stops b's server and removes its mount point and socket directory (b->op held). */
 void manager_discard_locked(struct rift_manager *m, struct bstate *b);
+int manager_branch_create(struct rift_manager *m, struct bstate *p, const char *name,
+			  const char *from, char *err, size_t errlen);
+int manager_branch_delete(struct rift_manager *m, const char *name);
 
 /* ---- manager_warm.c: servers started ahead on fresh branches of main ---- */
 

@@ -117,7 +117,7 @@ void warm_pool_drop_locked(struct rift_manager *m, struct bstate *b, const char 
 
 	LOG_INFO("manager", "dropping warm server %s: %s", b->name, why);
 	manager_discard_locked(m, b); /* removes its mount point and socket directory too */
-	rc = rift_store_branch_delete(m->store, b->name);
+	rc = manager_branch_delete(m, b->name);
 	if (rc != 0 && rc != -ENOENT)
 		LOG_ERROR("manager", "cannot delete warm branch %s: %s", b->name, strerror(-rc));
 	pthread_mutex_lock(&m->mu);
@@ -162,7 +162,7 @@ static int warm_add(struct rift_manager *m)
 {
 	char name[64], err[1024];
 	unsigned char rnd[6];
-	struct bstate *b;
+	struct bstate *b, *p;
 	int rc;
 
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
@@ -170,7 +170,16 @@ static int warm_add(struct rift_manager *m)
 	/* random, so a path of a pool server from before a crash is never this one's */
 	snprintf(name, sizeof(name), WARM_PREFIX "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
 		 rnd[3], rnd[4], rnd[5]);
-	rc = rift_store_branch_create(m->store, name, "main", 0);
+	p = manager_get_state(m, "main");
+	if (p == NULL)
+		return -ENOENT;
+	pthread_mutex_lock(&p->op);
+	rc = manager_branch_create(m, p, name, "main", err, sizeof(err));
+	pthread_mutex_unlock(&p->op);
+	if (rc == 1) {
+		LOG_WARN("manager", "cannot make a warm server: %s", err);
+		return -EIO;
+	}
 	if (rc != 0)
 		return rc;
 	b = manager_get_state(m, name);
@@ -254,7 +263,7 @@ void warm_pool_clear_leftovers(struct rift_manager *m)
 	for (i = 0; i < n; i++) {
 		if (!manager_is_warm_name(infos[i].name))
 			continue;
-		rc = rift_store_branch_delete(m->store, infos[i].name);
+		rc = manager_branch_delete(m, infos[i].name);
 		LOG_INFO("manager", "deleting warm branch %s left by the previous riftd%s",
 			 infos[i].name, rc == 0 ? "" : " failed");
 		snprintf(path, sizeof(path), "%.3000s/log/%s.log", m->state, infos[i].name);

@@ -24,6 +24,14 @@
 int rift_datadir_open(const char *mountpoint) __attribute__((warn_unused_result));
 
 /*
+ * Removes name below the directory at and, when it is a directory, what it holds (depth levels
+ * at most). A link is removed as a link: openat with O_NOFOLLOW refuses it and unlinkat never
+ * follows the last component, so nothing outside the branch is reached even when the branch's
+ * user swaps entries meanwhile. A missing name is success; else 0 or -errno.
+ */
+int rift_datadir_remove(int at, const char *name, int depth) __attribute__((warn_unused_result));
+
+/*
  * Readies a stopped branch for a server of riftd's own: removes postmaster.pid (riftd started
  * no server on this mount, and ends orphans of a previous riftd before any start, so a lock
  * file there is stale; it is never read), standby.signal and recovery.signal (a branch is a

@@ -19,6 +19,11 @@ struct rift_instance {
 	pid_t pid; /* 0 when not running */
 	uid_t uid; /* the branch's own OS identity ([instances] uid_base..); 0 = cfg->pg_user */
 	gid_t gid;
+	char walroot[4096];   /* <state>/wal: pg_wal is kept there (wal_dir.h); "" = in the store */
+	uint64_t wal_id;      /* the branch's store id: its WAL directory is b-<wal_id> */
+	uint64_t wal_fork;    /* the frozen layer its head sits on: l-<wal_fork> seeds a new one */
+	bool wal_in_store;    /* a size-limited branch: its WAL stays in the store, counted */
+	uid_t wal_lo, wal_hi; /* the servers' uids: whose files in a WAL directory are handed on */
 };
 
 /*

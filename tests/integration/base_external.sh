@@ -74,8 +74,11 @@ for b in b1 b2; do
 	api "$state" POST /v1/branches "{\"name\":\"$b\"}"
 	[ "$API_STATUS" = 201 ] || fail "create $b: $(cat "$API_OUT")"
 	port=$(start_branch $b)
-	[ "$(stat -c %F "$state/mnt/$b/pg_wal")" = directory ] ||
-		fail "the mount of $b shows pg_wal as $(stat -c %F "$state/mnt/$b/pg_wal")"
+	# riftd's own WAL directory for the branch (wal_dir.h), never the source's
+	case "$(readlink "$state/mnt/$b/pg_wal")" in
+	"$state"/wal/b-*) ;;
+	*) fail "the mount of $b shows pg_wal as $(readlink "$state/mnt/$b/pg_wal"), not riftd's" ;;
+	esac
 	[ "$(stat -c %F "$state/mnt/$b/pg_tblspc/$ts_oid")" = directory ] ||
 		fail "the mount of $b shows the tablespace as a link"
 	[ "$(br_sql "$port" "select pg_tablespace_location($ts_oid)")" = "pg_tblspc/$ts_oid" ] ||

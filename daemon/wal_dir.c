@@ -1,0 +1,730 @@
+/* wal_dir.c — branches' pg_wal beside the store: made, copied, handed to a uid, removed. */
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rift/base_copy.h"
+#include "rift/datadir.h"
+#include "rift/log.h"
+#include "rift/store.h"
+#include "rift/wal_dir.h"
+
+/* Every open of something a branch's user may have planted: no link, no blocking FIFO. */
+#define AT_FLAGS (O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+
+/* A pg_wal holds segments since the last checkpoint: 64 at the default max_wal_size. These
+ * bounds only stop a planted directory from making riftd copy, walk or hold descriptors
+ * without end (every file of a copy is held open at once, see copy_dir). */
+#define WAL_MAX_FILES    1024
+#define WAL_MAX_ENTRIES  8192         /* names of any kind in one directory */
+#define WAL_MAX_FILE     (1ull << 30) /* Postgres's largest wal_segment_size */
+#define WAL_MAX_TOTAL    (16ull << 30)
+#define WAL_CHUNK        (256u << 10)
+#define WAL_OLD          "pg_wal.rift-old" /* the view's own pg_wal while it is moved out */
+#define SEG_NAME_LEN     24
+#define HISTORY_NAME_LEN 16 /* 8 hex digits and ".history" */
+
+/* Who a stopped branch's directory belongs to; any owner is accepted for the directory itself. */
+static const struct rift_wal_owner root_owner = { 0, 0, 0, (uid_t)-1 };
+
+int rift_wal_root(const char *state, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/wal", state);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static bool all_hex(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
+			return false;
+	return true;
+}
+
+/* Segments and timeline history files: all Postgres needs to recover and go on. */
+static bool is_segment(const char *name)
+{
+	return strlen(name) == SEG_NAME_LEN && all_hex(name, SEG_NAME_LEN);
+}
+
+static bool wal_file_name(const char *name)
+{
+	return is_segment(name) || (strlen(name) == HISTORY_NAME_LEN && all_hex(name, 8) &&
+				    strcmp(name + 8, ".history") == 0);
+}
+
+/* <walroot>, made root's 0711 when missing; its descriptor or -errno. */
+static int open_root(const char *walroot, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	if (mkdir(walroot, 0711) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", walroot, strerror(errno));
+		return -errno;
+	}
+	fd = open(walroot, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		int rc = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", walroot, strerror(errno));
+		return rc;
+	}
+	if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+		snprintf(err, errlen,
+			 "%s must be a directory of riftd's user that no one else can write; fix "
+			 "its owner and mode (chown root; chmod 0711)",
+			 walroot);
+		close(fd);
+		return -EPERM;
+	}
+	if ((st.st_mode & 07777) != 0711 && fchmod(fd, 0711) != 0) {
+		int rc = -errno;
+		snprintf(err, errlen, "cannot chmod %s: %s", walroot, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static void dir_name(char *buf, size_t len, char kind, uint64_t id)
+{
+	snprintf(buf, len, "%c-%016" PRIx64, kind, id);
+}
+
+static bool is_dir_at(int at, const char *name)
+{
+	struct stat st;
+
+	return fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* Copies the open regular file src into a new file name in dst: data extents only, all-zero
+ * chunks left as holes (Postgres's segments start sparse: wal_init_zero is off), then synced. */
+static int copy_file(int src, off_t size, int dst, const char *name, unsigned char *buf)
+{
+	off_t pos = 0;
+	int out, rc = 0;
+
+	out = openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0)
+		return -errno;
+	while (pos < size && rc == 0) {
+		off_t data = lseek(src, pos, SEEK_DATA), hole;
+		if (data < 0) {
+			if (errno == ENXIO)
+				break; /* only a hole is left */
+			data = pos;    /* no SEEK_DATA here: all of it is data */
+		}
+		hole = lseek(src, data, SEEK_HOLE);
+		if (hole < 0 || hole > size)
+			hole = size;
+		for (pos = data; pos < hole && rc == 0;) {
+			size_t want =
+			    (size_t)(hole - pos) < WAL_CHUNK ? (size_t)(hole - pos) : WAL_CHUNK;
+			ssize_t n = pread(src, buf, want, pos);
+			if (n < 0) {
+				rc = -errno;
+				break;
+			}
+			if (n == 0) {
+				pos = hole; /* the file shrank under us: what is left reads as zeros
+					     */
+				break;
+			}
+			if (!all_zero(buf, (size_t)n)) {
+				ssize_t w = pwrite(out, buf, (size_t)n, pos);
+				if (w != n)
+					rc = w < 0 ? -errno : -EIO;
+			}
+			pos += n;
+		}
+		if (hole > pos)
+			pos = hole;
+	}
+	if (rc == 0 && ftruncate(out, size) != 0)
+		rc = -errno;
+	if (rc == 0 && fsync(out) != 0)
+		rc = -errno;
+	close(out);
+	return rc;
+}
+
+struct wal_entry {
+	char name[SEG_NAME_LEN + 1];
+	int fd;
+	off_t size;
+};
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct wal_entry *)a)->name, ((const struct wal_entry *)b)->name);
+}
+
+/* 8 hex digits of a segment name as a number. */
+static uint32_t hex8(const char *s)
+{
+	char tmp[9];
+
+	memcpy(tmp, s, 8);
+	tmp[8] = '\0';
+	return (uint32_t)strtoul(tmp, NULL, 16);
+}
+
+/*
+ * The segments of the newest timeline must follow each other with no gap: a checkpoint that
+ * removed one while the directory was read would leave one, and recovery would stop early at
+ * it, silently, with data newer than the WAL. Names sort by timeline, then position.
+ */
+static bool contiguous(const struct wal_entry *v, size_t n, uint64_t seg_per_id)
+{
+	size_t i, last = n;
+	uint64_t prev = 0;
+	bool first = true;
+
+	for (i = n; i-- > 0;)
+		if (is_segment(v[i].name)) {
+			last = i;
+			break;
+		}
+	if (last == n)
+		return true;
+	for (i = 0; i <= last; i++) {
+		uint64_t pos;
+		if (!is_segment(v[i].name) || hex8(v[i].name) != hex8(v[last].name))
+			continue;
+		pos = (uint64_t)hex8(v[i].name + 8) * seg_per_id + hex8(v[i].name + 16);
+		if (!first && pos != prev + 1)
+			return false;
+		prev = pos;
+		first = false;
+	}
+	return true;
+}
+
+/*
+ * Copies the WAL files of the directory src into a new directory dst_name under parent (root's,
+ * 0700, built under a temporary name and renamed into place once synced). All files are opened
+ * before any is copied, so a segment removed meanwhile is either whole in the copy or missing,
+ * and a gap fails with -EAGAIN. Anything else in src (links, FIFOs, other names) is skipped.
+ */
+static int copy_dir(int src, int parent, const char *dst_name, const char *what, char *err,
+		    size_t errlen)
+{
+	struct wal_entry *v = calloc(WAL_MAX_FILES, sizeof(*v));
+	unsigned char *buf = malloc(WAL_CHUNK);
+	char tmp[64];
+	size_t n = 0, i, skipped = 0, seen = 0;
+	uint64_t total = 0, seg_size = 0;
+	struct dirent *de;
+	int dst = -1, rc = 0, dupfd;
+	bool made = false;
+	DIR *d = NULL;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", dst_name);
+	if (v == NULL || buf == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	dupfd = dup(src);
+	d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+	if (d == NULL) {
+		rc = -errno;
+		if (dupfd >= 0)
+			close(dupfd);
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		int fd;
+		if (++seen > WAL_MAX_ENTRIES) {
+			rc = -EFBIG;
+			goto out;
+		}
+		if (!wal_file_name(de->d_name)) {
+			skipped += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+				   strcmp(de->d_name, "archive_status") != 0;
+			continue;
+		}
+		if (n == WAL_MAX_FILES) {
+			rc = -EFBIG;
+			goto out;
+		}
+		fd = openat(src, de->d_name, O_RDONLY | AT_FLAGS);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue; /* removed meanwhile: contiguous() decides */
+			if (errno == ELOOP || errno == ENXIO) {
+				skipped++;
+				continue;
+			}
+			rc = -errno;
+			goto out;
+		}
+		/* one name only: another name of the same file (a hard link the branch's user made,
+		 * to a file they may not own) is not theirs to hand over */
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+		    (uint64_t)st.st_size > WAL_MAX_FILE) {
+			close(fd);
+			skipped++;
+			continue;
+		}
+		if (is_segment(de->d_name))
+			seg_size =
+			    (uint64_t)st.st_size > seg_size ? (uint64_t)st.st_size : seg_size;
+		total += (uint64_t)st.st_size;
+		if (total > WAL_MAX_TOTAL) {
+			close(fd);
+			rc = -EFBIG;
+			goto out;
+		}
+		snprintf(v[n].name, sizeof(v[n].name), "%s", de->d_name);
+		v[n].fd = fd;
+		v[n].size = st.st_size;
+		n++;
+	}
+	qsort(v, n, sizeof(*v), cmp_entry);
+	/* segments per 4 GiB "log id": 0x100000000 / wal_segment_size (a power of two) */
+	if (seg_size != 0 && (seg_size & (seg_size - 1)) == 0 &&
+	    !contiguous(v, n, (1ull << 32) / seg_size)) {
+		rc = -EAGAIN;
+		goto out;
+	}
+	rc = rift_datadir_remove(parent, tmp, 2); /* a killed riftd's half copy */
+	if (rc == 0 && mkdirat(parent, tmp, 0700) != 0)
+		rc = -errno;
+	made = rc == 0;
+	if (rc == 0 && (dst = openat(parent, tmp, O_RDONLY | O_DIRECTORY | AT_FLAGS)) < 0)
+		rc = -errno;
+	if (rc == 0 && mkdirat(dst, "archive_status", 0700) != 0)
+		rc = -errno;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = copy_file(v[i].fd, v[i].size, dst, v[i].name, buf);
+	if (rc == 0 && fsync(dst) != 0)
+		rc = -errno;
+	if (rc == 0 && renameat(parent, tmp, parent, dst_name) != 0)
+		rc = -errno;
+	if (rc == 0 && fsync(parent) != 0)
+		rc = -errno;
+	if (rc == 0 && skipped > 0)
+		LOG_INFO("wal", "%s: %zu entr%s that are not WAL files left out of the copy", what,
+			 skipped, skipped == 1 ? "y" : "ies");
+out:
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot copy the WAL of %s: %s", what,
+			 rc == -EAGAIN  ? "a segment was removed while it was copied (a checkpoint "
+					  "ended meanwhile); retry"
+			 : rc == -EFBIG ? "its pg_wal holds more files or bytes than any WAL "
+					  "directory should"
+					: strerror(-rc));
+		if (made && rift_datadir_remove(parent, tmp, 2) != 0)
+			LOG_WARN("wal", "cannot remove a half copy of the WAL of %s", what);
+	}
+	for (i = 0; i < n; i++)
+		close(v[i].fd);
+	if (dst >= 0)
+		close(dst);
+	if (d != NULL)
+		closedir(d);
+	free(v);
+	free(buf);
+	return rc;
+}
+
+/* Files root made (copies) or a branch's server made (a uid of the range) may be handed on. */
+static bool owned_by_servers(const struct stat *st, const struct rift_wal_owner *o)
+{
+	return st->st_uid == 0 || st->st_uid == o->uid ||
+	       (st->st_uid >= o->lo && st->st_uid <= o->hi);
+}
+
+/*
+ * Gives the directory name under parent, and what it holds depth levels down, to o->uid:o->gid.
+ * Each entry is pinned with O_PATH|O_NOFOLLOW and examined before its owner changes on that
+ * descriptor: only directories and regular files with one name, made by root or a server. A
+ * link, FIFO or device keeps its owner, and so does a hard link the branch's user made to a file
+ * elsewhere (it may not be theirs: fs.protected_hardlinks is not always on).
+ */
+static int give_to(int parent, const char *name, const struct rift_wal_owner *o, mode_t mode,
+		   int depth)
+{
+	struct dirent *de;
+	struct stat st;
+	size_t seen = 0;
+	int fd, rc = 0;
+	DIR *d;
+
+	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | AT_FLAGS);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0 || (depth < 2 && !owned_by_servers(&st, o))) {
+		close(fd);
+		return 0; /* a directory moved in from elsewhere: not the branch's to have */
+	}
+	if (fchown(fd, o->uid, o->gid) != 0 || fchmod(fd, mode) != 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (depth == 0) {
+		close(fd);
+		return 0;
+	}
+	d = fdopendir(fd);
+	if (d == NULL) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while ((de = readdir(d)) != NULL && rc == 0) {
+		int e;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (++seen > WAL_MAX_ENTRIES) {
+			rc = -EFBIG;
+			break;
+		}
+		e = openat(dirfd(d), de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (e < 0)
+			continue; /* removed meanwhile */
+		if (fstat(e, &st) == 0 && S_ISDIR(st.st_mode))
+			rc = give_to(dirfd(d), de->d_name, o, 0700, depth - 1);
+		else if (fstat(e, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+			 owned_by_servers(&st, o) &&
+			 fchownat(e, "", o->uid, o->gid, AT_EMPTY_PATH) != 0)
+			rc = -errno;
+		close(e);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Points the view's pg_wal at target, replacing whatever is there (removed as a link or a
+ * tree, never followed). */
+static int link_view(int rootfd, const char *target)
+{
+	char cur[4200];
+	ssize_t n = readlinkat(rootfd, "pg_wal", cur, sizeof(cur) - 1);
+	int rc;
+
+	if (n >= 0) {
+		cur[n] = '\0';
+		if (strcmp(cur, target) == 0)
+			return 0;
+	}
+	rc = rift_datadir_remove(rootfd, "pg_wal", 2);
+	if (rc == 0 && symlinkat(target, rootfd, "pg_wal") != 0)
+		rc = -errno;
+	return rc;
+}
+
+/* A size-limited branch keeps its WAL in the store, where the limit counts it: a WAL directory
+ * it had before the limit was set goes back into the view, and b- goes. */
+static int keep_in_view(int wfd, const char *walroot, int rootfd, const char *bname,
+			const char *lname, const char *what, char *err, size_t errlen)
+{
+	char path[4200];
+	int src, rc;
+
+	if (is_dir_at(rootfd, "pg_wal"))
+		return 0;
+	src = openat(wfd, bname, O_RDONLY | O_DIRECTORY | AT_FLAGS);
+	if (src < 0 && errno == ENOENT)
+		src = openat(wfd, lname, O_RDONLY | O_DIRECTORY | AT_FLAGS);
+	if (src < 0) {
+		snprintf(err, errlen,
+			 "%s has no WAL: its pg_wal is not a directory and riftd keeps no copy for "
+			 "it; rift reset makes it afresh from its parent",
+			 what);
+		return -ENOENT;
+	}
+	/* after a crash between these steps the next start finds no pg_wal and copies again */
+	rc = rift_datadir_remove(rootfd, "pg_wal", 2);
+	if (rc == 0)
+		rc = copy_dir(src, rootfd, "pg_wal", what, err, errlen);
+	if (rc == 0 && fsync(rootfd) != 0)
+		rc = -errno;
+	close(src);
+	snprintf(path, sizeof(path), "%s/%s", walroot, bname);
+	if (rc == 0 && (rc = rift_tree_remove(path)) != 0)
+		LOG_WARN("wal", "cannot remove %s: %s", path, strerror(-rc));
+	return rc == -ENOENT ? 0 : rc;
+}
+
+int rift_wal_prepare(const char *walroot, int rootfd, const char *branch, uint64_t id,
+		     uint64_t fork_layer, const struct rift_wal_owner *owner, bool in_store,
+		     char *err, size_t errlen)
+{
+	char bname[64], lname[64], target[4200], what[128];
+	int wfd, src = -1, rc = 0;
+
+	assert(id != 0);
+	err[0] = '\0';
+	wfd = open_root(walroot, err, errlen);
+	if (wfd < 0)
+		return wfd;
+	dir_name(bname, sizeof(bname), 'b', id);
+	dir_name(lname, sizeof(lname), 'l', fork_layer);
+	snprintf(what, sizeof(what), "branch \"%s\"", branch);
+	if ((size_t)snprintf(target, sizeof(target), "%s/%s", walroot, bname) >= sizeof(target)) {
+		snprintf(err, errlen, "the WAL directory path %s/%s is too long", walroot, bname);
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	if (in_store) {
+		rc = keep_in_view(wfd, walroot, rootfd, bname, lname, what, err, errlen);
+		goto out;
+	}
+	if (is_dir_at(rootfd, "pg_wal")) {
+		/* WAL still in the store (a new branch of the base, or one made by an older rift):
+		 * move it out; a b- directory here is a killed riftd's, never pointed at */
+		rc = rift_tree_remove(target);
+		if (rc == 0 &&
+		    (src = openat(rootfd, "pg_wal", O_RDONLY | O_DIRECTORY | AT_FLAGS)) < 0)
+			rc = -errno;
+		if (rc == 0)
+			rc = copy_dir(src, wfd, bname, what, err, errlen);
+		if (rc == 0)
+			rc = rift_datadir_remove(rootfd, WAL_OLD, 2);
+		if (rc == 0 && renameat(rootfd, "pg_wal", rootfd, WAL_OLD) != 0)
+			rc = -errno;
+	} else if (!is_dir_at(wfd, bname)) {
+		if (fork_layer != 0 && is_dir_at(wfd, lname)) {
+			src = openat(wfd, lname, O_RDONLY | O_DIRECTORY | AT_FLAGS);
+			rc = src < 0 ? -errno : copy_dir(src, wfd, bname, what, err, errlen);
+		} else if (is_dir_at(rootfd, WAL_OLD)) {
+			/* riftd was killed between moving the view's pg_wal aside and linking it */
+			src = openat(rootfd, WAL_OLD, O_RDONLY | O_DIRECTORY | AT_FLAGS);
+			rc = src < 0 ? -errno : copy_dir(src, wfd, bname, what, err, errlen);
+		} else {
+			snprintf(
+			    err, errlen,
+			    "branch \"%s\" has no WAL: its pg_wal is not a directory and riftd "
+			    "keeps no copy for it (was riftd killed while the branch was being "
+			    "made?); rift reset %s makes it afresh from its parent",
+			    branch, branch);
+			rc = -ENOENT;
+			goto out;
+		}
+	}
+	if (rc == 0)
+		rc = link_view(rootfd, target);
+	if (rc == 0)
+		rc = rift_datadir_remove(rootfd, WAL_OLD, 2);
+	/* the link must not come back as the directory after a crash while the copy it
+	 * replaced is gone: the store syncs on a directory fsync */
+	if (rc == 0 && fsync(rootfd) != 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = give_to(wfd, bname, owner, 0700, 2);
+	if (rc != 0 && err[0] == '\0')
+		snprintf(err, errlen,
+			 "cannot prepare the WAL directory %s of branch \"%s\": %s (riftd's log "
+			 "may say more; rift reset %s starts it afresh)",
+			 target, branch, strerror(-rc), branch);
+out:
+	if (src >= 0)
+		close(src);
+	close(wfd);
+	return rc;
+}
+
+void rift_wal_close(const char *walroot, uint64_t id)
+{
+	char bname[64], err[256];
+	int wfd = open_root(walroot, err, sizeof(err)), rc;
+
+	if (wfd < 0) {
+		LOG_WARN("wal", "%s", err);
+		return;
+	}
+	dir_name(bname, sizeof(bname), 'b', id);
+	rc = give_to(wfd, bname, &root_owner, 0700, 0);
+	if (rc != 0 && rc != -ENOENT)
+		LOG_WARN("wal", "cannot give %s/%s back to root: %s", walroot, bname,
+			 strerror(-rc));
+	close(wfd);
+}
+
+int rift_wal_branched(const char *walroot, uint64_t parent_id, uint64_t layer, uint64_t child_id,
+		      char *err, size_t errlen)
+{
+	char pname[64], lname[64], cname[64], what[128];
+	int wfd, src = -1, rc = 0;
+
+	err[0] = '\0';
+	wfd = open_root(walroot, err, errlen);
+	if (wfd < 0)
+		return wfd;
+	dir_name(pname, sizeof(pname), 'b', parent_id);
+	dir_name(lname, sizeof(lname), 'l', layer);
+	dir_name(cname, sizeof(cname), 'b', child_id);
+	if (!is_dir_at(wfd, lname)) {
+		src = openat(wfd, pname, O_RDONLY | O_DIRECTORY | AT_FLAGS);
+		if (src < 0) {
+			/* the parent's WAL is in the store (it never ran with this riftd): the
+			 * frozen layer holds it, and the child moves it out at its first start */
+			rc = errno == ENOENT ? 0 : -errno;
+			goto out;
+		}
+		snprintf(what, sizeof(what), "layer %" PRIx64 " (frozen for a new branch)", layer);
+		rc = copy_dir(src, wfd, lname, what, err, errlen);
+		close(src);
+		src = -1;
+	}
+	/* the child's own copy now: it must not depend on the layer's, which goes when the layer
+	 * is squashed into the child */
+	if (rc == 0) {
+		src = openat(wfd, lname, O_RDONLY | O_DIRECTORY | AT_FLAGS);
+		snprintf(what, sizeof(what), "a new branch");
+		rc = src < 0 ? -errno : copy_dir(src, wfd, cname, what, err, errlen);
+	}
+out:
+	if (rc != 0 && err[0] == '\0')
+		snprintf(err, errlen, "cannot copy the parent's WAL for the new branch: %s",
+			 strerror(-rc));
+	if (src >= 0)
+		close(src);
+	close(wfd);
+	return rc;
+}
+
+/* Bytes under the directory fd, depth levels down, at most *budget entries (then UINT64_MAX). */
+static uint64_t du_at(int fd, int depth, size_t *budget)
+{
+	uint64_t sum = 0;
+	struct dirent *de;
+	struct stat st;
+	DIR *d = fdopendir(fd);
+
+	if (d == NULL) {
+		close(fd);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL && sum != UINT64_MAX) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (*budget == 0) {
+			sum = UINT64_MAX;
+			break;
+		}
+		(*budget)--;
+		sum += (uint64_t)st.st_blocks * 512;
+		if (S_ISDIR(st.st_mode)) {
+			int sub = depth > 0 ? openat(dirfd(d), de->d_name,
+						     O_RDONLY | O_DIRECTORY | AT_FLAGS)
+					    : -1;
+			uint64_t below =
+			    sub >= 0 ? du_at(sub, depth - 1, budget) : (depth > 0 ? 0 : UINT64_MAX);
+			sum = below == UINT64_MAX ? UINT64_MAX : sum + below;
+		}
+	}
+	closedir(d);
+	return sum;
+}
+
+uint64_t rift_wal_size(const char *walroot, uint64_t id)
+{
+	char path[4200];
+	size_t budget = 4 * WAL_MAX_ENTRIES;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/b-%016" PRIx64, walroot, id);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? 0 : du_at(fd, 3, &budget);
+}
+
+void rift_wal_remove(const char *walroot, uint64_t id)
+{
+	char path[4200];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/b-%016" PRIx64, walroot, id);
+	rc = rift_tree_remove(path);
+	if (rc != 0)
+		LOG_WARN("wal", "cannot remove %s: %s", path, strerror(-rc));
+}
+
+static bool has_id(const struct rift_branch_info *v, size_t n, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].id == id)
+			return true;
+	return false;
+}
+
+void rift_wal_collect(const char *walroot, struct rift_store *store, int lock_all)
+{
+	struct rift_branch_info *v = NULL;
+	struct rift_layer_info li;
+	struct dirent *de;
+	char err[256], path[4200];
+	size_t n = 0;
+	bool listed = true;
+	int wfd;
+	DIR *d;
+
+	/* without the list nothing is removed, but every directory is still made root's */
+	if (rift_store_branch_list(store, &v, &n) != 0) {
+		v = NULL;
+		n = 0;
+		listed = false;
+	}
+	wfd = open_root(walroot, err, sizeof(err));
+	d = wfd >= 0 ? fdopendir(wfd) : NULL;
+	if (d == NULL) {
+		if (wfd >= 0)
+			close(wfd);
+		free(v);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		const char *nm = de->d_name;
+		uint64_t id;
+		bool gone;
+		if ((nm[0] != 'b' && nm[0] != 'l') || nm[1] != '-' || strlen(nm) < 3)
+			continue;
+		id = strtoull(nm + 2, NULL, 16);
+		/* while riftd serves, a create may be copying a b- directory (or its .tmp) the
+		 * listing above predates: those are removed by their delete, and at the next start
+		 */
+		if (!lock_all && (nm[0] == 'b' || strchr(nm, '.') != NULL))
+			continue;
+		if (!listed)
+			gone = false;
+		else if (strchr(nm, '.') != NULL) /* a killed riftd's half copy */
+			gone = true;
+		else if (nm[0] == 'b')
+			gone = !has_id(v, n, id);
+		else
+			gone = rift_store_layer_info(store, id, &li) == -ENOENT;
+		if (gone) {
+			snprintf(path, sizeof(path), "%s/%s", walroot, nm);
+			if (rift_tree_remove(path) != 0)
+				LOG_WARN("wal", "cannot remove %s", path);
+		} else if (lock_all && nm[0] == 'b' && strchr(nm, '.') == NULL &&
+			   give_to(wfd, nm, &root_owner, 0700, 0) != 0) {
+			LOG_WARN("wal", "cannot give %s/%s back to root", walroot, nm);
+		}
+	}
+	closedir(d);
+	free(v);
+}

@@ -1,0 +1,78 @@
+/* wal_dir.h — a branch's pg_wal as plain files beside the store, so a commit is a native fsync. */
+#ifndef RIFT_WAL_DIR_H
+#define RIFT_WAL_DIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Layout under <state>/wal (root's, 0711: a server's uid reaches its own directory by name and
+ * can list none):
+ *   b-<branch id>  the WAL of a branch: its server's uid and 0700 while it runs, root's 0700
+ *                  while it is stopped (uids are reused by other branches);
+ *   l-<layer id>   the WAL of a frozen layer as it was when the layer was frozen: root's, 0700.
+ *                  A branch made later on that layer, and rift diff's server on a fork point,
+ *                  start from a copy of it.
+ * The branch's view holds `pg_wal` as a symbolic link to its b- directory, which Postgres
+ * follows (as with initdb -X). Everything in a b- directory is the branch user's to change, so
+ * riftd reads it only through descriptors opened O_NOFOLLOW|O_NONBLOCK, copies only regular
+ * files with WAL names, and never follows what it finds (docs/security.md).
+ * Ids are the store's (rift_branch_info.id and .fork_layer), never reused, so a rename (a warm
+ * server taken) keeps its WAL. 0 or -errno everywhere, *err saying what failed and what to do.
+ */
+
+/* Who a running branch's WAL directory is given to, and whose files in it may be handed over:
+ * root's (riftd's copies) and those of the servers' uids lo..hi. */
+struct rift_wal_owner {
+	uid_t uid;
+	gid_t gid;
+	uid_t lo, hi;
+};
+
+/* "<state>/wal" into buf; -ENAMETOOLONG if it does not fit. */
+int rift_wal_root(const char *state, char *buf, size_t len) __attribute__((warn_unused_result));
+
+/*
+ * Before a server starts on the view at rootfd (with in_store, for a branch with a size limit,
+ * which must count its WAL: brings it back into the view instead): makes the branch's b- directory
+ * when it has none (from the view's own pg_wal directory, moving the WAL out of the store, or from
+ * l-<fork_layer>), points the view's pg_wal at it, and gives the directory and its entries to owner
+ * (only regular files with one name made by root or a server, and directories; nothing followed).
+ */
+int rift_wal_prepare(const char *walroot, int rootfd, const char *branch, uint64_t id,
+		     uint64_t fork_layer, const struct rift_wal_owner *owner, bool in_store,
+		     char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* After its server stopped: the b- directory becomes root's 0700 again. Best effort, logged. */
+void rift_wal_close(const char *walroot, uint64_t id);
+
+/*
+ * After the store froze layer (the parent's head) for a new branch: when the parent keeps its
+ * WAL beside the store (b-<parent_id>), copies it to l-<layer> unless that exists, then gives the
+ * child its own copy (b-<child_id>). The copy is taken after the freeze, so it holds all the WAL
+ * the frozen data depends on (Postgres writes WAL before the data it covers); a gap in it (a
+ * checkpoint removed a segment while it was copied) fails with -EAGAIN.
+ */
+int rift_wal_branched(const char *walroot, uint64_t parent_id, uint64_t layer, uint64_t child_id,
+		      char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Disk taken by b-<id> (allocated blocks); UINT64_MAX when it holds more entries, or deeper
+ * directories, than any WAL directory should: the branch's user filled it with something else. */
+uint64_t rift_wal_size(const char *walroot, uint64_t id);
+
+/* Removes b-<id> (a deleted branch). Best effort, logged. */
+void rift_wal_remove(const char *walroot, uint64_t id);
+
+struct rift_store;
+
+/*
+ * Removes l- directories of layers the store no longer has (squashed, or gone with the last
+ * branch on them). With lock_all (riftd starting: no server runs and no branch is being made)
+ * also b- directories of branches it no longer has and half copies a killed riftd left, and
+ * every other b- directory becomes root's 0700.
+ */
+void rift_wal_collect(const char *walroot, struct rift_store *store, int lock_all);
+
+#endif
