@@ -26,6 +26,7 @@
 #   RIFT_BIN [<repo>/build/bin]  where rift-fs and store_admin are
 #   PG_BIN [/usr/lib/postgresql/15/bin]
 #   RIFT_FS_THREADS [rift-fs default]  passed as rift-fs --threads
+#   BENCH_WAL_IN_STORE [0]    1: keep pg_wal in the store instead of beside it as riftd does
 #
 # Exit status: 0 when all runs completed (whether or not the targets were met), 1 on error.
 # Servers, mounts and the temp dir are cleaned up on any exit, including Ctrl-C.
@@ -219,6 +220,19 @@ mountpoint -q "$MNT" || {
 }
 # Postgres insists on owning its data dir with mode 0700; the branch root is the base's root.
 [ "$(stat -c %U:%a "$MNT")" = postgres:700 ] || { chown postgres:postgres "$MNT" && chmod 700 "$MNT"; }
+# riftd keeps a branch's pg_wal beside the store and links it from the view (daemon/wal_dir.c),
+# so a commit is a native fdatasync; rift-fs alone does not, so the same layout is made here.
+# BENCH_WAL_IN_STORE=1 keeps pg_wal in the store (what riftd did before), for comparison.
+if [ "${BENCH_WAL_IN_STORE:-0}" != 1 ]; then
+	mkdir -m 700 "$TMP/rift-wal"
+	cp -a "$MNT/pg_wal/." "$TMP/rift-wal/"
+	chown -R postgres:postgres "$TMP/rift-wal"
+	rm -rf "$MNT/pg_wal"
+	ln -s "$TMP/rift-wal" "$MNT/pg_wal"
+	echo "   pg_wal: beside the store, linked from the branch (as riftd lays it out)"
+else
+	echo "   pg_wal: in the store (BENCH_WAL_IN_STORE=1, not riftd's layout)"
+fi
 pg_start "$MNT" "$PORT_RIFT" rift
 
 # ---- pg_test_fsync: the commit path on the mount vs native ----
@@ -239,6 +253,10 @@ if [ -x "$PG_BIN/pg_test_fsync" ]; then
 	fsync_side[native]=$(fsync_us "$NATIVE_DATA")
 	fsync_side[rift]=$(fsync_us "$MNT")
 	echo "   native ${fsync_side[native]} us/op, rift ${fsync_side[rift]} us/op"
+	# where a commit's fdatasync goes: the branch's pg_wal (beside the store unless
+	# BENCH_WAL_IN_STORE=1)
+	fsync_side[rift_wal]=$(fsync_us "$MNT/pg_wal/")
+	echo "   rift's pg_wal ${fsync_side[rift_wal]} us/op"
 fi
 
 # disk used by the store (db/ only: the base is the shared, read-only starting point) vs data
@@ -247,10 +265,11 @@ db_sizes() { # PORT: sum of pg_database_size in bytes
 }
 space_line() { # LABEL
 	local store data
-	store=$(du -sb "$STATE/db" | cut -f1)
+	# the branch's WAL counts too, wherever it lives
+	store=$(du -sb "$STATE/db" "$TMP/rift-wal" 2>/dev/null | awk '{ s += $1 } END { print s }')
 	data=$(db_sizes "$PORT_RIFT")
 	awk -v l="$1" -v s="$store" -v d="$data" 'BEGIN {
-		printf "   space %-12s store db/ %7.1f MiB, pg_database_size sum %7.1f MiB, ratio %.2f\n",
+		printf "   space %-12s store db/+WAL %7.1f MiB, pg_database_size sum %7.1f MiB, ratio %.2f\n",
 			l, s / 1048576, d / 1048576, (d > 0) ? s / d : 0 }'
 }
 
@@ -373,8 +392,12 @@ if [ -n "${fsync_side[rift]:-}" ]; then
 	printf '%-12s %11sus %11sus %8s  (target <= 1.30)\n' "fdatasync" "${fsync_side[native]}" \
 		"${fsync_side[rift]}" "$(awk -v a="${fsync_side[rift]}" -v b="${fsync_side[native]}" \
 		'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')"
+	printf '%-12s %11sus %11sus %8s  (a file in pg_wal: the commit path)\n' "fdatasync" \
+		"${fsync_side[native]}" "${fsync_side[rift_wal]}" \
+		"$(awk -v a="${fsync_side[rift_wal]}" -v b="${fsync_side[native]}" \
+			'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')"
 fi
-printf '%-12s store db/ over pg_database_size: %s after -i, %s at the end (target <= 1.30)\n' \
+printf '%-12s store db/ and WAL over pg_database_size: %s after -i, %s at the end (target <= 1.30)\n' \
 	"space" "$space_after_init" "$space_end"
 init_ratio=$(awk -v a="${init_s[rift]}" -v b="${init_s[native]}" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
 printf '%-12s %11ss %11ss %8s  (time, lower is better; rift/native; target <= 1.25)\n' "pgbench -i" \
