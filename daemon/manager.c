@@ -405,6 +405,24 @@ static void test_slow_start(const char *name)
 	}
 }
 
+/* The uids servers run as: whose files in a WAL directory are a branch's where the filesystem
+ * keeps no xattrs (wal_dir.h). */
+static void server_uids(struct rift_manager *m, uid_t *lo, uid_t *hi)
+{
+	char err[256];
+	gid_t gid;
+
+	if (m->cfg.uid_count > 0) {
+		*lo = (uid_t)m->cfg.uid_base;
+		*hi = (uid_t)m->cfg.uid_base + (uid_t)m->cfg.uid_count - 1;
+	} else if (rift_pg_user(m->cfg.pg_user, lo, &gid, err, sizeof(err)) == 0) {
+		*hi = *lo;
+	} else {
+		*lo = 1; /* no such user: nothing but root's own copies is trusted */
+		*hi = 0;
+	}
+}
+
 /* manager_start_locked's work once it holds a start slot. */
 static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, char *err,
 				      size_t errlen)
@@ -473,10 +491,7 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 		b->inst.wal_id = info.id;
 		b->inst.wal_fork = info.fork_layer;
 		b->inst.wal_in_store = info.max_size != 0;
-		b->inst.wal_lo = m->cfg.uid_count > 0 ? (uid_t)m->cfg.uid_base : opts.uid;
-		b->inst.wal_hi = m->cfg.uid_count > 0
-				     ? (uid_t)m->cfg.uid_base + (uid_t)m->cfg.uid_count - 1
-				     : opts.uid;
+		server_uids(m, &b->inst.wal_lo, &b->inst.wal_hi);
 	} else {
 		b->inst.walroot[0] = '\0'; /* a store that predates ids keeps pg_wal inside */
 	}
@@ -504,10 +519,15 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 		pthread_mutex_unlock(&m->mu);
 		return RIFT_FAILED;
 	}
+	/* from now on its commits go to WAL beside the store and may leave the head unchanged:
+	 * the next branch of it must freeze the head, not share the layer below (wal_dir.h) */
+	if (b->inst.walroot[0] != '\0' && !b->inst.wal_in_store)
+		(void)rift_store_branch_mark_changed(m->store, b->name);
 	pthread_mutex_lock(&m->mu);
 	b->running = true;
 	b->error[0] = '\0';
 	b->last_active = time(NULL);
+	b->wal_seen = 0;
 	pthread_mutex_unlock(&m->mu);
 	return RIFT_OK;
 }
@@ -794,6 +814,7 @@ int manager_branch_create(struct rift_manager *m, struct bstate *p, const char *
 {
 	struct rift_branch_info pi, ci;
 	char root[4200];
+	uid_t lo, hi;
 	int rc, tries;
 
 	for (tries = 0;; tries++) {
@@ -810,7 +831,8 @@ int manager_branch_create(struct rift_manager *m, struct bstate *p, const char *
 		    rift_store_branch_info(m->store, name, &ci) != 0 || pi.id == 0 || ci.id == 0 ||
 		    ci.fork_layer == 0 || rift_wal_root(m->state, root, sizeof(root)) != 0)
 			return 0; /* a store without ids: pg_wal stays inside it */
-		rc = rift_wal_branched(root, pi.id, ci.fork_layer, ci.id, err, errlen);
+		server_uids(m, &lo, &hi);
+		rc = rift_wal_branched(root, pi.id, ci.fork_layer, ci.id, lo, hi, err, errlen);
 		if (rc == 0)
 			return 0;
 		LOG_WARN("manager", "branch %s of %s: %s", name, from, err);
@@ -1368,21 +1390,25 @@ static void refresh_disk_estimates(struct rift_manager *m)
 }
 
 /*
- * A branch's WAL is beside the store, outside its per-branch ENOSPC policy (wal_dir.h): when the
- * state directory's filesystem falls under the reserve, the running branch whose WAL takes the
- * most (at least a quarter of the reserve) is stopped, before a full disk makes every server's
- * next WAL write fail. Its WAL stays: rift reset or rift delete gives the space back.
+ * A branch's WAL is beside the store, outside its per-branch ENOSPC policy (wal_dir.h). When the
+ * state directory's filesystem is under the reserve, the running branch whose WAL grew the most
+ * since the last tick (by at least a quarter of the reserve) is stopped, before a full disk makes
+ * every server's next WAL write fail; at most one every WAL_GUARD_PAUSE_S, so a disk filled some
+ * other way does not stop every busy branch in turn. Its WAL stays: rift reset or rift delete
+ * gives the space back.
  */
+#define WAL_GUARD_PAUSE_S 10
 static void wal_guard(struct rift_manager *m)
 {
-	uint64_t reserve = (uint64_t)m->cfg.reserve_mb << 20, best_size = 0, size;
+	uint64_t reserve = (uint64_t)m->cfg.reserve_mb << 20, best_growth = 0, size;
 	struct bstate *best = NULL, *b;
+	bool low = false;
 	struct statvfs vf;
 	size_t i, n;
 
-	if (reserve == 0 || statvfs(m->state, &vf) != 0 ||
-	    (uint64_t)vf.f_bavail * vf.f_frsize >= reserve)
+	if (reserve == 0)
 		return;
+	low = statvfs(m->state, &vf) == 0 && (uint64_t)vf.f_bavail * vf.f_frsize < reserve;
 	pthread_mutex_lock(&m->mu);
 	n = m->n;
 	pthread_mutex_unlock(&m->mu);
@@ -1390,31 +1416,36 @@ static void wal_guard(struct rift_manager *m)
 		pthread_mutex_lock(&m->mu);
 		b = m->v[i];
 		pthread_mutex_unlock(&m->mu);
-		if (b->deleted || !b->running || b->inst.walroot[0] == '\0' || b->inst.wal_id == 0)
+		if (b->deleted || !b->running || b->inst.walroot[0] == '\0' ||
+		    b->inst.wal_id == 0 || b->inst.wal_in_store)
 			continue;
+		/* sizes are looked at every tick, so growth is known when the disk runs low */
 		size = rift_wal_size(b->inst.walroot, b->inst.wal_id);
-		if (size > best_size) {
-			best_size = size;
+		if (size > b->wal_seen && size - b->wal_seen > best_growth) {
+			best_growth = size - b->wal_seen;
 			best = b;
 		}
+		b->wal_seen = size;
 	}
-	if (best == NULL || best_size < reserve / 4 || pthread_mutex_trylock(&best->op) != 0)
+	if (!low || best == NULL || best_growth < reserve / 4 ||
+	    time(NULL) - m->wal_stopped_at < WAL_GUARD_PAUSE_S ||
+	    pthread_mutex_trylock(&best->op) != 0)
 		return;
 	if (best->running) {
 		pthread_mutex_lock(&m->mu);
 		snprintf(
 		    best->error, sizeof(best->error),
-		    "stopped: its WAL (pg_wal) took %llu MiB while the disk under %.200s fell "
-		    "below "
-		    "[store] reserve_mb; free space (rift reset or rift delete a branch), then "
-		    "connect again",
-		    best_size == UINT64_MAX ? 0ULL : (unsigned long long)(best_size >> 20),
-		    m->state);
+		    "stopped: its WAL (pg_wal) grew by %llu MiB in %d s while the disk under "
+		    "%.200s was below [store] reserve_mb; free space (rift reset or rift delete "
+		    "a branch), then connect again",
+		    best_growth == UINT64_MAX ? 0ULL : (unsigned long long)(best_growth >> 20),
+		    IDLE_TICK_S, m->state);
 		LOG_ERROR("manager", "branch %s %s", best->name, best->error);
 		pthread_mutex_unlock(&m->mu);
 		stop_locked(m, best);
 		/* clients get this error rather than a start for the next START_RETRY_S */
 		clock_gettime(CLOCK_MONOTONIC, &best->failed_at);
+		m->wal_stopped_at = time(NULL);
 	}
 	pthread_mutex_unlock(&best->op);
 }

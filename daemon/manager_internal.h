@@ -35,6 +35,8 @@ struct bstate {
 	struct rift_mount *mount;
 	struct rift_instance inst;
 	bool running, deleted;
+	uint64_t
+	    wal_seen; /* its WAL directory's size at the last look of wal_guard (idle thread) */
 	int port;     /* reserved for this branch's server from pick to stop; 0 = none */
 	bool warm;    /* a started server in the warm pool, not handed out yet (m->mu) */
 	bool claimed; /* a create is taking this warm server (m->mu) */
@@ -94,6 +96,7 @@ struct rift_manager {
 	size_t nstuck;
 	int uid_lock_fd; /* flock on /run/rift/uids-<uid_base>.lock while this riftd uses them */
 	time_t sizes_logged_at; /* CLOCK_MONOTONIC seconds of the last line about size estimates */
+	time_t wal_stopped_at;  /* time() wal_guard last stopped a branch */
 };
 
 /* ---- manager.c, for the warm pool ---- */

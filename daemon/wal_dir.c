@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "rift/base_copy.h"
@@ -23,17 +25,77 @@
 /* A pg_wal holds segments since the last checkpoint: 64 at the default max_wal_size. These
  * bounds only stop a planted directory from making riftd copy, walk or hold descriptors
  * without end (every file of a copy is held open at once, see copy_dir). */
-#define WAL_MAX_FILES    1024
-#define WAL_MAX_ENTRIES  8192         /* names of any kind in one directory */
-#define WAL_MAX_FILE     (1ull << 30) /* Postgres's largest wal_segment_size */
-#define WAL_MAX_TOTAL    (16ull << 30)
-#define WAL_CHUNK        (256u << 10)
-#define WAL_OLD          "pg_wal.rift-old" /* the view's own pg_wal while it is moved out */
-#define SEG_NAME_LEN     24
-#define HISTORY_NAME_LEN 16 /* 8 hex digits and ".history" */
+#define WAL_MAX_FILES   1024
+#define WAL_MAX_ENTRIES 8192         /* names of any kind in one directory */
+#define WAL_MAX_FILE    (1ull << 30) /* Postgres's largest wal_segment_size */
+#define WAL_MAX_TOTAL   (16ull << 30)
+#define WAL_CHUNK       (256u << 10)
+#define WAL_OLD         "pg_wal.rift-old" /* the view's own pg_wal while it is moved out */
+#define SEG_NAME_LEN    24
+/* Only root can set trusted.* attributes, so a branch's user can forge neither. */
+#define MARK_COPY        "trusted.rift.wal" /* on every file riftd wrote: root's own */
+#define MARK_UID         "trusted.rift.uid" /* on a b- directory: the uid it was last given to */
+#define HISTORY_NAME_LEN 16                 /* 8 hex digits and ".history" */
 
-/* Who a stopped branch's directory belongs to; any owner is accepted for the directory itself. */
-static const struct rift_wal_owner root_owner = { 0, 0, 0, (uid_t)-1 };
+/* Who a stopped branch's directory belongs to. */
+static const struct rift_wal_owner root_owner = { 0, 0, 0, 0 };
+
+/*
+ * Which files in a directory the branch's user could write may be copied or handed on: files
+ * riftd wrote (root's, with MARK_COPY) and files of the uid the directory was last given to
+ * (MARK_UID). Anything else (a hard link to root's or another uid's file, which the branch's user
+ * can make where fs.protected_hardlinks is off, and whose other names may since be gone) is not
+ * the branch's. Where the filesystem keeps no xattrs, the servers' uids lo..hi and root count.
+ */
+struct trust {
+	bool all; /* riftd's own directory (l-) or a FUSE view: no host file can be linked in */
+	bool have_uid; /* MARK_UID was read */
+	uid_t uid;
+	bool no_xattr; /* the filesystem keeps none: fall back to lo..hi */
+	uid_t lo, hi;
+};
+
+static const struct trust trust_all = { .all = true };
+
+static void trust_of_dir(int dirfd, uid_t lo, uid_t hi, struct trust *t)
+{
+	uint32_t v;
+
+	memset(t, 0, sizeof(*t));
+	t->lo = lo;
+	t->hi = hi;
+	if (fgetxattr(dirfd, MARK_UID, &v, sizeof(v)) == (ssize_t)sizeof(v)) {
+		t->have_uid = true;
+		t->uid = (uid_t)v;
+	} else if (errno == ENOTSUP) {
+		t->no_xattr = true;
+	}
+}
+
+/* st describes the regular file open at fd. */
+static bool trusted_file(int fd, const struct stat *st, const struct trust *t)
+{
+	char v;
+
+	if (!S_ISREG(st->st_mode) || st->st_nlink != 1)
+		return false;
+	if (t->all)
+		return true;
+	if (t->no_xattr)
+		return st->st_uid == 0 || (st->st_uid >= t->lo && st->st_uid <= t->hi);
+	if (st->st_uid != 0)
+		return t->have_uid && st->st_uid == t->uid;
+	return fgetxattr(fd, MARK_COPY, &v, sizeof(v)) == 1;
+}
+
+static bool trusted_dir(const struct stat *st, const struct trust *t)
+{
+	if (t->all || st->st_uid == 0)
+		return true;
+	if (t->no_xattr)
+		return st->st_uid >= t->lo && st->st_uid <= t->hi;
+	return t->have_uid && st->st_uid == t->uid;
+}
 
 int rift_wal_root(const char *state, char *buf, size_t len)
 {
@@ -124,6 +186,8 @@ static int copy_file(int src, off_t size, int dst, const char *name, unsigned ch
 	out = openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return -errno;
+	if (fsetxattr(out, MARK_COPY, "1", 1, 0) != 0 && errno != ENOTSUP)
+		rc = -errno;
 	while (pos < size && rc == 0) {
 		off_t data = lseek(src, pos, SEEK_DATA), hole;
 		if (data < 0) {
@@ -223,9 +287,10 @@ static bool contiguous(const struct wal_entry *v, size_t n, uint64_t seg_per_id)
  * before any is copied, so a segment removed meanwhile is either whole in the copy or missing,
  * and a gap fails with -EAGAIN. Anything else in src (links, FIFOs, other names) is skipped.
  */
-static int copy_dir(int src, int parent, const char *dst_name, const char *what, char *err,
-		    size_t errlen)
+static int copy_dir(int src, const struct trust *t, int parent, const char *dst_name,
+		    const char *what, char *err, size_t errlen)
 {
+	static atomic_uint seq;
 	struct wal_entry *v = calloc(WAL_MAX_FILES, sizeof(*v));
 	unsigned char *buf = malloc(WAL_CHUNK);
 	char tmp[64];
@@ -236,7 +301,10 @@ static int copy_dir(int src, int parent, const char *dst_name, const char *what,
 	bool made = false;
 	DIR *d = NULL;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", dst_name);
+	/* a name of its own: a client starting a new branch may copy its WAL while the create
+	 * still does */
+	snprintf(tmp, sizeof(tmp), "%s.tmp%d-%u", dst_name, (int)getpid(),
+		 atomic_fetch_add(&seq, 1));
 	if (v == NULL || buf == NULL) {
 		rc = -ENOMEM;
 		goto out;
@@ -276,9 +344,7 @@ static int copy_dir(int src, int parent, const char *dst_name, const char *what,
 			rc = -errno;
 			goto out;
 		}
-		/* one name only: another name of the same file (a hard link the branch's user made,
-		 * to a file they may not own) is not theirs to hand over */
-		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+		if (fstat(fd, &st) != 0 || !trusted_file(fd, &st, t) ||
 		    (uint64_t)st.st_size > WAL_MAX_FILE) {
 			close(fd);
 			skipped++;
@@ -317,8 +383,12 @@ static int copy_dir(int src, int parent, const char *dst_name, const char *what,
 		rc = copy_file(v[i].fd, v[i].size, dst, v[i].name, buf);
 	if (rc == 0 && fsync(dst) != 0)
 		rc = -errno;
-	if (rc == 0 && renameat(parent, tmp, parent, dst_name) != 0)
+	if (rc == 0 && renameat(parent, tmp, parent, dst_name) != 0) {
 		rc = -errno;
+		/* the other copy (of the same source) is in place: ours goes */
+		if (rc == -ENOTEMPTY || rc == -EEXIST)
+			rc = rift_datadir_remove(parent, tmp, 2);
+	}
 	if (rc == 0 && fsync(parent) != 0)
 		rc = -errno;
 	if (rc == 0 && skipped > 0)
@@ -346,53 +416,29 @@ out:
 	return rc;
 }
 
-/* Files root made (copies) or a branch's server made (a uid of the range) may be handed on. */
-static bool owned_by_servers(const struct stat *st, const struct rift_wal_owner *o)
-{
-	return st->st_uid == 0 || st->st_uid == o->uid ||
-	       (st->st_uid >= o->lo && st->st_uid <= o->hi);
-}
-
 /*
- * Gives the directory name under parent, and what it holds depth levels down, to o->uid:o->gid.
- * Each entry is pinned with O_PATH|O_NOFOLLOW and examined before its owner changes on that
- * descriptor: only directories and regular files with one name, made by root or a server. A
- * link, FIFO or device keeps its owner, and so does a hard link the branch's user made to a file
- * elsewhere (it may not be theirs: fs.protected_hardlinks is not always on).
+ * Hands what the directory fd holds, depth levels down, to o->uid:o->gid. Each entry is pinned
+ * with O_PATH|O_NOFOLLOW and examined before anything changes: directories and trusted regular
+ * files only (struct trust), their owner changed through a descriptor of that very inode; links,
+ * FIFOs, devices and files that are not the branch's keep their owners.
  */
-static int give_to(int parent, const char *name, const struct rift_wal_owner *o, mode_t mode,
-		   int depth)
+static int give_entries(int fd, const struct rift_wal_owner *o, const struct trust *t, int depth)
 {
 	struct dirent *de;
-	struct stat st;
 	size_t seen = 0;
-	int fd, rc = 0;
-	DIR *d;
+	int dupfd = dup(fd), rc = 0;
+	DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
 
-	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | AT_FLAGS);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) != 0 || (depth < 2 && !owned_by_servers(&st, o))) {
-		close(fd);
-		return 0; /* a directory moved in from elsewhere: not the branch's to have */
-	}
-	if (fchown(fd, o->uid, o->gid) != 0 || fchmod(fd, mode) != 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	if (depth == 0) {
-		close(fd);
-		return 0;
-	}
-	d = fdopendir(fd);
 	if (d == NULL) {
 		rc = -errno;
-		close(fd);
+		if (dupfd >= 0)
+			close(dupfd);
 		return rc;
 	}
 	while ((de = readdir(d)) != NULL && rc == 0) {
-		int e;
+		struct stat pinned, st;
+		char proc[64];
+		int e, f;
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (++seen > WAL_MAX_ENTRIES) {
@@ -402,15 +448,58 @@ static int give_to(int parent, const char *name, const struct rift_wal_owner *o,
 		e = openat(dirfd(d), de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (e < 0)
 			continue; /* removed meanwhile */
-		if (fstat(e, &st) == 0 && S_ISDIR(st.st_mode))
-			rc = give_to(dirfd(d), de->d_name, o, 0700, depth - 1);
-		else if (fstat(e, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
-			 owned_by_servers(&st, o) &&
-			 fchownat(e, "", o->uid, o->gid, AT_EMPTY_PATH) != 0)
-			rc = -errno;
+		if (fstat(e, &pinned) != 0) {
+			close(e);
+			continue;
+		}
+		f = -1;
+		if (S_ISDIR(pinned.st_mode) && depth > 0 && trusted_dir(&pinned, t))
+			f = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | AT_FLAGS);
+		else if (S_ISREG(pinned.st_mode) && pinned.st_nlink == 1) {
+			/* the pinned inode itself, opened to read its mark: never the name again */
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", e);
+			f = open(proc, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		}
+		if (f >= 0 && fstat(f, &st) == 0 && st.st_ino == pinned.st_ino &&
+		    st.st_dev == pinned.st_dev) {
+			if (S_ISDIR(st.st_mode))
+				rc = give_entries(f, o, t, depth - 1);
+			if (rc == 0 && (S_ISDIR(st.st_mode) || trusted_file(f, &st, t)) &&
+			    (fchown(f, o->uid, o->gid) != 0 ||
+			     (S_ISDIR(st.st_mode) && fchmod(f, 0700) != 0)))
+				rc = -errno;
+		}
+		if (f >= 0)
+			close(f);
 		close(e);
 	}
 	closedir(d);
+	return rc;
+}
+
+/*
+ * Gives the directory name under parent to o: with depth > 0 its entries first, while it is
+ * still root's 0700 and no process of the branch can change them, then the directory itself,
+ * which then records the uid (MARK_UID) whose files it holds from now on.
+ */
+static int give_to(int parent, const char *name, const struct rift_wal_owner *o, int depth)
+{
+	struct trust t;
+	uint32_t v = (uint32_t)o->uid;
+	int fd, rc = 0;
+
+	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | AT_FLAGS);
+	if (fd < 0)
+		return -errno;
+	trust_of_dir(fd, o->lo, o->hi, &t);
+	if (depth > 0)
+		rc = give_entries(fd, o, &t, depth - 1);
+	if (rc == 0 && (fchown(fd, o->uid, o->gid) != 0 || fchmod(fd, 0700) != 0))
+		rc = -errno;
+	if (rc == 0 && o->uid != 0 && fsetxattr(fd, MARK_UID, &v, sizeof(v), 0) != 0 &&
+	    errno != ENOTSUP)
+		rc = -errno;
+	close(fd);
 	return rc;
 }
 
@@ -436,15 +525,25 @@ static int link_view(int rootfd, const char *target)
 /* A size-limited branch keeps its WAL in the store, where the limit counts it: a WAL directory
  * it had before the limit was set goes back into the view, and b- goes. */
 static int keep_in_view(int wfd, const char *walroot, int rootfd, const char *bname,
-			const char *lname, const char *what, char *err, size_t errlen)
+			const char *lname, const struct rift_wal_owner *o, const char *what,
+			char *err, size_t errlen)
 {
+	struct trust t = trust_all;
 	char path[4200];
 	int src, rc;
 
-	if (is_dir_at(rootfd, "pg_wal"))
+	snprintf(path, sizeof(path), "%s/%s", walroot, bname);
+	if (is_dir_at(rootfd, "pg_wal")) {
+		/* a killed riftd may have left b- behind after moving it back */
+		rc = rift_tree_remove(path);
+		if (rc != 0)
+			LOG_WARN("wal", "cannot remove %s: %s", path, strerror(-rc));
 		return 0;
+	}
 	src = openat(wfd, bname, O_RDONLY | O_DIRECTORY | AT_FLAGS);
-	if (src < 0 && errno == ENOENT)
+	if (src >= 0)
+		trust_of_dir(src, o->lo, o->hi, &t); /* the branch's own, written by its uid */
+	else if (errno == ENOENT)
 		src = openat(wfd, lname, O_RDONLY | O_DIRECTORY | AT_FLAGS);
 	if (src < 0) {
 		snprintf(err, errlen,
@@ -456,14 +555,16 @@ static int keep_in_view(int wfd, const char *walroot, int rootfd, const char *bn
 	/* after a crash between these steps the next start finds no pg_wal and copies again */
 	rc = rift_datadir_remove(rootfd, "pg_wal", 2);
 	if (rc == 0)
-		rc = copy_dir(src, rootfd, "pg_wal", what, err, errlen);
+		rc = copy_dir(src, &t, rootfd, "pg_wal", what, err, errlen);
 	if (rc == 0 && fsync(rootfd) != 0)
 		rc = -errno;
 	close(src);
-	snprintf(path, sizeof(path), "%s/%s", walroot, bname);
-	if (rc == 0 && (rc = rift_tree_remove(path)) != 0)
-		LOG_WARN("wal", "cannot remove %s: %s", path, strerror(-rc));
-	return rc == -ENOENT ? 0 : rc;
+	if (rc == 0) {
+		int trc = rift_tree_remove(path);
+		if (trc != 0)
+			LOG_WARN("wal", "cannot remove %s: %s", path, strerror(-trc));
+	}
+	return rc;
 }
 
 int rift_wal_prepare(const char *walroot, int rootfd, const char *branch, uint64_t id,
@@ -487,7 +588,7 @@ int rift_wal_prepare(const char *walroot, int rootfd, const char *branch, uint64
 		goto out;
 	}
 	if (in_store) {
-		rc = keep_in_view(wfd, walroot, rootfd, bname, lname, what, err, errlen);
+		rc = keep_in_view(wfd, walroot, rootfd, bname, lname, owner, what, err, errlen);
 		goto out;
 	}
 	if (is_dir_at(rootfd, "pg_wal")) {
@@ -498,7 +599,7 @@ int rift_wal_prepare(const char *walroot, int rootfd, const char *branch, uint64
 		    (src = openat(rootfd, "pg_wal", O_RDONLY | O_DIRECTORY | AT_FLAGS)) < 0)
 			rc = -errno;
 		if (rc == 0)
-			rc = copy_dir(src, wfd, bname, what, err, errlen);
+			rc = copy_dir(src, &trust_all, wfd, bname, what, err, errlen);
 		if (rc == 0)
 			rc = rift_datadir_remove(rootfd, WAL_OLD, 2);
 		if (rc == 0 && renameat(rootfd, "pg_wal", rootfd, WAL_OLD) != 0)
@@ -506,11 +607,13 @@ int rift_wal_prepare(const char *walroot, int rootfd, const char *branch, uint64
 	} else if (!is_dir_at(wfd, bname)) {
 		if (fork_layer != 0 && is_dir_at(wfd, lname)) {
 			src = openat(wfd, lname, O_RDONLY | O_DIRECTORY | AT_FLAGS);
-			rc = src < 0 ? -errno : copy_dir(src, wfd, bname, what, err, errlen);
+			rc = src < 0 ? -errno
+				     : copy_dir(src, &trust_all, wfd, bname, what, err, errlen);
 		} else if (is_dir_at(rootfd, WAL_OLD)) {
 			/* riftd was killed between moving the view's pg_wal aside and linking it */
 			src = openat(rootfd, WAL_OLD, O_RDONLY | O_DIRECTORY | AT_FLAGS);
-			rc = src < 0 ? -errno : copy_dir(src, wfd, bname, what, err, errlen);
+			rc = src < 0 ? -errno
+				     : copy_dir(src, &trust_all, wfd, bname, what, err, errlen);
 		} else {
 			snprintf(
 			    err, errlen,
@@ -531,7 +634,7 @@ int rift_wal_prepare(const char *walroot, int rootfd, const char *branch, uint64
 	if (rc == 0 && fsync(rootfd) != 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = give_to(wfd, bname, owner, 0700, 2);
+		rc = give_to(wfd, bname, owner, 2);
 	if (rc != 0 && err[0] == '\0')
 		snprintf(err, errlen,
 			 "cannot prepare the WAL directory %s of branch \"%s\": %s (riftd's log "
@@ -554,7 +657,7 @@ void rift_wal_close(const char *walroot, uint64_t id)
 		return;
 	}
 	dir_name(bname, sizeof(bname), 'b', id);
-	rc = give_to(wfd, bname, &root_owner, 0700, 0);
+	rc = give_to(wfd, bname, &root_owner, 0);
 	if (rc != 0 && rc != -ENOENT)
 		LOG_WARN("wal", "cannot give %s/%s back to root: %s", walroot, bname,
 			 strerror(-rc));
@@ -562,8 +665,9 @@ void rift_wal_close(const char *walroot, uint64_t id)
 }
 
 int rift_wal_branched(const char *walroot, uint64_t parent_id, uint64_t layer, uint64_t child_id,
-		      char *err, size_t errlen)
+		      uid_t lo, uid_t hi, char *err, size_t errlen)
 {
+	struct trust t;
 	char pname[64], lname[64], cname[64], what[128];
 	int wfd, src = -1, rc = 0;
 
@@ -583,7 +687,8 @@ int rift_wal_branched(const char *walroot, uint64_t parent_id, uint64_t layer, u
 			goto out;
 		}
 		snprintf(what, sizeof(what), "layer %" PRIx64 " (frozen for a new branch)", layer);
-		rc = copy_dir(src, wfd, lname, what, err, errlen);
+		trust_of_dir(src, lo, hi, &t); /* the parent's, written by its uid */
+		rc = copy_dir(src, &t, wfd, lname, what, err, errlen);
 		close(src);
 		src = -1;
 	}
@@ -592,7 +697,7 @@ int rift_wal_branched(const char *walroot, uint64_t parent_id, uint64_t layer, u
 	if (rc == 0) {
 		src = openat(wfd, lname, O_RDONLY | O_DIRECTORY | AT_FLAGS);
 		snprintf(what, sizeof(what), "a new branch");
-		rc = src < 0 ? -errno : copy_dir(src, wfd, cname, what, err, errlen);
+		rc = src < 0 ? -errno : copy_dir(src, &trust_all, wfd, cname, what, err, errlen);
 	}
 out:
 	if (rc != 0 && err[0] == '\0')
@@ -721,7 +826,7 @@ void rift_wal_collect(const char *walroot, struct rift_store *store, int lock_al
 			if (rift_tree_remove(path) != 0)
 				LOG_WARN("wal", "cannot remove %s", path);
 		} else if (lock_all && nm[0] == 'b' && strchr(nm, '.') == NULL &&
-			   give_to(wfd, nm, &root_owner, 0700, 0) != 0) {
+			   give_to(wfd, nm, &root_owner, 0) != 0) {
 			LOG_WARN("wal", "cannot give %s/%s back to root", walroot, nm);
 		}
 	}

@@ -23,8 +23,9 @@
  * server taken) keeps its WAL. 0 or -errno everywhere, *err saying what failed and what to do.
  */
 
-/* Who a running branch's WAL directory is given to, and whose files in it may be handed over:
- * root's (riftd's copies) and those of the servers' uids lo..hi. */
+/* Who a running branch's WAL directory is given to. Files in it are copied or handed on only
+ * when riftd wrote them or the uid it was last given to did (recorded in trusted.* xattrs, which
+ * only root can set); on a filesystem without xattrs, root's and the servers' uids lo..hi. */
 struct rift_wal_owner {
 	uid_t uid;
 	gid_t gid;
@@ -51,12 +52,14 @@ void rift_wal_close(const char *walroot, uint64_t id);
 /*
  * After the store froze layer (the parent's head) for a new branch: when the parent keeps its
  * WAL beside the store (b-<parent_id>), copies it to l-<layer> unless that exists, then gives the
- * child its own copy (b-<child_id>). The copy is taken after the freeze, so it holds all the WAL
- * the frozen data depends on (Postgres writes WAL before the data it covers); a gap in it (a
- * checkpoint removed a segment while it was copied) fails with -EAGAIN.
+ * child its own copy (b-<child_id>); lo..hi as in struct rift_wal_owner. The copy is taken after
+ * the freeze, so it holds all the WAL the frozen data depends on (Postgres writes WAL before the
+ * data it covers); a gap in it (a checkpoint removed a segment while it was copied) fails with
+ * -EAGAIN.
  */
 int rift_wal_branched(const char *walroot, uint64_t parent_id, uint64_t layer, uint64_t child_id,
-		      char *err, size_t errlen) __attribute__((warn_unused_result));
+		      uid_t lo, uid_t hi, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Disk taken by b-<id> (allocated blocks); UINT64_MAX when it holds more entries, or deeper
  * directories, than any WAL directory should: the branch's user filled it with something else. */

@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "rift/wal_dir.h"
 
 #define SEG       (1 << 20) /* a small wal_segment_size: 4096 segments per log id */
+#define SERVER    54321     /* the uid the parent's server ran as */
 #define PARENT_ID 0x11
 #define LAYER_ID  0x22
 #define CHILD_ID  0x33
@@ -27,7 +29,7 @@ static void path_of(char *out, size_t len, const char *dir, const char *name)
 	assert_true((size_t)snprintf(out, len, "%s/%s", dir, name) < len);
 }
 
-/* A segment of SEG bytes: a marker at offset 0 and at off, zeros (a hole) between. */
+/* A segment of SEG bytes, the server's: a marker at offset 0 and at off, a hole between. */
 static void put_segment(const char *dir, const char *name, off_t off)
 {
 	char p[256], mark[64];
@@ -40,6 +42,7 @@ static void put_segment(const char *dir, const char *name, off_t off)
 	assert_int_equal(pwrite(fd, mark, strlen(mark), 0), (ssize_t)strlen(mark));
 	assert_int_equal(pwrite(fd, mark, strlen(mark), off), (ssize_t)strlen(mark));
 	assert_int_equal(ftruncate(fd, SEG), 0);
+	assert_int_equal(fchown(fd, SERVER, SERVER), 0);
 	close(fd);
 }
 
@@ -60,6 +63,12 @@ static int setup(void **state)
 	path_of(p, sizeof(p), parent, "archive_status");
 	if (mkdir(p, 0700) != 0)
 		return -1;
+	{ /* as riftd leaves a running branch's directory: its server's, and marked so */
+		uint32_t uid = SERVER;
+		if (chown(parent, SERVER, SERVER) != 0 ||
+		    setxattr(parent, "trusted.rift.uid", &uid, sizeof(uid), 0) != 0)
+			return -1;
+	}
 	f = fopen(victim, "w");
 	if (f == NULL)
 		return -1;
@@ -89,6 +98,13 @@ static void test_copies_wal_files_only(void **state)
 	path_of(p, sizeof(p), parent, "00000002.history");
 	fd = open(p, O_WRONLY | O_CREAT, 0600);
 	assert_int_equal(write(fd, "1\t0/3000000\tno reason\n", 22), 22);
+	assert_int_equal(fchown(fd, SERVER, SERVER), 0);
+	close(fd);
+	/* root's file whose other name went (a hard link left behind by a rename of the
+	 * original): one name, but neither riftd's copy nor the server's */
+	path_of(p, sizeof(p), parent, "000000010000000000000002");
+	fd = open(p, O_WRONLY | O_CREAT, 0600);
+	assert_int_equal(write(fd, "root's", 6), 6);
 	close(fd);
 	/* planted: links with WAL names (to root's file and to a FIFO), a FIFO, junk */
 	path_of(p, sizeof(p), parent, "000000010000000000000005");
@@ -105,8 +121,8 @@ static void test_copies_wal_files_only(void **state)
 	path_of(p, sizeof(p), parent,
 		"000000010000000000000008"); /* a second name of root's file */
 	assert_int_equal(link(victim, p), 0);
-	assert_int_equal(rift_wal_branched(root, PARENT_ID, LAYER_ID, CHILD_ID, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+	    rift_wal_branched(root, PARENT_ID, LAYER_ID, CHILD_ID, 1, 0, err, sizeof(err)), 0);
 	snprintf(child, sizeof(child), "%s/b-%016x", root, CHILD_ID);
 	path_of(p, sizeof(p), child, "000000010000000000000003");
 	assert_int_equal(stat(p, &st), 0);
@@ -132,6 +148,8 @@ static void test_copies_wal_files_only(void **state)
 	assert_int_equal(lstat(p, &st), -1);
 	path_of(p, sizeof(p), child, "000000010000000000000008");
 	assert_int_equal(lstat(p, &st), -1);
+	path_of(p, sizeof(p), child, "000000010000000000000002");
+	assert_int_equal(lstat(p, &st), -1);
 	/* the layer's copy is root's and closed to others */
 	snprintf(p, sizeof(p), "%s/l-%016x", root, LAYER_ID);
 	assert_int_equal(stat(p, &st), 0);
@@ -152,7 +170,7 @@ static void test_gap_is_refused(void **state)
 	put_segment(parent, "000000010000000100000000", 10);
 	put_segment(parent, "000000010000000100000002", 10);
 	assert_int_equal(
-	    rift_wal_branched(root, PARENT_ID, LAYER_ID + 1, CHILD_ID + 1, err, sizeof(err)),
+	    rift_wal_branched(root, PARENT_ID, LAYER_ID + 1, CHILD_ID + 1, 1, 0, err, sizeof(err)),
 	    -EAGAIN);
 	assert_non_null(strstr(err, "retry"));
 	snprintf(p, sizeof(p), "%s/l-%016x", root, LAYER_ID + 1);
@@ -163,7 +181,8 @@ static void test_gap_is_refused(void **state)
 	put_segment(parent, "000000010000000100000001", 10);
 	put_segment(parent, "000000000000000000000001", 10);
 	assert_int_equal(
-	    rift_wal_branched(root, PARENT_ID, LAYER_ID + 1, CHILD_ID + 1, err, sizeof(err)), 0);
+	    rift_wal_branched(root, PARENT_ID, LAYER_ID + 1, CHILD_ID + 1, 1, 0, err, sizeof(err)),
+	    0);
 }
 
 static void test_parent_without_wal_dir(void **state)
@@ -173,7 +192,7 @@ static void test_parent_without_wal_dir(void **state)
 
 	(void)state;
 	/* a parent that never ran keeps its WAL in the store: nothing to copy, no directory */
-	assert_int_equal(rift_wal_branched(root, 0x99, 0x98, 0x97, err, sizeof(err)), 0);
+	assert_int_equal(rift_wal_branched(root, 0x99, 0x98, 0x97, 1, 0, err, sizeof(err)), 0);
 	snprintf(p, sizeof(p), "%s/b-%016x", root, 0x97);
 	assert_int_equal(stat(p, &st), -1);
 }
@@ -217,6 +236,14 @@ static void test_prepare_moves_out_and_hands_over(void **state)
 	assert_int_equal(link(victim, p), 0);
 	path_of(q, sizeof(q), bdir, "000000010000000000000003");
 	assert_int_equal(symlink(victim, q), 0);
+	{ /* and a root file with one name riftd did not write */
+		char r[256];
+		int fd;
+		path_of(r, sizeof(r), bdir, "000000010000000000000004");
+		fd = open(r, O_WRONLY | O_CREAT, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+	}
 	rift_wal_close(root, 0x44);
 	assert_int_equal(stat(bdir, &st), 0);
 	assert_int_equal(st.st_uid, 0);
@@ -224,6 +251,11 @@ static void test_prepare_moves_out_and_hands_over(void **state)
 			 0);
 	assert_int_equal(stat(victim, &st), 0);
 	assert_int_equal(st.st_uid, 0); /* not handed to 54322 */
+	path_of(q, sizeof(q), bdir, "000000010000000000000004");
+	assert_int_equal(stat(q, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(unlink(q), 0);
+	path_of(q, sizeof(q), bdir, "000000010000000000000003");
 	path_of(p, sizeof(p), bdir, "000000010000000000000001");
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_uid, 54322);
