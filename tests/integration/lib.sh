@@ -196,6 +196,20 @@ start_riftd() {
 	fail "riftd did not start serving its API"
 }
 
+# small_disk MIB: an ext4 image of its own, loop-mounted at $TEST_TMP/disk (root only; exits 77,
+# a skip, otherwise) and unmounted at exit; sets $disk. For tests of full disks.
+small_disk() {
+	local img=$TEST_TMP/disk.img
+	[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for a loop mount"; exit 77; }
+	disk=$TEST_TMP/disk
+	truncate -s "$1M" "$img"
+	mkfs.ext4 -q -F -m 0 "$img"
+	mkdir "$disk"
+	mount -o loop "$img" "$disk" || fail "cannot loop-mount an ext4 image"
+	on_exit "umount '$disk' || umount -l '$disk'"
+	chmod 755 "$disk"
+}
+
 # Stops a riftd and whatever a killed one may have left: servers on its mounts, the mounts.
 stop_riftd_quietly() {
 	local pid=$1 state=$2 m

@@ -4,15 +4,7 @@
 source "$RIFT_TESTLIB"
 
 # The state directory lives on a 640 MiB ext4 image of its own (a loop mount, root only).
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for a loop mount"; exit 77; }
-img=$TEST_TMP/disk.img
-disk=$TEST_TMP/disk
-truncate -s 640M "$img"
-mkfs.ext4 -q -F -m 0 "$img"
-mkdir "$disk"
-mount -o loop "$img" "$disk" || fail "cannot loop-mount an ext4 image"
-on_exit "umount '$disk' || umount -l '$disk'"
-chmod 755 "$disk"
+small_disk 640
 
 state=$disk/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
