@@ -404,6 +404,17 @@ printf '%-12s %11ss %11ss %8s  (time, lower is better; rift/native; target <= 1.
 	"${init_s[native]}" "${init_s[rift]}" "$init_ratio"
 echo "disk:        native data dir $(du -sh "$NATIVE_DATA" | cut -f1), rift state dir $(du -sh "$STATE" | cut -f1) (base $(du -sh "$STATE/base" 2>/dev/null | cut -f1 || echo ?))"
 echo "load avg:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at the end; well above $cores means other load shared the machine"
+# the lower-is-better targets count too: the commit path's fdatasync, space, bulk load
+at_most() { # VALUE LIMIT: clears all_met when VALUE is over LIMIT
+	awk -v v="$1" -v l="$2" 'BEGIN { exit !(v + 0 <= l + 0) }' || all_met=0
+}
+if [ -n "${fsync_side[rift_wal]:-}" ]; then
+	at_most "$(awk -v a="${fsync_side[rift_wal]}" -v b="${fsync_side[native]}" \
+		'BEGIN { printf "%.2f", (b > 0) ? a / b : 99 }')" 1.30
+fi
+at_most "$space_after_init" 1.30
+at_most "$space_end" 1.30
+at_most "$init_ratio" 1.25
 if [ "$all_met" = 1 ]; then
 	echo "result:      all targets met"
 else
