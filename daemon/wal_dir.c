@@ -126,13 +126,15 @@ static bool wal_file_name(const char *name)
 				    strcmp(name + 8, ".history") == 0);
 }
 
-/* <walroot>, made root's 0711 when missing; its descriptor or -errno. */
-static int open_root(const char *walroot, char *err, size_t errlen)
+/* <walroot> (with create, made root's 0711 when missing); its descriptor or -errno. Only what
+ * makes WAL directories creates it: a riftd stopping while its state directory is removed must
+ * not bring a piece of it back. */
+static int open_root(const char *walroot, bool create, char *err, size_t errlen)
 {
 	struct stat st;
 	int fd;
 
-	if (mkdir(walroot, 0711) != 0 && errno != EEXIST) {
+	if (create && mkdir(walroot, 0711) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", walroot, strerror(errno));
 		return -errno;
 	}
@@ -576,7 +578,7 @@ int rift_wal_prepare(const char *walroot, int rootfd, const char *branch, uint64
 
 	assert(id != 0);
 	err[0] = '\0';
-	wfd = open_root(walroot, err, errlen);
+	wfd = open_root(walroot, true, err, errlen);
 	if (wfd < 0)
 		return wfd;
 	dir_name(bname, sizeof(bname), 'b', id);
@@ -650,10 +652,11 @@ out:
 void rift_wal_close(const char *walroot, uint64_t id)
 {
 	char bname[64], err[256];
-	int wfd = open_root(walroot, err, sizeof(err)), rc;
+	int wfd = open_root(walroot, false, err, sizeof(err)), rc;
 
 	if (wfd < 0) {
-		LOG_WARN("wal", "%s", err);
+		if (wfd != -ENOENT)
+			LOG_WARN("wal", "%s", err);
 		return;
 	}
 	dir_name(bname, sizeof(bname), 'b', id);
@@ -672,7 +675,7 @@ int rift_wal_branched(const char *walroot, uint64_t parent_id, uint64_t layer, u
 	int wfd, src = -1, rc = 0;
 
 	err[0] = '\0';
-	wfd = open_root(walroot, err, errlen);
+	wfd = open_root(walroot, true, err, errlen);
 	if (wfd < 0)
 		return wfd;
 	dir_name(pname, sizeof(pname), 'b', parent_id);
@@ -793,7 +796,7 @@ void rift_wal_collect(const char *walroot, struct rift_store *store, int lock_al
 		n = 0;
 		listed = false;
 	}
-	wfd = open_root(walroot, err, sizeof(err));
+	wfd = open_root(walroot, false, err, sizeof(err));
 	d = wfd >= 0 ? fdopendir(wfd) : NULL;
 	if (d == NULL) {
 		if (wfd >= 0)
