@@ -353,10 +353,10 @@ static void stop_locked(struct rift_manager *m, struct bstate *b)
 	b->nviews = 0;
 
 	rift_instance_stop(&b->inst, m->cfg.stop_timeout_s);
-	/* before unmounting: a process left by the job (its cwd in the mount) keeps it busy */
 	/* its uid may go to another branch next: the WAL directory must not go with it */
 	if (b->inst.walroot[0] != '\0' && b->inst.wal_id != 0)
 		rift_wal_close(b->inst.walroot, b->inst.wal_id);
+	/* before unmounting: a process left by the job (its cwd in the mount) keeps it busy */
 	release_uid(m, b);
 	rift_mount_stop(b->mount);
 	b->mount = NULL;
@@ -486,12 +486,13 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 		stop_locked(m, b);
 		return RIFT_NOT_FOUND;
 	}
-	if (info.id != 0 &&
-	    rift_wal_root(m->state, b->inst.walroot, sizeof(b->inst.walroot)) == 0) {
+	if (info.id != 0 && m->walroot[0] != '\0') {
+		snprintf(b->inst.walroot, sizeof(b->inst.walroot), "%s", m->walroot);
 		b->inst.wal_id = info.id;
 		b->inst.wal_fork = info.fork_layer;
 		b->inst.wal_in_store = info.max_size != 0;
-		server_uids(m, &b->inst.wal_lo, &b->inst.wal_hi);
+		b->inst.wal_lo = m->wal_lo;
+		b->inst.wal_hi = m->wal_hi;
 	} else {
 		b->inst.walroot[0] = '\0'; /* a store that predates ids keeps pg_wal inside */
 	}
@@ -791,13 +792,12 @@ static void checkpoint_if_running(struct rift_manager *m, struct bstate *p)
 int manager_branch_delete(struct rift_manager *m, const char *name)
 {
 	struct rift_branch_info info;
-	char root[4200];
 	bool known = rift_store_branch_info(m->store, name, &info) == 0 && info.id != 0;
 	int rc = rift_store_branch_delete(m->store, name);
 
-	if (rc == 0 && known && rift_wal_root(m->state, root, sizeof(root)) == 0) {
-		rift_wal_remove(root, info.id);
-		rift_wal_collect(root, m->store, false);
+	if (rc == 0 && known && m->walroot[0] != '\0') {
+		rift_wal_remove(m->walroot, info.id);
+		rift_wal_collect(m->walroot, m->store, false);
 	}
 	return rc;
 }
@@ -813,8 +813,6 @@ int manager_branch_create(struct rift_manager *m, struct bstate *p, const char *
 			  const char *from, char *err, size_t errlen)
 {
 	struct rift_branch_info pi, ci;
-	char root[4200];
-	uid_t lo, hi;
 	int rc, tries;
 
 	for (tries = 0;; tries++) {
@@ -829,10 +827,10 @@ int manager_branch_create(struct rift_manager *m, struct bstate *p, const char *
 			return rc;
 		if (rift_store_branch_info(m->store, from, &pi) != 0 ||
 		    rift_store_branch_info(m->store, name, &ci) != 0 || pi.id == 0 || ci.id == 0 ||
-		    ci.fork_layer == 0 || rift_wal_root(m->state, root, sizeof(root)) != 0)
+		    ci.fork_layer == 0 || m->walroot[0] == '\0')
 			return 0; /* a store without ids: pg_wal stays inside it */
-		server_uids(m, &lo, &hi);
-		rc = rift_wal_branched(root, pi.id, ci.fork_layer, ci.id, lo, hi, err, errlen);
+		rc = rift_wal_branched(m->walroot, pi.id, ci.fork_layer, ci.id, m->wal_lo,
+				       m->wal_hi, err, errlen);
 		if (rc == 0)
 			return 0;
 		LOG_WARN("manager", "branch %s of %s: %s", name, from, err);
@@ -1530,18 +1528,20 @@ static bool process_gone(pid_t pid)
 	return close_paren == NULL || close_paren[1] == '\0' || close_paren[2] == 'Z';
 }
 
-/* After a crash: servers still running on dead mounts would PANIC or hang; end them, and wait
- * until they are gone so a new server on the same directory does not see a live lock. */
-/* No server runs yet: every WAL directory is root's until its branch starts, and those of
- * branches a killed riftd deleted go (wal_dir.h). */
-static void wal_sweep(struct rift_manager *m)
+/* Where branches' WAL goes and whose files may be in it (wal_dir.h), once; then, with no server
+ * running yet, every WAL directory becomes root's until its branch starts, and those of branches
+ * a killed riftd deleted go. */
+static void wal_open(struct rift_manager *m)
 {
-	char walroot[4200];
-
-	if (rift_wal_root(m->state, walroot, sizeof(walroot)) == 0)
-		rift_wal_collect(walroot, m->store, true);
+	if (rift_wal_root(m->state, m->walroot, sizeof(m->walroot)) != 0)
+		m->walroot[0] = '\0';
+	server_uids(m, &m->wal_lo, &m->wal_hi);
+	if (m->walroot[0] != '\0')
+		rift_wal_collect(m->walroot, m->store, true);
 }
 
+/* After a crash: servers still running on dead mounts would PANIC or hang; end them, and wait
+ * until they are gone so a new server on the same directory does not see a live lock. */
 static void kill_orphans(struct rift_manager *m)
 {
 	char prefix[4200];
@@ -1775,7 +1775,7 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 	secure_state(m);
 	load_expiry(m);
 	warm_pool_clear_leftovers(m);
-	wal_sweep(m);
+	wal_open(m);
 	refresh_disk_estimates(m);
 	if (pthread_create(&m->idle, NULL, idle_main, m) == 0)
 		m->idle_started = true;

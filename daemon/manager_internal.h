@@ -97,6 +97,8 @@ struct rift_manager {
 	int uid_lock_fd; /* flock on /run/rift/uids-<uid_base>.lock while this riftd uses them */
 	time_t sizes_logged_at; /* CLOCK_MONOTONIC seconds of the last line about size estimates */
 	time_t wal_stopped_at;  /* time() wal_guard last stopped a branch */
+	char walroot[4096];     /* <state>/wal (wal_dir.h); "" when too long: pg_wal stays inside */
+	uid_t wal_lo, wal_hi;   /* the servers' uids, for filesystems without xattrs (wal_dir.h) */
 };
 
 /* ---- manager.c, for the warm pool ---- */
