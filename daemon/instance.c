@@ -51,6 +51,10 @@ static int prepare_datadir(const struct rift_instance *inst, uid_t uid, gid_t gi
 		struct rift_wal_owner owner = { uid, gid, inst->wal_lo, inst->wal_hi };
 		rc = rift_wal_prepare(inst->walroot, rootfd, inst->branch, inst->wal_id,
 				      inst->wal_fork, &owner, inst->wal_in_store, err, errlen);
+		if (rc == 0)
+			rc =
+			    rift_wal_temp_prepare(inst->walroot, rootfd, inst->branch, inst->wal_id,
+						  uid, gid, inst->wal_in_store, err, errlen);
 	}
 	if (rc == 0)
 		rc = rift_datadir_write_hba(rootfd, inst->branch, inst->hbafile, gid,

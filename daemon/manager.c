@@ -1388,12 +1388,13 @@ static void refresh_disk_estimates(struct rift_manager *m)
 }
 
 /*
- * A branch's WAL is beside the store, outside its per-branch ENOSPC policy (wal_dir.h). When the
- * state directory's filesystem is under the reserve, the running branch whose WAL grew the most
- * since the last tick (by at least a quarter of the reserve) is stopped, before a full disk makes
- * every server's next WAL write fail; at most one every WAL_GUARD_PAUSE_S, so a disk filled some
- * other way does not stop every busy branch in turn. Its WAL stays: rift reset or rift delete
- * gives the space back.
+ * A branch's WAL and temporary files are beside the store, outside its per-branch ENOSPC policy
+ * (wal_dir.h). When the state directory's filesystem is under the reserve, the running branch
+ * whose WAL and temporary files grew the most since the last tick (by at least a quarter of the
+ * reserve) is stopped, before a full disk makes every server's next WAL write fail; at most one
+ * every WAL_GUARD_PAUSE_S, so a disk filled some other way does not stop every busy branch in
+ * turn. Its WAL stays (its temporary files go with the stop): rift reset or rift delete gives the
+ * space back.
  */
 #define WAL_GUARD_PAUSE_S 10
 static void wal_guard(struct rift_manager *m)
@@ -1433,7 +1434,8 @@ static void wal_guard(struct rift_manager *m)
 		pthread_mutex_lock(&m->mu);
 		snprintf(
 		    best->error, sizeof(best->error),
-		    "stopped: its WAL (pg_wal) grew by %llu MiB in %d s while the disk under "
+		    "stopped: its WAL and temporary files (pg_wal, base/pgsql_tmp) grew by %llu "
+		    "MiB in %d s while the disk under "
 		    "%.200s was below [store] reserve_mb; free space (rift reset or rift delete "
 		    "a branch), then connect again",
 		    best_growth == UINT64_MAX ? 0ULL : (unsigned long long)(best_growth >> 20),

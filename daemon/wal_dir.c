@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rift/base_copy.h"
@@ -36,6 +37,7 @@
 #define MARK_COPY        "trusted.rift.wal" /* on every file riftd wrote: root's own */
 #define MARK_UID         "trusted.rift.uid" /* on a b- directory: the uid it was last given to */
 #define HISTORY_NAME_LEN 16                 /* 8 hex digits and ".history" */
+#define PG_TEMP          "pgsql_tmp"        /* base/pgsql_tmp: sort and hash spills */
 
 /* Who a stopped branch's directory belongs to. */
 static const struct rift_wal_owner root_owner = { 0, 0, 0, 0 };
@@ -505,12 +507,12 @@ static int give_to(int parent, const char *name, const struct rift_wal_owner *o,
 	return rc;
 }
 
-/* Points the view's pg_wal at target, replacing whatever is there (removed as a link or a
- * tree, never followed). */
-static int link_view(int rootfd, const char *target)
+/* Points name in the view directory at at target, replacing whatever is there (removed as a
+ * link or as a tree depth levels deep, never followed). */
+static int link_at(int at, const char *name, const char *target, int depth)
 {
 	char cur[4200];
-	ssize_t n = readlinkat(rootfd, "pg_wal", cur, sizeof(cur) - 1);
+	ssize_t n = readlinkat(at, name, cur, sizeof(cur) - 1);
 	int rc;
 
 	if (n >= 0) {
@@ -518,8 +520,8 @@ static int link_view(int rootfd, const char *target)
 		if (strcmp(cur, target) == 0)
 			return 0;
 	}
-	rc = rift_datadir_remove(rootfd, "pg_wal", 2);
-	if (rc == 0 && symlinkat(target, rootfd, "pg_wal") != 0)
+	rc = rift_datadir_remove(at, name, depth);
+	if (rc == 0 && symlinkat(target, at, name) != 0)
 		rc = -errno;
 	return rc;
 }
@@ -628,7 +630,7 @@ int rift_wal_prepare(const char *walroot, int rootfd, const char *branch, uint64
 		}
 	}
 	if (rc == 0)
-		rc = link_view(rootfd, target);
+		rc = link_at(rootfd, "pg_wal", target, 2);
 	if (rc == 0)
 		rc = rift_datadir_remove(rootfd, WAL_OLD, 2);
 	/* the link must not come back as the directory after a crash while the copy it
@@ -649,9 +651,111 @@ out:
 	return rc;
 }
 
+/*
+ * Removes the temporary directory tname under wfd. One the branch's user made too deep to
+ * remove is set aside under a name of its own, root's 0700 (its old uid reaches it no more),
+ * until riftd's next start tries again: it never stands in the way of a fresh one.
+ */
+static void remove_temp(int wfd, const char *walroot, const char *tname)
+{
+	static atomic_uint seq;
+	char path[4200], aside[96];
+	int rc, fd;
+
+	snprintf(path, sizeof(path), "%s/%s", walroot, tname);
+	rc = rift_tree_remove(path);
+	if (rc == 0)
+		return;
+	if (strchr(tname, '.') != NULL) { /* set aside already */
+		LOG_WARN("wal", "cannot remove %s: %s", path, strerror(-rc));
+		return;
+	}
+	snprintf(aside, sizeof(aside), "%s.%lld-%u", tname, (long long)time(NULL),
+		 atomic_fetch_add(&seq, 1));
+	LOG_WARN("wal", "cannot remove %s (%s); setting it aside as %s", path, strerror(-rc),
+		 aside);
+	if (renameat(wfd, tname, wfd, aside) != 0)
+		return;
+	fd = openat(wfd, aside, O_RDONLY | O_DIRECTORY | AT_FLAGS);
+	if (fd >= 0 && (fchown(fd, 0, 0) != 0 || fchmod(fd, 0700) != 0))
+		LOG_WARN("wal", "cannot make %s/%s root's: %s", walroot, aside, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+int rift_wal_temp_prepare(const char *walroot, int rootfd, const char *branch, uint64_t id,
+			  uid_t uid, gid_t gid, bool in_store, char *err, size_t errlen)
+{
+	char tname[64], target[4200];
+	int wfd, basefd = -1, fd = -1, rc = 0;
+	struct stat st;
+
+	assert(id != 0);
+	err[0] = '\0';
+	wfd = open_root(walroot, true, err, errlen);
+	if (wfd < 0)
+		return wfd;
+	dir_name(tname, sizeof(tname), 't', id);
+	if ((size_t)snprintf(target, sizeof(target), "%s/%s", walroot, tname) >= sizeof(target)) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	basefd = openat(rootfd, "base", O_RDONLY | O_DIRECTORY | AT_FLAGS);
+	if (basefd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	/* whatever an earlier server left is garbage: Postgres removes its own at start */
+	remove_temp(wfd, walroot, tname);
+	if (in_store) {
+		/* a size-limited branch's spills count against its limit: Postgres makes the
+		 * directory in the view again when it needs one */
+		char cur[8];
+		if (readlinkat(basefd, PG_TEMP, cur, sizeof(cur)) >= 0)
+			rc = rift_datadir_remove(basefd, PG_TEMP, 0);
+		goto out;
+	}
+	if (mkdirat(wfd, tname, 0700) != 0 ||
+	    (fd = openat(wfd, tname, O_RDONLY | O_DIRECTORY | AT_FLAGS)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	/* <walroot> is root's 0711: nobody else can have put anything at that name */
+	if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || !S_ISDIR(st.st_mode))
+		rc = -EPERM;
+	if (rc == 0 && (fchown(fd, uid, gid) != 0 || fchmod(fd, 0700) != 0))
+		rc = -errno;
+	/* pgsql_tmp holds fileset directories of files: depth 2, a little more for margin. A
+	 * deeper tree there is the branch's own doing: its server spills into the view, as
+	 * before, rather than not start. */
+	if (rc == 0) {
+		int lrc = link_at(basefd, PG_TEMP, target, 4);
+		if (lrc != 0) {
+			LOG_WARN("wal",
+				 "cannot link base/" PG_TEMP " of branch \"%s\" to %s (%s): its "
+				 "server spills into its view",
+				 branch, target, strerror(-lrc));
+			remove_temp(wfd, walroot, tname);
+		}
+	}
+out:
+	if (rc != 0 && err[0] == '\0')
+		snprintf(
+		    err, errlen,
+		    "cannot prepare the directory %s for the temporary files of branch \"%s\": "
+		    "%s (riftd's log may say more)",
+		    target, branch, strerror(-rc));
+	if (fd >= 0)
+		close(fd);
+	if (basefd >= 0)
+		close(basefd);
+	close(wfd);
+	return rc;
+}
+
 void rift_wal_close(const char *walroot, uint64_t id)
 {
-	char bname[64], err[256];
+	char bname[64], tname[64], err[256];
 	int wfd = open_root(walroot, false, err, sizeof(err)), rc;
 
 	if (wfd < 0) {
@@ -664,6 +768,9 @@ void rift_wal_close(const char *walroot, uint64_t id)
 	if (rc != 0 && rc != -ENOENT)
 		LOG_WARN("wal", "cannot give %s/%s back to root: %s", walroot, bname,
 			 strerror(-rc));
+	/* a stopped server's temporary files are garbage, and its uid goes to others */
+	dir_name(tname, sizeof(tname), 't', id);
+	remove_temp(wfd, walroot, tname);
 	close(wfd);
 }
 
@@ -749,13 +856,19 @@ static uint64_t du_at(int fd, int depth, size_t *budget)
 
 uint64_t rift_wal_size(const char *walroot, uint64_t id)
 {
+	static const char kinds[2] = { 'b', 't' };
 	char path[4200];
-	size_t budget = 4 * WAL_MAX_ENTRIES;
+	size_t budget = 4 * WAL_MAX_ENTRIES, i;
+	uint64_t sum = 0, part;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/b-%016" PRIx64, walroot, id);
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	return fd < 0 ? 0 : du_at(fd, 3, &budget);
+	for (i = 0; i < sizeof(kinds) && sum != UINT64_MAX; i++) {
+		snprintf(path, sizeof(path), "%s/%c-%016" PRIx64, walroot, kinds[i], id);
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		part = fd < 0 ? 0 : du_at(fd, 3, &budget);
+		sum = part == UINT64_MAX ? UINT64_MAX : sum + part;
+	}
+	return sum;
 }
 
 void rift_wal_remove(const char *walroot, uint64_t id)
@@ -764,6 +877,10 @@ void rift_wal_remove(const char *walroot, uint64_t id)
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/b-%016" PRIx64, walroot, id);
+	rc = rift_tree_remove(path);
+	if (rc != 0)
+		LOG_WARN("wal", "cannot remove %s: %s", path, strerror(-rc));
+	snprintf(path, sizeof(path), "%s/t-%016" PRIx64, walroot, id);
 	rc = rift_tree_remove(path);
 	if (rc != 0)
 		LOG_WARN("wal", "cannot remove %s: %s", path, strerror(-rc));
@@ -808,8 +925,15 @@ void rift_wal_collect(const char *walroot, struct rift_store *store, int lock_al
 		const char *nm = de->d_name;
 		uint64_t id;
 		bool gone;
-		if ((nm[0] != 'b' && nm[0] != 'l') || nm[1] != '-' || strlen(nm) < 3)
+		if ((nm[0] != 'b' && nm[0] != 'l' && nm[0] != 't') || nm[1] != '-' ||
+		    strlen(nm) < 3)
 			continue;
+		/* temporary files: no server runs at riftd's start, so all are garbage */
+		if (nm[0] == 't') {
+			if (lock_all)
+				remove_temp(wfd, walroot, nm);
+			continue;
+		}
 		id = strtoull(nm + 2, NULL, 16);
 		/* while riftd serves, a create may be copying a b- directory (or its .tmp) the
 		 * listing above predates: those are removed by their delete, and at the next start

@@ -1,4 +1,4 @@
-/* wal_dir.h — a branch's pg_wal as plain files beside the store, so a commit is a native fsync. */
+/* wal_dir.h — a branch's pg_wal (and temporary files) as plain files beside the store. */
 #ifndef RIFT_WAL_DIR_H
 #define RIFT_WAL_DIR_H
 
@@ -14,7 +14,9 @@
  *                  while it is stopped (uids are reused by other branches);
  *   l-<layer id>   the WAL of a frozen layer as it was when the layer was frozen: root's, 0700.
  *                  A branch made later on that layer, and rift diff's server on a fork point,
- *                  start from a copy of it.
+ *                  start from a copy of it;
+ *   t-<branch id>  a running branch's temporary files (base/pgsql_tmp): its server's uid,
+ *                  0700, made empty at each start and removed at each stop.
  * The branch's view holds `pg_wal` as a symbolic link to its b- directory, which Postgres
  * follows (as with initdb -X). Everything in a b- directory is the branch user's to change, so
  * riftd reads it only through descriptors opened O_NOFOLLOW|O_NONBLOCK, copies only regular
@@ -46,7 +48,21 @@ int rift_wal_prepare(const char *walroot, int rootfd, const char *branch, uint64
 		     uint64_t fork_layer, const struct rift_wal_owner *owner, bool in_store,
 		     char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* After its server stopped: the b- directory becomes root's 0700 again. Best effort, logged. */
+/*
+ * Before a server starts on the view at rootfd, after rift_wal_prepare: a fresh, empty
+ * t-<id> for its temporary files (sort and hash spills), given to uid:gid, and the view's
+ * base/pgsql_tmp pointing at it (whatever was there removed, never followed). Spilled through
+ * the mount they would be pushed into the store at every close only to be deleted (the kernel's
+ * writeback cache flushes a file's dirty pages on close). With in_store (a size-limited branch)
+ * they stay in the view, counted against the limit; where the view's own pgsql_tmp cannot be
+ * replaced (a tree deeper than a server makes), too, with a warning.
+ */
+int rift_wal_temp_prepare(const char *walroot, int rootfd, const char *branch, uint64_t id,
+			  uid_t uid, gid_t gid, bool in_store, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* After its server stopped: the b- directory becomes root's 0700 again and t- goes. Best
+ * effort, logged. */
 void rift_wal_close(const char *walroot, uint64_t id);
 
 /*
@@ -61,11 +77,12 @@ int rift_wal_branched(const char *walroot, uint64_t parent_id, uint64_t layer, u
 		      uid_t lo, uid_t hi, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Disk taken by b-<id> (allocated blocks); UINT64_MAX when it holds more entries, or deeper
- * directories, than any WAL directory should: the branch's user filled it with something else. */
+/* Disk taken by b-<id> and t-<id> (allocated blocks); UINT64_MAX when they hold more entries,
+ * or deeper directories, than a server makes: the branch's user filled them with something
+ * else. */
 uint64_t rift_wal_size(const char *walroot, uint64_t id);
 
-/* Removes b-<id> (a deleted branch). Best effort, logged. */
+/* Removes b-<id> and t-<id> (a deleted branch). Best effort, logged. */
 void rift_wal_remove(const char *walroot, uint64_t id);
 
 struct rift_store;
@@ -73,8 +90,8 @@ struct rift_store;
 /*
  * Removes l- directories of layers the store no longer has (squashed, or gone with the last
  * branch on them). With lock_all (riftd starting: no server runs and no branch is being made)
- * also b- directories of branches it no longer has and half copies a killed riftd left, and
- * every other b- directory becomes root's 0700.
+ * also b- directories of branches it no longer has, half copies a killed riftd left and every
+ * t- directory, and every other b- directory becomes root's 0700.
  */
 void rift_wal_collect(const char *walroot, struct rift_store *store, int lock_all);
 

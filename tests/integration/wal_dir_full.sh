@@ -27,10 +27,10 @@ psql -X -q "$url_a" -c "copy (select 1) to program 'dd if=/dev/zero of=pg_wal/fi
 	fail "could not write into a's pg_wal: $(cat "$TEST_TMP/fill.out")"
 [ "$(free_mb)" -lt 200 ] || fail "the fill left $(free_mb) MiB free, not under the reserve"
 for ((i = 0; i < 100; i++)); do
-	grep -q "branch a stopped: its WAL (pg_wal) grew by" "$TEST_TMP/riftd.log" && break
+	grep -q "branch a stopped: its WAL and temporary files (pg_wal, base/pgsql_tmp) grew by" "$TEST_TMP/riftd.log" && break
 	sleep 0.1
 done
-grep -q "branch a stopped: its WAL (pg_wal) grew by" "$TEST_TMP/riftd.log" ||
+grep -q "branch a stopped: its WAL and temporary files (pg_wal, base/pgsql_tmp) grew by" "$TEST_TMP/riftd.log" ||
 	fail "riftd did not stop branch a, whose WAL took the disk below the reserve"
 for ((i = 0; i < 100; i++)); do # the line is logged as the stop begins
 	api "$state" GET /v1/branches/a

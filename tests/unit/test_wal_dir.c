@@ -1,4 +1,5 @@
-/* test_wal_dir.c — WAL copies take only WAL files, follow nothing, refuse a gap, stay sparse. */
+/* test_wal_dir.c — WAL copies take only WAL files, follow nothing, refuse a gap, stay sparse;
+ * temporary directories are made fresh, counted and removed. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -274,6 +275,64 @@ static void test_prepare_moves_out_and_hands_over(void **state)
 	close(rootfd);
 }
 
+/* A view's base/pgsql_tmp points at a fresh t- directory of the server's; the guard's size
+ * counts what is spilled there; a stop removes it, links planted in it followed by nobody. */
+static void test_temp_dir(void **state)
+{
+	char view[128], p[256], tdir[192], link[256], err[256];
+	struct stat st;
+	uint64_t before;
+	int rootfd, fd;
+
+	(void)state;
+	path_of(view, sizeof(view), top, "view");
+	assert_int_equal(mkdir(view, 0700), 0);
+	path_of(p, sizeof(p), view, "base");
+	assert_int_equal(mkdir(p, 0700), 0);
+	path_of(p, sizeof(p), view, "base/pgsql_tmp"); /* an older rift's, with a leftover */
+	assert_int_equal(mkdir(p, 0700), 0);
+	path_of(p, sizeof(p), view, "base/pgsql_tmp/pgsql_tmp1.0");
+	fd = open(p, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(tdir, sizeof(tdir), "%s/t-%016x", root, CHILD_ID);
+	rootfd = open(view, O_RDONLY | O_DIRECTORY);
+	assert_true(rootfd >= 0);
+	before = rift_wal_size(root, CHILD_ID);
+	assert_int_equal(rift_wal_temp_prepare(root, rootfd, "child", CHILD_ID, SERVER, SERVER,
+					       false, err, sizeof(err)),
+			 0);
+	path_of(p, sizeof(p), view, "base/pgsql_tmp");
+	assert_int_equal(readlink(p, link, sizeof(link) - 1), (ssize_t)strlen(tdir));
+	assert_int_equal(lstat(tdir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_uid, SERVER);
+	assert_int_equal(st.st_mode & 07777, 0700);
+
+	/* a spill of 1 MiB and a planted link to root's file */
+	path_of(p, sizeof(p), tdir, "pgsql_tmp2.0");
+	fd = open(p, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(posix_fallocate(fd, 0, 1 << 20), 0);
+	close(fd);
+	assert_true(rift_wal_size(root, CHILD_ID) >= before + (1 << 20));
+	path_of(p, sizeof(p), tdir, "v");
+	assert_int_equal(symlink(victim, p), 0);
+
+	rift_wal_close(root, CHILD_ID);
+	assert_int_equal(lstat(tdir, &st), -1);
+	assert_int_equal(stat(victim, &st), 0);
+
+	/* a size-limited branch: the view keeps its own directory, no t- is made */
+	assert_int_equal(rift_wal_temp_prepare(root, rootfd, "child", CHILD_ID, SERVER, SERVER,
+					       true, err, sizeof(err)),
+			 0);
+	path_of(p, sizeof(p), view, "base/pgsql_tmp");
+	assert_int_equal(lstat(p, &st), -1);
+	assert_int_equal(lstat(tdir, &st), -1);
+	close(rootfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +341,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_parent_without_wal_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepare_moves_out_and_hands_over, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_temp_dir, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
