@@ -632,6 +632,14 @@ static int open_db(struct rift_store *s, bool create, char *err, size_t errlen)
 	rocksdb_options_set_level_compaction_dynamic_level_bytes(s->opts, 1);
 	s->data_opts = rocksdb_options_create_copy(s->opts);
 	rocksdb_options_set_bottommost_compression(s->data_opts, rocksdb_zstd_compression);
+	/* While the store is small, dynamic level sizing compacts L0 straight into the bottom
+	 * level, and random page writes (TPC-B) overlap all of it: every 4 flushed write buffers
+	 * rewrote and recompressed the whole table. 16 of them per compaction halved rift-fs's CPU
+	 * under TPC-B at scale 50 (docs/architecture.md, "Compaction"); reads probe L0's bloom
+	 * filters, cached, and writes slow down only past twice as many files. */
+	rocksdb_options_set_level0_file_num_compaction_trigger(s->data_opts, RIFT_L0_TRIGGER);
+	rocksdb_options_set_level0_slowdown_writes_trigger(s->data_opts, 2 * RIFT_L0_TRIGGER);
+	rocksdb_options_set_level0_stop_writes_trigger(s->data_opts, 3 * RIFT_L0_TRIGGER);
 	cf_opts[0] = s->opts;
 	cf_opts[1] = s->opts;
 	cf_opts[2] = s->data_opts; /* separate CFs let a layer's blocks be one range */

@@ -35,6 +35,7 @@
 #define POSTMASTER_PID "postmaster.pid"
 /* RocksDB's memtable size: also the free space RocksDB needs to resume after a full disk. */
 #define RIFT_WRITE_BUFFER (16u << 20)
+#define RIFT_L0_TRIGGER   16 /* flushed write buffers of blocks per L0 compaction */
 
 /* One entry of an inode's truncation masks: blocks >= limit from layers older than layer
  * (and from the base file) are hidden, so that truncate-then-extend never resurrects them. */
