@@ -210,6 +210,23 @@ small_disk() {
 	chmod 755 "$disk"
 }
 
+# victim_tree: root's files a hostile branch aims links at ($victim: a 0600 file, a directory, a
+# FIFO whose opening would hang whoever follows it), and victim_snapshot, their state to compare
+# before and after the attack. A writer to the FIFO is opened at exit so nothing stays blocked.
+victim_tree() {
+	victim=$TEST_TMP/victim
+	mkdir -p "$victim/dir"
+	echo "victim-600-$RANDOM$RANDOM" >"$victim/v600"
+	chmod 600 "$victim/v600"
+	mkfifo -m 666 "$victim/fifo"
+	chown -R root:root "$victim"
+	chmod 755 "$victim" "$victim/dir"
+	on_exit "timeout 5 bash -c 'exec 3<>$victim/fifo' 2>/dev/null"
+}
+victim_snapshot() {
+	(cd "$victim" && find . -printf '%p %y %m %U:%G %s\n' | sort && sha256sum v600)
+}
+
 # Stops a riftd and whatever a killed one may have left: servers on its mounts, the mounts.
 stop_riftd_quietly() {
 	local pid=$1 state=$2 m

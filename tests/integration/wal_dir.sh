@@ -61,16 +61,8 @@ R diff c >"$TEST_TMP/diff.out" 2>&1 || fail "rift diff c failed: $(cat "$TEST_TM
 grep -q "rows .* added" "$TEST_TMP/diff.out" || fail "rift diff c printed no row counts"
 
 # ---- the attack: junk and links in the WAL directory, pg_wal pointed elsewhere ----
-victim=$TEST_TMP/victim
-mkdir -p "$victim/dir"
-echo "victim-600-$RANDOM$RANDOM" >"$victim/v600"
-chmod 600 "$victim/v600"
-mkfifo -m 666 "$victim/fifo"
-chown -R root:root "$victim"
-chmod 755 "$victim" "$victim/dir"
-snapshot() { (cd "$victim" && find . -printf '%p %y %m %U:%G %s\n' | sort && sha256sum v600); }
-snapshot >"$TEST_TMP/victim.before"
-on_exit "timeout 5 bash -c 'exec 3<>$victim/fifo' 2>/dev/null"
+victim_tree
+victim_snapshot >"$TEST_TMP/victim.before"
 branch_sh() { q "copy (select 1) to program \$\$$1\$\$" >/dev/null || fail "COPY TO PROGRAM: $1"; }
 branch_sh "cd pg_wal && ln -s $victim/v600 0000000100000000000000F0 &&
 	ln -s $victim/fifo 0000000100000000000000F1 && mkfifo 0000000100000000000000F2 &&
@@ -93,7 +85,7 @@ expect_status 0 R stop a
 [ "$(q "select count(*) > 1000 from t")" = t ] || fail "a did not come back after pg_wal was relinked"
 [ "$(readlink "$state/mnt/a/pg_wal")" = "$bdir" ] ||
 	fail "pg_wal of a is $(readlink "$state/mnt/a/pg_wal") after the restart, not $bdir"
-snapshot >"$TEST_TMP/victim.after"
+victim_snapshot >"$TEST_TMP/victim.after"
 diff "$TEST_TMP/victim.before" "$TEST_TMP/victim.after" >&2 ||
 	fail "a root-owned file outside the store changed"
 
