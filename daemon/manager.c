@@ -358,6 +358,9 @@ static void stop_locked(struct rift_manager *m, struct bstate *b)
 		rift_wal_close(b->inst.walroot, b->inst.wal_id);
 	/* before unmounting: a process left by the job (its cwd in the mount) keeps it busy */
 	release_uid(m, b);
+	/* its processes are gone now: what they left in their temporary directory can go */
+	if (b->inst.walroot[0] != '\0' && b->inst.wal_id != 0)
+		rift_wal_temp_reap(b->inst.walroot, b->inst.wal_id);
 	rift_mount_stop(b->mount);
 	b->mount = NULL;
 	/* written afresh at every start: none is left behind by a stopped or deleted branch, or by
@@ -1399,7 +1402,7 @@ static void refresh_disk_estimates(struct rift_manager *m)
 #define WAL_GUARD_PAUSE_S 10
 static void wal_guard(struct rift_manager *m)
 {
-	uint64_t reserve = (uint64_t)m->cfg.reserve_mb << 20, best_growth = 0, size;
+	uint64_t reserve = (uint64_t)m->cfg.reserve_mb << 20, best_growth = 0, size, growth;
 	struct bstate *best = NULL, *b;
 	bool low = false;
 	struct statvfs vf;
@@ -1418,10 +1421,14 @@ static void wal_guard(struct rift_manager *m)
 		if (b->deleted || !b->running || b->inst.walroot[0] == '\0' ||
 		    b->inst.wal_id == 0 || b->inst.wal_in_store)
 			continue;
-		/* sizes are looked at every tick, so growth is known when the disk runs low */
+		/* sizes are looked at every tick, so growth is known when the disk runs low; a
+		 * directory too big or too deep to measure counts as growing the most, every tick
+		 */
 		size = rift_wal_size(b->inst.walroot, b->inst.wal_id);
-		if (size > b->wal_seen && size - b->wal_seen > best_growth) {
-			best_growth = size - b->wal_seen;
+		growth =
+		    size == UINT64_MAX ? UINT64_MAX : (size > b->wal_seen ? size - b->wal_seen : 0);
+		if (growth > best_growth) {
+			best_growth = growth;
 			best = b;
 		}
 		b->wal_seen = size;

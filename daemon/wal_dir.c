@@ -651,36 +651,160 @@ out:
 	return rc;
 }
 
-/*
- * Removes the temporary directory tname under wfd. One the branch's user made too deep to
- * remove is set aside under a name of its own, root's 0700 (its old uid reaches it no more),
- * until riftd's next start tries again: it never stands in the way of a fresh one.
- */
-static void remove_temp(int wfd, const char *walroot, const char *tname)
+/* A fresh name beside tname for it to be moved to: tname.<time>-<n>. */
+static void aside_name(char *buf, size_t len, const char *tname)
 {
 	static atomic_uint seq;
-	char path[4200], aside[96];
-	int rc, fd;
 
-	snprintf(path, sizeof(path), "%s/%s", walroot, tname);
-	rc = rift_tree_remove(path);
-	if (rc == 0)
-		return;
-	if (strchr(tname, '.') != NULL) { /* set aside already */
-		LOG_WARN("wal", "cannot remove %s: %s", path, strerror(-rc));
+	snprintf(buf, len, "%.64s.%lld-%u", tname, (long long)time(NULL),
+		 atomic_fetch_add(&seq, 1));
+}
+
+/*
+ * Takes t-<id> from its uid at once, whatever it holds: made root's 0700 (<walroot> is root's,
+ * so nobody can swap the name meanwhile), then renamed aside, never over another name. What the
+ * uid's processes still hold open inside stays theirs until riftd sweeps the uid; reap_temp
+ * removes it after that. Constant time: a stop never waits on what the branch's user left.
+ */
+static void set_temp_aside(int wfd, const char *walroot, const char *tname)
+{
+	char aside[96];
+	int fd = openat(wfd, tname, O_RDONLY | O_DIRECTORY | AT_FLAGS), tries;
+
+	if (fd < 0) {
+		if (errno != ENOENT)
+			LOG_WARN("wal", "cannot open %s/%s: %s", walroot, tname, strerror(errno));
 		return;
 	}
-	snprintf(aside, sizeof(aside), "%s.%lld-%u", tname, (long long)time(NULL),
-		 atomic_fetch_add(&seq, 1));
-	LOG_WARN("wal", "cannot remove %s (%s); setting it aside as %s", path, strerror(-rc),
-		 aside);
-	if (renameat(wfd, tname, wfd, aside) != 0)
-		return;
-	fd = openat(wfd, aside, O_RDONLY | O_DIRECTORY | AT_FLAGS);
-	if (fd >= 0 && (fchown(fd, 0, 0) != 0 || fchmod(fd, 0700) != 0))
-		LOG_WARN("wal", "cannot make %s/%s root's: %s", walroot, aside, strerror(errno));
+	if (fchown(fd, 0, 0) != 0 || fchmod(fd, 0700) != 0)
+		LOG_WARN("wal", "cannot make %s/%s root's: %s", walroot, tname, strerror(errno));
+	close(fd);
+	for (tries = 0; tries < 8; tries++) {
+		aside_name(aside, sizeof(aside), tname);
+		if (renameat2(wfd, tname, wfd, aside, RENAME_NOREPLACE) == 0)
+			return;
+		if (errno != EEXIST)
+			break;
+	}
+	LOG_WARN("wal", "cannot move %s/%s aside: %s", walroot, tname, strerror(errno));
+}
+
+/*
+ * Moves the lower part of the deepest chain of directories under wfd/name up beside it, as a new
+ * name written to out: found along the first subdirectory at each level, cut TEMP_CUT levels
+ * down, so what rift_tree_remove's depth bound left of name becomes removable.
+ */
+#define TEMP_CUT 32
+static int cut_deep(int wfd, const char *name, char *out, size_t outlen)
+{
+	char sub[256], last[256] = "";
+	int fd = openat(wfd, name, O_RDONLY | O_DIRECTORY | AT_FLAGS), parent = -1, level, rc;
+
+	for (level = 0; fd >= 0 && level < TEMP_CUT; level++) {
+		struct dirent *de;
+		int dfd = dup(fd);
+		DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+		if (d == NULL) {
+			if (dfd >= 0)
+				close(dfd);
+			break;
+		}
+		sub[0] = '\0';
+		while ((de = readdir(d)) != NULL)
+			if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+			    (de->d_type == DT_DIR ||
+			     (de->d_type == DT_UNKNOWN && is_dir_at(dirfd(d), de->d_name)))) {
+				snprintf(sub, sizeof(sub), "%s", de->d_name);
+				break;
+			}
+		closedir(d);
+		if (sub[0] == '\0')
+			break;
+		if (parent >= 0)
+			close(parent);
+		parent = fd;
+		memcpy(last, sub, sizeof(last));
+		fd = openat(parent, sub, O_RDONLY | O_DIRECTORY | AT_FLAGS);
+	}
+	if (parent < 0) {
+		rc = -ENOENT; /* no directory below: nothing deep to cut */
+	} else {
+		aside_name(out, outlen, name);
+		rc = renameat2(parent, last, wfd, out, RENAME_NOREPLACE) == 0 ? 0 : -errno;
+	}
 	if (fd >= 0)
 		close(fd);
+	if (parent >= 0)
+		close(parent);
+	return rc;
+}
+
+/*
+ * Removes wfd/name (a set-aside temporary directory: root's, its uid swept) however deep the
+ * branch's user made it, cutting chains deeper than rift_tree_remove goes (cut_deep). Bounded:
+ * at most TEMP_PENDING chains at once and TEMP_ROUNDS cuts; what is left stays, logged, for the
+ * next reap.
+ */
+#define TEMP_PENDING 64
+#define TEMP_ROUNDS  8192
+static void remove_deep(int wfd, const char *walroot, const char *name)
+{
+	char pending[TEMP_PENDING][96], path[4200];
+	size_t np = 1;
+	int rounds = 0, rc = 0;
+
+	snprintf(pending[0], sizeof(pending[0]), "%s", name);
+	while (np > 0) {
+		snprintf(path, sizeof(path), "%s/%s", walroot, pending[np - 1]);
+		rc = rift_tree_remove(path);
+		if (rc == 0) {
+			np--;
+			continue;
+		}
+		/* too deep: rift_tree_remove stops at its bound, and the directories above that
+		 * are left not empty */
+		if ((rc != -ELOOP && rc != -ENOTEMPTY) || np == TEMP_PENDING ||
+		    rounds++ == TEMP_ROUNDS)
+			break;
+		/* the cut-off part goes below the current one: that is tried again first */
+		memcpy(pending[np], pending[np - 1], sizeof(pending[0]));
+		rc = cut_deep(wfd, pending[np], pending[np - 1], sizeof(pending[0]));
+		if (rc != 0) {
+			memcpy(pending[np - 1], pending[np], sizeof(pending[0]));
+			break;
+		}
+		np++;
+	}
+	if (np > 0)
+		LOG_WARN("wal", "cannot remove %s/%s: %s", walroot, pending[np - 1], strerror(-rc));
+}
+
+/* Removes every set-aside directory of t-<id> (tname), with all_ids those of every branch. */
+static void reap_temp(int wfd, const char *walroot, const char *tname, bool all_ids)
+{
+	size_t n = strlen(tname), i, count = 0;
+	char(*names)[96] = NULL;
+	struct dirent *de;
+	int dfd = dup(wfd);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+
+	if (d == NULL) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	/* listed first, removed after: removing and renaming beside a readdir may skip names */
+	names = calloc(TEMP_PENDING, sizeof(*names));
+	while (names != NULL && count < TEMP_PENDING && (de = readdir(d)) != NULL) {
+		bool ours = all_ids ? strncmp(de->d_name, "t-", 2) == 0
+				    : strncmp(de->d_name, tname, n) == 0 && de->d_name[n] == '.';
+		if (ours && strlen(de->d_name) < sizeof(names[0]))
+			snprintf(names[count++], sizeof(names[0]), "%s", de->d_name);
+	}
+	closedir(d);
+	for (i = 0; i < count; i++)
+		remove_deep(wfd, walroot, names[i]);
+	free(names);
 }
 
 int rift_wal_temp_prepare(const char *walroot, int rootfd, const char *branch, uint64_t id,
@@ -705,8 +829,10 @@ int rift_wal_temp_prepare(const char *walroot, int rootfd, const char *branch, u
 		rc = -errno;
 		goto out;
 	}
-	/* whatever an earlier server left is garbage: Postgres removes its own at start */
-	remove_temp(wfd, walroot, tname);
+	/* whatever an earlier server left is garbage (Postgres removes its own at start); its
+	 * uid was swept when it stopped, or at riftd's start */
+	set_temp_aside(wfd, walroot, tname);
+	reap_temp(wfd, walroot, tname, false);
 	if (in_store) {
 		/* a size-limited branch's spills count against its limit: Postgres makes the
 		 * directory in the view again when it needs one */
@@ -735,7 +861,8 @@ int rift_wal_temp_prepare(const char *walroot, int rootfd, const char *branch, u
 				 "cannot link base/" PG_TEMP " of branch \"%s\" to %s (%s): its "
 				 "server spills into its view",
 				 branch, target, strerror(-lrc));
-			remove_temp(wfd, walroot, tname);
+			set_temp_aside(wfd, walroot, tname);
+			reap_temp(wfd, walroot, tname, false);
 		}
 	}
 out:
@@ -768,9 +895,23 @@ void rift_wal_close(const char *walroot, uint64_t id)
 	if (rc != 0 && rc != -ENOENT)
 		LOG_WARN("wal", "cannot give %s/%s back to root: %s", walroot, bname,
 			 strerror(-rc));
-	/* a stopped server's temporary files are garbage, and its uid goes to others */
+	/* a stopped server's temporary files are garbage, and its uid goes to others: they are
+	 * root's from now on, and removed once the uid is swept (rift_wal_temp_reap) */
 	dir_name(tname, sizeof(tname), 't', id);
-	remove_temp(wfd, walroot, tname);
+	set_temp_aside(wfd, walroot, tname);
+	close(wfd);
+}
+
+void rift_wal_temp_reap(const char *walroot, uint64_t id)
+{
+	char tname[64], err[256];
+	int wfd = open_root(walroot, false, err, sizeof(err));
+
+	if (wfd < 0)
+		return;
+	dir_name(tname, sizeof(tname), 't', id);
+	set_temp_aside(wfd, walroot, tname);
+	reap_temp(wfd, walroot, tname, false);
 	close(wfd);
 }
 
@@ -880,10 +1021,7 @@ void rift_wal_remove(const char *walroot, uint64_t id)
 	rc = rift_tree_remove(path);
 	if (rc != 0)
 		LOG_WARN("wal", "cannot remove %s: %s", path, strerror(-rc));
-	snprintf(path, sizeof(path), "%s/t-%016" PRIx64, walroot, id);
-	rc = rift_tree_remove(path);
-	if (rc != 0)
-		LOG_WARN("wal", "cannot remove %s: %s", path, strerror(-rc));
+	rift_wal_temp_reap(walroot, id);
 }
 
 static bool has_id(const struct rift_branch_info *v, size_t n, uint64_t id)
@@ -928,12 +1066,8 @@ void rift_wal_collect(const char *walroot, struct rift_store *store, int lock_al
 		if ((nm[0] != 'b' && nm[0] != 'l' && nm[0] != 't') || nm[1] != '-' ||
 		    strlen(nm) < 3)
 			continue;
-		/* temporary files: no server runs at riftd's start, so all are garbage */
-		if (nm[0] == 't') {
-			if (lock_all)
-				remove_temp(wfd, walroot, nm);
+		if (nm[0] == 't') /* temporary files: below */
 			continue;
-		}
 		id = strtoull(nm + 2, NULL, 16);
 		/* while riftd serves, a create may be copying a b- directory (or its .tmp) the
 		 * listing above predates: those are removed by their delete, and at the next start
@@ -959,4 +1093,10 @@ void rift_wal_collect(const char *walroot, struct rift_store *store, int lock_al
 	}
 	closedir(d);
 	free(v);
+	/* no server runs at riftd's start and every uid was swept: all temporary files are
+	 * garbage */
+	if (lock_all && (wfd = open_root(walroot, false, err, sizeof(err))) >= 0) {
+		reap_temp(wfd, walroot, "t-", true);
+		close(wfd);
+	}
 }

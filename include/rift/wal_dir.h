@@ -61,8 +61,8 @@ int rift_wal_temp_prepare(const char *walroot, int rootfd, const char *branch, u
 			  uid_t uid, gid_t gid, bool in_store, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* After its server stopped: the b- directory becomes root's 0700 again and t- goes. Best
- * effort, logged. */
+/* After its server stopped: the b- directory becomes root's 0700 again and so does t-, moved
+ * aside at once whatever it holds. Best effort, logged. */
 void rift_wal_close(const char *walroot, uint64_t id);
 
 /*
@@ -81,6 +81,10 @@ int rift_wal_branched(const char *walroot, uint64_t parent_id, uint64_t layer, u
  * or deeper directories, than a server makes: the branch's user filled them with something
  * else. */
 uint64_t rift_wal_size(const char *walroot, uint64_t id);
+
+/* Removes what t-<id> held, however deep, once the uid that had it was swept (after a stop;
+ * rift_wal_remove and riftd's start do it too). Best effort, logged. */
+void rift_wal_temp_reap(const char *walroot, uint64_t id);
 
 /* Removes b-<id> and t-<id> (a deleted branch). Best effort, logged. */
 void rift_wal_remove(const char *walroot, uint64_t id);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -277,12 +278,25 @@ static void test_prepare_moves_out_and_hands_over(void **state)
 
 /* A view's base/pgsql_tmp points at a fresh t- directory of the server's; the guard's size
  * counts what is spilled there; a stop removes it, links planted in it followed by nobody. */
+static size_t count_prefix(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
 static void test_temp_dir(void **state)
 {
-	char view[128], p[256], tdir[192], link[256], err[256];
+	char view[128], p[512], tdir[192], link[256], err[256];
 	struct stat st;
 	uint64_t before;
-	int rootfd, fd;
+	int rootfd, fd, i;
 
 	(void)state;
 	path_of(view, sizeof(view), top, "view");
@@ -319,8 +333,17 @@ static void test_temp_dir(void **state)
 	path_of(p, sizeof(p), tdir, "v");
 	assert_int_equal(symlink(victim, p), 0);
 
-	rift_wal_close(root, CHILD_ID);
+	/* and a chain of directories deeper than one removal pass descends */
+	path_of(p, sizeof(p), tdir, "d");
+	for (i = 0; i < 150; i++) {
+		assert_int_equal(mkdirat(AT_FDCWD, p, 0700), 0);
+		assert_true(strlen(p) + 3 < sizeof(p));
+		strcat(p, "/d");
+	}
+	rift_wal_close(root, CHILD_ID); /* at once: made root's and moved aside */
 	assert_int_equal(lstat(tdir, &st), -1);
+	rift_wal_temp_reap(root, CHILD_ID);
+	assert_int_equal(count_prefix(root, "t-"), 0);
 	assert_int_equal(stat(victim, &st), 0);
 
 	/* a size-limited branch: the view keeps its own directory, no t- is made */
