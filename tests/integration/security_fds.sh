@@ -93,7 +93,16 @@ for f in /proc/"$RIFTD_PID"/fd/*; do
 	(((8#$flags & 8#2000000) != 0)) || fail "riftd's fd ${f##*/} ($link) is not close-on-exec"
 done
 
-# the first session on a was the spliced kind (its close line says so)
+# the first session on a was the spliced kind (its close line says so): it is handed to the
+# kernel at the ReadyForQuery of its 1.2 s query, so wait for its second query (and the TLS
+# session's) to run; the steps above can take less than that
+for _ in $(seq 100); do
+	n=$(psql -X -At "$url_a?sslmode=disable" -c "select count(*) from pg_stat_activity where
+		query = 'select pg_sleep(300)' and state = 'active'")
+	[ "$n" -ge 2 ] && break
+	sleep 0.1
+done
+[ "$n" -ge 2 ] || fail "the first session on a never got to its second query"
 kill "${pids[0]}"
 wait_log 'kernel-spliced' || fail "the plaintext session on a was not spliced"
 exit 0
