@@ -175,6 +175,20 @@ static bool is_dir_at(int at, const char *name)
 	return fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* A directory stream over a copy of fd (fd stays open for *at calls); NULL with errno set. */
+static DIR *open_dir_dup(int fd)
+{
+	int dupfd = dup(fd), e;
+	DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+
+	if (d == NULL && dupfd >= 0) {
+		e = errno;
+		close(dupfd);
+		errno = e;
+	}
+	return d;
+}
+
 static bool all_zero(const unsigned char *p, size_t n)
 {
 	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
@@ -301,7 +315,7 @@ static int copy_dir(int src, const struct trust *t, int parent, const char *dst_
 	size_t n = 0, i, skipped = 0, seen = 0;
 	uint64_t total = 0, seg_size = 0;
 	struct dirent *de;
-	int dst = -1, rc = 0, dupfd;
+	int dst = -1, rc = 0;
 	bool made = false;
 	DIR *d = NULL;
 
@@ -313,12 +327,9 @@ static int copy_dir(int src, const struct trust *t, int parent, const char *dst_
 		rc = -ENOMEM;
 		goto out;
 	}
-	dupfd = dup(src);
-	d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+	d = open_dir_dup(src);
 	if (d == NULL) {
 		rc = -errno;
-		if (dupfd >= 0)
-			close(dupfd);
 		goto out;
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -430,15 +441,11 @@ static int give_entries(int fd, const struct rift_wal_owner *o, const struct tru
 {
 	struct dirent *de;
 	size_t seen = 0;
-	int dupfd = dup(fd), rc = 0;
-	DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+	int rc = 0;
+	DIR *d = open_dir_dup(fd);
 
-	if (d == NULL) {
-		rc = -errno;
-		if (dupfd >= 0)
-			close(dupfd);
-		return rc;
-	}
+	if (d == NULL)
+		return -errno;
 	while ((de = readdir(d)) != NULL && rc == 0) {
 		struct stat pinned, st;
 		char proc[64];
@@ -702,13 +709,9 @@ static int cut_deep(int wfd, const char *name, char *out, size_t outlen)
 
 	for (level = 0; fd >= 0 && level < TEMP_CUT; level++) {
 		struct dirent *de;
-		int dfd = dup(fd);
-		DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-		if (d == NULL) {
-			if (dfd >= 0)
-				close(dfd);
+		DIR *d = open_dir_dup(fd);
+		if (d == NULL)
 			break;
-		}
 		sub[0] = '\0';
 		while ((de = readdir(d)) != NULL)
 			if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
@@ -785,14 +788,10 @@ static void reap_temp(int wfd, const char *walroot, const char *tname, bool all_
 	size_t n = strlen(tname), i, count = 0;
 	char(*names)[96] = NULL;
 	struct dirent *de;
-	int dfd = dup(wfd);
-	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	DIR *d = open_dir_dup(wfd);
 
-	if (d == NULL) {
-		if (dfd >= 0)
-			close(dfd);
+	if (d == NULL)
 		return;
-	}
 	/* listed first, removed after: removing and renaming beside a readdir may skip names */
 	names = calloc(TEMP_PENDING, sizeof(*names));
 	while (names != NULL && count < TEMP_PENDING && (de = readdir(d)) != NULL) {
