@@ -806,6 +806,13 @@ static void reap_temp(int wfd, const char *walroot, const char *tname, bool all_
 	free(names);
 }
 
+/* Takes t-<id> (tname) from its uid and removes it and whatever earlier stops set aside. */
+static void clear_temp(int wfd, const char *walroot, const char *tname)
+{
+	set_temp_aside(wfd, walroot, tname);
+	reap_temp(wfd, walroot, tname, false);
+}
+
 int rift_wal_temp_prepare(const char *walroot, int rootfd, const char *branch, uint64_t id,
 			  uid_t uid, gid_t gid, bool in_store, char *err, size_t errlen)
 {
@@ -830,8 +837,7 @@ int rift_wal_temp_prepare(const char *walroot, int rootfd, const char *branch, u
 	}
 	/* whatever an earlier server left is garbage (Postgres removes its own at start); its
 	 * uid was swept when it stopped, or at riftd's start */
-	set_temp_aside(wfd, walroot, tname);
-	reap_temp(wfd, walroot, tname, false);
+	clear_temp(wfd, walroot, tname);
 	if (in_store) {
 		/* a size-limited branch's spills count against its limit: Postgres makes the
 		 * directory in the view again when it needs one */
@@ -860,8 +866,7 @@ int rift_wal_temp_prepare(const char *walroot, int rootfd, const char *branch, u
 				 "cannot link base/" PG_TEMP " of branch \"%s\" to %s (%s): its "
 				 "server spills into its view",
 				 branch, target, strerror(-lrc));
-			set_temp_aside(wfd, walroot, tname);
-			reap_temp(wfd, walroot, tname, false);
+			clear_temp(wfd, walroot, tname);
 		}
 	}
 out:
@@ -909,8 +914,7 @@ void rift_wal_temp_reap(const char *walroot, uint64_t id)
 	if (wfd < 0)
 		return;
 	dir_name(tname, sizeof(tname), 't', id);
-	set_temp_aside(wfd, walroot, tname);
-	reap_temp(wfd, walroot, tname, false);
+	clear_temp(wfd, walroot, tname);
 	close(wfd);
 }
 
@@ -1062,10 +1066,8 @@ void rift_wal_collect(const char *walroot, struct rift_store *store, int lock_al
 		const char *nm = de->d_name;
 		uint64_t id;
 		bool gone;
-		if ((nm[0] != 'b' && nm[0] != 'l' && nm[0] != 't') || nm[1] != '-' ||
-		    strlen(nm) < 3)
-			continue;
-		if (nm[0] == 't') /* temporary files: below */
+		/* t- (temporary files) are reaped below */
+		if ((nm[0] != 'b' && nm[0] != 'l') || nm[1] != '-' || strlen(nm) < 3)
 			continue;
 		id = strtoull(nm + 2, NULL, 16);
 		/* while riftd serves, a create may be copying a b- directory (or its .tmp) the

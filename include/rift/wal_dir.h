@@ -16,7 +16,8 @@
  *                  A branch made later on that layer, and rift diff's server on a fork point,
  *                  start from a copy of it;
  *   t-<branch id>  a running branch's temporary files (base/pgsql_tmp): its server's uid,
- *                  0700, made empty at each start and removed at each stop.
+ *                  0700, made empty at each start; at each stop made root's and moved aside,
+ *                  then removed once the uid's processes are swept.
  * The branch's view holds `pg_wal` as a symbolic link to its b- directory, which Postgres
  * follows (as with initdb -X). Everything in a b- directory is the branch user's to change, so
  * riftd reads it only through descriptors opened O_NOFOLLOW|O_NONBLOCK, copies only regular
