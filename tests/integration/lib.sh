@@ -227,6 +227,15 @@ victim_snapshot() {
 	(cd "$victim" && find . -printf '%p %y %m %U:%G %s\n' | sort && sha256sum v600)
 }
 
+# branch_sh CMD: runs CMD through COPY TO PROGRAM on $url, so as the branch's OS user in its data
+# directory (the server's working directory), as a hostile superuser would. No row is copied: a
+# CMD that never reads its stdin (cp) could exit before Postgres writes one, and Postgres would
+# then fail the COPY with "Broken pipe".
+branch_sh() {
+	psql -X -At "$url" -c "copy (select 1 where false) to program \$\$$1\$\$" >/dev/null ||
+		fail "COPY TO PROGRAM: $1"
+}
+
 # Stops a riftd and whatever a killed one may have left: servers on its mounts, the mounts.
 stop_riftd_quietly() {
 	local pid=$1 state=$2 m

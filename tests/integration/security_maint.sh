@@ -40,7 +40,7 @@ done
 
 # a stopped postmaster: riftd's connection attempts give up, other branches still stop when idle
 psql -X -Atc 'select 1' "$(rift url victim)" >/dev/null || fail "victim does not answer"
-psql -X -q "$(rift url evil)" -c "copy (select 1) to program 'kill -STOP \$(head -1 postmaster.pid)'" ||
+psql -X -q "$(rift url evil)" -c "copy (select 1 where false) to program 'kill -STOP \$(head -1 postmaster.pid)'" ||
 	fail "could not stop evil's postmaster"
 for ((i = 0; i < 400; i++)); do
 	[ "$(state_of victim)" = stopped ] && break

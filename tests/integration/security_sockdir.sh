@@ -56,7 +56,7 @@ PY
 chmod 644 "$TEST_TMP/impostor.py"
 touch "$TEST_TMP/impostor.out"
 chmod 666 "$TEST_TMP/impostor.out" # the branch's server runs as a uid of its own
-q "copy (select 1) to program \$\$setsid python3 $TEST_TMP/impostor.py $sock $TEST_TMP/impostor.out \
+q "copy (select 1 where false) to program \$\$setsid python3 $TEST_TMP/impostor.py $sock $TEST_TMP/impostor.out \
 	</dev/null >/dev/null 2>&1 &\$\$" >/dev/null || fail "COPY TO PROGRAM failed"
 on_exit "pkill -f -- '$TEST_TMP/impostor.py'"
 

@@ -39,8 +39,6 @@ check_victims() {
 }
 
 q() { psql -X -At "$url" -c "$1"; }
-# as the branch's OS user, in its data directory (the server's working directory)
-branch_sh() { q "copy (select 1) to program \$\$$1\$\$" >/dev/null || fail "COPY TO PROGRAM: $1"; }
 restart() {
 	R stop s >/dev/null || fail "rift stop s failed"
 	[ "$(q "select not pg_is_in_recovery()")" = t ] ||
@@ -82,7 +80,7 @@ restart "slot directory link"
 # postmaster.pid left by a server that died, pointing at a FIFO: riftd never opens it (a read
 # would hang the start). The link is planted before the kill: once the postmaster is gone riftd
 # may end its orphaned backends, this one included, so the COPY may lose its connection.
-q "copy (select 1) to program \$\$pid=\$(head -1 postmaster.pid) && rm -f postmaster.pid &&
+q "copy (select 1 where false) to program \$\$pid=\$(head -1 postmaster.pid) && rm -f postmaster.pid &&
 	ln -s $victim/fifo postmaster.pid && kill -9 \$pid\$\$" >/dev/null 2>&1 || true
 [ "$(readlink "$mnt/postmaster.pid")" = "$victim/fifo" ] ||
 	fail "could not plant the postmaster.pid link (readlink: $(readlink "$mnt/postmaster.pid"))"

@@ -51,7 +51,6 @@ q "select 1" >/dev/null || fail "branch a did not start again"
 # ---- the attack: junk, links, FIFOs and a tree too deep to remove; pgsql_tmp pointed away ----
 victim_tree
 victim_snapshot >"$TEST_TMP/victim.before"
-branch_sh() { q "copy (select 1) to program \$\$$1\$\$" >/dev/null || fail "COPY TO PROGRAM: $1"; }
 # a tree deeper than riftd's removal descends (cut and removed in parts), and a process of the
 # uid that outlives the server and keeps adding files while the stop removes them
 branch_sh "cd base/pgsql_tmp && ln -s $victim/v600 v && ln -s $victim/dir d && ln -s $victim/fifo f &&
@@ -91,7 +90,7 @@ expect_status 0 R delete lim
 # ---- a branch that buried its own pgsql_tmp too deep to replace still starts, spilling in its view ----
 expect_status 0 R create deep --from a
 durl="$(R -q url deep)?sslmode=disable"
-psql -X -At "$durl" -c "copy (select 1) to program \$\$rm base/pgsql_tmp && mkdir -p base/pgsql_tmp/\$(printf 'y/%.0s' \$(seq 12))\$\$" >/dev/null ||
+psql -X -At "$durl" -c "copy (select 1 where false) to program \$\$rm base/pgsql_tmp && mkdir -p base/pgsql_tmp/\$(printf 'y/%.0s' \$(seq 12))\$\$" >/dev/null ||
 	fail "planting a deep base/pgsql_tmp in branch deep failed"
 expect_status 0 R stop deep
 psql -X -At "$durl" -c "$spill" >/dev/null || fail "branch deep does not start, or cannot spill, after its pgsql_tmp was buried"

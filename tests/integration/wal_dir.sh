@@ -63,7 +63,6 @@ grep -q "rows .* added" "$TEST_TMP/diff.out" || fail "rift diff c printed no row
 # ---- the attack: junk and links in the WAL directory, pg_wal pointed elsewhere ----
 victim_tree
 victim_snapshot >"$TEST_TMP/victim.before"
-branch_sh() { q "copy (select 1) to program \$\$$1\$\$" >/dev/null || fail "COPY TO PROGRAM: $1"; }
 branch_sh "cd pg_wal && ln -s $victim/v600 0000000100000000000000F0 &&
 	ln -s $victim/fifo 0000000100000000000000F1 && mkfifo 0000000100000000000000F2 &&
 	ln -s $victim/dir archive_status.x && ln -s $victim 00000009.history &&

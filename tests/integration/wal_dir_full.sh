@@ -22,7 +22,7 @@ before=$(free_mb)
 
 # a's superuser writes 450 MiB into its WAL directory: below the 200 MiB reserve. The guard
 # may stop the server (and the COPY with it) before dd is done, on a slow machine.
-psql -X -q "$url_a" -c "copy (select 1) to program 'dd if=/dev/zero of=pg_wal/fill bs=1M count=450 conv=fsync status=none'" \
+psql -X -q "$url_a" -c "copy (select 1 where false) to program 'dd if=/dev/zero of=pg_wal/fill bs=1M count=450 conv=fsync status=none'" \
 	>"$TEST_TMP/fill.out" 2>&1 || grep -q "terminat" "$TEST_TMP/fill.out" ||
 	fail "could not write into a's pg_wal: $(cat "$TEST_TMP/fill.out")"
 [ "$(free_mb)" -lt 200 ] || fail "the fill left $(free_mb) MiB free, not under the reserve"
