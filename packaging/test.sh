@@ -14,10 +14,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 "$src/packaging/install-deps.sh"
+echo "test.sh: dependencies ready after ${SECONDS}s"
 
 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRIFT_WERROR=ON \
 	-DRIFT_SANITIZE="${RIFT_SANITIZE:-}" -DBUILD_TESTING=ON
 cmake --build "$build" -j "$jobs"
+echo "test.sh: built after ${SECONDS}s"
 
 # ASan's leak checker needs ptrace-free mode under some sandboxes; keep reports fatal.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
