@@ -227,6 +227,19 @@ victim_snapshot() {
 	(cd "$victim" && find . -printf '%p %y %m %U:%G %s\n' | sort && sha256sum v600)
 }
 
+# riftd_with_branch NAME: a store in $state with riftd serving it, branch NAME created, and
+# $url its URL without TLS and with a long connect timeout (the first connect starts the server);
+# R runs rift on that store, q SQL runs one statement on $url and prints the rows unaligned.
+riftd_with_branch() {
+	state=$TEST_TMP/state
+	expect_status 0 "$RIFT_BIN/rift" --state "$state" init
+	start_riftd "$state"
+	R() { "$RIFT_BIN/rift" --state "$state" "$@"; }
+	q() { psql -X -At "$url" -c "$1"; }
+	expect_status 0 R create "$1"
+	url="$(R -q url "$1")?sslmode=disable&connect_timeout=90" || fail "rift url $1 failed"
+}
+
 # branch_sh CMD: runs CMD through COPY TO PROGRAM on $url, so as the branch's OS user in its data
 # directory (the server's working directory), as a hostile superuser would. No row is copied: a
 # CMD that never reads its stdin (cp) could exit before Postgres writes one, and Postgres would

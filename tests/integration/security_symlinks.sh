@@ -6,12 +6,7 @@
 # branch, and the branch still starts and answers through the router.
 source "$RIFT_TESTLIB"
 
-state=$TEST_TMP/state
-expect_status 0 "$RIFT_BIN/rift" --state "$state" init
-start_riftd "$state"
-R() { "$RIFT_BIN/rift" --state "$state" "$@"; }
-expect_status 0 R create s
-url="$(R -q url s)?sslmode=disable&connect_timeout=90" || fail "rift url s failed"
+riftd_with_branch s
 mnt=$state/mnt/s
 
 # the victims: root's files outside the store (v600 stands for /etc/shadow)
@@ -38,7 +33,6 @@ check_victims() {
 		fail "after $1: a root-owned file outside the store changed"
 }
 
-q() { psql -X -At "$url" -c "$1"; }
 restart() {
 	R stop s >/dev/null || fail "rift stop s failed"
 	[ "$(q "select not pg_is_in_recovery()")" = t ] ||

@@ -6,13 +6,7 @@
 # makes root follow nothing and copy nothing of them.
 source "$RIFT_TESTLIB"
 
-state=$TEST_TMP/state
-expect_status 0 "$RIFT_BIN/rift" --state "$state" init
-start_riftd "$state"
-R() { "$RIFT_BIN/rift" --state "$state" "$@"; }
-expect_status 0 R create a
-url="$(R -q url a)?sslmode=disable&connect_timeout=90" || fail "rift url a failed"
-q() { psql -X -At "$url" -c "$1"; }
+riftd_with_branch a
 wal=$state/wal
 
 # ---- the layout ----
