@@ -135,7 +135,9 @@ static void unstarted_append(struct client *cl, int w)
 /* The phases a client may move to from each phase; anything else is a bug in the router. */
 #define TO(p) (1u << (p))
 static const unsigned phase_next[] = {
-	[P_STARTUP] = TO(P_STARTING) | TO(P_CONNECTING) | TO(P_AUTH) | TO(P_RELAY) | TO(P_CLOSING),
+	[P_STARTUP] = TO(P_STARTING) | TO(P_CONNECTING) | TO(P_AUTH) | TO(P_AWAIT) | TO(P_RELAY) |
+		      TO(P_CLOSING),
+	[P_AWAIT] = TO(P_CONNECTING) | TO(P_AUTH) | TO(P_AWAIT) | TO(P_RELAY) | TO(P_CLOSING),
 	[P_STARTING] = TO(P_CONNECTING) | TO(P_CLOSING),
 	[P_CONNECTING] = TO(P_WATCH) | TO(P_CLOSING),
 	[P_WATCH] = TO(P_RELAY) | TO(P_CLOSING),
@@ -219,6 +221,8 @@ void client_free(struct client *cl)
 	unstarted_unlink(cl);
 	if (cl->held != NULL)
 		pool_unhold(cl);
+	if (cl->awaiting != NULL)
+		pool_unawait(cl);
 	if (cl->key != NULL) { /* the slot is this client's alone: free it */
 		assert(cl->key->port != 0);
 		cl->key->port = 0;

@@ -123,6 +123,7 @@ enum phase {
 	P_CONNECTING, /* connecting to the server */
 	P_WATCH,      /* the server authenticates the client; watching its replies */
 	P_AUTH,       /* the router authenticates the client for a reused session */
+	P_AWAIT,      /* waiting for a kept session's reset to finish, to reuse it */
 	P_RELAY,      /* relaying in riftd */
 	P_SPLICED,    /* relayed by the kernel */
 	P_TLSRELAY,   /* TLS relayed by a relay thread (router_tls_relay.c) */
@@ -166,6 +167,7 @@ struct client {
 	struct pg_params params;
 	/* P_AUTH: the router's own SCRAM exchange for a reused session */
 	struct pooled *held;
+	struct pooled *awaiting; /* P_AWAIT: the kept session being reset for this client */
 	struct rift_scram scram;
 	struct rift_scram_secret held_secret;
 	int scram_step;
@@ -247,8 +249,14 @@ void pool_close(struct rift_router *r);
 void params_set(struct pg_params *p, const uint8_t *body, size_t len);
 /* A login the server approved: remembers how, and fetches the SCRAM verifier when needed. */
 void auth_learn(struct client *cl);
-/* Reuses a kept session for cl if one fits and the login may be vouched for; true if taken. */
+/*
+ * Reuses a kept session for cl if one fits and the login may be vouched for; true if taken.
+ * A fitting session still being reset is taken too: cl waits in P_AWAIT for its reset, then
+ * is handed it, or connects to the server itself if the session is closed instead.
+ */
 bool pool_try_reuse(struct client *cl);
+/* cl gave up while in P_AWAIT: the session it waited for no longer waits for it. */
+void pool_unawait(struct client *cl);
 /* Whether cl's session could ever be kept: pooling on, its login vouched for, its params held. */
 bool pool_could_keep(const struct client *cl);
 /* The client ended cleanly on an idle session: keep the server session for the next one. */

@@ -14,6 +14,7 @@ struct pooled {
 	struct pooled *next;
 	struct rift_router *r;
 	struct client *holder; /* a client authenticating for it (then not in the list) */
+	struct client *waiter; /* a client waiting for its reset (it stays in the list) */
 	struct bufferevent *s;
 	uint8_t *key; /* branch, NUL, the StartupMessage sent to the server */
 	size_t keylen;
@@ -64,6 +65,9 @@ static const char reset_check[] =
     /* a prepared transaction is not the session's once prepared, but one still open is */
     "CASE WHEN pg_catalog.pg_current_xact_id_if_assigned() IS NOT NULL "
     "THEN 'a transaction is open' END)";
+
+/* A kept session whose reset has not ended after this long is closed (its waiter connects). */
+#define RESET_TIMEOUT_S 5
 
 struct secret_job {
 	struct secret_job *next;
@@ -231,9 +235,12 @@ void auth_learn(struct client *cl)
 
 /* ---- the pool ---- */
 
+static void await_end(struct client *cl);
+
 static void pool_drop(struct pooled *p)
 {
 	struct rift_router *r = p->r;
+	struct client *waiter = p->waiter;
 	struct pooled **pp;
 
 	for (pp = &r->pool; *pp != NULL && *pp != p; pp = &(*pp)->next)
@@ -241,6 +248,9 @@ static void pool_drop(struct pooled *p)
 	/* a held session is out of the list, and its holder holds exactly it */
 	assert(*pp == NULL || p->holder == NULL);
 	assert(p->holder == NULL || p->holder->held == p);
+	assert(p->waiter == NULL || (p->waiter->awaiting == p && !p->ready));
+	if (waiter != NULL)
+		waiter->awaiting = NULL;
 	if (*pp != NULL)
 		*pp = p->next;
 	if (p->holder != NULL)
@@ -254,6 +264,8 @@ static void pool_drop(struct pooled *p)
 	assert(r->pooled_count >= 0);
 	free(p->key);
 	free(p);
+	if (waiter != NULL) /* its reset failed or hung: the waiter logs in afresh */
+		await_end(waiter);
 }
 
 /* A DataRow of one text column: its value into p->dirty (cut to fit), or "?" if malformed. */
@@ -321,6 +333,16 @@ static void pool_on_read(struct bufferevent *bev, void *arg)
 			p->ready = true;
 			clock_gettime(CLOCK_MONOTONIC, &p->since);
 		}
+	}
+	if (p->ready && evbuffer_get_length(in) != 0) { /* a message's start after the end */
+		pool_drop(p);
+		return;
+	}
+	if (p->ready && p->waiter != NULL) {
+		struct client *cl = p->waiter;
+		p->waiter = NULL;
+		cl->awaiting = NULL;
+		await_end(cl); /* may hand p over: p is not touched after this */
 	}
 }
 
@@ -456,7 +478,7 @@ bool pool_try_reuse(struct client *cl)
 {
 	struct rift_router *r = cl->r;
 	struct auth_rec *a;
-	struct pooled *p, **pp;
+	struct pooled *p, **pp, *resetting = NULL;
 	uint8_t *key;
 	size_t keylen;
 	static const uint8_t sasl[] = { 0,   0,   0,   10,  'S', 'C', 'R', 'A', 'M', '-',
@@ -473,11 +495,24 @@ bool pool_try_reuse(struct client *cl)
 	key = make_key(cl, &keylen);
 	if (key == NULL)
 		return false;
-	for (pp = &r->pool; (p = *pp) != NULL; pp = &p->next)
-		if (p->ready && p->port == cl->port && p->keylen == keylen &&
-		    memcmp(p->key, key, keylen) == 0)
+	for (pp = &r->pool; (p = *pp) != NULL; pp = &p->next) {
+		if (p->port != cl->port || p->keylen != keylen || memcmp(p->key, key, keylen) != 0)
+			continue;
+		if (p->ready)
 			break;
+		if (resetting == NULL && p->waiter == NULL)
+			resetting = p;
+	}
 	free(key);
+	if (p == NULL && resetting != NULL) {
+		/* its reset takes a millisecond or two; a new backend takes ten times that, and
+		 * a client that just left and came back would find its server session busy */
+		assert(cl->awaiting == NULL);
+		resetting->waiter = cl;
+		cl->awaiting = resetting;
+		set_phase(cl, P_AWAIT);
+		return true;
+	}
 	if (p == NULL)
 		return false;
 	assert(p->holder == NULL && cl->held == NULL); /* the list holds no held session */
@@ -500,6 +535,23 @@ bool pool_try_reuse(struct client *cl)
 	put_msg(bufferevent_get_output(cl->c), 'R', sasl, sizeof(sasl));
 	bufferevent_enable(cl->c, EV_READ | EV_WRITE);
 	return true;
+}
+
+/* cl's wait is over (the session is ready, or gone): reuse a kept session, or connect. */
+static void await_end(struct client *cl)
+{
+	assert(cl->phase == P_AWAIT && cl->awaiting == NULL);
+	if (!pool_try_reuse(cl))
+		connect_server(cl);
+}
+
+void pool_unawait(struct client *cl)
+{
+	struct pooled *p = cl->awaiting;
+
+	assert(p != NULL && p->waiter == cl);
+	p->waiter = NULL;
+	cl->awaiting = NULL;
 }
 
 void pool_unhold(struct client *cl)
@@ -686,14 +738,21 @@ bool preauth_server(struct client *cl, const uint8_t *body, uint32_t len)
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	struct rift_router *r = arg;
-	struct pooled *p = r->pool, *next;
+	struct pooled *p = r->pool;
 
 	(void)fd;
 	(void)what;
-	for (; p != NULL; p = next) {
-		next = p->next;
-		if (since_s(&p->since) > (p->ready ? r->pool_idle_s : 5))
-			pool_drop(p);
+	while (p != NULL) {
+		if (since_s(&p->since) > (p->ready ? r->pool_idle_s : RESET_TIMEOUT_S)) {
+			/* its waiter, if any, may take another session off the list: scan again */
+			if (p->ready)
+				pool_drop(p);
+			else
+				pool_reject(p, "its reset took longer than 5 s");
+			p = r->pool;
+		} else {
+			p = p->next;
+		}
 	}
 }
 

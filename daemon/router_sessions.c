@@ -44,6 +44,7 @@ static const char *mode_of(const struct client *cl)
 	case P_STARTUP:
 	case P_WATCH:
 	case P_AUTH:
+	case P_AWAIT:
 		return "login";
 	case P_STARTING:
 	case P_CONNECTING:
