@@ -30,6 +30,7 @@
 #include "rift/instance.h"
 #include "rift/manager.h"
 #include "rift/mount.h"
+#include "rift/pg_control.h"
 #include "rift/pgproc.h"
 #include "rift/verifiers.h"
 #include "rift/wal_dir.h"
@@ -781,6 +782,29 @@ static enum rift_status store_status(int rc, const char *name, const char *from,
 	}
 }
 
+/*
+ * RIFT_TEST_SLOW_WAL_COPY=<branch>:<ms> waits that long between freezing the parent for a new
+ * branch of that name and copying its WAL, the first time only (tests of a checkpoint that ends
+ * in between).
+ */
+static void test_slow_wal_copy(const char *name)
+{
+	const char *spec = getenv("RIFT_TEST_SLOW_WAL_COPY");
+	size_t len = strlen(name);
+	long ms;
+
+	if (spec == NULL || strncmp(spec, name, len) != 0 || spec[len] != ':')
+		return;
+	ms = strtol(spec + len + 1, NULL, 10);
+	if (ms > 0 && ms < 60000) {
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+		LOG_WARN("manager",
+			 "RIFT_TEST_SLOW_WAL_COPY: waiting %ld ms before copying %s's WAL", ms,
+			 name);
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* A running parent is asked for a CHECKPOINT first, so the child's recovery is short. */
 static void checkpoint_if_running(struct rift_manager *m, struct bstate *p)
 {
@@ -816,6 +840,8 @@ int manager_branch_create(struct rift_manager *m, struct bstate *p, const char *
 			  const char *from, char *err, size_t errlen)
 {
 	struct rift_branch_info pi, ci;
+	struct rift_pg_checkpoint ckpt;
+	bool have_ckpt;
 	int rc, tries;
 
 	for (tries = 0;; tries++) {
@@ -832,8 +858,18 @@ int manager_branch_create(struct rift_manager *m, struct bstate *p, const char *
 		    rift_store_branch_info(m->store, name, &ci) != 0 || pi.id == 0 || ci.id == 0 ||
 		    ci.fork_layer == 0 || m->walroot[0] == '\0')
 			return 0; /* a store without ids: pg_wal stays inside it */
-		rc = rift_wal_branched(m->walroot, pi.id, ci.fork_layer, ci.id, m->wal_lo,
-				       m->wal_hi, err, errlen);
+		/* the copy must reach back to where the child's recovery starts */
+		have_ckpt = rift_pg_checkpoint_read(m->store, name, &ckpt) == 0;
+		if (!have_ckpt)
+			LOG_WARN(
+			    "manager",
+			    "branch %s: cannot read its pg_control, so its WAL copy is checked "
+			    "for gaps only",
+			    name);
+		if (tries == 0)
+			test_slow_wal_copy(name);
+		rc = rift_wal_branched(m->walroot, pi.id, ci.fork_layer, ci.id,
+				       have_ckpt ? &ckpt : NULL, m->wal_lo, m->wal_hi, err, errlen);
 		if (rc == 0)
 			return 0;
 		LOG_WARN("manager", "branch %s of %s: %s", name, from, err);

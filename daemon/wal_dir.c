@@ -17,6 +17,7 @@
 #include "rift/base_copy.h"
 #include "rift/datadir.h"
 #include "rift/log.h"
+#include "rift/pg_control.h"
 #include "rift/store.h"
 #include "rift/wal_dir.h"
 
@@ -300,13 +301,43 @@ static bool contiguous(const struct wal_entry *v, size_t n, uint64_t seg_per_id)
 }
 
 /*
+ * Whether every segment from the one holding the checkpoint's redo point to the one holding its
+ * record is among the n sorted entries, on any timeline. A checkpoint that ended after the
+ * branch point removes the oldest segments whole, which leaves no gap for contiguous() to see;
+ * recovery would then not find where to start.
+ */
+static bool reaches_back(const struct wal_entry *v, size_t n, uint64_t seg_size,
+			 const struct rift_pg_checkpoint *need)
+{
+	uint64_t seg_per_id = (1ull << 32) / seg_size, want = need->redo / seg_size;
+	uint64_t last = need->checkpoint / seg_size;
+	size_t i;
+
+	if (last - want >= n) /* more segments than files: they cannot all be there */
+		return false;
+	for (i = 0; i < n && want <= last; i++) {
+		uint64_t pos;
+		if (!is_segment(v[i].name))
+			continue;
+		pos = (uint64_t)hex8(v[i].name + 8) * seg_per_id + hex8(v[i].name + 16);
+		if (pos == want) {
+			want++;
+			i = (size_t)-1; /* timelines sort first: look again from the start */
+		}
+	}
+	return want > last;
+}
+
+/*
  * Copies the WAL files of the directory src into a new directory dst_name under parent (root's,
  * 0700, built under a temporary name and renamed into place once synced). All files are opened
  * before any is copied, so a segment removed meanwhile is either whole in the copy or missing,
- * and a gap fails with -EAGAIN. Anything else in src (links, FIFOs, other names) is skipped.
+ * and a gap fails with -EAGAIN, as does a copy that no longer reaches back to need's redo point
+ * (need NULL: not checked). Anything else in src (links, FIFOs, other names) is skipped.
  */
 static int copy_dir(int src, const struct trust *t, int parent, const char *dst_name,
-		    const char *what, char *err, size_t errlen)
+		    const struct rift_pg_checkpoint *need, const char *what, char *err,
+		    size_t errlen)
 {
 	static atomic_uint seq;
 	struct wal_entry *v = calloc(WAL_MAX_FILES, sizeof(*v));
@@ -316,7 +347,7 @@ static int copy_dir(int src, const struct trust *t, int parent, const char *dst_
 	uint64_t total = 0, seg_size = 0;
 	struct dirent *de;
 	int dst = -1, rc = 0;
-	bool made = false;
+	bool made = false, redo_gone = false;
 	DIR *d = NULL;
 
 	/* a name of its own: a client starting a new branch may copy its WAL while the create
@@ -386,6 +417,12 @@ static int copy_dir(int src, const struct trust *t, int parent, const char *dst_
 		rc = -EAGAIN;
 		goto out;
 	}
+	if (need != NULL && seg_size != 0 && (seg_size & (seg_size - 1)) == 0 &&
+	    !reaches_back(v, n, seg_size, need)) {
+		redo_gone = true;
+		rc = -EAGAIN;
+		goto out;
+	}
 	rc = rift_datadir_remove(parent, tmp, 2); /* a killed riftd's half copy */
 	if (rc == 0 && mkdirat(parent, tmp, 0700) != 0)
 		rc = -errno;
@@ -412,8 +449,11 @@ static int copy_dir(int src, const struct trust *t, int parent, const char *dst_
 out:
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot copy the WAL of %s: %s", what,
-			 rc == -EAGAIN  ? "a segment was removed while it was copied (a checkpoint "
-					  "ended meanwhile); retry"
+			 redo_gone ? "the segments from its checkpoint's redo point on are no "
+				     "longer all there (a checkpoint ended meanwhile); retry"
+			 : rc == -EAGAIN
+			     ? "a segment was removed while it was copied (a checkpoint "
+			       "ended meanwhile); retry"
 			 : rc == -EFBIG ? "its pg_wal holds more files or bytes than any WAL "
 					  "directory should"
 					: strerror(-rc));
@@ -566,7 +606,7 @@ static int keep_in_view(int wfd, const char *walroot, int rootfd, const char *bn
 	/* after a crash between these steps the next start finds no pg_wal and copies again */
 	rc = rift_datadir_remove(rootfd, "pg_wal", 2);
 	if (rc == 0)
-		rc = copy_dir(src, &t, rootfd, "pg_wal", what, err, errlen);
+		rc = copy_dir(src, &t, rootfd, "pg_wal", NULL, what, err, errlen);
 	if (rc == 0 && fsync(rootfd) != 0)
 		rc = -errno;
 	close(src);
@@ -610,7 +650,7 @@ int rift_wal_prepare(const char *walroot, int rootfd, const char *branch, uint64
 		    (src = openat(rootfd, "pg_wal", O_RDONLY | O_DIRECTORY | AT_FLAGS)) < 0)
 			rc = -errno;
 		if (rc == 0)
-			rc = copy_dir(src, &trust_all, wfd, bname, what, err, errlen);
+			rc = copy_dir(src, &trust_all, wfd, bname, NULL, what, err, errlen);
 		if (rc == 0)
 			rc = rift_datadir_remove(rootfd, WAL_OLD, 2);
 		if (rc == 0 && renameat(rootfd, "pg_wal", rootfd, WAL_OLD) != 0)
@@ -618,13 +658,15 @@ int rift_wal_prepare(const char *walroot, int rootfd, const char *branch, uint64
 	} else if (!is_dir_at(wfd, bname)) {
 		if (fork_layer != 0 && is_dir_at(wfd, lname)) {
 			src = openat(wfd, lname, O_RDONLY | O_DIRECTORY | AT_FLAGS);
-			rc = src < 0 ? -errno
-				     : copy_dir(src, &trust_all, wfd, bname, what, err, errlen);
+			rc = src < 0
+				 ? -errno
+				 : copy_dir(src, &trust_all, wfd, bname, NULL, what, err, errlen);
 		} else if (is_dir_at(rootfd, WAL_OLD)) {
 			/* riftd was killed between moving the view's pg_wal aside and linking it */
 			src = openat(rootfd, WAL_OLD, O_RDONLY | O_DIRECTORY | AT_FLAGS);
-			rc = src < 0 ? -errno
-				     : copy_dir(src, &trust_all, wfd, bname, what, err, errlen);
+			rc = src < 0
+				 ? -errno
+				 : copy_dir(src, &trust_all, wfd, bname, NULL, what, err, errlen);
 		} else {
 			snprintf(
 			    err, errlen,
@@ -919,7 +961,8 @@ void rift_wal_temp_reap(const char *walroot, uint64_t id)
 }
 
 int rift_wal_branched(const char *walroot, uint64_t parent_id, uint64_t layer, uint64_t child_id,
-		      uid_t lo, uid_t hi, char *err, size_t errlen)
+		      const struct rift_pg_checkpoint *need, uid_t lo, uid_t hi, char *err,
+		      size_t errlen)
 {
 	struct trust t;
 	char pname[64], lname[64], cname[64], what[128];
@@ -942,7 +985,7 @@ int rift_wal_branched(const char *walroot, uint64_t parent_id, uint64_t layer, u
 		}
 		snprintf(what, sizeof(what), "layer %" PRIx64 " (frozen for a new branch)", layer);
 		trust_of_dir(src, lo, hi, &t); /* the parent's, written by its uid */
-		rc = copy_dir(src, &t, wfd, lname, what, err, errlen);
+		rc = copy_dir(src, &t, wfd, lname, need, what, err, errlen);
 		close(src);
 		src = -1;
 	}
@@ -951,7 +994,8 @@ int rift_wal_branched(const char *walroot, uint64_t parent_id, uint64_t layer, u
 	if (rc == 0) {
 		src = openat(wfd, lname, O_RDONLY | O_DIRECTORY | AT_FLAGS);
 		snprintf(what, sizeof(what), "a new branch");
-		rc = src < 0 ? -errno : copy_dir(src, &trust_all, wfd, cname, what, err, errlen);
+		rc = src < 0 ? -errno
+			     : copy_dir(src, &trust_all, wfd, cname, need, what, err, errlen);
 	}
 out:
 	if (rc != 0 && err[0] == '\0')

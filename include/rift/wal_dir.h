@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct rift_pg_checkpoint;
+
 /*
  * Layout under <state>/wal (root's, 0711: a server's uid reaches its own directory by name and
  * can list none):
@@ -72,11 +74,12 @@ void rift_wal_close(const char *walroot, uint64_t id);
  * child its own copy (b-<child_id>); lo..hi as in struct rift_wal_owner. The copy is taken after
  * the freeze, so it holds all the WAL the frozen data depends on (Postgres writes WAL before the
  * data it covers); a gap in it (a checkpoint removed a segment while it was copied) fails with
- * -EAGAIN.
+ * -EAGAIN, and so does a copy without every segment from need's redo point to its checkpoint
+ * record (the child's pg_control; NULL when it could not be read: not checked).
  */
 int rift_wal_branched(const char *walroot, uint64_t parent_id, uint64_t layer, uint64_t child_id,
-		      uid_t lo, uid_t hi, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+		      const struct rift_pg_checkpoint *need, uid_t lo, uid_t hi, char *err,
+		      size_t errlen) __attribute__((warn_unused_result));
 
 /* Disk taken by b-<id> and t-<id> (allocated blocks); UINT64_MAX when they hold more entries,
  * or deeper directories, than a server makes: the branch's user filled them with something

@@ -16,6 +16,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "rift/pg_control.h"
 #include "rift/wal_dir.h"
 
 #define SEG       (1 << 20) /* a small wal_segment_size: 4096 segments per log id */
@@ -124,7 +125,8 @@ static void test_copies_wal_files_only(void **state)
 		"000000010000000000000008"); /* a second name of root's file */
 	assert_int_equal(link(victim, p), 0);
 	assert_int_equal(
-	    rift_wal_branched(root, PARENT_ID, LAYER_ID, CHILD_ID, 1, 0, err, sizeof(err)), 0);
+	    rift_wal_branched(root, PARENT_ID, LAYER_ID, CHILD_ID, NULL, 1, 0, err, sizeof(err)),
+	    0);
 	snprintf(child, sizeof(child), "%s/b-%016x", root, CHILD_ID);
 	path_of(p, sizeof(p), child, "000000010000000000000003");
 	assert_int_equal(stat(p, &st), 0);
@@ -171,9 +173,9 @@ static void test_gap_is_refused(void **state)
 	put_segment(parent, "000000010000000000000FFF", 10);
 	put_segment(parent, "000000010000000100000000", 10);
 	put_segment(parent, "000000010000000100000002", 10);
-	assert_int_equal(
-	    rift_wal_branched(root, PARENT_ID, LAYER_ID + 1, CHILD_ID + 1, 1, 0, err, sizeof(err)),
-	    -EAGAIN);
+	assert_int_equal(rift_wal_branched(root, PARENT_ID, LAYER_ID + 1, CHILD_ID + 1, NULL, 1, 0,
+					   err, sizeof(err)),
+			 -EAGAIN);
 	assert_non_null(strstr(err, "retry"));
 	snprintf(p, sizeof(p), "%s/l-%016x", root, LAYER_ID + 1);
 	assert_int_equal(stat(p, &st), -1); /* no half copy left */
@@ -182,9 +184,47 @@ static void test_gap_is_refused(void **state)
 	/* closing the gap makes it whole; an older timeline's segments do not count */
 	put_segment(parent, "000000010000000100000001", 10);
 	put_segment(parent, "000000000000000000000001", 10);
-	assert_int_equal(
-	    rift_wal_branched(root, PARENT_ID, LAYER_ID + 1, CHILD_ID + 1, 1, 0, err, sizeof(err)),
-	    0);
+	assert_int_equal(rift_wal_branched(root, PARENT_ID, LAYER_ID + 1, CHILD_ID + 1, NULL, 1, 0,
+					   err, sizeof(err)),
+			 0);
+}
+
+/* A copy must hold every segment from the child's redo point to its checkpoint record: a
+ * checkpoint ending after the branch point removes the oldest whole, leaving no gap. */
+static void test_redo_point_must_be_there(void **state)
+{
+	/* positions in segments 0xF to 0x14 of log 0, at 1 MiB each */
+	struct rift_pg_checkpoint gone = { .redo = 0x0F00010, .checkpoint = 0x1000200 };
+	struct rift_pg_checkpoint held = { .redo = 0x1000010, .checkpoint = 0x1180000 };
+	struct rift_pg_checkpoint ahead = { .redo = 0x1000010, .checkpoint = 0x1480000 };
+	struct rift_pg_checkpoint crossing = { .redo = 0x1100010, .checkpoint = 0x1200000 };
+	char p[256], err[512];
+	struct stat st;
+
+	(void)state;
+	put_segment(parent, "000000010000000000000010", 10);
+	put_segment(parent, "000000010000000000000011", 10);
+	put_segment(parent, "000000020000000000000012", 10); /* a new timeline from here */
+	put_segment(parent, "000000020000000000000013", 10);
+	assert_int_equal(rift_wal_branched(root, PARENT_ID, LAYER_ID + 2, CHILD_ID + 2, &gone, 1, 0,
+					   err, sizeof(err)),
+			 -EAGAIN);
+	assert_non_null(strstr(err, "redo point"));
+	snprintf(p, sizeof(p), "%s/l-%016x", root, LAYER_ID + 2);
+	assert_int_equal(stat(p, &st), -1); /* no copy left to be taken for whole later */
+	/* a record past the newest segment is not there either */
+	assert_int_equal(rift_wal_branched(root, PARENT_ID, LAYER_ID + 2, CHILD_ID + 2, &ahead, 1,
+					   0, err, sizeof(err)),
+			 -EAGAIN);
+	/* across the timeline switch, each segment on whichever timeline holds it */
+	assert_int_equal(rift_wal_branched(root, PARENT_ID, LAYER_ID + 2, CHILD_ID + 2, &crossing,
+					   1, 0, err, sizeof(err)),
+			 0);
+	assert_int_equal(rift_wal_branched(root, PARENT_ID, LAYER_ID + 3, CHILD_ID + 3, &held, 1, 0,
+					   err, sizeof(err)),
+			 0);
+	snprintf(p, sizeof(p), "%s/b-%016x/000000010000000000000010", root, CHILD_ID + 3);
+	assert_int_equal(stat(p, &st), 0);
 }
 
 static void test_parent_without_wal_dir(void **state)
@@ -194,7 +234,8 @@ static void test_parent_without_wal_dir(void **state)
 
 	(void)state;
 	/* a parent that never ran keeps its WAL in the store: nothing to copy, no directory */
-	assert_int_equal(rift_wal_branched(root, 0x99, 0x98, 0x97, 1, 0, err, sizeof(err)), 0);
+	assert_int_equal(rift_wal_branched(root, 0x99, 0x98, 0x97, NULL, 1, 0, err, sizeof(err)),
+			 0);
 	snprintf(p, sizeof(p), "%s/b-%016x", root, 0x97);
 	assert_int_equal(stat(p, &st), -1);
 }
@@ -361,6 +402,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_copies_wal_files_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gap_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_redo_point_must_be_there, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parent_without_wal_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepare_moves_out_and_hands_over, setup,
 						teardown),
