@@ -805,6 +805,19 @@ static void test_slow_wal_copy(const char *name)
 	}
 }
 
+void manager_remove_log(struct rift_manager *m, const struct bstate *b)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%.3000s/log/%s.log", m->state, b->name);
+	if (unlink(path) != 0 && errno != ENOENT)
+		LOG_WARN("manager", "cannot remove %s: %s", path, strerror(errno));
+	/* a warm server taken under a new name whose log could not be renamed logs there */
+	if (b->inst.logpath[0] != '\0' && strcmp(b->inst.logpath, path) != 0 &&
+	    unlink(b->inst.logpath) != 0 && errno != ENOENT)
+		LOG_WARN("manager", "cannot remove %s: %s", b->inst.logpath, strerror(errno));
+}
+
 /* A running parent is asked for a CHECKPOINT first, so the child's recovery is short. */
 static void checkpoint_if_running(struct rift_manager *m, struct bstate *p)
 {
@@ -1031,7 +1044,11 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 	return RIFT_CREATED;
 }
 
-/* What riftd keeps of a branch beside the store, once the store has deleted it; b->op held. */
+/*
+ * What riftd keeps of a branch beside the store, once the store has deleted it; b->op held.
+ * Its server log goes too: a CI runner deletes thousands of branches, and a new branch of the
+ * same name would append to the old one's log.
+ */
 static void forget_deleted(struct rift_manager *m, struct bstate *b)
 {
 	char mnt[4200];
@@ -1040,6 +1057,7 @@ static void forget_deleted(struct rift_manager *m, struct bstate *b)
 	b->deleted = true;
 	snprintf(mnt, sizeof(mnt), "%s/mnt/%s", m->state, b->name);
 	rmdir(mnt);
+	manager_remove_log(m, b);
 	if (rift_secret_remove(m->state, b->name) != 0)
 		LOG_ERROR("manager", "cannot remove %s/secrets/%s", m->state, b->name);
 }

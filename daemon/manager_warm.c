@@ -120,6 +120,8 @@ void warm_pool_drop_locked(struct rift_manager *m, struct bstate *b, const char 
 	rc = manager_branch_delete(m, b->name);
 	if (rc != 0 && rc != -ENOENT)
 		LOG_ERROR("manager", "cannot delete warm branch %s: %s", b->name, strerror(-rc));
+	else
+		manager_remove_log(m, b);
 	pthread_mutex_lock(&m->mu);
 	b->warm = false;
 	b->deleted = true;
@@ -264,25 +266,33 @@ void warm_pool_clear_leftovers(struct rift_manager *m)
 		if (!manager_is_warm_name(infos[i].name))
 			continue;
 		rc = manager_branch_delete(m, infos[i].name);
-		LOG_INFO("manager", "deleting warm branch %s left by the previous riftd%s",
-			 infos[i].name, rc == 0 ? "" : " failed");
+		if (rc == 0)
+			LOG_INFO("manager", "deleted warm branch %s left by the previous riftd",
+				 infos[i].name);
+		else
+			LOG_WARN("manager",
+				 "cannot delete warm branch %s left by the previous riftd: %s; the "
+				 "next start of riftd tries again",
+				 infos[i].name, strerror(rc < 0 ? -rc : EIO));
 		snprintf(path, sizeof(path), "%.3000s/log/%s.log", m->state, infos[i].name);
 		unlink(path);
 	}
 	free(infos);
-	/* mount points and socket directories of pool servers, taken or not (a taken branch runs on
-	 * its pool paths until it stops; its next start uses its own) */
-	for (i = 0; i < 2; i++) {
+	/* mount points, socket directories and hba files of pool servers, taken or not (a taken
+	 * branch runs on its pool paths until it stops; its next start uses its own); no server
+	 * runs yet, and no other branch's name starts like a pool server's */
+	for (i = 0; i < 3; i++) {
+		static const char *const dirs[3] = { "mnt", "run/pg", "run/hba" };
 		struct dirent *de;
 		DIR *d;
-		snprintf(path, sizeof(path), "%.3000s/%s", m->state, i == 0 ? "mnt" : "run/pg");
+		snprintf(path, sizeof(path), "%.3000s/%s", m->state, dirs[i]);
 		d = opendir(path);
 		while (d != NULL && (de = readdir(d)) != NULL) {
 			char sub[4400];
 			if (!manager_is_warm_name(de->d_name))
 				continue;
 			snprintf(sub, sizeof(sub), "%s/%.63s", path, de->d_name);
-			if (rmdir(sub) != 0 && errno != ENOENT)
+			if ((i < 2 ? rmdir(sub) : unlink(sub)) != 0 && errno != ENOENT)
 				LOG_WARN("manager", "cannot remove %s, left by a pool server: %s",
 					 sub, strerror(errno));
 		}

@@ -76,6 +76,8 @@ api "$state" DELETE /v1/branches/feat2
 [ "$API_STATUS" = 200 ] || fail "delete feat2 failed"
 demo_psql "$state" "$port_2" "select 1" 2>/dev/null && fail "feat2's server still answers"
 mountpoint -q "$state/mnt/feat2" && fail "feat2 is still mounted"
+[ -e "$state/log/feat2.log" ] && fail "feat2's server log outlived it"
+[ -e "$state/log/feat.log" ] || fail "feat's server log is gone with feat2's"
 api "$state" GET /metrics
 grep -q '^rift_create_seconds_count 2$' "$API_OUT" || fail "metrics lack creates"
 grep -q '^rift_instances_running 2$' "$API_OUT" || fail "metrics: running count"

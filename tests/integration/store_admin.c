@@ -86,6 +86,7 @@ static int usage(void)
 			"       store_admin STATE create NAME [FROM]\n"
 			"       store_admin STATE delete NAME\n"
 			"       store_admin STATE info NAME     (prints key=value lines)\n"
+			"       store_admin STATE list          (prints NAME ID lines, ID in hex)\n"
 			"       store_admin STATE squash\n"
 			"       store_admin STATE format get|none|garbage|N   (raw, for tests)\n");
 	return 2;
@@ -123,6 +124,13 @@ int main(int argc, char **argv)
 			printf("merged=%d\n", rc);
 			rc = 0;
 		}
+	} else if (strcmp(cmd, "list") == 0 && argc == 3) {
+		struct rift_branch_info *infos = NULL;
+		size_t n = 0, i;
+		rc = rift_store_branch_list(s, &infos, &n);
+		for (i = 0; rc == 0 && i < n; i++)
+			printf("%s %016" PRIx64 "\n", infos[i].name, infos[i].id);
+		free(infos);
 	} else if (strcmp(cmd, "info") == 0 && argc == 4) {
 		struct rift_branch_info info;
 		rc = rift_store_branch_info(s, argv[3], &info);

@@ -96,9 +96,11 @@ kill -9 "$RIFTD_PID"
 wait "$RIFTD_PID" 2>/dev/null || true
 start_riftd "$state"
 # (the list holds the two pool servers and the pool paths taken branches ran on)
-wait_log "deleting warm branch rift-warm-" || fail "the old pool's branches were not deleted"
-[ "$(grep -c 'deleting warm branch rift-warm-.* left by the previous riftd' "$TEST_TMP/riftd.log")" = 2 ] ||
+wait_log "deleted warm branch rift-warm-" || fail "the old pool's branches were not deleted"
+[ "$(grep -c 'deleted warm branch rift-warm-[^ ]* left by the previous riftd$' "$TEST_TMP/riftd.log")" = 2 ] ||
 	fail "not exactly the two pooled branches were deleted after the restart"
+! grep -q 'cannot delete warm branch' "$TEST_TMP/riftd.log" ||
+	fail "a pooled branch could not be deleted: $(grep 'cannot delete warm branch' "$TEST_TMP/riftd.log")"
 for w in $old_pool; do
 	grep -q " $state/mnt/$w " /proc/self/mountinfo && fail "pool mount $w survived a restart"
 	[ -e "$state/mnt/$w" ] && fail "pool mount point $w survived a restart"
@@ -113,4 +115,15 @@ kill -TERM "$RIFTD_PID"
 wait "$RIFTD_PID" || fail "riftd exited with an error on SIGTERM"
 ls "$state/mnt" | grep -q '^rift-warm-' && fail "pool mount points outlived riftd"
 grep -q " $state/mnt/" /proc/self/mountinfo && fail "a mount outlived riftd"
+# nothing of any pool is left in the store, or beside it: no branch, WAL directory of a branch
+# the store no longer has, server log or hba file
+"$RIFT_BIN/store_admin" "$state" list >"$TEST_TMP/branches" || fail "store_admin list failed"
+grep -q '^rift-warm-' "$TEST_TMP/branches" && fail "pool branches outlived riftd: $(cat "$TEST_TMP/branches")"
+for d in "$state"/wal/b-*; do
+	[ -e "$d" ] || continue
+	grep -q " ${d##*/b-}\$" "$TEST_TMP/branches" || fail "WAL directory $d belongs to no branch"
+done
+for f in "$state"/log/rift-warm-* "$state"/run/hba/rift-warm-*; do
+	[ -e "$f" ] && fail "a pool server's file outlived riftd: $f"
+done
 exit 0
