@@ -137,7 +137,8 @@ static void unstarted_append(struct client *cl, int w)
 static const unsigned phase_next[] = {
 	[P_STARTUP] = TO(P_STARTING) | TO(P_CONNECTING) | TO(P_AUTH) | TO(P_AWAIT) | TO(P_RELAY) |
 		      TO(P_CLOSING),
-	[P_AWAIT] = TO(P_CONNECTING) | TO(P_AUTH) | TO(P_AWAIT) | TO(P_RELAY) | TO(P_CLOSING),
+	[P_AWAIT] = TO(P_STARTING) | TO(P_CONNECTING) | TO(P_AUTH) | TO(P_AWAIT) | TO(P_RELAY) |
+		    TO(P_CLOSING),
 	[P_STARTING] = TO(P_CONNECTING) | TO(P_CLOSING),
 	[P_CONNECTING] = TO(P_WATCH) | TO(P_CLOSING),
 	[P_WATCH] = TO(P_RELAY) | TO(P_CLOSING),

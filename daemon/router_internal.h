@@ -267,6 +267,9 @@ void preauth_begin(struct client *cl);
 /* A server's authentication request to a pre-authenticated client, answered by the router;
  * true when the message is to be passed on to the client (AuthenticationOk). */
 bool preauth_server(struct client *cl, const uint8_t *body, uint32_t len);
+/* Where routed client cl goes, as branch view v says now: a kept or new session of the running
+ * server, or the branch's start (router_route.c). */
+void route_go(struct client *cl, const struct rift_branch_view *v);
 /* Starts cl's stopped branch on a worker thread, then connects (router.c). */
 void start_branch(struct client *cl);
 /* P_AUTH: reads the client's SCRAM messages. */

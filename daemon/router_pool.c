@@ -248,7 +248,9 @@ static void pool_drop(struct pooled *p)
 	/* a held session is out of the list, and its holder holds exactly it */
 	assert(*pp == NULL || p->holder == NULL);
 	assert(p->holder == NULL || p->holder->held == p);
-	assert(p->waiter == NULL || (p->waiter->awaiting == p && !p->ready));
+	/* a session that became ready can still be dropped before its waiter is woken: the
+	 * server sent something after its last ReadyForQuery */
+	assert(p->waiter == NULL || p->waiter->awaiting == p);
 	if (waiter != NULL)
 		waiter->awaiting = NULL;
 	if (*pp != NULL)
@@ -511,6 +513,9 @@ bool pool_try_reuse(struct client *cl)
 		resetting->waiter = cl;
 		cl->awaiting = resetting;
 		set_phase(cl, P_AWAIT);
+		/* read on, so a client that leaves while waiting is seen leaving (what it sends
+		 * stays buffered, bounded by the startup watermark) */
+		bufferevent_enable(cl->c, EV_READ);
 		return true;
 	}
 	if (p == NULL)
@@ -537,12 +542,26 @@ bool pool_try_reuse(struct client *cl)
 	return true;
 }
 
-/* cl's wait is over (the session is ready, or gone): reuse a kept session, or connect. */
+/*
+ * cl's wait is over (the session is ready, or gone): its branch is asked again where its server
+ * is, since the session may be gone because the server stopped, and its port may since serve
+ * another branch; then a kept session, a new one, or the branch's start.
+ */
 static void await_end(struct client *cl)
 {
+	struct rift_branch_view v;
+	char err[512];
+
 	assert(cl->phase == P_AWAIT && cl->awaiting == NULL);
-	if (!pool_try_reuse(cl))
-		connect_server(cl);
+	bufferevent_disable(cl->c, EV_READ); /* as route() left it: the next step enables it */
+	if (rift_manager_get(cl->r->m, cl->branch, &v, err, sizeof(err)) != RIFT_OK) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "branch \"%s\" was deleted while this connection waited",
+			 cl->branch);
+		fatal(cl, "3D000", msg, "`rift list` shows the branches");
+		return;
+	}
+	route_go(cl, &v);
 }
 
 void pool_unawait(struct client *cl)

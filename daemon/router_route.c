@@ -150,13 +150,18 @@ void route(struct client *cl, const struct rift_startup *st)
 	rift_manager_touch(r->m, cl->branch, +1);
 	LOG("%s user %s routed to branch %s database %s%s%s\n", cl->peer, user, cl->branch, cl->db,
 	    how, v.running || r->start_authenticated ? "" : " (starting it)");
-	if (v.running && v.port > 0) {
-		cl->port = v.port;
+	route_go(cl, &v);
+}
+
+void route_go(struct client *cl, const struct rift_branch_view *v)
+{
+	if (v->running && v->port > 0) {
+		cl->port = v->port;
 		if (!pool_try_reuse(cl))
 			connect_server(cl);
 		return;
 	}
-	if (r->start_authenticated) { /* its password first; the branch starts after */
+	if (cl->r->start_authenticated) { /* its password first; the branch starts after */
 		preauth_begin(cl);
 		return;
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # router_pool_wait.sh — a client that arrives while its kept server session is still being reset
 # waits for the reset and gets that session; if the reset hangs, it gets a new backend after
-# 5 s; a waiter that gives up leaves the kept session to the next client.
+# 5 s; a waiter that gives up leaves the kept session to the next client; a waiter whose branch
+# stops meanwhile is answered, not handed the old server's port.
 source "$RIFT_TESTLIB"
 
 riftd_with_branch w
@@ -72,6 +73,22 @@ wait_log "closed instead of kept: its reset took longer than 5 s" ||
 wait "$locker" || fail "the locker failed: $(cat "$TEST_TMP/locker.out")"
 echo "a hung reset gave its waiter a new backend after ${waited} ms"
 
+# the branch stops while a client waits: the client is answered (by the branch started again, or
+# with an error if it came during the shutdown), never left hanging, and the router goes on
+hold_reset 30
+first=$(pid)
+psql -X -At "$router" -c "select pg_backend_pid()" >"$TEST_TMP/late.out" 2>&1 &
+late=$!
+sleep 0.5
+expect_status 0 R stop w
+for _ in $(seq 150); do kill -0 "$late" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$late" 2>/dev/null && fail "a client waiting on a stopped branch's session still hangs"
+wait "$late" && { [ "$(cat "$TEST_TMP/late.out")" != "$first" ] ||
+	fail "a stopped server's session was handed over"; }
+echo "waiter of a stopped branch: $(head -c 200 "$TEST_TMP/late.out")"
+wait "$locker" 2>/dev/null || true # the stop ended the locker's session
+
 # nothing is left waiting or half-kept: a plain reuse still works
 first=$(pid)
+[ -n "$first" ] || fail "no session after the waits: $(cat "$TEST_TMP/pid.err")"
 [ "$(pid)" = "$first" ] || fail "no reuse after the waits"
