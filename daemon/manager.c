@@ -1044,11 +1044,7 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 	return RIFT_CREATED;
 }
 
-/*
- * What riftd keeps of a branch beside the store, once the store has deleted it; b->op held.
- * Its server log goes too: a CI runner deletes thousands of branches, and a new branch of the
- * same name would append to the old one's log.
- */
+/* What riftd keeps of a branch beside the store, once the store has deleted it; b->op held. */
 static void forget_deleted(struct rift_manager *m, struct bstate *b)
 {
 	char mnt[4200];
@@ -1057,7 +1053,6 @@ static void forget_deleted(struct rift_manager *m, struct bstate *b)
 	b->deleted = true;
 	snprintf(mnt, sizeof(mnt), "%s/mnt/%s", m->state, b->name);
 	rmdir(mnt);
-	manager_remove_log(m, b);
 	if (rift_secret_remove(m->state, b->name) != 0)
 		LOG_ERROR("manager", "cannot remove %s/secrets/%s", m->state, b->name);
 }
@@ -1085,6 +1080,10 @@ enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, c
 		return store_status(-ENOTEMPTY, name, NULL, err, errlen);
 	}
 	manager_discard_locked(m, b);
+	/* its server log goes too (a CI runner deletes thousands of branches, and a new branch of
+	 * the name would append to it), before the store lets the name go: a create of the same
+	 * name may rename a warm server's log to it right after */
+	manager_remove_log(m, b);
 	rc = manager_branch_delete(m, name);
 	if (rc == 0)
 		forget_deleted(m, b);

@@ -7,17 +7,18 @@
 #include "rift/pg_control.h"
 
 /*
- * ControlFileData's first fields, laid out alike since PostgreSQL 9.3 (pg_control.h):
+ * ControlFileData's first fields, laid out alike since PostgreSQL 11 (pg_control.h):
  * system_identifier (8), pg_control_version (4), catalog_version_no (4), state (4, then 4 of
- * padding), time (8), checkPoint (8), then checkPointCopy, whose first field is redo (8). The
- * file is written in the server's byte order; riftd runs on the same machine.
+ * padding), time (8), checkPoint (8), then checkPointCopy, whose first field is redo (8).
+ * Before 11 a prevCheckPoint came between, so older files are not read. The file is written in
+ * the server's byte order; riftd runs on the same machine.
  */
 #define PGC_VERSION_OFF    8
 #define PGC_CHECKPOINT_OFF 32
 #define PGC_REDO_OFF       40
 #define PGC_MIN_LEN        48
-/* pg_control_version of 9.3 (937) up to the 1300s of 13-17: anything else is not read */
-#define PGC_VERSION_MIN 937
+/* pg_control_version of 11 (1100) up to the 1300s of 13-17 */
+#define PGC_VERSION_MIN 1100
 #define PGC_VERSION_MAX 9999
 
 static uint64_t get64(const uint8_t *p)
