@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# pgbench_multi.sh — N branches writing at once against N native clusters at once (aggregate tps).
+# pgbench_multi.sh — N rift branches at once against N native clusters at once (aggregate tps),
+# straight to each branch's server and through the router with the URL `rift url` prints.
 #
 # One seed cluster gets `pgbench -i -s SCALE` and is stopped. rift: `rift init --pgdata SEED`
 # (a physical base holding the pgbench tables), the default rift.conf, riftd, N branches created
-# and started by riftd; each runs TPC-B straight to its own server (its port from
-# `rift start --json`), all N at once. Native: N copies of the seed (cp -a) on the same disk,
-# started with the settings riftd gives a branch's server (shared_buffers from the default
-# rift.conf, wal_init_zero=off, wal_recycle=off), all N at once. Rounds alternate which side goes
-# first; each run starts from a CHECKPOINT on every server. Prints every aggregate tps, the
-# medians and the ratio against issue 13's target (4-branch aggregate >= 0.85 of native).
+# and started by riftd. Native: N copies of the seed (cp -a) on the same disk, started with the
+# settings riftd gives a branch's server (wal_init_zero=off, wal_recycle=off, the same
+# shared_buffers). Three sides, each N pgbench at once, one per branch or cluster:
+#   native  the native clusters;
+#   rift    each branch's own server, its port from `rift start --json` (plaintext);
+#   url     `rift url bN` exactly as printed, libpq's defaults: sslmode=prefer, so TLS through
+#           the router, as users connect.
+# For each shared_buffers (the default rift.conf's, then 128 MB: riftd restarts with it) and
+# each workload (TPC-B, select-only -S), rounds rotate which side goes first; each run starts
+# from a CHECKPOINT on every server. Prints every aggregate tps, the medians, and the ratios
+# against issue 13's targets (TPC-B >= 0.9 of native with one branch, >= 0.85 with several;
+# select-only >= 0.95) and the router's against issue 14's (url >= 0.9 of straight).
 #
 # usage: tests/bench/pgbench_multi.sh [--quick] [--help]      (as root, after building build/)
 # env (defaults; --quick changes the second):
@@ -17,6 +24,9 @@
 #   BENCH_CLIENTS [2]         pgbench -c per branch or cluster
 #   BENCH_DURATION [30 | 5]   seconds per measured run
 #   BENCH_ROUNDS [3 | 1]      measured runs per side
+#   BENCH_SIDES ["native rift url"]
+#   BENCH_WORKLOADS ["tpcb select"]
+#   BENCH_SHARED_BUFFERS ["default 128"]   MB, or "default" for the default rift.conf's
 #   BENCH_TMPDIR [/var/tmp]   parent of the temp dir (a real disk, not tmpfs)
 #   RIFT_BIN [<repo>/build/bin]
 # Exit status 0 when every run completed (targets met or not), 1 on error. Everything it started
@@ -34,6 +44,9 @@ SCALE=${BENCH_SCALE:-$([ $quick = 1 ] && echo 2 || echo 20)}
 CLIENTS=${BENCH_CLIENTS:-2}
 DURATION=${BENCH_DURATION:-$([ $quick = 1 ] && echo 5 || echo 30)}
 ROUNDS=${BENCH_ROUNDS:-$([ $quick = 1 ] && echo 1 || echo 3)}
+SIDES=${BENCH_SIDES:-native rift url}
+WORKLOADS=${BENCH_WORKLOADS:-tpcb select}
+BUFFERS=${BENCH_SHARED_BUFFERS:-default 128}
 die() {
 	echo "pgbench_multi.sh: $*" >&2
 	exit 1
@@ -42,6 +55,9 @@ die() {
 for v in N SCALE CLIENTS DURATION ROUNDS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
 done
+for v in $SIDES; do [[ $v =~ ^(native|rift|url)$ ]] || die "unknown side '$v' in BENCH_SIDES"; done
+for v in $WORKLOADS; do [[ $v =~ ^(tpcb|select)$ ]] || die "unknown workload '$v' in BENCH_WORKLOADS"; done
+for v in $BUFFERS; do [[ $v =~ ^(default|[1-9][0-9]*)$ ]] || die "BENCH_SHARED_BUFFERS: '$v' is not a size in MB"; done
 [ -x "$RIFT_BIN/riftd" ] || die "$RIFT_BIN/riftd missing: build first (cmake --build build)"
 
 mkdir -p "${BENCH_TMPDIR:-/var/tmp}"
@@ -71,7 +87,8 @@ now() { date +%s.%N; }
 
 echo "== pgbench_multi: $N rift branches at once vs $N native clusters at once =="
 echo "command:  $0${*:+ $*}  (BENCH_BRANCHES=$N BENCH_SCALE=$SCALE BENCH_CLIENTS=$CLIENTS" \
-	"BENCH_DURATION=$DURATION BENCH_ROUNDS=$ROUNDS)"
+	"BENCH_DURATION=$DURATION BENCH_ROUNDS=$ROUNDS BENCH_SIDES='$SIDES'" \
+	"BENCH_WORKLOADS='$WORKLOADS' BENCH_SHARED_BUFFERS='$BUFFERS')"
 echo "host:     $(uname -n), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 echo "git:      $(git -C "$here" describe --always --dirty 2>/dev/null || echo unknown)"
 echo "temp dir: $tmp on $(df -PT "$tmp" | awk 'NR == 2 { print $2 }')"
@@ -94,42 +111,68 @@ t0=$(now)
 	die "rift init --pgdata failed"
 echo "rift init --pgdata: $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s"
 own_riftd_conf "$state" 1804000000
-sb=$(sed -n 's/^shared_buffers_mb = \([0-9]*\)$/\1/p' "$state/rift.conf")
-[ -n "$sb" ] || die "no shared_buffers_mb in the default rift.conf"
-"$RIFT_BIN/riftd" --state "$state" 2>"$tmp/riftd.log" &
-riftd_pid=$!
+sb_default=$(sed -n 's/^shared_buffers_mb = \([0-9]*\)$/\1/p' "$state/rift.conf")
+[ -n "$sb_default" ] || die "no shared_buffers_mb in the default rift.conf"
 rift() { "$RIFT_BIN/rift" --state "$state" "$@"; }
-for _ in $(seq 200); do rift status >/dev/null 2>&1 && break; sleep 0.1; done
 declare -A target
-for ((i = 1; i <= N; i++)); do
-	rift create "b$i" -q >/dev/null || die "rift create b$i failed"
-	p=$(rift --json start "b$i" | jq -r .port)
-	[[ $p =~ ^[0-9]+$ ]] || die "rift start b$i gave no port"
-	target[rift.$i]="host=127.0.0.1 port=$p user=postgres dbname=postgres sslmode=disable"
-done
+made=
+# rift_up MB: riftd with shared_buffers_mb = MB (the rest of rift.conf as made), every branch
+# started; sets the rift and url targets
+rift_up() {
+	sed -i "s/^shared_buffers_mb = [0-9]*$/shared_buffers_mb = $1/" "$state/rift.conf"
+	"$RIFT_BIN/riftd" --state "$state" 2>>"$tmp/riftd.log" &
+	riftd_pid=$!
+	for _ in $(seq 200); do rift status >/dev/null 2>&1 && break; sleep 0.1; done
+	for ((i = 1; i <= N; i++)); do
+		[ -n "$made" ] || rift create "b$i" -q >/dev/null || die "rift create b$i failed"
+		p=$(rift --json start "b$i" | jq -r .port)
+		[[ $p =~ ^[0-9]+$ ]] || die "rift start b$i gave no port"
+		target[rift.$i]="host=127.0.0.1 port=$p user=postgres dbname=postgres sslmode=disable"
+		target[url.$i]=$(rift url "b$i") || die "rift url b$i failed"
+	done
+	made=1
+}
+rift_down() {
+	kill -TERM "$riftd_pid" && wait "$riftd_pid" || die "riftd did not stop cleanly"
+	riftd_pid=
+}
 
 # ---- native: N copies of the seed, the server settings riftd gives a branch
-opts="-c listen_addresses=127.0.0.1 -c shared_buffers=${sb}MB -c wal_init_zero=off -c wal_recycle=off"
+opts="-c listen_addresses=127.0.0.1 -c wal_init_zero=off -c wal_recycle=off"
 for ((i = 1; i <= N; i++)); do
-	d=$tmp/native$i
-	cp -a "$seed" "$d"
-	p=$(port)
-	natives+=("$d")
-	as_pg "$PG_BIN/pg_ctl -D $d -l $tmp/log/native$i.log -w -o '-p $p -k /tmp $opts' start" >/dev/null ||
-		die "native cluster $i did not start"
-	target[native.$i]="host=127.0.0.1 port=$p user=postgres dbname=postgres sslmode=disable"
+	cp -a "$seed" "$tmp/native$i"
+	natives+=("$tmp/native$i")
 done
-echo "server:   $opts (native; riftd's servers get the same and its own)"
-echo "run:      pgbench -n -c $CLIENTS -j 1 -T $DURATION, $N at once, one per branch or cluster"
+# native_up MB: the native clusters with shared_buffers = MB; sets the native targets
+native_up() {
+	local d p
+	for ((i = 1; i <= N; i++)); do
+		d=$tmp/native$i
+		p=$(port)
+		as_pg "$PG_BIN/pg_ctl -D $d -l $tmp/log/native$i.log -w -o '-p $p -k /tmp $opts -c shared_buffers=${1}MB' start" >/dev/null ||
+			die "native cluster $i did not start"
+		target[native.$i]="host=127.0.0.1 port=$p user=postgres dbname=postgres sslmode=disable"
+	done
+}
+native_down() {
+	for ((i = 1; i <= N; i++)); do
+		as_pg "$PG_BIN/pg_ctl -D $tmp/native$i -m fast -w stop" >/dev/null || die "native cluster $i did not stop"
+	done
+}
+echo "server:   $opts, shared_buffers as below (native; riftd's servers get the same and its own)"
+echo "run:      pgbench -n -c $CLIENTS -j 1 -T $DURATION [-S], $N at once, one per branch or cluster"
+rift_up "$sb_default"
+echo "url:      rift url b1, as printed: $(rift url b1 | sed 's/:[^:@/]*@/:***@/')"
 
-# run SIDE: N pgbench at once; prints the aggregate tps
+# run SIDE WORKLOAD: N pgbench at once; prints the aggregate tps
 run() {
-	local side=$1 i pids=() sum
+	local side=$1 i pids=() sum s=
+	[ "$2" = select ] && s=-S
 	for ((i = 1; i <= N; i++)); do
 		psql -X -q -c checkpoint "${target[$side.$i]}" >/dev/null
 	done
 	for ((i = 1; i <= N; i++)); do
-		pgbench -n -c "$CLIENTS" -j 1 -T "$DURATION" "${target[$side.$i]}" >"$tmp/$side.$i.out" 2>&1 &
+		pgbench -n $s -c "$CLIENTS" -j 1 -T "$DURATION" "${target[$side.$i]}" >"$tmp/$side.$i.out" 2>&1 &
 		pids+=($!)
 	done
 	for i in "${pids[@]}"; do wait "$i" || die "a pgbench on $side failed: $(cat "$tmp/$side".*.out | grep -m1 -i error)"; done
@@ -143,22 +186,58 @@ run() {
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : 0}'; }
 
-declare -A all
-echo
-for ((r = 1; r <= ROUNDS; r++)); do
-	if ((r % 2)); then order="native rift"; else order="rift native"; fi
-	for side in $order; do
-		t=$(run "$side")
-		all[$side]+=" $t"
-		printf 'round %d  %-6s  aggregate tps %9.1f\n' "$r" "$side" "$t"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
+verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "met" : "MISSED" }'; }
+summary=()
+first=1
+for mb in $BUFFERS; do
+	[ "$mb" = default ] && mb=$sb_default
+	if [ $first = 1 ]; then
+		first=0 # riftd runs already, with the default
+		[ "$mb" = "$sb_default" ] || { rift_down; rift_up "$mb"; }
+	else
+		rift_down
+		rift_up "$mb"
+	fi
+	native_up "$mb"
+	for w in $WORKLOADS; do
+		declare -A all=()
+		echo
+		echo "-- shared_buffers ${mb}MB, $w"
+		read -r -a sides <<<"$SIDES"
+		for ((r = 1; r <= ROUNDS; r++)); do
+			# rotate who goes first, so each side leads and follows alike
+			for ((k = 0; k < ${#sides[@]}; k++)); do
+				side=${sides[$(((k + r - 1) % ${#sides[@]}))]}
+				t=$(run "$side" "$w")
+				all[$side]+=" $t"
+				printf 'round %d  %-6s  aggregate tps %9.1f\n' "$r" "$side" "$t"
+			done
+		done
+		declare -A med=()
+		for side in "${sides[@]}"; do med[$side]=$(echo "${all[$side]}" | median); done
+		want=0.95
+		[ "$w" = tpcb ] && { if [ "$N" = 1 ]; then want=0.9; else want=0.85; fi; }
+		line=$(printf '%-6s %5sMB' "$w" "$mb")
+		for side in "${sides[@]}"; do line+=$(printf '  %s %9s' "$side" "${med[$side]}"); done
+		if [ -n "${med[rift]:-}" ] && [ -n "${med[native]:-}" ]; then
+			rr=$(ratio "${med[rift]}" "${med[native]}")
+			line+="  rift/native $rr ($(verdict "$rr" "$want") >= $want)"
+		fi
+		# the router's share, TLS as libpq defaults to (issue 14's target: >= 0.9 of direct)
+		[ -n "${med[url]:-}" ] && [ -n "${med[native]:-}" ] &&
+			line+="  url/native $(ratio "${med[url]}" "${med[native]}")"
+		if [ -n "${med[url]:-}" ] && [ -n "${med[rift]:-}" ]; then
+			rr=$(ratio "${med[url]}" "${med[rift]}")
+			line+="  url/rift $rr ($(verdict "$rr" 0.9) >= 0.9)"
+		fi
+		summary+=("$line")
+		for side in "${sides[@]}"; do echo "   all runs $side: [${all[$side]# }]"; done
 	done
+	native_down
 done
-n=$(echo "${all[native]}" | median)
-f=$(echo "${all[rift]}" | median)
-ratio=$(awk -v a="$f" -v b="$n" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
 echo
-echo "== TPC-B, $N at once, medians of $ROUNDS: native $n, rift $f tps; rift/native $ratio" \
-	"(target >= 0.85: $(awk -v r="$ratio" 'BEGIN { print (r >= 0.85) ? "met" : "MISSED" }'))"
-echo "   all runs: native [${all[native]# }]  rift [${all[rift]# }]"
+echo "== medians of $ROUNDS, aggregate tps of $N at once (targets: issue 13)"
+printf '%s\n' "${summary[@]}"
 echo "   store db/ $(du -sh "$state/db" | cut -f1), native data dirs $(du -sch "$tmp"/native? | tail -1 | cut -f1)"
 echo "load avg: $(cut -d' ' -f1-3 /proc/loadavg) at the end; well above $(nproc) means other load shared the machine"
