@@ -27,6 +27,22 @@ t0=$(date +%s%N)
 # queueing for another queue_timeout
 psql -X "$(rift url other)" -Atc 'select 1' >"$TEST_TMP/other_b.out" 2>&1 &
 other_b=$!
+# libpq shows the refusal's text only: a raw client reads its SQLSTATE
+rport=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$state/rift.conf")
+"$(dirname "$RIFT_TESTLIB")/startup_sqlstate.py" 127.0.0.1 "$rport" rift other \
+	>"$TEST_TMP/other_code.out" 2>&1 &
+other_code=$!
+# while slow holds the one slot and other waits for it, rift status counts both
+for _ in $(seq 50); do
+	rift --json status >"$TEST_TMP/status.json" || fail "rift status failed"
+	[ "$(jq -r '.starting' "$TEST_TMP/status.json")" = 1 ] &&
+		[ "$(jq -r '.start_queue' "$TEST_TMP/status.json")" = 1 ] && break
+	sleep 0.05
+done
+[ "$(jq -r '[.starting, .start_queue, .max_starting, .running] | @csv' "$TEST_TMP/status.json")" = 1,1,1,0 ] ||
+	fail "rift status during a held start and a queued one: $(cat "$TEST_TMP/status.json")"
+rift status | grep -q 'starting: 1 (of 1 at once), waiting to start: 1' ||
+	fail "rift status does not say what starts: $(rift status)"
 psql -X "$(rift url other)" -Atc 'select 1' >"$TEST_TMP/other.out" 2>&1 && fail "other answered while the only slot was taken"
 waited=$((($(date +%s%N) - t0) / 1000000))
 wait "$other_b" && fail "other's second client got an answer while the only slot was taken"
@@ -36,6 +52,9 @@ waited_b=$((($(date +%s%N) - t0) / 1000000))
 [ $((waited_b - waited)) -lt 2500 ] ||
 	fail "other's second client waited $waited_b ms, $((waited_b - waited)) ms after the first: it queued again"
 grep -q 'start slots' "$TEST_TMP/other_b.out" || fail "other's second client: $(cat "$TEST_TMP/other_b.out")"
+wait "$other_code" || fail "the raw client got no answer: $(cat "$TEST_TMP/other_code.out")"
+[ "$(cat "$TEST_TMP/other_code.out")" = 57P03 ] ||
+	fail "a start refused after queue_timeout answered $(cat "$TEST_TMP/other_code.out"), not 57P03"
 grep -q 'waited 3 s for one of the 1 start slots' "$TEST_TMP/other.out" ||
 	fail "no queue_timeout message: $(cat "$TEST_TMP/other.out")"
 grep -q 'queue_timeout' "$TEST_TMP/other.out" || fail "the message does not name queue_timeout: $(cat "$TEST_TMP/other.out")"
