@@ -75,6 +75,15 @@ wait_log "branch w2 is warm server rift-warm-" || fail "w2 was not served by a w
 [ "$(psql -X -Atc "select count(*) from pg_class where relname = 'only_w1'" "$(rift url w2)")" = 0 ] ||
 	fail "w1's table shows in w2"
 
+# a create from another parent takes nothing from main's pool, and sees its own parent
+wait_ready 2
+rift create f1 --from w1 -q >/dev/null || fail "rift create f1 --from w1 failed"
+[ "$(psql -X -Atc "select count(*) from pg_class where relname = 'only_w1'" "$(rift url f1)")" = 1 ] ||
+	fail "f1 does not see its parent w1's table"
+grep -q "branch f1 is warm server" "$TEST_TMP/riftd.log" && fail "a create from w1 took a server of main's pool"
+[ "$(rift --json status | jq .warm.ready)" = 2 ] || fail "a create from w1 used up main's pool"
+rift delete f1 >/dev/null || fail "rift delete f1 failed"
+
 # main changes: every pooled server made before is dropped, never handed out
 wait_ready 2
 psql -X -q -c 'create table after_pool (x int)' "$(rift url main)"
