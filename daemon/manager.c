@@ -805,17 +805,17 @@ static void test_slow_wal_copy(const char *name)
 	}
 }
 
-void manager_remove_log(struct rift_manager *m, const struct bstate *b)
+void manager_remove_log(struct rift_manager *m, const char *name, const char *logpath)
 {
 	char path[4200];
 
-	snprintf(path, sizeof(path), "%.3000s/log/%s.log", m->state, b->name);
+	snprintf(path, sizeof(path), "%.3000s/log/%s.log", m->state, name);
 	if (unlink(path) != 0 && errno != ENOENT)
 		LOG_WARN("manager", "cannot remove %s: %s", path, strerror(errno));
 	/* a warm server taken under a new name whose log could not be renamed logs there */
-	if (b->inst.logpath[0] != '\0' && strcmp(b->inst.logpath, path) != 0 &&
-	    unlink(b->inst.logpath) != 0 && errno != ENOENT)
-		LOG_WARN("manager", "cannot remove %s: %s", b->inst.logpath, strerror(errno));
+	if (logpath != NULL && logpath[0] != '\0' && strcmp(logpath, path) != 0 &&
+	    unlink(logpath) != 0 && errno != ENOENT)
+		LOG_WARN("manager", "cannot remove %s: %s", logpath, strerror(errno));
 }
 
 /* A running parent is asked for a CHECKPOINT first, so the child's recovery is short. */
@@ -1083,7 +1083,7 @@ enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, c
 	/* its server log goes too (a CI runner deletes thousands of branches, and a new branch of
 	 * the name would append to it), before the store lets the name go: a create of the same
 	 * name may rename a warm server's log to it right after */
-	manager_remove_log(m, b);
+	manager_remove_log(m, b->name, b->inst.logpath);
 	rc = manager_branch_delete(m, name);
 	if (rc == 0)
 		forget_deleted(m, b);

@@ -117,8 +117,9 @@ void manager_discard_locked(struct rift_manager *m, struct bstate *b);
 int manager_branch_create(struct rift_manager *m, struct bstate *p, const char *name,
 			  const char *from, char *err, size_t errlen);
 int manager_branch_delete(struct rift_manager *m, const char *name);
-/* Removes a deleted branch's server log (both names, for a warm server taken under a new one). */
-void manager_remove_log(struct rift_manager *m, const struct bstate *b);
+/* Removes a deleted branch's server log, <state>/log/NAME.log, and logpath where its server
+ * logged under another name (a warm server taken under a new one; NULL: none). */
+void manager_remove_log(struct rift_manager *m, const char *name, const char *logpath);
 
 /* ---- manager_warm.c: servers started ahead on fresh branches of main ---- */
 

@@ -121,7 +121,7 @@ void warm_pool_drop_locked(struct rift_manager *m, struct bstate *b, const char 
 	if (rc != 0 && rc != -ENOENT)
 		LOG_ERROR("manager", "cannot delete warm branch %s: %s", b->name, strerror(-rc));
 	else
-		manager_remove_log(m, b);
+		manager_remove_log(m, b->name, b->inst.logpath);
 	pthread_mutex_lock(&m->mu);
 	b->warm = false;
 	b->deleted = true;
@@ -274,8 +274,7 @@ void warm_pool_clear_leftovers(struct rift_manager *m)
 				 "cannot delete warm branch %s left by the previous riftd: %s; the "
 				 "next start of riftd tries again",
 				 infos[i].name, strerror(rc < 0 ? -rc : EIO));
-		snprintf(path, sizeof(path), "%.3000s/log/%s.log", m->state, infos[i].name);
-		unlink(path);
+		manager_remove_log(m, infos[i].name, NULL);
 	}
 	free(infos);
 	/* mount points, socket directories and hba files of pool servers, taken or not (a taken

@@ -66,8 +66,11 @@ static const char reset_check[] =
     "CASE WHEN pg_catalog.pg_current_xact_id_if_assigned() IS NOT NULL "
     "THEN 'a transaction is open' END)";
 
-/* A kept session whose reset has not ended after this long is closed (its waiter connects). */
+/* A kept session whose reset has not ended after this long is closed (its waiter connects);
+ * a literal, so the log line can say it. */
 #define RESET_TIMEOUT_S 5
+#define SECONDS_TEXT(n) #n " s"
+#define SECONDS_OF(n)   SECONDS_TEXT(n)
 
 struct secret_job {
 	struct secret_job *next;
@@ -248,11 +251,10 @@ static void pool_drop(struct pooled *p)
 	/* a held session is out of the list, and its holder holds exactly it */
 	assert(*pp == NULL || p->holder == NULL);
 	assert(p->holder == NULL || p->holder->held == p);
-	/* a session that became ready can still be dropped before its waiter is woken: the
-	 * server sent something after its last ReadyForQuery */
-	assert(p->waiter == NULL || p->waiter->awaiting == p);
+	/* (a session that became ready can still be dropped before its waiter is woken: the
+	 * server sent something after its last ReadyForQuery) */
 	if (waiter != NULL)
-		waiter->awaiting = NULL;
+		pool_unawait(waiter);
 	if (*pp != NULL)
 		*pp = p->next;
 	if (p->holder != NULL)
@@ -342,8 +344,7 @@ static void pool_on_read(struct bufferevent *bev, void *arg)
 	}
 	if (p->ready && p->waiter != NULL) {
 		struct client *cl = p->waiter;
-		p->waiter = NULL;
-		cl->awaiting = NULL;
+		pool_unawait(cl);
 		await_end(cl); /* may hand p over: p is not touched after this */
 	}
 }
@@ -767,7 +768,8 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 			if (p->ready)
 				pool_drop(p);
 			else
-				pool_reject(p, "its reset took longer than 5 s");
+				pool_reject(
+				    p, "its reset took longer than " SECONDS_OF(RESET_TIMEOUT_S));
 			p = r->pool;
 		} else {
 			p = p->next;

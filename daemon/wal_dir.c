@@ -347,7 +347,7 @@ static int copy_dir(int src, const struct trust *t, int parent, const char *dst_
 	uint64_t total = 0, seg_size = 0;
 	struct dirent *de;
 	int dst = -1, rc = 0;
-	bool made = false, redo_gone = false;
+	bool made = false, redo_gone = false, seg_ok;
 	DIR *d = NULL;
 
 	/* a name of its own: a client starting a new branch may copy its WAL while the create
@@ -411,14 +411,14 @@ static int copy_dir(int src, const struct trust *t, int parent, const char *dst_
 		n++;
 	}
 	qsort(v, n, sizeof(*v), cmp_entry);
-	/* segments per 4 GiB "log id": 0x100000000 / wal_segment_size (a power of two) */
-	if (seg_size != 0 && (seg_size & (seg_size - 1)) == 0 &&
-	    !contiguous(v, n, (1ull << 32) / seg_size)) {
+	/* positions come from names only with a real wal_segment_size (a power of two): segments
+	 * per 4 GiB "log id" are 0x100000000 / wal_segment_size */
+	seg_ok = seg_size != 0 && (seg_size & (seg_size - 1)) == 0;
+	if (seg_ok && !contiguous(v, n, (1ull << 32) / seg_size)) {
 		rc = -EAGAIN;
 		goto out;
 	}
-	if (need != NULL && seg_size != 0 && (seg_size & (seg_size - 1)) == 0 &&
-	    !reaches_back(v, n, seg_size, need)) {
+	if (seg_ok && need != NULL && !reaches_back(v, n, seg_size, need)) {
 		redo_gone = true;
 		rc = -EAGAIN;
 		goto out;
