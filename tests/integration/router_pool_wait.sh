@@ -15,7 +15,6 @@ pid() { psql -X -At "$router" -c "select pg_backend_pid()" 2>"$TEST_TMP/pid.err"
 other="$router application_name=locker"
 # straight to the server for probes, so their own sessions are never kept (and reset) either
 sport=$(R --json start w | jq -r .port) || fail "rift start w failed"
-direct="host=127.0.0.1 port=$sport user=rift dbname=demo sslmode=disable"
 
 # hold_reset: a session of its own locks the pg_settings view, which the check after every reset
 # reads, so resets block until release_reset; returns once the lock is held
@@ -27,7 +26,7 @@ hold_reset() {
 	on_exit "kill $locker 2>/dev/null"
 	local i
 	for ((i = 0; i < 400; i++)); do
-		[ "$(psql -X -At "$direct" -c "select count(*) from pg_locks where
+		[ "$(demo_psql "$state" "$sport" "select count(*) from pg_locks where
 			relation = 'pg_catalog.pg_settings'::regclass and granted and
 			mode = 'AccessExclusiveLock'")" = 1 ] && return 0
 		sleep 0.05
@@ -36,7 +35,7 @@ hold_reset() {
 }
 # release_reset: the locker's sleep is cancelled, so its transaction ends and resets go on
 release_reset() {
-	psql -X -At "$direct" -c "select pg_cancel_backend(pid) from pg_stat_activity
+	demo_psql "$state" "$sport" "select pg_cancel_backend(pid) from pg_stat_activity
 		where pid <> pg_backend_pid() and query = 'select pg_sleep(120)'" >/dev/null ||
 		fail "cannot cancel the locker"
 	wait "$locker" 2>/dev/null || true

@@ -9,9 +9,9 @@ source "$RIFT_TESTLIB"
 export RIFT_TEST_SLOW_WAL_COPY=c1:1500
 riftd_with_branch a
 port=$(R --json start a | jq -r .port) || fail "rift start a failed"
-export PGPASSWORD
+export PGPASSWORD # pgbench's
 PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
-a_sql() { psql -X -At -h 127.0.0.1 -p "$port" -U rift -d demo -c "$1"; }
+a_sql() { demo_psql "$state" "$port" "$1"; }
 a_sql "alter system set wal_keep_size = 0" >/dev/null
 pgbench -q -h 127.0.0.1 -p "$port" -U rift -i -s 1 demo >/dev/null 2>&1 || fail "pgbench -i"
 
@@ -40,7 +40,7 @@ grep -q "redo point on are no longer all there" "$TEST_TMP/riftd.log" ||
 for c in $children; do
 	start=$(R --json start "$c") || fail "$c did not start: $start"
 	cport=$(jq -r .port <<<"$start")
-	c_sql() { psql -X -At -h 127.0.0.1 -p "$cport" -U rift -d demo -c "$1"; }
+	c_sql() { demo_psql "$state" "$cport" "$1"; }
 	ok=$(c_sql "select (select sum(abalance) from pgbench_accounts) = h.d and
 		(select sum(bbalance) from pgbench_branches) = h.d and
 		(select sum(tbalance) from pgbench_tellers) = h.d
