@@ -13,8 +13,10 @@
 #           the router, as users connect.
 # For each shared_buffers (the default rift.conf's, then 128 MB: riftd restarts with it) and
 # each workload (TPC-B, select-only -S), rounds rotate which side goes first; each run starts
-# from a CHECKPOINT on every server. Prints every aggregate tps, the medians, and the ratios
-# against issue 13's targets (TPC-B >= 0.9 of native with one branch, >= 0.85 with several;
+# from a CHECKPOINT on every server. Prints every aggregate tps with the CPU the run used (the
+# machine's busy time and riftd's, whose threads are the FUSE filesystem, RocksDB and the
+# router: on 2 cores every riftd CPU second is taken from the servers), the medians, and the
+# ratios against issue 13's targets (TPC-B >= 0.9 of native with one branch, >= 0.85 with several;
 # select-only >= 0.95) and the router's against issue 14's (url >= 0.9 of straight).
 #
 # usage: tests/bench/pgbench_multi.sh [--quick] [--help]      (as root, after building build/)
@@ -164,18 +166,29 @@ echo "run:      pgbench -n -c $CLIENTS -j 1 -T $DURATION [-S], $N at once, one p
 rift_up "$sb_default"
 echo "url:      rift url b1, as printed: $(rift url b1 | sed 's/:[^:@/]*@/:***@/')"
 
-# run SIDE WORKLOAD: N pgbench at once; prints the aggregate tps
+# CPU seconds used so far: the whole machine's busy time (user, nice, system, irq, softirq) and
+# riftd's (every thread: FUSE, RocksDB's flushes and compactions, the router's relays)
+hz=$(getconf CLK_TCK)
+cpu_now() {
+	awk -v hz="$hz" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8) / hz }' /proc/stat
+	awk -v hz="$hz" '{ sub(/^.*\) /, ""); printf " %.2f\n", ($12 + $13) / hz }' "/proc/$riftd_pid/stat"
+}
+
+# run SIDE WORKLOAD: N pgbench at once; prints the aggregate tps, and leaves the CPU the run
+# used (machine, riftd) in $tmp/cpu.last
 run() {
-	local side=$1 i pids=() sum s=
+	local side=$1 i pids=() sum s= c0
 	[ "$2" = select ] && s=-S
 	for ((i = 1; i <= N; i++)); do
 		psql -X -q -c checkpoint "${target[$side.$i]}" >/dev/null
 	done
+	c0=$(cpu_now)
 	for ((i = 1; i <= N; i++)); do
 		pgbench -n $s -c "$CLIENTS" -j 1 -T "$DURATION" "${target[$side.$i]}" >"$tmp/$side.$i.out" 2>&1 &
 		pids+=($!)
 	done
 	for i in "${pids[@]}"; do wait "$i" || die "a pgbench on $side failed: $(cat "$tmp/$side".*.out | grep -m1 -i error)"; done
+	echo "$c0 $(cpu_now)" | awk '{ printf "%.1f %.1f\n", $3 - $1, $4 - $2 }' >"$tmp/cpu.last"
 	sum=0
 	for ((i = 1; i <= N; i++)); do
 		t=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$tmp/$side.$i.out")
@@ -201,7 +214,7 @@ for mb in $BUFFERS; do
 	fi
 	native_up "$mb"
 	for w in $WORKLOADS; do
-		declare -A all=()
+		declare -A all=() cpu_rd=()
 		echo
 		echo "-- shared_buffers ${mb}MB, $w"
 		read -r -a sides <<<"$SIDES"
@@ -211,7 +224,10 @@ for mb in $BUFFERS; do
 				side=${sides[$(((k + r - 1) % ${#sides[@]}))]}
 				t=$(run "$side" "$w")
 				all[$side]+=" $t"
-				printf 'round %d  %-6s  aggregate tps %9.1f\n' "$r" "$side" "$t"
+				read -r cm cr <"$tmp/cpu.last"
+				cpu_rd[$side]+=" $cr"
+				printf 'round %d  %-6s  aggregate tps %9.1f   CPU s: machine %5.1f, riftd %5.1f\n' \
+					"$r" "$side" "$t" "$cm" "$cr"
 			done
 		done
 		declare -A med=()
@@ -231,6 +247,8 @@ for mb in $BUFFERS; do
 			rr=$(ratio "${med[url]}" "${med[rift]}")
 			line+="  url/rift $rr ($(verdict "$rr" 0.9) >= 0.9)"
 		fi
+		line+="  riftd CPU s/run:"
+		for side in "${sides[@]}"; do line+=" $side $(echo "${cpu_rd[$side]}" | median)"; done
 		summary+=("$line")
 		for side in "${sides[@]}"; do echo "   all runs $side: [${all[$side]# }]"; done
 	done
