@@ -39,6 +39,12 @@
 #define IDLE_TICK_S   2
 #define START_RETRY_S 5 /* a failed start is not retried sooner */
 #define QUEUE_RETRY_S 1 /* clients behind a start that timed out queued share its answer */
+
+/* A count of a server's clients opens a session on it, and that is dear: a new backend
+ * forks, and its exit closes every file it wrote, which on a FUSE mount writes back all of
+ * those files' dirty pages at once. So riftd counts only when it must (idle_check). */
+#define CLIENTS_CHECK_MAX_S 30
+
 static const double create_buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000 };
 _Static_assert(sizeof(create_buckets_ms) / sizeof(create_buckets_ms[0]) == NBUCKETS,
 	       "NBUCKETS in manager_internal.h counts create_buckets_ms");
@@ -532,6 +538,7 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 	b->running = true;
 	b->error[0] = '\0';
 	b->last_active = time(NULL);
+	b->direct_clients = false;
 	b->wal_seen = 0;
 	pthread_mutex_unlock(&m->mu);
 	return RIFT_OK;
@@ -1510,6 +1517,50 @@ static void wal_guard(struct rift_manager *m)
 	pthread_mutex_unlock(&best->op);
 }
 
+/* Seconds between two counts of a server's clients: a tenth of idle_timeout, so a stop comes
+ * at most that late, within [IDLE_TICK_S, CLIENTS_CHECK_MAX_S]. */
+static time_t clients_check_interval(const struct rift_manager *m)
+{
+	time_t s = m->cfg.idle_timeout_s / 10;
+
+	return s < IDLE_TICK_S ? IDLE_TICK_S : s > CLIENTS_CHECK_MAX_S ? CLIENTS_CHECK_MAX_S : s;
+}
+
+/* Stops running branch b (op held) once it has had no client for idle_timeout. The router's
+ * clients and read-only views are known for free; clients that reach the server's port or
+ * socket directly only by counting them on the server. That count runs when a stop is due,
+ * and, while the last count found such clients, every interval to see when they leave; never
+ * while the router has a client for b. A stop is decided only right after a count that found
+ * none, and a branch whose last count found clients counts as active until the first count
+ * that finds none: so a stop comes idle_timeout after the last client left, or up to one
+ * interval later, never earlier. */
+static void idle_check(struct rift_manager *m, struct bstate *b, time_t now)
+{
+	bool due;
+	int clients;
+
+	if (b->routed > 0 || views_in_use(b)) {
+		b->last_active = now;
+		return;
+	}
+	due = b->direct_clients ? now - b->clients_checked_at >= clients_check_interval(m)
+				: now - b->last_active >= m->cfg.idle_timeout_s;
+	if (!due)
+		return;
+	clients = rift_instance_clients(&b->inst, m->cfg.pg_user);
+	b->clients_checked_at = now;
+	/* the router's kept sessions are clients of the server but keep nothing running */
+	if (clients > (b->pooled > 0 ? b->pooled : 0)) {
+		b->direct_clients = true;
+		b->last_active = now;
+	} else if (b->direct_clients) {
+		b->direct_clients = false; /* they left since the last count */
+		b->last_active = now;
+	} else if (now - b->last_active >= m->cfg.idle_timeout_s) {
+		stop_locked(m, b);
+	}
+}
+
 /* Stops servers idle longer than idle_timeout, and notices servers that died. */
 static void *idle_main(void *arg)
 {
@@ -1555,12 +1606,7 @@ static void *idle_main(void *arg)
 					 b->inst.logpath);
 				stop_locked(m, b);
 			} else if (b->running && m->cfg.idle_timeout_s > 0) {
-				int clients = rift_instance_clients(&b->inst, m->cfg.pg_user);
-				if (clients > (b->pooled > 0 ? b->pooled : 0) || b->routed > 0 ||
-				    views_in_use(b))
-					b->last_active = now;
-				else if (now - b->last_active >= m->cfg.idle_timeout_s)
-					stop_locked(m, b);
+				idle_check(m, b, now);
 			}
 			pthread_mutex_unlock(&b->op);
 		}

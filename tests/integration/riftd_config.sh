@@ -55,4 +55,24 @@ for ((i = 0; i < 300; i++)); do
 done
 [ "$(api_field .state)" = stopped ] || fail "main did not stop after idle_timeout"
 mountpoint -q "$state/mnt/main" && fail "an idle-stopped branch is still mounted"
+
+# a client that reaches the server past the router keeps it running while it stays, and the
+# stop comes idle_timeout after it left, not sooner (riftd counts such clients when a stop is
+# due, then every 2 s here until they are gone)
+api "$state" POST /v1/branches/main/start
+port=$(api_field .port)
+psql -X -q -h "$state/run/pg/main" -p "$port" -U postgres -c 'select pg_sleep(16)' postgres &
+sleeper=$!
+wait "$sleeper" || fail "the direct client failed"
+api "$state" GET /v1/branches/main
+[ "$(api_field .state)" = running ] || fail "main stopped under a direct client"
+sleep 5
+api "$state" GET /v1/branches/main
+[ "$(api_field .state)" = running ] || fail "main stopped 5 s after its direct client left"
+for ((i = 0; i < 150; i++)); do
+	api "$state" GET /v1/branches/main
+	[ "$(api_field .state)" = stopped ] && break
+	sleep 0.2
+done
+[ "$(api_field .state)" = stopped ] || fail "main did not stop after its direct client left"
 exit 0

@@ -50,6 +50,14 @@ demo_psql "$state" "$port_f" "drop table orders cascade; delete from customers w
 	fail "a write in feat shows in main"
 [ "$(demo_psql "$state" "$port_f" "select count(*) from customers")" = 10 ] || fail "feat lost its write"
 
+# riftd counts a server's clients only when an idle stop is due (600 s here), not every 2 s:
+# each count is a new session on the server (a fork, and on a FUSE mount a writeback of every
+# file it wrote, at its exit). Sessions main's server saw in 7 s: this test's own first one.
+s0=$(demo_psql "$state" "$port_m" "select sum(sessions) from pg_stat_database")
+sleep 7
+s1=$(demo_psql "$state" "$port_m" "select sum(sessions) from pg_stat_database")
+[ $((s1 - s0)) -le 1 ] || fail "riftd opened $((s1 - s0 - 1)) sessions on an idle server in 7 s"
+
 # a branch of a running branch sees its committed state, and goes its own way
 api "$state" POST /v1/branches '{"name":"feat2","from":"feat"}'
 [ "$API_STATUS" = 201 ] || fail "branch of a running branch failed"
