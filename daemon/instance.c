@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <libpq-fe.h>
 #include <poll.h>
 #include <signal.h>
@@ -606,13 +607,31 @@ int rift_instance_role_secret(const struct rift_instance *inst, const char *pg_u
 	return rc;
 }
 
-int rift_instance_clients(const struct rift_instance *inst, const char *pg_user)
+/* A count the branch's superuser may have forged: a plain decimal within range, or -1. */
+static int64_t parse_count(PGresult *r)
+{
+	const char *v;
+	char *end;
+	long long n;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQnfields(r) != 1)
+		return -1;
+	v = PQgetvalue(r, 0, 0);
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < 0)
+		return -1;
+	return (int64_t)n;
+}
+
+int rift_instance_clients(const struct rift_instance *inst, const char *pg_user, int64_t *sessions)
 {
 	char why[512];
 	PGconn *c;
 	PGresult *r;
-	int n = -1;
+	int64_t n = -1;
 
+	*sessions = -1;
 	c = connect_maint(inst, pg_user, MAINT_QUERY_MS, why, sizeof(why));
 	if (c != NULL) {
 		r = query_deadline(
@@ -621,10 +640,18 @@ int rift_instance_clients(const struct rift_instance *inst, const char *pg_user)
 		    "backend_type = 'client backend' and pid <> "
 		    "pg_catalog.pg_backend_pid()",
 		    0, NULL, MAINT_QUERY_MS);
-		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-			n = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		n = parse_count(r);
 		PQclear(r);
+		/* apart: before PostgreSQL 14 the column does not exist, and the count stands */
+		if (n >= 0) {
+			r = query_deadline(c,
+					   "select pg_catalog.sum(sessions) from "
+					   "pg_catalog.pg_stat_database",
+					   0, NULL, MAINT_QUERY_MS);
+			*sessions = parse_count(r);
+			PQclear(r);
+		}
 	}
 	PQfinish(c);
-	return n;
+	return n > INT_MAX ? INT_MAX : (int)n;
 }

@@ -42,8 +42,8 @@
 
 /* A count of a server's clients opens a session on it, and that is dear: a new backend
  * forks, and its exit closes every file it wrote, which on a FUSE mount writes back all of
- * those files' dirty pages at once. So riftd counts only when it must (idle_check). */
-#define CLIENTS_CHECK_MAX_S 30
+ * those files' dirty pages at once. So riftd counts only while it must (idle_check). */
+#define CLIENTS_CHECK_MAX_S 60
 
 static const double create_buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000 };
 _Static_assert(sizeof(create_buckets_ms) / sizeof(create_buckets_ms[0]) == NBUCKETS,
@@ -538,7 +538,10 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 	b->running = true;
 	b->error[0] = '\0';
 	b->last_active = time(NULL);
+	/* the first count comes at the next tick: it sets the baseline of sessions */
+	b->clients_checked_at = 0;
 	b->direct_clients = false;
+	b->sessions = -1;
 	b->wal_seen = 0;
 	pthread_mutex_unlock(&m->mu);
 	return RIFT_OK;
@@ -1528,29 +1531,37 @@ static time_t clients_check_interval(const struct rift_manager *m)
 
 /* Stops running branch b (op held) once it has had no client for idle_timeout. The router's
  * clients and read-only views are known for free; clients that reach the server's port or
- * socket directly only by counting them on the server. That count runs when a stop is due,
- * and, while the last count found such clients, every interval to see when they leave; never
- * while the router has a client for b. A stop is decided only right after a count that found
- * none, and a branch whose last count found clients counts as active until the first count
- * that finds none: so a stop comes idle_timeout after the last client left, or up to one
- * interval later, never earlier. */
+ * socket directly only by asking the server, which riftd does every interval while the router
+ * has no client for b, and never while it has. Each count reads the clients connected now and
+ * how many sessions the server has ever opened: a rise beyond the previous count's own session
+ * means someone came (and maybe went) in between, which a look at who is connected would miss.
+ * A branch whose last count saw clients is active until the first count that sees none, and a
+ * stop is decided only right after a count: so it comes idle_timeout after the last client
+ * left, or up to one interval later. A count that fails sees nobody, so a server that cannot
+ * be asked still stops when idle (security_maint.sh). */
 static void idle_check(struct rift_manager *m, struct bstate *b, time_t now)
 {
-	bool due;
+	int64_t sessions;
+	bool seen;
 	int clients;
 
 	if (b->routed > 0 || views_in_use(b)) {
 		b->last_active = now;
 		return;
 	}
-	due = b->direct_clients ? now - b->clients_checked_at >= clients_check_interval(m)
-				: now - b->last_active >= m->cfg.idle_timeout_s;
-	if (!due)
+	if (now - b->clients_checked_at < clients_check_interval(m))
 		return;
-	clients = rift_instance_clients(&b->inst, m->cfg.pg_user);
+	clients = rift_instance_clients(&b->inst, m->cfg.pg_user, &sessions);
 	b->clients_checked_at = now;
 	/* the router's kept sessions are clients of the server but keep nothing running */
-	if (clients > (b->pooled > 0 ? b->pooled : 0)) {
+	seen = clients > (b->pooled > 0 ? b->pooled : 0);
+	/* the previous count's own session is one; fewer than before means its statistics were
+	 * reset (by its superuser, or a crash): count that as use rather than miss any */
+	if (sessions >= 0 && b->sessions >= 0 &&
+	    (sessions < b->sessions || sessions - b->sessions >= 2))
+		seen = true;
+	b->sessions = sessions;
+	if (seen) {
 		b->direct_clients = true;
 		b->last_active = now;
 	} else if (b->direct_clients) {

@@ -50,9 +50,10 @@ struct bstate {
 	uint64_t starts;   /* successful starts since riftd began (m->mu) */
 	time_t expires_at; /* 0 = never */
 	time_t last_active;
-	/* the idle check's count of clients that reach the server past the router (idle thread) */
+	/* the idle check's counts of clients that reach the server past the router (op) */
 	time_t clients_checked_at;
-	bool direct_clients; /* the last count found some */
+	bool direct_clients; /* the last count found some, or found some had come and gone */
+	int64_t sessions;    /* sessions its server had opened at that count; -1 = unknown */
 	uid_t uid; /* the OS uid (= gid) its server runs as while it holds one; 0 = none */
 	char error[512];
 	/* read-only binds of its view made by `rift mount` (op); detached before it stops */

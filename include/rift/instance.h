@@ -88,7 +88,9 @@ struct pg_conn;
 struct pg_conn *rift_instance_connect(const struct rift_instance *inst, const char *pg_user,
 				      const char *dbname, int timeout_ms, char *why, size_t whylen);
 
-/* Client connections now open on the instance (riftd's own excluded), or -1 on error. */
-int rift_instance_clients(const struct rift_instance *inst, const char *pg_user);
+/* Client connections now open on the instance (riftd's own excluded), or -1 on error. With
+ * *sessions: the sessions ever opened on it by clients, riftd's included (pg_stat_database, so
+ * PostgreSQL 14 or later), or -1 when that is unknown. */
+int rift_instance_clients(const struct rift_instance *inst, const char *pg_user, int64_t *sessions);
 
 #endif
