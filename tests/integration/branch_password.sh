@@ -7,7 +7,7 @@ source "$RIFT_TESTLIB"
 state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init -q
 start_riftd "$state"
-base_pw=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+base_pw=$(demo_password "$state")
 rift() { "$RIFT_BIN/rift" --state "$state" "$@"; }
 # can LOGIN PASSWORD BRANCH: does the demo role log in to BRANCH (through the router, which
 # checks the branch's own verifier) with PASSWORD?

@@ -290,9 +290,17 @@ api_field() {
 	jq -r "$1" "$API_OUT"
 }
 
+# demo_password STATE: the password rift init gave the demo base's role rift.
+demo_password() {
+	sed -n 's/^demo_password=//p' "$1/base.conf"
+}
+
+# router_port STATE: the port the store's router listens on, from its rift.conf.
+router_port() {
+	sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$1/rift.conf"
+}
+
 # demo_psql STATE PORT SQL: runs SQL on a demo branch server over TCP with the demo password.
 demo_psql() {
-	local pw
-	pw=$(sed -n 's/^demo_password=//p' "$1/base.conf")
-	PGPASSWORD=$pw psql -X -q -h 127.0.0.1 -p "$2" -U rift -d demo -Atc "$3"
+	PGPASSWORD=$(demo_password "$1") psql -X -q -h 127.0.0.1 -p "$2" -U rift -d demo -Atc "$3"
 }

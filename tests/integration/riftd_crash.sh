@@ -9,7 +9,7 @@ api "$state" POST /v1/branches '{"name":"bench"}'
 api "$state" POST /v1/branches/bench/start
 [ "$API_STATUS" = 200 ] || fail "start: $(cat "$API_OUT")"
 port=$(api_field .port)
-pw=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+pw=$(demo_password "$state")
 export PGPASSWORD=$pw
 pgbench -q -h 127.0.0.1 -p "$port" -U rift -i -s 2 demo >/dev/null 2>&1 || fail "pgbench -i"
 

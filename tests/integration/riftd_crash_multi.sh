@@ -7,7 +7,7 @@ state=$TEST_TMP/state
 branches="w0 w1 w2 w3"
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
 start_riftd "$state"
-pw=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+pw=$(demo_password "$state")
 export PGPASSWORD=$pw
 
 # w0 gets the pgbench tables; w1..w3 are branched from it while it runs.

@@ -57,7 +57,7 @@ start_riftd "$lstate"
 api "$lstate" POST /v1/branches/main/start
 [ "$API_STATUS" = 200 ] || fail "logical start: $(cat "$API_OUT")"
 lport=$(api_field .port)
-pw=$(sed -n 's/^demo_password=//p' "$lstate/base.conf")
+pw=$(demo_password "$lstate")
 [ "$(PGPASSWORD=$pw psql -X -h 127.0.0.1 -p "$lport" -U rift -d app -Atc \
 	"select count(*) from items")" = 10000 ] || fail "logical base lacks the data"
 kill -TERM "$RIFTD_PID" "$pid_phys"

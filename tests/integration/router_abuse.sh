@@ -12,7 +12,7 @@ sed -i -e "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" \
 # RSS; a small one keeps the growth check about leaks (ignored by builds without ASan)
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4
 start_riftd "$state"
-PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+PGPASSWORD=$(demo_password "$state")
 export PGPASSWORD
 q() { psql -X -At "host=127.0.0.1 port=$rport user=rift dbname=main sslmode=disable" -c "$1"; }
 [ "$(q "select 1")" = 1 ] || fail "router does not serve before the abuse"

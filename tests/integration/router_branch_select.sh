@@ -9,8 +9,8 @@ state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
 start_riftd "$state"
 rift() { "$RIFT_BIN/rift" --state "$state" "$@"; }
-rport=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$state/rift.conf")
-PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+rport=$(router_port "$state")
+PGPASSWORD=$(demo_password "$state")
 export PGPASSWORD
 api "$state" POST /v1/branches '{"name":"feature-x"}'
 [ "$API_STATUS" = 201 ] || fail "create feature-x: $(cat "$API_OUT")"

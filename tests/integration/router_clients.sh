@@ -13,7 +13,7 @@ sed -i -e "s/^listen = 127.0.0.1:6432/listen = 127.0.0.1:$rport/" \
 	-e "s/^kernel_splice = .*/kernel_splice = $splice/" "$state/rift.conf"
 start_riftd "$state"
 export PGPASSWORD
-PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+PGPASSWORD=$(demo_password "$state")
 rq() { psql -X -At "host=127.0.0.1 port=$rport user=rift $1" -c "$2"; }
 
 api "$state" POST /v1/branches '{"name":"a"}'

@@ -19,7 +19,7 @@ for _ in $(seq 200); do
 done
 wait_log 'open-file limit 256 (hard limit 256) is below' ||
 	fail "riftd did not say its open-file limit is too low"
-PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+PGPASSWORD=$(demo_password "$state")
 export PGPASSWORD
 router="host=127.0.0.1 port=$rport user=rift dbname=main sslmode=disable"
 [ "$(psql -X -At "$router" -c "select 1")" = 1 ] || fail "router does not serve before"

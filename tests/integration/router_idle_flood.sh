@@ -9,8 +9,8 @@ expect_status 0 "$RIFT_BIN/rift" --state "$state" init
 # no kept server sessions: riftd's socket count must come back exactly
 sed -i -e 's/^pool_size = .*/pool_size = 0/' "$state/rift.conf"
 start_riftd "$state"
-rport=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$state/rift.conf")
-PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+rport=$(router_port "$state")
+PGPASSWORD=$(demo_password "$state")
 export PGPASSWORD
 router="host=127.0.0.1 port=$rport user=rift dbname=main sslmode=disable"
 [ "$(psql -X -At "$router" -c "select 1")" = 1 ] || fail "router does not serve before the flood"

@@ -7,8 +7,8 @@ source "$RIFT_TESTLIB"
 state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
 start_riftd "$state"
-rport=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$state/rift.conf")
-PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+rport=$(router_port "$state")
+PGPASSWORD=$(demo_password "$state")
 export PGPASSWORD
 
 # session BRANCH SQL: one client session through the router; everything it prints, errors too.

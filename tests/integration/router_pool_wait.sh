@@ -6,8 +6,8 @@
 source "$RIFT_TESTLIB"
 
 riftd_with_branch w
-rport=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$state/rift.conf")
-PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+rport=$(router_port "$state")
+PGPASSWORD=$(demo_password "$state")
 export PGPASSWORD
 router="host=127.0.0.1 port=$rport user=rift dbname=w sslmode=disable connect_timeout=30"
 pid() { psql -X -At "$router" -c "select pg_backend_pid()" 2>"$TEST_TMP/pid.err"; }

@@ -7,8 +7,8 @@ source "$RIFT_TESTLIB"
 state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
 start_riftd "$state"
-rport=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$state/rift.conf")
-pw=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+rport=$(router_port "$state")
+pw=$(demo_password "$state")
 for b in evil good; do
 	api "$state" POST /v1/branches "{\"name\":\"$b\"}"
 	[ "$API_STATUS" = 201 ] || fail "create $b: $API_STATUS $(cat "$API_OUT")"

@@ -18,8 +18,8 @@ sed -i -e 's/^pool_size = .*/pool_size = 0/' -e "s/^kernel_splice = .*/kernel_sp
 start_riftd "$state"
 wait_log 'spliced in the kernel' ||
 	fail "riftd did not enable kernel splicing: $(grep router "$TEST_TMP/riftd.log")"
-rport=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$state/rift.conf")
-PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+rport=$(router_port "$state")
+PGPASSWORD=$(demo_password "$state")
 export PGPASSWORD
 router="host=127.0.0.1 port=$rport user=rift dbname=s sslmode=disable"
 api "$state" POST /v1/branches '{"name":"s"}'

@@ -9,8 +9,8 @@ state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
 sed -i -e 's/^start_on_connect = .*/start_on_connect = authenticated/' "$state/rift.conf"
 start_riftd "$state"
-rport=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$state/rift.conf")
-pw=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+rport=$(router_port "$state")
+pw=$(demo_password "$state")
 try() { python3 "$(dirname "$0")/pg_try_login.py" "$rport" "$@"; }
 branch_state() {
 	api "$state" GET "/v1/branches/$1"

@@ -9,7 +9,7 @@ state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
 start_riftd "$state"
 rift() { "$RIFT_BIN/rift" --state "$state" "$@"; }
-PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+PGPASSWORD=$(demo_password "$state")
 export PGPASSWORD
 api "$state" POST /v1/branches '{"name":"t"}'
 [ "$API_STATUS" = 201 ] || fail "create t: $(cat "$API_OUT")"

@@ -113,7 +113,7 @@ expect_output 'refused the login'
 
 # rift psql: the demo password of the logical base goes in psql's environment, not its argv
 start_riftd "$lstate"
-demo_pw=$(sed -n 's/^demo_password=//p' "$lstate/base.conf")
+demo_pw=$(demo_password "$lstate")
 [ -n "$demo_pw" ] || fail "the logical base has no password for rift"
 ENV_TOO=0 watch "$demo_pw" psql
 "$rift" --state "$lstate" psql main -- -Atc 'select count(*) from items, pg_sleep(3)' \

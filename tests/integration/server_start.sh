@@ -28,7 +28,7 @@ t0=$(date +%s%N)
 psql -X "$(rift url other)" -Atc 'select 1' >"$TEST_TMP/other_b.out" 2>&1 &
 other_b=$!
 # libpq shows the refusal's text only: a raw client reads its SQLSTATE
-rport=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$state/rift.conf")
+rport=$(router_port "$state")
 "$(dirname "$RIFT_TESTLIB")/startup_sqlstate.py" 127.0.0.1 "$rport" rift other \
 	>"$TEST_TMP/other_code.out" 2>&1 &
 other_code=$!

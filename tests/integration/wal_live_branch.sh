@@ -10,7 +10,7 @@ export RIFT_TEST_SLOW_WAL_COPY=c1:1500
 riftd_with_branch a
 port=$(R --json start a | jq -r .port) || fail "rift start a failed"
 export PGPASSWORD # pgbench's
-PGPASSWORD=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+PGPASSWORD=$(demo_password "$state")
 a_sql() { demo_psql "$state" "$port" "$1"; }
 a_sql "alter system set wal_keep_size = 0" >/dev/null
 pgbench -q -h 127.0.0.1 -p "$port" -U rift -i -s 1 demo >/dev/null 2>&1 || fail "pgbench -i"

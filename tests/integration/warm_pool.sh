@@ -28,7 +28,7 @@ pool=$(ls "$state/mnt" | grep '^rift-warm-' | sort)
 
 # nobody logs in to a pooled server before a create hands it out, not even with main's password
 # straight to its port (a job could plant a role there for the next job)
-pw=$(sed -n 's/^demo_password=//p' "$state/base.conf")
+pw=$(demo_password "$state")
 for w in $pool; do
 	wport=$(pgrep -af -- "-D $state/mnt/$w " | sed -n 's/.* -p \([0-9]*\) .*/\1/p' | head -1)
 	[ -n "$wport" ] || fail "no server found for pool branch $w"
