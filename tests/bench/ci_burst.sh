@@ -99,7 +99,7 @@ tmpl_job() {
 }
 
 # busy_ms: CPU time the whole machine has spent busy since boot (all cores), in ms
-busy_ms() { awk '/^cpu / {print ($2 + $3 + $4 + $7 + $8) * 10}' /proc/stat; }
+busy_ms() { echo $(($(machine_busy_ticks) * 1000 / CLK_TCK)); }
 
 # burst KIND P: P jobs at once; prints one table row
 burst() {

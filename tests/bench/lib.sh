@@ -4,6 +4,13 @@
 # A TCP port free on 127.0.0.1 now.
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# CPU time, in clock ticks (CLK_TCK of them per second). machine_busy_ticks: what all cores
+# have spent busy since boot (user, nice, system, irq, softirq). cpu_ticks_of PID: what PID,
+# all its threads, has run (user and system); 0 once it is gone.
+CLK_TCK=$(getconf CLK_TCK)
+machine_busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+cpu_ticks_of() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 # own_riftd_conf STATE UID_BASE: the store's router on a free port (left in rport) and 4,096 uids
 # from UID_BASE. Neither is a speed setting: the default port may be taken, and the default uid
 # range belongs to a riftd a user or the README tour may be running on this host (two riftds

@@ -318,10 +318,6 @@ space_after_init=${line##* }
 
 # ---- measured runs ----
 
-clk_tck=$(getconf CLK_TCK)
-cpu_ticks_of() { # PID: utime+stime in clock ticks (0 when gone)
-	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
-}
 machine_ticks() { # busy and total jiffies across all CPUs
 	awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; total = busy + $5 + $6; print busy, total }' /proc/stat
 }
@@ -355,7 +351,7 @@ run_one() { # SIDE MODE ROUND
 	busy=$(awk -v b="$((b1 - b0))" -v t="$((t1 - t0))" 'BEGIN { printf "%.0f", t ? 100 * b / t : 0 }')
 	if [ "$side" = rift ]; then
 		# rift-fs CPU as a share of one core over the run (200% = both cores of this machine)
-		rcpu=$(awk -v r="$((r1 - r0))" -v hz="$clk_tck" -v d="$DURATION" \
+		rcpu=$(awk -v r="$((r1 - r0))" -v hz="$CLK_TCK" -v d="$DURATION" \
 			'BEGIN { printf "%.0f%%", 100 * r / hz / d }')
 	else
 		rcpu=-

@@ -166,13 +166,9 @@ echo "run:      pgbench -n -c $CLIENTS -j 1 -T $DURATION [-S], $N at once, one p
 rift_up "$sb_default"
 echo "url:      rift url b1, as printed: $(rift url b1 | sed 's/:[^:@/]*@/:***@/')"
 
-# CPU seconds used so far: the whole machine's busy time (user, nice, system, irq, softirq) and
-# riftd's (every thread: FUSE, RocksDB's flushes and compactions, the router's relays)
-hz=$(getconf CLK_TCK)
-cpu_now() {
-	awk -v hz="$hz" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8) / hz }' /proc/stat
-	awk -v hz="$hz" '{ sub(/^.*\) /, ""); printf " %.2f\n", ($12 + $13) / hz }' "/proc/$riftd_pid/stat"
-}
+# CPU ticks used so far: the whole machine's busy time and riftd's (every thread: FUSE,
+# RocksDB's flushes and compactions, the router's relays)
+cpu_now() { echo "$(machine_busy_ticks) $(cpu_ticks_of "$riftd_pid")"; }
 
 # run SIDE WORKLOAD: N pgbench at once; prints the aggregate tps, and leaves the CPU the run
 # used (machine, riftd) in $tmp/cpu.last
@@ -188,7 +184,8 @@ run() {
 		pids+=($!)
 	done
 	for i in "${pids[@]}"; do wait "$i" || die "a pgbench on $side failed: $(cat "$tmp/$side".*.out | grep -m1 -i error)"; done
-	echo "$c0 $(cpu_now)" | awk '{ printf "%.1f %.1f\n", $3 - $1, $4 - $2 }' >"$tmp/cpu.last"
+	echo "$c0 $(cpu_now)" | awk -v hz="$CLK_TCK" '{ printf "%.1f %.1f\n", ($3 - $1) / hz, ($4 - $2) / hz }' \
+		>"$tmp/cpu.last"
 	sum=0
 	for ((i = 1; i <= N; i++)); do
 		t=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$tmp/$side.$i.out")
