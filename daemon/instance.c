@@ -642,8 +642,9 @@ int rift_instance_clients(const struct rift_instance *inst, const char *pg_user,
 		    0, NULL, MAINT_QUERY_MS);
 		n = parse_count(r);
 		PQclear(r);
-		/* apart: before PostgreSQL 14 the column does not exist, and the count stands */
-		if (n >= 0) {
+		/* the column came in PostgreSQL 14: not asked of older servers, where it would only
+		 * log an error at every count */
+		if (n >= 0 && PQserverVersion(c) >= 140000) {
 			r = query_deadline(c,
 					   "select pg_catalog.sum(sessions) from "
 					   "pg_catalog.pg_stat_database",
