@@ -21,7 +21,7 @@ state=${RIFT_STATE:-/var/lib/rift}
 export RIFT_STATE=$state
 [ -e "$state/base.conf" ] || rift init
 rift serve --background
-rift list --json | grep -q '"name":"first-branch"' || rift create first-branch -q >/dev/null
+rift list --json | grep '"name":"first-branch"' >/dev/null || rift create first-branch -q >/dev/null
 mkdir -p /usr/local/share/man/man1 /usr/share/bash-completion/completions
 install -m 0644 "$src/docs/rift.1" /usr/local/share/man/man1/rift.1
 install -m 0644 "$src/packaging/rift.bash" /usr/share/bash-completion/completions/rift

@@ -126,7 +126,7 @@ body=$(jq -nc --arg name "$branch" --arg from "${RIFT_CI_FROM:-}" --arg ttl "$tt
 		+ (if $from != "" then {from: $from} else {} end)
 		+ (if $ttl != "" then {ttl_seconds: ($ttl | tonumber)} else {} end)' "${labels[@]}")
 code=$(api POST /v1/branches "$body")
-if [ "$code" = 409 ] && api_error | grep -q 'already exists'; then
+if [ "$code" = 409 ] && api_error | grep 'already exists' >/dev/null; then
 	echo "rift-ci: branch $branch exists (a re-run): using it as it is" >&2
 elif [ "$code" != 201 ]; then
 	die "cannot create branch $branch: $(api_error)"
