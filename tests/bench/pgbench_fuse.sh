@@ -251,7 +251,7 @@ fsync_us() { # DIR: median of 3 fdatasync usecs/op from pg_test_fsync on a file 
 	for ((i = 0; i < 3; i++)); do
 		out=$(as_postgres "'$PG_BIN/pg_test_fsync' -s 2 -f '$1/pg_test_fsync.tmp'" 2>&1) ||
 			die "pg_test_fsync failed in $1: $out"
-		vals+=("$(echo "$out" | awk '$1 == "fdatasync" { print $(NF - 1); exit }')")
+		vals+=("$(awk '$1 == "fdatasync" { print $(NF - 1); exit }' <<<"$out")")
 	done
 	as_postgres "rm -f '$1/pg_test_fsync.tmp'"
 	printf '%s\n' "${vals[@]}" | sort -g | sed -n 2p

@@ -133,8 +133,8 @@ tps() { # CONNINFO ARGS...
 	local out
 	out=$(pgbench -n -j 2 -T "$dur" "$@" "$c" 2>&1) || true
 	# a run that failed counts 0 and says why once
-	echo "$out" | grep -m1 -i 'error\|fatal' | sed "s/^/  ($*): /" >>"$tmp/failures.txt" || true
-	echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1 | grep . || echo 0
+	grep -m1 -i 'error\|fatal' <<<"$out" | sed "s/^/  ($*): /" >>"$tmp/failures.txt" || true
+	sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | head -1 | grep . || echo 0
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : 0}'; }
 ratio() { echo "scale=2; $1 / ($2 + 0.000001)" | bc -l; }

@@ -64,4 +64,4 @@ can "$base_pw" job && fail "reset gave job the base's password back"
 expect_status 0 rift delete job
 [ -e "$state/secrets/job" ] && fail "delete left secrets/job"
 expect_status 0 rift create job
-rift url job | grep -q "rift:$base_pw@" || fail "a new job got the old job's password"
+rift url job | grep "rift:$base_pw@" >/dev/null || fail "a new job got the old job's password"

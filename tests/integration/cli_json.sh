@@ -36,8 +36,8 @@ jq -e '.branches[] | select(.name == "x") | .bytes_own > 50000000 and .bytes_own
 	>/dev/null || fail "sizes of x: $(jq -c '.branches[] | select(.name == "x")' "$TEST_TMP/sizes.json")"
 echo "sizes of x: $(jq -c '.branches[] | select(.name == "x") | [.bytes_own, .bytes_own_disk]' \
 	"$TEST_TMP/sizes.json")"
-rift list | grep -Eq '^NAME .* STORED +ON DISK ' || fail "rift list has no ON DISK column"
-rift list | grep -Eq '^x +main .* [0-9.]+ MiB +[0-9.]+ MiB ' ||
+rift list | grep -E '^NAME .* STORED +ON DISK ' >/dev/null || fail "rift list has no ON DISK column"
+rift list | grep -E '^x +main .* [0-9.]+ MiB +[0-9.]+ MiB ' >/dev/null ||
 	fail "rift list shows no sizes for x: $(rift list | grep '^x ')"
 j '.deleted == "x"' delete x
 j '.version | test("^[0-9]+\\.")' version

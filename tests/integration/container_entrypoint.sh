@@ -70,7 +70,7 @@ stop_container "$TEST_TMP/c1.log"
 run_container "$vol" "$TEST_TMP/c2.log" RIFT_UPSTREAM="postgres://replicator:secret@127.0.0.1:$up_port/postgres"
 healthy "$vol" || fail "the second start never became healthy: $(tail -20 "$TEST_TMP/c2.log")"
 grep -q 'first start' "$TEST_TMP/c2.log" && fail "the second start ran init again"
-remote list | grep -q '^pr-1 ' || fail "pr-1 is gone after a restart"
+remote list | grep '^pr-1 ' >/dev/null || fail "pr-1 is gone after a restart"
 stop_container "$TEST_TMP/c2.log"
 
 # ---- logical ----

@@ -33,11 +33,11 @@ mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"
 : >"$root/var/lib/dpkg/status"
 dpkg --root="$root" --force-depends --force-script-chrootless -i "$deb" >"$TEST_TMP/dpkg.log" 2>&1 ||
 	{ cat "$TEST_TMP/dpkg.log" >&2; fail "dpkg -i into $root failed"; }
-dpkg --root="$root" -s rift | grep -q '^Status: install ok installed' || fail "dpkg does not list rift as installed"
+dpkg --root="$root" -s rift | grep '^Status: install ok installed' >/dev/null || fail "dpkg does not list rift as installed"
 bin=$root$prefix/bin
 grep -q "^ExecStart=$prefix/bin/riftd " "$root$prefix/lib/systemd/system/riftd.service" ||
 	fail "riftd.service does not start $prefix/bin/riftd"
-man -l "$root$prefix/share/man/man1/rift.1" 2>/dev/null | grep -q 'serve' || fail "the man page does not render"
+man -l "$root$prefix/share/man/man1/rift.1" 2>/dev/null | grep 'serve' >/dev/null || fail "the man page does not render"
 bash -n "$root$prefix/share/bash-completion/completions/rift" || fail "the completion script"
 
 # the README tour with the installed binaries (rift serve runs the riftd beside it)
@@ -50,13 +50,13 @@ sed -i -e "s/^listen = 127.0.0.1:6432$/listen = 127.0.0.1:$ROUTER_PORT/" \
 on_exit "'$bin/rift' serve --stop; stop_riftd_quietly none $RIFT_STATE"
 "$bin/rift" serve --background
 pgrep -xf "$bin/riftd --state $RIFT_STATE" >/dev/null ||
-	pgrep -f "riftd --state $RIFT_STATE" | xargs -r -I{} readlink /proc/{}/exe | grep -qx "$bin/riftd" ||
+	pgrep -f "riftd --state $RIFT_STATE" | xargs -r -I{} readlink /proc/{}/exe | grep -x "$bin/riftd" >/dev/null ||
 	fail "rift serve did not run the installed riftd"
 "$bin/rift" create feature-auth >/dev/null
 [ "$(psql -X -At "$("$bin/rift" url feature-auth)" -c 'select count(*) from products')" = 200 ] ||
 	fail "the tour's psql through the router"
 "$bin/rift" psql feature-auth -- -c 'create table t (x int)' >/dev/null
-"$bin/rift" list | grep -q '^feature-auth ' || fail "rift list"
+"$bin/rift" list | grep '^feature-auth ' >/dev/null || fail "rift list"
 "$bin/rift" delete feature-auth >/dev/null
 expect_status 0 "$bin/rift" serve --stop
 expect_output 'riftd stopped'

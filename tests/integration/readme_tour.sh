@@ -11,7 +11,7 @@ on_exit "pkill -TERM -f 'riftd --state $RIFT_STATE'; sleep 1; \
 	pkill -KILL -f -- '-D $RIFT_STATE/mnt/'; \
 	for m in \$(awk -v p='$RIFT_STATE/mnt/' 'index(\$5, p) == 1 {print \$5}' /proc/self/mountinfo); \
 	do umount -l \$m; done"
-ss -ltn | grep -q ':6432 ' && fail "port 6432 is taken: the tour needs the default port"
+ss -ltn | grep ':6432 ' >/dev/null && fail "port 6432 is taken: the tour needs the default port"
 (cd "$TEST_TMP" && bash -ex tour.sh) >"$TEST_TMP/tour.out" 2>&1 ||
 	{ cat "$TEST_TMP/tour.out" >&2; fail "the README tour failed"; }
 cat "$TEST_TMP/tour.out"

@@ -27,7 +27,7 @@ case $url in *"/demo?options=-c%20rift.branch%3Dfeature-x") ;; *) fail "options 
 out=$(q "$url" -c "select current_database(), current_setting('rift.branch', true) is null, count(*) from t")
 [ "$out" = "demo|t|1" ] || fail "options URL did not reach feature-x's demo database: $out"
 out=$(q "$url" -c '\dt demo.public.t')
-echo "$out" | grep -q '^public|t|table|rift$' || fail "\\dt demo.public.t through options: $out"
+grep -q '^public|t|table|rift$' <<<"$out" || fail "\\dt demo.public.t through options: $out"
 wait_log 'routed to branch feature-x database demo (branch from options)' ||
 	fail "no routed line saying the branch came from options"
 # the other options reach the server intact, escapes included
@@ -43,11 +43,11 @@ for bad in "-c rift.branch=feature-x -c rift.branch=feature-x" "-c rift.branch="
 	"-c rift.branch=Feature" "-c rift.branchy=x" "-c x=rift.branch"; do
 	out=$(psql -X -At "$base dbname=demo sslmode=disable options='$bad'" -c "select 1" 2>&1) &&
 		fail "options '$bad' were accepted: $out"
-	echo "$out" | grep -q 'FATAL:  .*rift.branch' || fail "options '$bad': $out"
+	grep -q 'FATAL:  .*rift.branch' <<<"$out" || fail "options '$bad': $out"
 done
 out=$(psql -X -At "$base dbname=demo sslmode=disable options='-c rift.branch=nope'" -c "select 1" 2>&1) &&
 	fail "an unknown branch in options was accepted"
-echo "$out" | grep -q 'rift has no branch "nope"' || fail "unknown branch in options: $out"
+grep -q 'rift has no branch "nope"' <<<"$out" || fail "unknown branch in options: $out"
 
 # --style sni: the first label of the TLS server name
 url=$(rift url feature-x --style sni)
@@ -56,7 +56,7 @@ case $url in *"@feature-x.localhost:$rport/demo?hostaddr=127.0.0.1&sslmode=requi
 out=$(q "$url" -c "select current_database(), count(*) from t")
 [ "$out" = "demo|1" ] || fail "sni URL did not reach feature-x's demo database: $out"
 out=$(q "$url" -c '\dt demo.public.t')
-echo "$out" | grep -q '^public|t|table|rift$' || fail "\\dt demo.public.t through SNI: $out"
+grep -q '^public|t|table|rift$' <<<"$out" || fail "\\dt demo.public.t through SNI: $out"
 wait_log 'routed to branch feature-x database demo (branch from the TLS server name)' ||
 	fail "no routed line saying the branch came from SNI"
 # options beat SNI; db@branch beats SNI; a first label that is no branch leaves dbname to route

@@ -75,7 +75,7 @@ out=$(psql -X -At "$url" -c "select pg_sleep(1.2)" -c "select pg_sleep(30)" 2>&1
 	psql -X -At "host=127.0.0.1 port=$dport user=rift dbname=demo sslmode=disable" \
 		-c "select pg_cancel_backend(pid) from pg_stat_activity where query = 'select pg_sleep(30)'" >/dev/null
 	wait)
-echo "$out" | grep -q 'canceling statement due to user request' || fail "cancel: $out"
+grep -q 'canceling statement due to user request' <<<"$out" || fail "cancel: $out"
 # riftd holds no socket of finished TLS sessions
 sleep 1
 # server sessions the pool keeps hold one socket each; one more for a maintenance query that may

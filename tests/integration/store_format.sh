@@ -42,9 +42,9 @@ unmount_branch "$mnt" "$MOUNT_PID"
 # A store from a newer rift: refused, with what to do, and left as it was.
 expect_status 0 "$RIFT_BIN/store_admin" "$state" format 3
 out=$("$RIFT_BIN/store_admin" "$state" info main 2>&1) && fail "a format-3 store opened: $out"
-echo "$out" | grep -q "format 3, newer than the format 2 this rift reads" ||
+grep -q "format 3, newer than the format 2 this rift reads" <<<"$out" ||
 	fail "unhelpful refusal: $out"
-echo "$out" | grep -q "run that version (or newer) of rift" || fail "refusal says no remedy: $out"
+grep -q "run that version (or newer) of rift" <<<"$out" || fail "refusal says no remedy: $out"
 mkdir -p "$mnt"
 "$RIFT_BIN/rift-fs" -f --state "$state" main "$mnt" >"$TEST_TMP/refused.out" 2>&1 &&
 	fail "rift-fs mounted a format-3 store"
@@ -56,7 +56,7 @@ expect_output "^format=3$"
 # A version key that is not a version: refused as damaged, never read as some format.
 expect_status 0 "$RIFT_BIN/store_admin" "$state" format garbage
 out=$("$RIFT_BIN/store_admin" "$state" info main 2>&1) && fail "a damaged version opened: $out"
-echo "$out" | grep -q "unreadable format version" || fail "unhelpful refusal: $out"
+grep -q "unreadable format version" <<<"$out" || fail "unhelpful refusal: $out"
 
 # Back at the current format, everything is there.
 expect_status 0 "$RIFT_BIN/store_admin" "$state" format 2

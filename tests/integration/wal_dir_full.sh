@@ -44,7 +44,7 @@ for i in 1 2 3; do
 done
 # a's next client hears why, for a few seconds
 out=$(psql -X -At "$url_a" -c "select 1" 2>&1) && fail "branch a started again at once: $out"
-echo "$out" | grep -q "reserve_mb" || fail "a's client was not told why: $out"
+grep -q "reserve_mb" <<<"$out" || fail "a's client was not told why: $out"
 expect_status 0 rift delete a
 [ "$(free_mb)" -ge $((before - 20)) ] || fail "rift delete a left $(free_mb) MiB free, had $before"
 [ "$(psql -X -At "$url_b" -c "select count(*) from acked")" = 3 ] || fail "b lost commits"

@@ -122,7 +122,7 @@ done
 wait_ready 2
 kill -TERM "$RIFTD_PID"
 wait "$RIFTD_PID" || fail "riftd exited with an error on SIGTERM"
-ls "$state/mnt" | grep -q '^rift-warm-' && fail "pool mount points outlived riftd"
+ls "$state/mnt" | grep '^rift-warm-' >/dev/null && fail "pool mount points outlived riftd"
 grep -q " $state/mnt/" /proc/self/mountinfo && fail "a mount outlived riftd"
 # nothing of any pool is left in the store, or beside it: no branch, WAL directory of a branch
 # the store no longer has, server log or hba file
