@@ -1,5 +1,5 @@
-/* manager.c — branch lifecycle in riftd: store, mounts, servers, idle stop, crash cleanup
- * (the warm pool is manager_warm.c). */
+/* manager.c — branch lifecycle in riftd: store, mounts, servers, crash cleanup (idle stops are
+ * manager_idle.c, the warm pool manager_warm.c). */
 #include <assert.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -36,14 +36,8 @@
 #include "rift/wal_dir.h"
 #include "manager_internal.h"
 
-#define IDLE_TICK_S   2
 #define START_RETRY_S 5 /* a failed start is not retried sooner */
 #define QUEUE_RETRY_S 1 /* clients behind a start that timed out queued share its answer */
-
-/* A count of a server's clients opens a session on it, and that is dear: a new backend
- * forks, and its exit closes every file it wrote, which on a FUSE mount writes back all of
- * those files' dirty pages at once. So riftd counts only while it must (idle_check). */
-#define CLIENTS_CHECK_MAX_S 60
 
 static const double create_buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000 };
 _Static_assert(sizeof(create_buckets_ms) / sizeof(create_buckets_ms[0]) == NBUCKETS,
@@ -349,7 +343,7 @@ static void release_uid(struct rift_manager *m, struct bstate *b)
 }
 
 /* Stops the server and unmounts; b->op held. */
-static void stop_locked(struct rift_manager *m, struct bstate *b)
+void manager_stop_locked(struct rift_manager *m, struct bstate *b)
 {
 	char own[4200];
 	size_t i;
@@ -390,12 +384,12 @@ static void stop_locked(struct rift_manager *m, struct bstate *b)
 	pthread_mutex_unlock(&m->mu);
 }
 
-/* Stops the server without its shutdown checkpoint, then as stop_locked; b->op held. Only for
- * a branch whose data goes next (delete, reset, a dropped warm server). */
+/* Stops the server without its shutdown checkpoint, then as manager_stop_locked; b->op held. Only
+ * for a branch whose data goes next (delete, reset, a dropped warm server). */
 void manager_discard_locked(struct rift_manager *m, struct bstate *b)
 {
 	rift_instance_discard(&b->inst);
-	stop_locked(m, b);
+	manager_stop_locked(m, b);
 }
 
 /* RIFT_TEST_SLOW_START=<branch>:<seconds> delays that branch's starts (tests of isolation). */
@@ -493,7 +487,7 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 	if (rift_store_branch_info(m->store, b->name, &info) != 0) {
 		/* without its id riftd cannot tell which WAL directory is the branch's */
 		snprintf(err, errlen, "branch \"%s\" is no longer in the store", b->name);
-		stop_locked(m, b);
+		manager_stop_locked(m, b);
 		return RIFT_NOT_FOUND;
 	}
 	if (info.id != 0 && m->walroot[0] != '\0') {
@@ -512,7 +506,7 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 				 "no free port in [instances] port_min..port_max (%d..%d); stop a "
 				 "branch or widen the range in rift.conf",
 				 m->cfg.port_min, m->cfg.port_max);
-			stop_locked(m, b);
+			manager_stop_locked(m, b);
 			return RIFT_UNAVAILABLE;
 		}
 		rc = rift_instance_start(&m->cfg, m->bindir, &b->inst, err, errlen);
@@ -524,7 +518,7 @@ static enum rift_status start_slotted(struct rift_manager *m, struct bstate *b, 
 		snprintf(err, errlen, "every port tried for branch \"%s\" was taken meanwhile",
 			 b->name);
 	if (rc != 0) {
-		stop_locked(m, b);
+		manager_stop_locked(m, b);
 		pthread_mutex_lock(&m->mu);
 		snprintf(b->error, sizeof(b->error), "%s", err);
 		pthread_mutex_unlock(&m->mu);
@@ -557,7 +551,7 @@ enum rift_status manager_start_locked(struct rift_manager *m, struct bstate *b, 
 	if (b->running && rift_instance_alive(&b->inst))
 		return RIFT_OK;
 	if (b->running)
-		stop_locked(m, b); /* the server died: start afresh */
+		manager_stop_locked(m, b); /* the server died: start afresh */
 	clock_gettime(CLOCK_MONOTONIC, &queued);
 	/* clients queued behind a start that failed get its error, not a start each: a branch
 	 * whose server cannot start (or is made to start slowly) holds a start slot once per
@@ -666,7 +660,7 @@ enum rift_status rift_manager_start(struct rift_manager *m, const char *name,
 }
 
 /* Whether a `rift mount` of the branch is still mounted: it keeps the branch from idling out. */
-static bool views_in_use(struct bstate *b)
+bool manager_views_in_use(struct bstate *b)
 {
 	size_t i, kept = 0;
 
@@ -695,7 +689,7 @@ enum rift_status rift_manager_mount(struct rift_manager *m, const char *name, co
 		st = not_found(name, err, errlen);
 		goto out;
 	}
-	views_in_use(b);
+	manager_views_in_use(b);
 	if (b->nviews >= RIFT_MAX_VIEWS) {
 		snprintf(err, errlen,
 			 "branch \"%s\" is already mounted at %d places (umount one of them)", name,
@@ -740,7 +734,7 @@ enum rift_status rift_manager_stop(struct rift_manager *m, const char *name, cha
 	if (b == NULL)
 		return not_found(name, err, errlen);
 	pthread_mutex_lock(&b->op);
-	stop_locked(m, b);
+	manager_stop_locked(m, b);
 	pthread_mutex_unlock(&b->op);
 	manager_save_running(m);
 	return RIFT_OK;
@@ -1430,7 +1424,7 @@ void rift_manager_start_counts(struct rift_manager *m, int *starting, int *queue
  * line, but not one every tick: at most one a minute (only the idle thread, or open before it,
  * comes here).
  */
-static void refresh_disk_estimates(struct rift_manager *m)
+void manager_refresh_disk_estimates(struct rift_manager *m)
 {
 	struct timespec t0, t1;
 	double ms;
@@ -1451,181 +1445,6 @@ static void refresh_disk_estimates(struct rift_manager *m)
 			 strerror(-rc));
 	else
 		LOG_INFO("manager", "estimating the branches' compressed sizes took %.0f ms", ms);
-}
-
-/*
- * A branch's WAL and temporary files are beside the store, outside its per-branch ENOSPC policy
- * (wal_dir.h). When the state directory's filesystem is under the reserve, the running branch
- * whose WAL and temporary files grew the most since the last tick (by at least a quarter of the
- * reserve) is stopped, before a full disk makes every server's next WAL write fail; at most one
- * every WAL_GUARD_PAUSE_S, so a disk filled some other way does not stop every busy branch in
- * turn. Its WAL stays (its temporary files go with the stop): rift reset or rift delete gives the
- * space back.
- */
-#define WAL_GUARD_PAUSE_S 10
-static void wal_guard(struct rift_manager *m)
-{
-	uint64_t reserve = (uint64_t)m->cfg.reserve_mb << 20, best_growth = 0, size, growth;
-	struct bstate *best = NULL, *b;
-	bool low = false;
-	struct statvfs vf;
-	size_t i, n;
-
-	if (reserve == 0)
-		return;
-	low = statvfs(m->state, &vf) == 0 && (uint64_t)vf.f_bavail * vf.f_frsize < reserve;
-	pthread_mutex_lock(&m->mu);
-	n = m->n;
-	pthread_mutex_unlock(&m->mu);
-	for (i = 0; i < n; i++) {
-		pthread_mutex_lock(&m->mu);
-		b = m->v[i];
-		pthread_mutex_unlock(&m->mu);
-		if (b->deleted || !b->running || b->inst.walroot[0] == '\0' ||
-		    b->inst.wal_id == 0 || b->inst.wal_in_store)
-			continue;
-		/* sizes are looked at every tick, so growth is known when the disk runs low; a
-		 * directory too big or too deep to measure counts as growing the most, every tick
-		 */
-		size = rift_wal_size(b->inst.walroot, b->inst.wal_id);
-		growth =
-		    size == UINT64_MAX ? UINT64_MAX : (size > b->wal_seen ? size - b->wal_seen : 0);
-		if (growth > best_growth) {
-			best_growth = growth;
-			best = b;
-		}
-		b->wal_seen = size;
-	}
-	if (!low || best == NULL || best_growth < reserve / 4 ||
-	    time(NULL) - m->wal_stopped_at < WAL_GUARD_PAUSE_S ||
-	    pthread_mutex_trylock(&best->op) != 0)
-		return;
-	if (best->running) {
-		pthread_mutex_lock(&m->mu);
-		snprintf(
-		    best->error, sizeof(best->error),
-		    "stopped: its WAL and temporary files (pg_wal, base/pgsql_tmp) grew by %llu "
-		    "MiB in %d s while the disk under "
-		    "%.200s was below [store] reserve_mb; free space (rift reset or rift delete "
-		    "a branch), then connect again",
-		    best_growth == UINT64_MAX ? 0ULL : (unsigned long long)(best_growth >> 20),
-		    IDLE_TICK_S, m->state);
-		LOG_ERROR("manager", "branch %s %s", best->name, best->error);
-		pthread_mutex_unlock(&m->mu);
-		stop_locked(m, best);
-		/* clients get this error rather than a start for the next START_RETRY_S */
-		clock_gettime(CLOCK_MONOTONIC, &best->failed_at);
-		m->wal_stopped_at = time(NULL);
-	}
-	pthread_mutex_unlock(&best->op);
-}
-
-/* Seconds between two counts of a server's clients: a tenth of idle_timeout, so a stop comes
- * at most that late, within [IDLE_TICK_S, CLIENTS_CHECK_MAX_S]. */
-static time_t clients_check_interval(const struct rift_manager *m)
-{
-	time_t s = m->cfg.idle_timeout_s / 10;
-
-	return s < IDLE_TICK_S ? IDLE_TICK_S : s > CLIENTS_CHECK_MAX_S ? CLIENTS_CHECK_MAX_S : s;
-}
-
-/* Stops running branch b (op held) once it has had no client for idle_timeout. The router's
- * clients and read-only views are known for free; clients that reach the server's port or
- * socket directly only by asking the server, which riftd does every interval while the router
- * has no client for b, and never while it has. Each count reads the clients connected now and
- * how many sessions the server has ever opened: a rise beyond the previous count's own session
- * means someone came (and maybe went) in between, which a look at who is connected would miss.
- * A branch whose last count saw clients is active until the first count that sees none, and a
- * stop is decided only right after a count: so it comes idle_timeout after the last client
- * left, or up to one interval later. A count that fails sees nobody, so a server that cannot
- * be asked still stops when idle (security_maint.sh). */
-static void idle_check(struct rift_manager *m, struct bstate *b, time_t now)
-{
-	int64_t sessions;
-	bool seen;
-	int clients;
-
-	if (b->routed > 0 || views_in_use(b)) {
-		b->last_active = now;
-		return;
-	}
-	if (now - b->clients_checked_at < clients_check_interval(m))
-		return;
-	clients = rift_instance_clients(&b->inst, m->cfg.pg_user, &sessions);
-	b->clients_checked_at = now;
-	/* the router's kept sessions are clients of the server but keep nothing running */
-	seen = clients > (b->pooled > 0 ? b->pooled : 0);
-	/* the previous count's own session is one; fewer than before means its statistics were
-	 * reset (by its superuser, or a crash): count that as use rather than miss any */
-	if (sessions >= 0 && b->sessions >= 0 &&
-	    (sessions < b->sessions || sessions - b->sessions >= 2))
-		seen = true;
-	b->sessions = sessions;
-	if (seen) {
-		b->direct_clients = true;
-		b->last_active = now;
-	} else if (b->direct_clients) {
-		b->direct_clients = false; /* they left since the last count */
-		b->last_active = now;
-	} else if (now - b->last_active >= m->cfg.idle_timeout_s) {
-		stop_locked(m, b);
-	}
-}
-
-/* Stops servers idle longer than idle_timeout, and notices servers that died. */
-static void *idle_main(void *arg)
-{
-	struct rift_manager *m = arg;
-
-	pthread_setname_np(pthread_self(), "idle-stopper");
-	pthread_mutex_lock(&m->idle_mu);
-	while (!m->stopping) {
-		struct timespec until;
-		size_t i, n;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += IDLE_TICK_S;
-		pthread_cond_timedwait(&m->idle_cv, &m->idle_mu, &until);
-		if (m->stopping)
-			break;
-		pthread_mutex_unlock(&m->idle_mu);
-		pthread_mutex_lock(&m->mu);
-		n = m->n;
-		pthread_mutex_unlock(&m->mu);
-		refresh_disk_estimates(m);
-		wal_guard(m);
-		for (i = 0; i < n; i++) {
-			struct bstate *b;
-			time_t now = time(NULL);
-			pthread_mutex_lock(&m->mu);
-			b = m->v[i];
-			pthread_mutex_unlock(&m->mu);
-			if (!b->deleted && b->expires_at > 0 && now >= b->expires_at) {
-				char err[512];
-				LOG_INFO("manager", "branch %s expired (--ttl): deleting it",
-					 b->name);
-				if (rift_manager_delete(m, b->name, err, sizeof(err)) != RIFT_OK) {
-					LOG_ERROR("manager", "%s; retrying in an hour", err);
-					b->expires_at = now + 3600;
-				}
-				continue;
-			}
-			if (b->warm || pthread_mutex_trylock(&b->op) != 0)
-				continue; /* the pool's servers are the refill thread's */
-			if (b->running && !rift_instance_alive(&b->inst)) {
-				snprintf(b->error, sizeof(b->error),
-					 "the server exited unexpectedly (log: %.400s)",
-					 b->inst.logpath);
-				stop_locked(m, b);
-			} else if (b->running && m->cfg.idle_timeout_s > 0) {
-				idle_check(m, b, now);
-			}
-			pthread_mutex_unlock(&b->op);
-		}
-		manager_save_running(m);
-		pthread_mutex_lock(&m->idle_mu);
-	}
-	pthread_mutex_unlock(&m->idle_mu);
-	return NULL;
 }
 
 /* Gone, or a zombie nobody reaped yet: either way it holds nothing any more. */
@@ -1895,8 +1714,8 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 	load_expiry(m);
 	warm_pool_clear_leftovers(m);
 	wal_open(m);
-	refresh_disk_estimates(m);
-	if (pthread_create(&m->idle, NULL, idle_main, m) == 0)
+	manager_refresh_disk_estimates(m);
+	if (pthread_create(&m->idle, NULL, manager_idle_main, m) == 0)
 		m->idle_started = true;
 	restart_running(m);
 	/* after the restarts: the pool never competes with branches that were running */
@@ -1931,7 +1750,7 @@ void rift_manager_close(struct rift_manager *m)
 		if (m->v[i]->warm && !m->v[i]->deleted)
 			warm_pool_drop_locked(m, m->v[i], "riftd is stopping");
 		else
-			stop_locked(m, m->v[i]);
+			manager_stop_locked(m, m->v[i]);
 		pthread_mutex_unlock(&m->v[i]->op);
 		pthread_mutex_destroy(&m->v[i]->op);
 		free(m->v[i]);

@@ -1,4 +1,5 @@
-/* manager_internal.h — the branch manager's state, shared by manager.c and manager_warm.c. */
+/* manager_internal.h — the branch manager's state, shared by manager.c, manager_idle.c and
+ * manager_warm.c. */
 #ifndef RIFT_MANAGER_INTERNAL_H
 #define RIFT_MANAGER_INTERNAL_H
 
@@ -116,6 +117,12 @@ void manager_save_running(struct rift_manager *m);
 /* Starts b's server (b->op held), waiting for a start slot. */
 enum rift_status manager_start_locked(struct rift_manager *m, struct bstate *b, char *err,
 				      size_t errlen);
+/* Stops b's server (fast shutdown) and unmounts its branch (b->op held). */
+void manager_stop_locked(struct rift_manager *m, struct bstate *b);
+/* Are some of b's `rift mount` views still mounted? Forgets those that are not (b->op held). */
+bool manager_views_in_use(struct bstate *b);
+/* Refreshes the compressed sizes `rift list` shows (the idle thread, or open before it). */
+void manager_refresh_disk_estimates(struct rift_manager *m);
 /* Stops b's server and removes its mount point and socket directory (b->op held). */
 void manager_discard_locked(struct rift_manager *m, struct bstate *b);
 int manager_branch_create(struct rift_manager *m, struct bstate *p, const char *name,
@@ -124,6 +131,12 @@ int manager_branch_delete(struct rift_manager *m, const char *name);
 /* Removes a deleted branch's server log, <state>/log/NAME.log, and logpath where its server
  * logged under another name (a warm server taken under a new one; NULL: none). */
 void manager_remove_log(struct rift_manager *m, const char *name, const char *logpath);
+
+/* ---- manager_idle.c ---- */
+
+/* The idle thread's body (arg: the manager): every IDLE_TICK_S, idle stops, TTL deletes, the
+ * WAL guard. */
+void *manager_idle_main(void *arg);
 
 /* ---- manager_warm.c: servers started ahead on fresh branches of main ---- */
 
