@@ -1663,6 +1663,7 @@ int rift_manager_open(const char *state, struct rift_manager **out, char *err, s
 	m->start_tail = &m->start_queue;
 	pthread_cond_init(&m->idle_cv, NULL);
 	pthread_cond_init(&m->warm_cv, NULL);
+	pthread_cond_init(&m->idle_jobs_cv, NULL);
 	rift_config_defaults(&m->cfg);
 	snprintf(path, sizeof(path), "%s/rift.conf", state);
 	if (rift_config_load(&m->cfg, path, err, errlen) != 0) {
@@ -1745,6 +1746,7 @@ void rift_manager_close(struct rift_manager *m)
 	}
 	if (m->warm_started)
 		pthread_join(m->warm, NULL);
+	manager_idle_drain(m); /* its jobs hold branches' states */
 	for (i = 0; i < m->n; i++) {
 		pthread_mutex_lock(&m->v[i]->op);
 		if (m->v[i]->warm && !m->v[i]->deleted)
@@ -1763,6 +1765,7 @@ void rift_manager_close(struct rift_manager *m)
 	pthread_mutex_destroy(&m->idle_mu);
 	pthread_cond_destroy(&m->idle_cv);
 	pthread_cond_destroy(&m->warm_cv);
+	pthread_cond_destroy(&m->idle_jobs_cv);
 	free(m);
 }
 

@@ -55,6 +55,8 @@ struct bstate {
 	time_t clients_checked_at;
 	bool direct_clients; /* the last count found some, or found some had come and gone */
 	int64_t sessions;    /* sessions its server had opened at that count; -1 = unknown */
+	/* kinds of the idle thread's work under way on it, a bit each (m->mu; manager_idle.c) */
+	unsigned idle_jobs;
 	uid_t uid; /* the OS uid (= gid) its server runs as while it holds one; 0 = none */
 	char error[512];
 	/* read-only binds of its view made by `rift mount` (op); detached before it stops */
@@ -89,6 +91,8 @@ struct rift_manager {
 	pthread_mutex_t idle_mu;
 	pthread_cond_t idle_cv;
 	bool stopping;
+	int idle_jobs;               /* threads doing the idle thread's work on a branch (mu) */
+	pthread_cond_t idle_jobs_cv; /* with mu: the last of them ended */
 	/* create latency, for /metrics */
 	uint64_t create_hist[NBUCKETS + 1];
 	uint64_t create_count;
@@ -101,7 +105,7 @@ struct rift_manager {
 	size_t nstuck;
 	int uid_lock_fd; /* flock on /run/rift/uids-<uid_base>.lock while this riftd uses them */
 	time_t sizes_logged_at; /* CLOCK_MONOTONIC seconds of the last line about size estimates */
-	time_t wal_stopped_at;  /* time() wal_guard last stopped a branch */
+	time_t wal_stopped_at;  /* time() the WAL guard last stopped a branch (mu) */
 	char walroot[4096];     /* <state>/wal (wal_dir.h); "" when too long: pg_wal stays inside */
 	uid_t wal_lo, wal_hi;   /* the servers' uids, for filesystems without xattrs (wal_dir.h) */
 };
@@ -137,6 +141,9 @@ void manager_remove_log(struct rift_manager *m, const char *name, const char *lo
 /* The idle thread's body (arg: the manager): every IDLE_TICK_S, idle stops, TTL deletes, the
  * WAL guard. */
 void *manager_idle_main(void *arg);
+/* Waits until no idle work on a branch is under way; after the idle thread ended, before the
+ * branches' states go. */
+void manager_idle_drain(struct rift_manager *m);
 
 /* ---- manager_warm.c: servers started ahead on fresh branches of main ---- */
 
