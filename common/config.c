@@ -250,6 +250,30 @@ static int on_pair(void *user, const char *section, const char *name, const char
 	return 0;
 }
 
+/* libinih reads a line with fgets into INI_MAX_LINE bytes and takes what does not fit as the
+ * next line: a long comment's tail would be read as a key. The longest line it reads whole with
+ * its newline (one character more and the newline comes as a line of its own, which shifts the
+ * line numbers of its errors). */
+#define CONF_LINE_MAX (INI_MAX_LINE - 2)
+
+/* The first line of f longer than CONF_LINE_MAX (1-based), or 0; f is rewound. */
+static int first_long_line(FILE *f)
+{
+	int c, line = 1, found = 0;
+	size_t len = 0;
+
+	while (found == 0 && (c = getc(f)) != EOF) {
+		if (c == '\n') {
+			line++;
+			len = 0;
+		} else if (++len > CONF_LINE_MAX) {
+			found = line;
+		}
+	}
+	rewind(f);
+	return found;
+}
+
 int rift_config_load(struct rift_config *cfg, const char *path, char *err, size_t errlen)
 {
 	struct load_state st = { .cfg = cfg };
@@ -260,6 +284,13 @@ int rift_config_load(struct rift_config *cfg, const char *path, char *err, size_
 		if (errno == ENOENT)
 			return 0;
 		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	line = first_long_line(f);
+	if (line != 0) {
+		fclose(f);
+		snprintf(err, errlen, "%s:%d: a line longer than %d characters; split it", path,
+			 line, CONF_LINE_MAX);
 		return -1;
 	}
 	line = ini_parse_file(f, on_pair, &st);
@@ -305,6 +336,26 @@ int rift_config_load(struct rift_config *cfg, const char *path, char *err, size_
 	return 0;
 }
 
+/* Writes text as "; " comment lines of at most CONF_COMMENT_COLS columns, broken at spaces. */
+#define CONF_COMMENT_COLS 96
+static void write_comment(FILE *f, const char *text)
+{
+	while (*text != '\0') {
+		size_t n = strlen(text), cut = n;
+		if (n > CONF_COMMENT_COLS - 2) {
+			cut = CONF_COMMENT_COLS - 2;
+			while (cut > 0 && text[cut] != ' ')
+				cut--;
+			if (cut == 0) /* one word longer than a line: it stays whole */
+				cut = strcspn(text, " ");
+		}
+		fprintf(f, "; %.*s\n", (int)cut, text);
+		text += cut;
+		while (*text == ' ')
+			text++;
+	}
+}
+
 int rift_config_write_defaults(const char *path, char *err, size_t errlen)
 {
 	const char *section = "";
@@ -321,7 +372,8 @@ int rift_config_write_defaults(const char *path, char *err, size_t errlen)
 			section = keys[i].section;
 			fprintf(f, "\n[%s]\n", section);
 		}
-		fprintf(f, "; %s\n%s = %s\n", keys[i].help, keys[i].name, keys[i].def);
+		write_comment(f, keys[i].help);
+		fprintf(f, "%s = %s\n", keys[i].name, keys[i].def);
 	}
 	if (fclose(f) != 0) {
 		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));

@@ -174,6 +174,45 @@ static void test_bad_values_name_file_and_line(void **state)
 	}
 }
 
+/* A line libinih would split (its tail read as a line of its own) is refused, saying where. */
+static void test_long_line_refused(void **state)
+{
+	struct rift_config cfg;
+	char err[512], comment[400];
+	FILE *f;
+
+	(void)state;
+	memset(comment, 'x', sizeof(comment) - 1);
+	comment[sizeof(comment) - 1] = '\0';
+	memcpy(comment + 250, " idle_timeout = 1 ", 18); /* what the split would have set */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "[instances]\n; %s\nwarm = 0\n", comment);
+	fclose(f);
+	rift_config_defaults(&cfg);
+	assert_int_equal(rift_config_load(&cfg, path, err, sizeof(err)), -1);
+	if (strstr(err, ":2: a line longer than") == NULL)
+		fail_msg("error \"%s\" does not name line 2 as too long", err);
+	assert_int_equal(cfg.idle_timeout_s, 600);
+}
+
+/* Every line rift init writes is short enough to read and to read comfortably. */
+static void test_written_defaults_are_short(void **state)
+{
+	char err[256], line[1024];
+	FILE *f;
+
+	(void)state;
+	unlink(path);
+	assert_int_equal(rift_config_write_defaults(path, err, sizeof(err)), 0);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strlen(line) > 100)
+			fail_msg("rift.conf line longer than 99 characters: %s", line);
+	fclose(f);
+}
+
 static void test_written_defaults_load_back(void **state)
 {
 	struct rift_config a, b;
@@ -199,6 +238,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_values_name_file_and_line, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_written_defaults_load_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_line_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_written_defaults_are_short, setup, teardown),
 		cmocka_unit_test(test_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
