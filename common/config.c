@@ -95,6 +95,10 @@ static const struct key keys[] = {
 	  "meanwhile and get SQLSTATE 57P03 only after it" },
 	{ "instances", "stop_timeout", K_INT, OFF(stop_timeout_s), "30", 1, 3600,
 	  "seconds of fast shutdown before the server is told to quit immediately" },
+	{ "instances", "max_processes", K_INT, OFF(max_processes), "256", 0, 1 << 22,
+	  "processes (threads included) a branch's server and what it runs (COPY ... TO PROGRAM) "
+	  "may have at once under the branch's own uid, so one branch cannot use up the host's "
+	  "process ids; 0 = no limit (none either when uid_count = 0)" },
 	{ "fs", "threads", K_INT, OFF(fs_threads), "4", 1, 64,
 	  "FUSE worker threads per mounted branch" },
 	{ "store", "reserve_mb", K_INT, OFF(reserve_mb), "256", 0, 1 << 20,
@@ -274,6 +278,8 @@ static int first_long_line(FILE *f)
 	return found;
 }
 
+#define MAX_PROCESSES_MIN 32 /* a postmaster and its helpers, a few sessions */
+
 int rift_config_load(struct rift_config *cfg, const char *path, char *err, size_t errlen)
 {
 	struct load_state st = { .cfg = cfg };
@@ -324,6 +330,14 @@ int rift_config_load(struct rift_config *cfg, const char *path, char *err, size_
 			 "%s: [instances] uid_base + uid_count (%lld) goes past 2147483647; lower "
 			 "uid_base or uid_count (some tools mistake larger uids for negative ones)",
 			 path, (long long)cfg->uid_base + cfg->uid_count);
+		return -1;
+	}
+	if (cfg->max_processes != 0 && cfg->max_processes < MAX_PROCESSES_MIN) {
+		snprintf(err, errlen,
+			 "%s: [instances] max_processes = %d leaves a server too few processes to "
+			 "start; set 0 (no limit) or at least %d (a server needs about "
+			 "max_connections + 20)",
+			 path, cfg->max_processes, MAX_PROCESSES_MIN);
 		return -1;
 	}
 	if (strcmp(cfg->pg_user, "root") == 0) {

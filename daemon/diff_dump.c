@@ -68,8 +68,11 @@ int rift_diff_dump(const struct rift_diff_side *s, const char *dbname, int timeo
 		goto out;
 	}
 	argv[4] = conn.p;
+	/* under the server's cap too: a task of the uid with riftd's higher limit could be made to
+	 * fork past it (a process of the same uid may ptrace it) */
 	if (s->inst->uid != 0)
-		rc = rift_pg_spawn_ids(s->inst->uid, s->inst->gid, argv, env, fds[1], &pid);
+		rc = rift_pg_spawn_ids(s->inst->uid, s->inst->gid, s->inst->max_processes, argv,
+				       env, fds[1], &pid);
 	else
 		rc = rift_pg_spawn(s->pg_user, argv, env, fds[1], &pid);
 	close(fds[1]);

@@ -453,8 +453,10 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 	log_start = lseek(log_fd, 0, SEEK_END);
 	if (log_start < 0)
 		log_start = 0;
+	inst->max_processes = cfg->max_processes;
 	if (inst->uid != 0)
-		rc = rift_pg_spawn_ids(inst->uid, inst->gid, argv, NULL, log_fd, &inst->pid);
+		rc = rift_pg_spawn_ids(inst->uid, inst->gid, inst->max_processes, argv, NULL,
+				       log_fd, &inst->pid);
 	else
 		rc = rift_pg_spawn(cfg->pg_user, argv, NULL, log_fd, &inst->pid);
 	close(log_fd);

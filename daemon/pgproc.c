@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -110,6 +111,7 @@ struct spawn_plan {
 	char home[4200], user_var[300];
 	char *envp[SPAWN_ENV_MAX + 1];
 	size_t nenv;
+	rlim_t max_processes; /* RLIMIT_NPROC, soft and hard; 0 = riftd's own */
 };
 
 /* Puts "KEY=value" entry e into the plan's environment, replacing one with the same key. */
@@ -178,10 +180,27 @@ static int plan_spawn(struct spawn_plan *sp, const char *user, uid_t uid, gid_t 
 	return rc;
 }
 
+/* In the child: says why on stderr (the server's log, for a server) and exits 127. */
+static void child_fail(const char *why)
+{
+	ssize_t n = write(STDERR_FILENO, why, strlen(why));
+
+	(void)n;
+	_exit(127);
+}
+
 /* In the child: become who the plan says, or exit 127. For uid/gid, no_new_privs: a setuid
  * program run from the server (COPY ... TO PROGRAM 'su ...') gains nothing. */
 static void become(const struct spawn_plan *sp)
 {
+	/* set while still root, hard limit too: the program cannot raise it. The kernel counts
+	 * every task of the real uid, so it bounds a branch only where the uid is the branch's */
+	if (sp->max_processes > 0) {
+		struct rlimit rl = { .rlim_cur = sp->max_processes, .rlim_max = sp->max_processes };
+		if (setrlimit(RLIMIT_NPROC, &rl) != 0)
+			child_fail("riftd: cannot set the process limit ([instances] "
+				   "max_processes)\n");
+	}
 	if (setgroups((size_t)sp->ngroups, sp->ngroups > 0 ? sp->groups : NULL) != 0 ||
 	    setgid(sp->gid) != 0 || setuid(sp->uid) != 0 || getuid() != sp->uid)
 		_exit(127);
@@ -241,8 +260,8 @@ static void reset_signals(void)
 }
 
 /* user, or (user NULL) uid/gid: who the child becomes. */
-static int spawn(const char *user, uid_t uid, gid_t gid, char *const argv[], char *const env[],
-		 int log_fd, pid_t *pid)
+static int spawn(const char *user, uid_t uid, gid_t gid, rlim_t max_processes, char *const argv[],
+		 char *const env[], int log_fd, pid_t *pid)
 {
 	struct spawn_plan *sp = malloc(sizeof(*sp));
 	pid_t p;
@@ -255,6 +274,7 @@ static int spawn(const char *user, uid_t uid, gid_t gid, char *const argv[], cha
 		free(sp);
 		return rc;
 	}
+	sp->max_processes = max_processes;
 	p = fork();
 	if (p < 0) {
 		rc = -errno;
@@ -279,7 +299,10 @@ static int spawn(const char *user, uid_t uid, gid_t gid, char *const argv[], cha
 		if (chdir("/tmp") != 0)
 			_exit(127);
 		execve(argv[0], argv, sp->envp);
-		_exit(127);
+		/* the kernel refuses the exec when the uid already has its limit of tasks */
+		child_fail(errno == EAGAIN ? "riftd: cannot run the program: its uid has "
+					     "[instances] max_processes tasks already\n"
+					   : "riftd: cannot run the program (execve failed)\n");
 	}
 	free(sp);
 	*pid = p;
@@ -288,15 +311,15 @@ static int spawn(const char *user, uid_t uid, gid_t gid, char *const argv[], cha
 
 int rift_pg_spawn(const char *user, char *const argv[], char *const env[], int log_fd, pid_t *pid)
 {
-	return spawn(user, 0, 0, argv, env, log_fd, pid);
+	return spawn(user, 0, 0, 0, argv, env, log_fd, pid);
 }
 
-int rift_pg_spawn_ids(uid_t uid, gid_t gid, char *const argv[], char *const env[], int log_fd,
-		      pid_t *pid)
+int rift_pg_spawn_ids(uid_t uid, gid_t gid, long max_processes, char *const argv[],
+		      char *const env[], int log_fd, pid_t *pid)
 {
-	if (uid == 0 || gid == 0)
+	if (uid == 0 || gid == 0 || max_processes < 0)
 		return -EPERM;
-	return spawn(NULL, uid, gid, argv, env, log_fd, pid);
+	return spawn(NULL, uid, gid, (rlim_t)max_processes, argv, env, log_fd, pid);
 }
 
 int rift_pg_run(const char *user, char *const argv[], char *const env[], char *out, size_t outlen)

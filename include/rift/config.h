@@ -40,6 +40,7 @@ struct rift_config {
 	int max_starting; /* servers starting at once; 0 = two per CPU */
 	int warm;         /* servers kept started on fresh branches of main for creates */
 	int stop_timeout_s;
+	int max_processes; /* RLIMIT_NPROC of each server's own uid; 0 = none */
 	/* [fs] */
 	int fs_threads;
 	/* [store] */

@@ -18,6 +18,7 @@ struct rift_instance {
 	int port;
 	pid_t pid; /* 0 when not running */
 	uid_t uid; /* the branch's own OS identity ([instances] uid_base..); 0 = cfg->pg_user */
+	long max_processes; /* the RLIMIT_NPROC its server got; what runs as uid gets it too */
 	gid_t gid;
 	char walroot[4096];   /* <state>/wal: pg_wal is kept there (wal_dir.h); "" = in the store */
 	uint64_t wal_id;      /* the branch's store id: its WAL directory is b-<wal_id> */

@@ -28,10 +28,12 @@ int rift_pg_spawn(const char *user, char *const argv[], char *const env[], int l
 /*
  * As rift_pg_spawn, as uid/gid (which need no /etc/passwd entry; never 0): no supplementary
  * groups, no_new_privs (setuid programs gain nothing), and an environment of PATH and HOME=/
- * plus env, nothing of riftd's. -EPERM for root.
+ * plus env, nothing of riftd's. max_processes > 0 caps the tasks uid may have at once
+ * (RLIMIT_NPROC, soft and hard, inherited by all it starts); 0 leaves riftd's limit. -EPERM
+ * for root.
  */
-int rift_pg_spawn_ids(uid_t uid, gid_t gid, char *const argv[], char *const env[], int log_fd,
-		      pid_t *pid);
+int rift_pg_spawn_ids(uid_t uid, gid_t gid, long max_processes, char *const argv[],
+		      char *const env[], int log_fd, pid_t *pid);
 
 /*
  * Runs argv as user and waits. The last output (up to outlen-1 bytes, stdout and stderr

@@ -155,6 +155,8 @@ static const struct bad_case bad[] = {
 	  "start_on_connect = sometimes: expected always or authenticated" },
 	{ "[store]\ndefault_max_size = 10X\n", "[store] default_max_size: \"10X\" is not a size" },
 	{ "[store]\nreserve_mb = -1\n", "[store] reserve_mb: \"-1\" is not a whole number" },
+	{ "[instances]\nmax_processes = 10\n", "max_processes = 10 leaves a server too few" },
+	{ "[instances]\nmax_processes = -1\n", "max_processes: \"-1\" is not a whole number" },
 };
 
 static void test_bad_values_name_file_and_line(void **state)
