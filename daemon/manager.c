@@ -1042,7 +1042,9 @@ enum rift_status rift_manager_create(struct rift_manager *m, const char *name,
 			fill_view(m, b, out);
 	}
 	if (ttl_s > 0) {
+		pthread_mutex_lock(&m->mu); /* the idle thread reads it under mu */
 		b->expires_at = time(NULL) + ttl_s;
+		pthread_mutex_unlock(&m->mu);
 		save_expiry(m);
 	}
 	return RIFT_CREATED;
@@ -1061,12 +1063,15 @@ static void forget_deleted(struct rift_manager *m, struct bstate *b)
 		LOG_ERROR("manager", "cannot remove %s/secrets/%s", m->state, b->name);
 }
 
-enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, char *err,
-				     size_t errlen)
+/* rift_manager_delete; when only_expired, only a branch whose --ttl has passed, checked under
+ * its op (a TTL delete must not take a branch made again under the name since it was due). */
+static enum rift_status delete_branch(struct rift_manager *m, const char *name, bool only_expired,
+				      char *err, size_t errlen)
 {
 	enum rift_status st = check_name(name, err, errlen);
 	struct rift_branch_info info;
 	struct bstate *b;
+	bool due;
 	int rc;
 
 	if (st != RIFT_OK)
@@ -1076,9 +1081,19 @@ enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, c
 		return RIFT_CONFLICT;
 	}
 	b = manager_get_state(m, name);
-	if (b == NULL)
-		return not_found(name, err, errlen);
+	if (b == NULL) /* a TTL delete of a branch deleted meanwhile has nothing to do */
+		return only_expired ? RIFT_OK : not_found(name, err, errlen);
 	pthread_mutex_lock(&b->op);
+	pthread_mutex_lock(&m->mu);
+	due = b->expires_at > 0 && time(NULL) >= b->expires_at;
+	pthread_mutex_unlock(&m->mu);
+	/* deleted while this waited for op: the name may belong to a new branch by now */
+	if (b->deleted || (only_expired && !due)) {
+		pthread_mutex_unlock(&b->op);
+		return b->deleted && !only_expired ? not_found(name, err, errlen) : RIFT_OK;
+	}
+	if (only_expired)
+		LOG_INFO("manager", "branch %s expired (--ttl): deleting it", name);
 	if (rift_store_branch_info(m->store, name, &info) == 0 && info.nchildren > 0) {
 		pthread_mutex_unlock(&b->op);
 		return store_status(-ENOTEMPTY, name, NULL, err, errlen);
@@ -1096,6 +1111,18 @@ enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, c
 	if (rc == 0 && b->expires_at > 0)
 		save_expiry(m);
 	return store_status(rc, name, NULL, err, errlen);
+}
+
+enum rift_status rift_manager_delete(struct rift_manager *m, const char *name, char *err,
+				     size_t errlen)
+{
+	return delete_branch(m, name, false, err, errlen);
+}
+
+enum rift_status manager_delete_expired(struct rift_manager *m, const char *name, char *err,
+					size_t errlen)
+{
+	return delete_branch(m, name, true, err, errlen);
 }
 
 enum rift_status rift_manager_reset(struct rift_manager *m, const char *name, char *err,

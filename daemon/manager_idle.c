@@ -155,8 +155,7 @@ static void idle_job_expire(struct rift_manager *m, struct bstate *b)
 {
 	char err[512];
 
-	LOG_INFO("manager", "branch %s expired (--ttl): deleting it", b->name);
-	if (rift_manager_delete(m, b->name, err, sizeof(err)) != RIFT_OK) {
+	if (manager_delete_expired(m, b->name, err, sizeof(err)) != RIFT_OK) {
 		LOG_ERROR("manager", "%s; retrying in an hour", err);
 		pthread_mutex_lock(&m->mu);
 		b->expires_at = time(NULL) + 3600;

@@ -132,6 +132,9 @@ void manager_discard_locked(struct rift_manager *m, struct bstate *b);
 int manager_branch_create(struct rift_manager *m, struct bstate *p, const char *name,
 			  const char *from, char *err, size_t errlen);
 int manager_branch_delete(struct rift_manager *m, const char *name);
+/* Deletes branch name if its --ttl has passed (checked under its op); RIFT_OK when it has not. */
+enum rift_status manager_delete_expired(struct rift_manager *m, const char *name, char *err,
+					size_t errlen);
 /* Removes a deleted branch's server log, <state>/log/NAME.log, and logpath where its server
  * logged under another name (a warm server taken under a new one; NULL: none). */
 void manager_remove_log(struct rift_manager *m, const char *name, const char *logpath);
