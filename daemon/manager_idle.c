@@ -304,9 +304,10 @@ void manager_idle_drain(struct rift_manager *m)
  */
 static void wal_guard(struct rift_manager *m)
 {
-	uint64_t reserve = (uint64_t)m->cfg.reserve_mb << 20, best_growth = 0, size, growth;
+	uint64_t reserve = (uint64_t)m->cfg.reserve_mb << 20, best_growth = 0, size, growth, wal_id;
 	struct bstate *best = NULL, *b;
-	bool low = false, stopping;
+	bool low = false, stopping, measure;
+	char walroot[sizeof(b->inst.walroot)];
 	struct statvfs vf;
 	time_t stopped_at;
 	size_t i, n;
@@ -319,17 +320,23 @@ static void wal_guard(struct rift_manager *m)
 	stopped_at = m->wal_stopped_at;
 	pthread_mutex_unlock(&m->mu);
 	for (i = 0; i < n; i++) {
+		/* a running server's inst is read under mu: jobs stop branches on other threads */
 		pthread_mutex_lock(&m->mu);
 		b = m->v[i];
 		stopping = (b->idle_jobs & (1u << IDLE_JOB_WAL_STOP)) != 0;
+		measure = !b->deleted && b->running && b->inst.walroot[0] != '\0' &&
+			  b->inst.wal_id != 0 && !b->inst.wal_in_store;
+		if (measure) {
+			memcpy(walroot, b->inst.walroot, sizeof(walroot));
+			wal_id = b->inst.wal_id;
+		}
 		pthread_mutex_unlock(&m->mu);
-		if (b->deleted || !b->running || b->inst.walroot[0] == '\0' ||
-		    b->inst.wal_id == 0 || b->inst.wal_in_store)
+		if (!measure)
 			continue;
 		/* sizes are looked at every tick, so growth is known when the disk runs low; a
 		 * directory too big or too deep to measure counts as growing the most, every tick
 		 */
-		size = rift_wal_size(b->inst.walroot, b->inst.wal_id);
+		size = rift_wal_size(walroot, wal_id);
 		growth =
 		    size == UINT64_MAX ? UINT64_MAX : (size > b->wal_seen ? size - b->wal_seen : 0);
 		if (growth > best_growth && !stopping) {
