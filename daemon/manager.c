@@ -712,7 +712,9 @@ enum rift_status rift_manager_mount(struct rift_manager *m, const char *name, co
 	}
 	snprintf(b->views[b->nviews].path, sizeof(b->views[b->nviews].path), "%s", dir);
 	b->nviews++;
+	pthread_mutex_lock(&m->mu);
 	b->last_active = time(NULL);
+	pthread_mutex_unlock(&m->mu);
 	LOG_INFO("manager", "branch %s: its files are mounted read-only at %s", name, dir);
 	if (out != NULL)
 		fill_view(m, b, out);

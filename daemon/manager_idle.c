@@ -78,12 +78,36 @@ static uint64_t starts_of(struct rift_manager *m, struct bstate *b)
  * sees nobody, so a server that cannot be asked still stops when idle (security_maint.sh).
  */
 
+/* What the router holds of b and when b was last in use, read together under mu: the router
+ * changes them from its own thread. */
+struct router_use {
+	int routed, pooled;
+	time_t last_active;
+};
+
+static struct router_use router_use_of(struct rift_manager *m, struct bstate *b)
+{
+	struct router_use u;
+
+	pthread_mutex_lock(&m->mu);
+	u = (struct router_use){ b->routed, b->pooled, b->last_active };
+	pthread_mutex_unlock(&m->mu);
+	return u;
+}
+
+static void mark_active(struct rift_manager *m, struct bstate *b, time_t now)
+{
+	pthread_mutex_lock(&m->mu);
+	b->last_active = now;
+	pthread_mutex_unlock(&m->mu);
+}
+
 /* Is a count of running b's clients due (op held)? Marks b active while the router or a view
  * uses it. */
 static bool idle_count_due(struct rift_manager *m, struct bstate *b, time_t now)
 {
-	if (b->routed > 0 || manager_views_in_use(b)) {
-		b->last_active = now;
+	if (router_use_of(m, b).routed > 0 || manager_views_in_use(b)) {
+		mark_active(m, b, now);
 		return false;
 	}
 	return now - b->clients_checked_at >= clients_check_interval(m);
@@ -94,8 +118,9 @@ static bool idle_count_due(struct rift_manager *m, struct bstate *b, time_t now)
 static void idle_count_apply(struct rift_manager *m, struct bstate *b, int clients,
 			     int64_t sessions, time_t now)
 {
+	struct router_use u = router_use_of(m, b);
 	/* the router's kept sessions are clients of the server but keep nothing running */
-	bool seen = clients > (b->pooled > 0 ? b->pooled : 0);
+	bool seen = clients > (u.pooled > 0 ? u.pooled : 0);
 
 	/* the previous count's own session is one; fewer than before means its statistics were
 	 * reset (by its superuser, or a crash): count that as use rather than miss any */
@@ -103,15 +128,15 @@ static void idle_count_apply(struct rift_manager *m, struct bstate *b, int clien
 	    (sessions < b->sessions || sessions - b->sessions >= 2))
 		seen = true;
 	b->sessions = sessions;
-	if (b->routed > 0 || manager_views_in_use(b)) {
-		b->last_active = now; /* the router took a client during the count */
+	if (u.routed > 0 || manager_views_in_use(b)) {
+		mark_active(m, b, now); /* the router took a client during the count */
 	} else if (seen) {
 		b->direct_clients = true;
-		b->last_active = now;
+		mark_active(m, b, now);
 	} else if (b->direct_clients) {
 		b->direct_clients = false; /* they left since the last count */
-		b->last_active = now;
-	} else if (now - b->last_active >= m->cfg.idle_timeout_s) {
+		mark_active(m, b, now);
+	} else if (now - u.last_active >= m->cfg.idle_timeout_s) {
 		manager_stop_locked(m, b);
 	}
 }
@@ -126,8 +151,10 @@ static void idle_job_check(struct rift_manager *m, struct bstate *b)
 	if (pthread_mutex_trylock(&b->op) != 0)
 		return; /* a start, stop or delete is under way: the next tick looks again */
 	if (b->running && !rift_instance_alive(&b->inst)) {
+		pthread_mutex_lock(&m->mu);
 		snprintf(b->error, sizeof(b->error), "the server exited unexpectedly (log: %.400s)",
 			 b->inst.logpath);
+		pthread_mutex_unlock(&m->mu);
 		manager_stop_locked(m, b);
 	}
 	if (!b->running || m->cfg.idle_timeout_s <= 0 || !idle_count_due(m, b, time(NULL)) ||
@@ -375,16 +402,17 @@ void *manager_idle_main(void *arg)
 		for (i = 0; i < n; i++) {
 			struct bstate *b;
 			time_t now = time(NULL), expires_at;
-			bool due;
+			bool due, warm;
 			pthread_mutex_lock(&m->mu);
 			b = m->v[i];
 			expires_at = b->deleted ? 0 : b->expires_at;
+			warm = b->warm;
 			pthread_mutex_unlock(&m->mu);
 			if (expires_at > 0 && now >= expires_at) {
 				idle_job_start(m, b, IDLE_JOB_EXPIRE, 0);
 				continue;
 			}
-			if (b->warm || pthread_mutex_trylock(&b->op) != 0)
+			if (warm || pthread_mutex_trylock(&b->op) != 0)
 				continue; /* the pool's servers are the refill thread's */
 			/* what is cheap to know is looked at here; waiting on a server is a job's
 			 */

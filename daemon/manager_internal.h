@@ -44,13 +44,13 @@ struct bstate {
 	bool primed;  /* a warm server's first login is done: counted ready (m->mu) */
 	struct timespec failed_at; /* CLOCK_MONOTONIC of the last failed start; 0 = none (op) */
 	struct timespec queue_failed_at; /* ... of the last start that timed out queued (op) */
-	char mnt[4200];    /* where it is mounted now (a taken warm branch keeps its pool path) */
-	int routed;        /* connections the router holds open */
-	int pooled;        /* idle server sessions the router keeps for reuse */
-	bool starting;     /* manager_start_locked is under way (m->mu) */
-	uint64_t starts;   /* successful starts since riftd began (m->mu) */
-	time_t expires_at; /* 0 = never */
-	time_t last_active;
+	char mnt[4200];     /* where it is mounted now (a taken warm branch keeps its pool path) */
+	int routed;         /* connections the router holds open (m->mu) */
+	int pooled;         /* idle server sessions the router keeps for reuse (m->mu) */
+	bool starting;      /* manager_start_locked is under way (m->mu) */
+	uint64_t starts;    /* successful starts since riftd began (m->mu) */
+	time_t expires_at;  /* 0 = never (m->mu) */
+	time_t last_active; /* when it was last seen in use (m->mu: the router sets it too) */
 	/* the idle check's counts of clients that reach the server past the router (op) */
 	time_t clients_checked_at;
 	bool direct_clients; /* the last count found some, or found some had come and gone */
