@@ -384,8 +384,9 @@ void manager_stop_locked(struct rift_manager *m, struct bstate *b)
 	pthread_mutex_unlock(&m->mu);
 }
 
-/* Stops the server without its shutdown checkpoint, then as manager_stop_locked; b->op held. Only
- * for a branch whose data goes next (delete, reset, a dropped warm server). */
+/* Stops the server without its shutdown checkpoint, then as manager_stop_locked; b->op held. For
+ * a branch whose data goes next (delete, reset, a dropped warm server), or that must stop at once
+ * (the WAL guard: its next start recovers from its WAL). */
 void manager_discard_locked(struct rift_manager *m, struct bstate *b)
 {
 	rift_instance_discard(&b->inst);

@@ -211,8 +211,7 @@ static void idle_job_wal_stop(struct rift_manager *m, struct bstate *b, uint64_t
 		    m->state);
 		LOG_ERROR("manager", "branch %s %s", b->name, b->error);
 		pthread_mutex_unlock(&m->mu);
-		rift_instance_discard(&b->inst); /* SIGQUIT, then SIGKILL of its group after 5 s */
-		manager_stop_locked(m, b);
+		manager_discard_locked(m, b); /* SIGQUIT, then SIGKILL of its group after 5 s */
 		/* clients get this error rather than a start for the next START_RETRY_S */
 		clock_gettime(CLOCK_MONOTONIC, &b->failed_at);
 		stopped = true;

@@ -127,7 +127,8 @@ void manager_stop_locked(struct rift_manager *m, struct bstate *b);
 bool manager_views_in_use(struct bstate *b);
 /* Refreshes the compressed sizes `rift list` shows (the idle thread, or open before it). */
 void manager_refresh_disk_estimates(struct rift_manager *m);
-/* Stops b's server and removes its mount point and socket directory (b->op held). */
+/* Stops b's server at once, with no shutdown checkpoint, then as manager_stop_locked (b->op
+ * held). */
 void manager_discard_locked(struct rift_manager *m, struct bstate *b);
 int manager_branch_create(struct rift_manager *m, struct bstate *p, const char *name,
 			  const char *from, char *err, size_t errlen);
