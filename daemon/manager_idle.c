@@ -264,10 +264,10 @@ static void *idle_job_main(void *arg)
 	return NULL;
 }
 
-/* Starts work of this kind on b on a thread of its own. False when b has a job of this kind
- * under way, or no thread or memory could be had: the next tick asks again (never in this
- * thread, which must not wait on a server). Only the idle thread starts jobs. */
-static bool idle_job_start(struct rift_manager *m, struct bstate *b, enum idle_job_kind kind,
+/* Starts work of this kind on b on a thread of its own, unless b has a job of this kind under
+ * way. With no thread or memory to be had, the next tick asks again (never in this thread,
+ * which must not wait on a server). Only the idle thread starts jobs. */
+static void idle_job_start(struct rift_manager *m, struct bstate *b, enum idle_job_kind kind,
 			   uint64_t growth)
 {
 	static time_t logged_at;
@@ -277,14 +277,10 @@ static bool idle_job_start(struct rift_manager *m, struct bstate *b, enum idle_j
 	int rc = EAGAIN;
 
 	pthread_mutex_lock(&m->mu);
-	if ((b->idle_jobs & (1u << kind)) != 0) {
-		pthread_mutex_unlock(&m->mu);
-		return false;
-	}
-	job = malloc(sizeof(*job));
+	job = (b->idle_jobs & (1u << kind)) == 0 ? malloc(sizeof(*job)) : NULL;
 	if (job == NULL) {
 		pthread_mutex_unlock(&m->mu);
-		return false;
+		return;
 	}
 	*job = (struct idle_job){
 		.m = m, .b = b, .kind = kind, .growth = growth, .starts = b->starts
@@ -298,7 +294,7 @@ static bool idle_job_start(struct rift_manager *m, struct bstate *b, enum idle_j
 		pthread_attr_destroy(&attr);
 	}
 	if (rc == 0)
-		return true;
+		return;
 	if (time(NULL) - logged_at >= NO_THREAD_LOG_S) {
 		logged_at = time(NULL);
 		LOG_WARN("manager",
@@ -308,7 +304,6 @@ static bool idle_job_start(struct rift_manager *m, struct bstate *b, enum idle_j
 			 b->name, strerror(rc));
 	}
 	idle_job_done(job);
-	return false;
 }
 
 void manager_idle_drain(struct rift_manager *m)
