@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "diff_internal.h"
-#include "rift/pgproc.h"
+#include "rift/instance.h"
 
 #define MAX_DUMP (64u << 20)
 
@@ -68,13 +68,7 @@ int rift_diff_dump(const struct rift_diff_side *s, const char *dbname, int timeo
 		goto out;
 	}
 	argv[4] = conn.p;
-	/* under the server's cap too: a task of the uid with riftd's higher limit could be made to
-	 * fork past it (a process of the same uid may ptrace it) */
-	if (s->inst->uid != 0)
-		rc = rift_pg_spawn_ids(s->inst->uid, s->inst->gid, s->inst->max_processes, argv,
-				       env, fds[1], &pid);
-	else
-		rc = rift_pg_spawn(s->pg_user, argv, env, fds[1], &pid);
+	rc = rift_instance_spawn(s->inst, s->pg_user, argv, env, fds[1], &pid);
 	close(fds[1]);
 	fds[1] = -1;
 	if (rc != 0) {

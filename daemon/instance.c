@@ -396,6 +396,15 @@ static int wait_ready(const struct rift_config *cfg, struct rift_instance *inst,
 	return rc;
 }
 
+int rift_instance_spawn(const struct rift_instance *inst, const char *pg_user, char *const argv[],
+			char *const env[], int log_fd, pid_t *pid)
+{
+	if (inst->uid != 0)
+		return rift_pg_spawn_ids(inst->uid, inst->gid, inst->max_processes, argv, env,
+					 log_fd, pid);
+	return rift_pg_spawn(pg_user, argv, env, log_fd, pid);
+}
+
 int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 			struct rift_instance *inst, char *err, size_t errlen)
 {
@@ -454,11 +463,7 @@ int rift_instance_start(const struct rift_config *cfg, const char *bindir,
 	if (log_start < 0)
 		log_start = 0;
 	inst->max_processes = cfg->max_processes;
-	if (inst->uid != 0)
-		rc = rift_pg_spawn_ids(inst->uid, inst->gid, inst->max_processes, argv, NULL,
-				       log_fd, &inst->pid);
-	else
-		rc = rift_pg_spawn(cfg->pg_user, argv, NULL, log_fd, &inst->pid);
+	rc = rift_instance_spawn(inst, cfg->pg_user, argv, NULL, log_fd, &inst->pid);
 	close(log_fd);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start %s: %s", exe, strerror(-rc));

@@ -89,6 +89,14 @@ struct pg_conn;
 struct pg_conn *rift_instance_connect(const struct rift_instance *inst, const char *pg_user,
 				      const char *dbname, int timeout_ms, char *why, size_t whylen);
 
+/*
+ * Runs argv as the server's identity, as rift_pg_spawn_ids does: its own uid under its
+ * max_processes cap (a task of the uid without the cap could be made to fork past it), or
+ * pg_user when branches share that one (uid_count = 0).
+ */
+int rift_instance_spawn(const struct rift_instance *inst, const char *pg_user, char *const argv[],
+			char *const env[], int log_fd, pid_t *pid);
+
 /* Client connections now open on the instance (riftd's own excluded), or -1 on error. With
  * *sessions: the sessions ever opened on it by clients, riftd's included (pg_stat_database, so
  * PostgreSQL 14 or later), or -1 when that is unknown. */
