@@ -9,7 +9,7 @@ state=$TEST_TMP/state
 # every start must succeed, however loaded the machine running the tests is (sanitizers, other
 # tests in parallel): a job waits as long as it takes rather than failing at the default 60 s
 grep -q '^start_timeout = 60$' "$state/rift.conf" || fail "rift.conf lacks start_timeout"
-sed -i 's/^start_timeout = 60$/start_timeout = 900/' "$state/rift.conf"
+set_conf "$state" start_timeout 900
 # the slow-start hook only delays the branch named "slow"
 export RIFT_TEST_SLOW_START=slow:40
 start_riftd "$state"

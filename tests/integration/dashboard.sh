@@ -36,7 +36,7 @@ sed -i -e "0,/^listen = $/s||listen = 127.0.0.1:$api_port|" \
 grep -q "^listen = 127.0.0.1:$api_port$" "$state/rift.conf" || fail "could not set [api] listen"
 # HTTPS, the default; DASH_TLS=off tests plain HTTP (for a TLS proxy in front)
 if [ "${DASH_TLS:-on}" = off ]; then
-	sed -i 's/^tls = on$/tls = off/' "$state/rift.conf"
+	set_conf "$state" tls off
 	grep -q '^tls = off$' "$state/rift.conf" || fail "could not set [api] tls = off"
 	scheme=http
 else

@@ -6,7 +6,7 @@ export RIFT_STATE=$TEST_TMP/state PATH=$RIFT_BIN:$PATH
 
 rift init >/dev/null || fail "rift init failed"
 grep -q '^max_bytes = ' "$RIFT_STATE/rift.conf" || fail "rift.conf has no [diff] max_bytes"
-sed -i 's/^max_bytes = .*/max_bytes = 4M/' "$RIFT_STATE/rift.conf"
+set_conf "$RIFT_STATE" max_bytes 4M
 start_riftd "$RIFT_STATE"
 q() { psql -X -q -v ON_ERROR_STOP=1 "$(rift url "$1")" -c "$2" >/dev/null || fail "on $1: $2"; }
 rift create b1 >/dev/null || fail "create b1"

@@ -160,6 +160,16 @@ psql_at() {
 
 # ---- riftd ----
 
+# set_conf STATE KEY VALUE: sets KEY in STATE/rift.conf to VALUE. A sed alone does nothing when
+# the line differs from its pattern (a changed default, a renamed key) and the test then runs
+# on the default; this fails instead. KEY must be on exactly one line.
+set_conf() {
+	local conf=$1/rift.conf n
+	n=$(grep -c "^$2 = " "$conf") || true
+	[ "$n" = 1 ] || fail "rift.conf has $n lines for key $2; set_conf needs exactly one"
+	sed -i "s|^$2 = .*|$2 = $3|" "$conf"
+}
+
 # start_riftd STATE: runs riftd in the background until the test ends; waits for its API socket.
 # test_conf STATE: gives a store's rift.conf what tests running in parallel need: a router port
 # and a uid range of its own, and room for slow starts. Sets ROUTER_PORT when it picks one.

@@ -8,7 +8,7 @@ state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
 test_conf "$state"
 rport=$ROUTER_PORT
-sed -i 's/^pool_size = .*/pool_size = 0/' "$state/rift.conf"
+set_conf "$state" pool_size 0
 prlimit --nofile=256:256 "$RIFT_BIN/riftd" --state "$state" >>"$TEST_TMP/riftd.log" 2>&1 &
 RIFTD_PID=$!
 on_exit "stop_riftd_quietly $RIFTD_PID $state"

@@ -7,7 +7,7 @@ source "$RIFT_TESTLIB"
 state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
 # no kept server sessions: riftd's socket count must come back exactly
-sed -i -e 's/^pool_size = .*/pool_size = 0/' "$state/rift.conf"
+set_conf "$state" pool_size 0
 start_riftd "$state"
 rport=$(router_port "$state")
 PGPASSWORD=$(demo_password "$state")

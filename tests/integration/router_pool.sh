@@ -7,7 +7,7 @@ source "$RIFT_TESTLIB"
 
 state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
-sed -i -e 's/^idle_timeout = .*/idle_timeout = 6/' "$state/rift.conf"
+set_conf "$state" idle_timeout 6
 start_riftd "$state"
 rport=$(router_port "$state")
 PGPASSWORD=$(demo_password "$state")

@@ -91,7 +91,7 @@ done
 
 stop_riftd_quietly "$RIFTD_PID" "$state" || true
 log_lines=$(wc -l <"$TEST_TMP/riftd.log")
-sed -i 's/^pool_size = .*/pool_size = 0/' "$state/rift.conf"
+set_conf "$state" pool_size 0
 grep -q '^pool_size = 0$' "$state/rift.conf" || fail "rift.conf lacks the pool_size key"
 start_riftd "$state"
 run_script pool-off >"$TEST_TMP/off.out"

@@ -7,7 +7,7 @@ source "$RIFT_TESTLIB"
 
 state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
-sed -i -e 's/^start_on_connect = .*/start_on_connect = authenticated/' "$state/rift.conf"
+set_conf "$state" start_on_connect authenticated
 start_riftd "$state"
 rport=$(router_port "$state")
 pw=$(demo_password "$state")
@@ -71,7 +71,7 @@ grep -q 'password checked by riftd: starting branch p' "$TEST_TMP/riftd.log" ||
 stop_branch p
 kill -TERM "$RIFTD_PID"
 wait "$RIFTD_PID" || true
-sed -i -e 's/^start_on_connect = .*/start_on_connect = always/' "$state/rift.conf"
+set_conf "$state" start_on_connect always
 start_riftd "$state"
 out=$(try rift p wrong)
 [ "${out%% *}" = 28P01 ] || fail "wrong password with start_on_connect = always: $out"

@@ -8,7 +8,7 @@ state=$TEST_TMP/state
 "$RIFT_BIN/rift" --state "$state" init >/dev/null || fail "rift init failed"
 # riftd counts a server's clients every tenth of idle_timeout, at least every 2 s; at 20 s
 # nothing stops for idleness while the test looks
-sed -i 's/^idle_timeout = 600$/idle_timeout = 20/' "$state/rift.conf"
+set_conf "$state" idle_timeout 20
 start_riftd "$state"
 rift() { "$RIFT_BIN/rift" --state "$state" "$@"; }
 listed() { rift --json list | jq -e --arg n "$1" '.branches[] | select(.name == $n)' >/dev/null; }

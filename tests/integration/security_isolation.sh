@@ -11,7 +11,7 @@ isolated=true
 [ "${1:-}" = --no-isolation ] && isolated=false
 state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init -q
-$isolated || sed -i 's/^uid_count = .*/uid_count = 0/' "$state/rift.conf"
+$isolated || set_conf "$state" uid_count 0
 start_riftd "$state"
 for b in a b; do
 	api "$state" POST /v1/branches "{\"name\":\"$b\"}"

@@ -5,7 +5,7 @@ source "$RIFT_TESTLIB"
 
 state=$TEST_TMP/state
 "$RIFT_BIN/rift" --state "$state" init >/dev/null || fail "rift init failed"
-sed -i 's/^idle_timeout = 600$/idle_timeout = 6/' "$state/rift.conf"
+set_conf "$state" idle_timeout 6
 start_riftd "$state"
 rift() { "$RIFT_BIN/rift" --state "$state" "$@"; }
 state_of() { rift --json list | jq -r ".branches[] | select(.name == \"$1\") | .state"; }

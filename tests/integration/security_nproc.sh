@@ -7,7 +7,7 @@ source "$RIFT_TESTLIB"
 state=$TEST_TMP/state
 "$RIFT_BIN/rift" --state "$state" init >/dev/null || fail "rift init failed"
 grep -q '^max_processes = 256$' "$state/rift.conf" || fail "rift.conf lacks max_processes = 256"
-sed -i 's/^max_processes = .*/max_processes = 64/' "$state/rift.conf"
+set_conf "$state" max_processes 64
 start_riftd "$state"
 rift() { "$RIFT_BIN/rift" --state "$state" "$@"; }
 for b in bomb other; do

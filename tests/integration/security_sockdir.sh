@@ -9,7 +9,7 @@ state=$TEST_TMP/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
 # riftd asks a server for its clients every tenth of idle_timeout while the router has none
 # for it: 2 s with 20 (and no idle stop before the test is done)
-sed -i 's/^idle_timeout = 600$/idle_timeout = 20/' "$state/rift.conf"
+set_conf "$state" idle_timeout 20
 secret="leak-$RANDOM$RANDOM"
 echo "*:*:*:*:$secret" >"$TEST_TMP/pgpass"
 chmod 600 "$TEST_TMP/pgpass"

@@ -11,7 +11,8 @@ state=$TEST_TMP/state
 test_conf "$state"
 grep -q '^max_starting = 0$' "$state/rift.conf" && grep -q '^queue_timeout = 600$' "$state/rift.conf" ||
 	fail "rift.conf lacks max_starting = 0 or queue_timeout = 600: $(grep -E 'max_starting|queue_timeout' "$state/rift.conf")"
-sed -i -e 's/^max_starting = 0$/max_starting = 1/' -e 's/^queue_timeout = 600$/queue_timeout = 3/' "$state/rift.conf"
+set_conf "$state" max_starting 1
+set_conf "$state" queue_timeout 3
 # the hook holds the one start slot for 8 s whenever "slow" starts
 export RIFT_TEST_SLOW_START=slow:8
 start_riftd "$state"
@@ -68,7 +69,7 @@ wait "$slow" || fail "slow's client failed: $(cat "$TEST_TMP/slow.out")"
 # (both stopped first: a restarted riftd starts again what was running when it stopped)
 rift stop slow -q && rift stop other -q || fail "stop slow and other"
 kill -TERM "$RIFTD_PID" && wait "$RIFTD_PID" 2>/dev/null
-sed -i 's/^queue_timeout = 3$/queue_timeout = 300/' "$state/rift.conf"
+set_conf "$state" queue_timeout 300
 start_riftd "$state"
 # (plaintext clients: a TLS session whose start is still pending when the router's loop has
 # stopped leaves its bufferevent to libevent's finalizers, which LeakSanitizer reported once as

@@ -9,7 +9,7 @@ small_disk 640
 
 state=$disk/state
 expect_status 0 "$RIFT_BIN/rift" --state "$state" init
-sed -i "s/^reserve_mb = .*/reserve_mb = 200/" "$state/rift.conf"
+set_conf "$state" reserve_mb 200
 start_riftd "$state"
 rift() { "$RIFT_BIN/rift" --state "$state" "$@"; }
 for b in a b; do expect_status 0 rift create $b; done

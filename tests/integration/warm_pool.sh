@@ -6,7 +6,7 @@ source "$RIFT_TESTLIB"
 state=$TEST_TMP/state
 "$RIFT_BIN/rift" --state "$state" init >/dev/null || fail "rift init failed"
 grep -q '^warm = 0$' "$state/rift.conf" || fail "rift.conf lacks the documented warm key"
-sed -i 's/^warm = 0$/warm = 2/' "$state/rift.conf"
+set_conf "$state" warm 2
 start_riftd "$state"
 rift() { "$RIFT_BIN/rift" --state "$state" "$@"; }
 
