@@ -126,14 +126,6 @@ pg_start() {
 	as_pg "'$PG_BIN/pg_ctl' -D '${data[$1]}' -l '$TMP/sock/$1.log' -w -t 120 -o '-p ${pgport[$1]} $OPTS' start" \
 		>/dev/null || die "the $1 server did not start: $(tail -3 "$TMP/sock/$1.log")"
 }
-# link_out DIR NAME: DIR's pg_wal and base/pgsql_tmp become plain directories beside the mount
-link_out() {
-	install -d -o postgres -m 700 "$TMP/$2-wal" "$TMP/$2-temp"
-	cp -a "$1/pg_wal/." "$TMP/$2-wal/"
-	rm -rf "$1/pg_wal" "$1/base/pgsql_tmp"
-	ln -s "$TMP/$2-wal" "$1/pg_wal"
-	ln -s "$TMP/$2-temp" "$1/base/pgsql_tmp"
-}
 
 echo "== fuse_floor: native vs a plain-file FUSE passthrough vs a rift branch =="
 echo "command:  $0${*:+ $*}  (BENCH_SCALE=$SCALE BENCH_CLIENTS=$CLIENTS BENCH_DURATION=$DURATION BENCH_ROUNDS=$ROUNDS BENCH_SHARED_BUFFERS=$SB)"
@@ -148,16 +140,15 @@ for d in "$TMP/native" "$TMP/seed/data" "$TMP/floor-src/data"; do
 	as_pg "'$PG_BIN/initdb' -D '$d' -A trust -U postgres" >"$TMP/initdb.log" 2>&1 ||
 		die "initdb failed: $(tail -3 "$TMP/initdb.log")"
 done
-link_out "$TMP/floor-src/data" floor
+link_out "$TMP/floor-src/data" "$TMP/floor-wal" "$TMP/floor-temp"
 "$RIFT_BIN/store_admin" "$TMP/state" import "$TMP/seed/data" >"$TMP/store_admin.log" 2>&1 &&
 	"$RIFT_BIN/store_admin" "$TMP/state" create bench >>"$TMP/store_admin.log" 2>&1 ||
 	die "store_admin failed: $(cat "$TMP/store_admin.log")"
 mount_side floor
 mount_side rift
-link_out "$TMP/rift-mnt" rift
+link_out "$TMP/rift-mnt" "$TMP/rift-wal" "$TMP/rift-temp"
 for s in native floor rift; do pg_start "$s"; done
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 daemon_s() { # SIDE T0: seconds of CPU the side's FUSE daemon used since ticks T0
 	[ "$1" = native ] && { echo -; return; }
 	awk -v a="$2" -v b="$(cpu_ticks_of "${fspid[$1]}")" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", (b - a) / hz }'

@@ -42,3 +42,23 @@ bench_args() {
 		esac
 	done
 }
+
+# median NUMBERS...: the middle one of an odd count, the mean of the middle two of an even count
+# (one decimal), nan for none.
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "nan"; exit }
+		if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# link_out DATADIR WALDIR TEMPDIR: DATADIR's pg_wal (its files copied) and base/pgsql_tmp become
+# links to the plain directories WALDIR and TEMPDIR, postgres's and 0700, as riftd lays out a
+# branch's (daemon/wal_dir.c: its b- and t- directories).
+link_out() {
+	install -d -o postgres -g postgres -m 700 "$2" "$3"
+	cp -a "$1/pg_wal/." "$2/"
+	chown -R postgres:postgres "$2"
+	rm -rf "$1/pg_wal" "$1/base/pgsql_tmp"
+	ln -s "$2" "$1/pg_wal"
+	ln -s "$3" "$1/base/pgsql_tmp"
+}

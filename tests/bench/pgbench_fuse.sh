@@ -228,16 +228,8 @@ mountpoint -q "$MNT" || {
 # so a commit is a native fdatasync; rift-fs alone does not, so the same layout is made here.
 # BENCH_WAL_IN_STORE=1 keeps pg_wal in the store (what riftd did before), for comparison.
 if [ "${BENCH_WAL_IN_STORE:-0}" != 1 ]; then
-	mkdir -m 700 "$TMP/rift-wal"
-	cp -a "$MNT/pg_wal/." "$TMP/rift-wal/"
-	chown -R postgres:postgres "$TMP/rift-wal"
-	rm -rf "$MNT/pg_wal"
-	ln -s "$TMP/rift-wal" "$MNT/pg_wal"
 	# and its temporary files (sort and hash spills): wal_dir.h's t- directory
-	mkdir -m 700 "$TMP/rift-temp"
-	chown postgres:postgres "$TMP/rift-temp"
-	rm -rf "$MNT/base/pgsql_tmp"
-	ln -s "$TMP/rift-temp" "$MNT/base/pgsql_tmp"
+	link_out "$MNT" "$TMP/rift-wal" "$TMP/rift-temp"
 	echo "   pg_wal and base/pgsql_tmp: beside the store, linked from the branch (as riftd lays them out)"
 else
 	echo "   pg_wal: in the store (BENCH_WAL_IN_STORE=1, not riftd's layout)"
@@ -308,8 +300,7 @@ for ((r = 1; r <= INIT_ROUNDS; r++)); do
 done
 for side in native rift; do
 	# shellcheck disable=SC2086 # word splitting of the space-separated list is intended
-	init_s[$side]=$(printf '%s\n' ${init_list[$side]} | sort -g | awk '{ v[NR] = $1 } END {
-		if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+	init_s[$side]=$(median ${init_list[$side]})
 done
 
 line=$(space_line "after -i")
@@ -373,12 +364,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # ---- summary ----
-
-median() { # numbers as args
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "nan"; exit }
-		if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 echo
 echo "== summary (scale $SCALE, $CLIENTS clients, $JOBS jobs, ${DURATION}s x $ROUNDS rounds) =="
