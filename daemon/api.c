@@ -120,7 +120,7 @@ static json_t *branch_json(struct rift_api *api, const struct rift_branch_view *
 				    json_integer(v->connections > 0 ? v->connections : 0));
 		json_object_set_new(o, "pooled", json_integer(v->pooled > 0 ? v->pooled : 0));
 		json_object_set_new(o, "starts", json_integer((json_int_t)v->starts));
-		/* compressed, in the store's table files: riftd's estimate, a few seconds old */
+		/* on disk (overlay files and records): riftd's estimate, a few seconds old */
 		json_object_set_new(o, "bytes_own_disk",
 				    json_integer((json_int_t)v->info.bytes_own_disk));
 		json_object_set_new(o, "bytes_shared_disk",

@@ -1449,7 +1449,7 @@ void rift_manager_start_counts(struct rift_manager *m, int *starting, int *queue
 }
 
 /*
- * The compressed sizes `rift list` shows, fresh to a tick. A failed or slow estimate is worth a
+ * The on-disk sizes `rift list` shows, fresh to a tick. A failed or slow estimate is worth a
  * line, but not one every tick: at most one a minute (only the idle thread, or open before it,
  * comes here).
  */
@@ -1469,11 +1469,11 @@ void manager_refresh_disk_estimates(struct rift_manager *m)
 	m->sizes_logged_at = t1.tv_sec;
 	if (rc != 0)
 		LOG_WARN("manager",
-			 "estimating the branches' compressed sizes failed (%s); rift list "
+			 "estimating the branches' on-disk sizes failed (%s); rift list "
 			 "shows the last estimate",
 			 strerror(-rc));
 	else
-		LOG_INFO("manager", "estimating the branches' compressed sizes took %.0f ms", ms);
+		LOG_INFO("manager", "estimating the branches' on-disk sizes took %.0f ms", ms);
 }
 
 /* Gone, or a zombie nobody reaped yet: either way it holds nothing any more. */

@@ -418,13 +418,21 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, 0);
 }
 
-/* fsync, fdatasync and fsyncdir: durable means the store's WAL is synced; never ENOSYS. */
+/* fsync and fdatasync: the file's overlay file, then the store's WAL; never ENOSYS. */
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, -rift_store_sync_file(mnt(req)->branch, ino));
+}
+
+/* fsyncdir: names and inodes live in the store's records; durable once its WAL is synced. */
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)datasync;
 	(void)fi;
-	fuse_reply_err(req, -rift_store_sync(mnt(req)->store));
+	fuse_reply_err(req, -rift_store_sync_names(mnt(req)->store));
 }
 
 /* A directory listing taken whole at opendir, so readdir offsets stay stable while entries
@@ -601,7 +609,7 @@ const struct fuse_lowlevel_ops rift_fuse_ops = {
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.releasedir = op_releasedir,
-	.fsyncdir = op_fsync,
+	.fsyncdir = op_fsyncdir,
 	.statfs = op_statfs,
 	.fallocate = op_fallocate,
 };

@@ -210,6 +210,45 @@ int branch_write_shared(struct rift_branch *b, rocksdb_writebatch_t *wb, bool *r
  */
 int rift_store_sync(struct rift_store *s)
 {
+	int rc = overlay_sync_dirty(s, 0);
+
+	return rc != 0 ? rc : store_sync_wal(s);
+}
+
+int rift_store_sync_file(struct rift_branch *b, uint64_t ino)
+{
+	struct rift_store *s = b->store;
+	struct inode_rec *rec = malloc(sizeof(*rec));
+	uint64_t head = 0, data_id = 0;
+	int rc;
+
+	if (rec == NULL)
+		return -ENOMEM;
+	pthread_rwlock_rdlock(&s->lock);
+	rc = inode_get(b, ino, rec, NULL);
+	if (rc == 0 && S_ISREG(rec->mode)) {
+		head = b->rec->chain[0];
+		data_id = rec->data_id;
+	}
+	pthread_rwlock_unlock(&s->lock);
+	free(rec);
+	if (rc == -ENOENT)
+		rc = 0; /* unlinked meanwhile: nothing of it is left to make durable */
+	/* Outside the lock: a fdatasync can take long. The head may have been frozen meanwhile
+	 * (a branch taken): its file is then synced under the frozen layer's id, the same one. */
+	if (rc == 0 && data_id != 0)
+		rc = overlay_sync_one(s, head, data_id);
+	return rc != 0 ? rc : store_sync_wal(s);
+}
+
+int rift_store_sync_names(struct rift_store *s)
+{
+	return store_sync_wal(s);
+}
+
+/* Makes every RocksDB write acknowledged so far durable (see rift_store_sync). */
+int store_sync_wal(struct rift_store *s)
+{
 	uint64_t target = atomic_load(&s->write_seq);
 	char *err = NULL;
 	int e;
@@ -735,6 +774,8 @@ int rift_store_open(const char *state_dir, bool create, struct rift_store **out,
 	rc = store_format_check(s, err, errlen);
 	if (rc == 0)
 		rc = load_all(s, err, errlen);
+	if (rc == 0 && (rc = overlay_sweep(s)) != 0)
+		snprintf(err, errlen, "cannot prepare %s/blocks: %s", state_dir, strerror(-rc));
 	pthread_rwlock_unlock(&s->lock);
 	if (rc != 0)
 		goto fail;
@@ -808,7 +849,7 @@ void rift_store_close(struct rift_store *s)
 	free(s->layers);
 	free(s->bases);
 	index_free(s);
-	base_close_fds(s);
+	store_files_close(s);
 	if (s->opts)
 		rocksdb_options_destroy(s->opts);
 	if (s->data_opts)

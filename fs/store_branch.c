@@ -28,6 +28,24 @@ void put_branch(struct rift_store *s, rocksdb_writebatch_t *wb, const struct bra
 				  (const char *)v, n);
 }
 
+/*
+ * Syncs the overlay files of branch `from`'s head before it freezes, outside the store lock
+ * (fdatasync can be slow; the lock would hold up every branch); the few writes that land
+ * between this and the write lock are synced under it.
+ */
+static int sync_head_files(struct rift_store *s, const char *from)
+{
+	struct branch_rec *p;
+	uint64_t head = 0;
+
+	pthread_rwlock_rdlock(&s->lock);
+	p = store_branch_find(s, from);
+	if (p != NULL)
+		head = p->head;
+	pthread_rwlock_unlock(&s->lock);
+	return head != 0 ? overlay_sync_dirty(s, head) : 0;
+}
+
 int rift_store_branch_create(struct rift_store *s, const char *name, const char *from,
 			     uint32_t base_gen)
 {
@@ -46,6 +64,8 @@ int rift_store_branch_create(struct rift_store *s, const char *name, const char 
 		rc = -EINVAL;
 		goto out;
 	}
+	if (from != NULL && (rc = sync_head_files(s, from)) != 0)
+		goto out;
 	pthread_rwlock_wrlock(&s->lock); /* the write barrier: no call is half-applied now */
 	rc = atomic_load(&s->error);
 	if (rc != 0)
@@ -70,6 +90,10 @@ int rift_store_branch_create(struct rift_store *s, const char *name, const char 
 			rc = -EIO;
 			goto unlock;
 		}
+		/* Writes that landed since sync_head_files (writers are excluded now): a file's
+		 * fsync after the freeze syncs only the new head's overlay file. */
+		if ((rc = overlay_sync_dirty(s, p->head)) != 0)
+			goto unlock;
 		snprintf(c->parent, sizeof(c->parent), "%s", from);
 		c->gen = p->gen;
 		if (!l->dirty && l->parent != 0) {
@@ -188,10 +212,12 @@ void drop_layer(struct rift_store *s, rocksdb_writebatch_t *wb, uint64_t id)
 	store_layer_remove(s, id);
 }
 
+/* Gives back a dropped layer's space: its overlay files, and its records' tombstones. */
 void compact_layer(struct rift_store *s, uint64_t id)
 {
 	uint8_t from[9], to[9];
 
+	overlay_remove_layer(s, id);
 	put_be64(from, id);
 	put_be64(to, id + 1);
 	rocksdb_compact_range_cf(s->db, s->cf_data, (const char *)from, 8, (const char *)to, 8);

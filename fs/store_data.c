@@ -1,4 +1,4 @@
-/* store_data.c — file contents: 8 KiB block reads, writes, truncation, zero elision, base files. */
+/* store_data.c — file contents: 8 KiB block resolution, reads, writes, truncation, zero elision. */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,153 +28,6 @@ void attr_from_rec(const struct rift_branch *b, uint64_t ino, const struct inode
 	attr->ctime = rec->ctime;
 }
 
-/* ---- base files ---- */
-
-static size_t fd_slot(uint64_t data_id, size_t cap)
-{
-	return (size_t)((data_id * 0x9E3779B97F4A7C15ull) >> 23) & (cap - 1);
-}
-
-static void fd_release(struct base_fd *f)
-{
-	if (close(f->fd) != 0)
-		LOG_WARN("store", "closing a base file failed: %s", strerror(errno));
-	free(f);
-}
-
-/*
- * Empties the table (caller holds fd_mu). An entry a reader still holds is only marked: the
- * reader's base_fd_put closes it, so no pread ever sees a closed or reused descriptor number.
- */
-static void fd_evict_all(struct rift_store *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->fds_cap; i++) {
-		struct base_fd *f = s->fds[i];
-		if (f == NULL)
-			continue;
-		s->fds[i] = NULL;
-		assert(!f->evicted);
-		if (f->refs == 0)
-			fd_release(f);
-		else
-			f->evicted = true;
-	}
-	s->fds_used = 0;
-}
-
-void base_close_fds(struct rift_store *s)
-{
-	pthread_mutex_lock(&s->fd_mu);
-	fd_evict_all(s);
-	free(s->fds);
-	s->fds = NULL;
-	s->fds_cap = 0;
-	pthread_mutex_unlock(&s->fd_mu);
-}
-
-void base_fd_put(struct rift_store *s, struct base_fd *f)
-{
-	pthread_mutex_lock(&s->fd_mu);
-	assert(f->refs > 0);
-	if (--f->refs == 0 && f->evicted)
-		fd_release(f);
-	pthread_mutex_unlock(&s->fd_mu);
-}
-
-static int open_base_file(struct rift_store *s, const struct inode_rec *rec)
-{
-	char path[4096 + 64];
-	int fd, attempt;
-
-	snprintf(path, sizeof(path), "%s/base/%u/%s", s->state_dir, rec->base_gen, rec->tail);
-	for (attempt = 0; attempt < 2; attempt++) {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0)
-			return fd;
-		if ((errno != EMFILE && errno != ENFILE) || attempt > 0)
-			break;
-		/* Out of descriptors: give back the cached ones nobody is reading and retry. */
-		fd_evict_all(s);
-	}
-	if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
-		int e = errno;
-		LOG_WARN("store",
-			 "base file %s cannot be opened: %s; this read fails, later ones retry "
-			 "(raise riftd's open-files limit)",
-			 path, strerror(e));
-		return -e;
-	}
-	LOG_ERROR("store", "base file %s cannot be opened: %s", path, strerror(errno));
-	return -EIO;
-}
-
-/*
- * Returns in *out a held reference to the base file behind rec (the caller preads it and then
- * calls base_fd_put), or a negative errno: -EMFILE/-ENFILE when riftd ran out of descriptors
- * (not sticky; the next read tries again). Base files stay open: a Postgres data directory has
- * a few thousand; at the cap the table is emptied whole rather than tracking recency, and
- * entries still held close when their last reader lets go.
- */
-int base_fd_get(struct rift_store *s, const struct inode_rec *rec, uint64_t data_id,
-		struct base_fd **out)
-{
-	struct base_fd *f = NULL;
-	size_t i;
-	int rc = 0, fd;
-
-	pthread_mutex_lock(&s->fd_mu);
-	if (s->fds_cap != 0) {
-		for (i = fd_slot(data_id, s->fds_cap); s->fds[i] != NULL;
-		     i = (i + 1) & (s->fds_cap - 1)) {
-			if (s->fds[i]->data_id == data_id) {
-				f = s->fds[i];
-				goto hold;
-			}
-		}
-	}
-	if (s->fds_used >= s->fds_max)
-		fd_evict_all(s);
-	if (s->fds_cap == 0) {
-		/* twice the cap keeps probe chains short */
-		size_t cap = 16;
-		while (cap < 2 * s->fds_max)
-			cap *= 2;
-		s->fds = calloc(cap, sizeof(*s->fds));
-		if (s->fds == NULL) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		s->fds_cap = cap;
-	}
-	f = calloc(1, sizeof(*f));
-	if (f == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	fd = open_base_file(s, rec);
-	if (fd < 0) {
-		free(f);
-		f = NULL;
-		rc = fd;
-		goto out;
-	}
-	f->data_id = data_id;
-	f->fd = fd;
-	for (i = fd_slot(data_id, s->fds_cap); s->fds[i] != NULL; i = (i + 1) & (s->fds_cap - 1))
-		;
-	s->fds[i] = f;
-	s->fds_used++;
-hold:
-	f->refs++;
-	assert(f->refs > 0);
-out:
-	pthread_mutex_unlock(&s->fd_mu);
-	*out = f;
-	return rc;
-}
-
 /* ---- block resolution ---- */
 
 bool block_masked(const struct inode_rec *rec, uint64_t layer, uint64_t block)
@@ -192,6 +45,18 @@ static bool base_has(const struct inode_rec *rec, uint64_t block)
 	return rec->base_gen != 0 && block * BS < rec->base_size && !block_masked(rec, 0, block);
 }
 
+/* Whether a block is all zeros. */
+static bool all_zero(const uint8_t *p)
+{
+	static const uint8_t zeros[64];
+	size_t i;
+
+	for (i = 0; i < BS; i += sizeof(zeros))
+		if (memcmp(p + i, zeros, sizeof(zeros)) != 0)
+			return false;
+	return true;
+}
+
 /* Gets block (layer, data, block) into out: 1 found, 0 absent, <0 error. */
 static int get_block(struct rift_store *s, uint64_t layer, uint64_t data_id, uint64_t block,
 		     uint8_t *out)
@@ -201,6 +66,8 @@ static int get_block(struct rift_store *s, uint64_t layer, uint64_t data_id, uin
 	char *err = NULL;
 	const char *v;
 	size_t n;
+	bool lost = false;
+	int rc = 0;
 
 	key_data(k, layer, data_id, block);
 	ps = rocksdb_get_pinned_cf(s->db, s->ro, s->cf_data, (const char *)k, sizeof(k), &err);
@@ -209,16 +76,20 @@ static int get_block(struct rift_store *s, uint64_t layer, uint64_t data_id, uin
 	if (ps == NULL)
 		return 0;
 	v = rocksdb_pinnableslice_value(ps, &n);
-	if (n == 0)
+	if (n == 0) {
 		memset(out, 0, BS);
-	else if (n == BS)
-		memcpy(out, v, BS);
-	else {
-		rocksdb_pinnableslice_destroy(ps);
-		return store_fail(s, NULL, "block read (damaged block)");
+	} else if (n == 1 && v[0] == BLOCK_IN_FILE) {
+		rc = overlay_read(s, layer, data_id, block, out);
+		/* Zeros are never stored in a file (store_block makes them ZERO markers), so zeros
+		 * here are a write a power loss took before its file was synced: the block reads as
+		 * it was before that write, from the layers below. */
+		if (rc == 0 && all_zero(out))
+			lost = true;
+	} else {
+		rc = store_fail(s, NULL, "block read (damaged block record)");
 	}
 	rocksdb_pinnableslice_destroy(ps);
-	return 1;
+	return rc < 0 ? rc : lost ? 0 : 1;
 }
 
 static bool holds(const struct data_index_entry *e, uint64_t layer)
@@ -271,7 +142,7 @@ static int resolve_block(struct rift_branch *b, const struct inode_rec *rec, uin
 {
 	struct rift_store *s = b->store;
 	uint64_t holders = chain_holders(b, rec->data_id);
-	struct base_fd *bf;
+	struct store_fd *bf;
 	uint32_t i;
 	int rc;
 	ssize_t got;
@@ -292,11 +163,11 @@ static int resolve_block(struct rift_branch *b, const struct inode_rec *rec, uin
 		memset(out, 0, BS);
 		return 0;
 	}
-	rc = base_fd_get(s, rec, rec->data_id, &bf);
+	rc = file_get(s, 0, rec, rec->data_id, false, &bf);
 	if (rc < 0)
-		return rc;
+		return rc == -ENOENT ? -EIO : rc;
 	got = pread(bf->fd, out, BS, (off_t)(block * BS));
-	base_fd_put(s, bf);
+	file_put(s, bf, false);
 	if (got < 0)
 		return -EIO;
 	memset(out + got, 0, BS - (size_t)got);
@@ -366,36 +237,32 @@ static void account(struct rift_store *s, uint64_t layer, int64_t dfull, int64_t
 	l->bytes += (uint64_t)(dfull * (int64_t)(BS + DATA_KEY_LEN) + dzero * DATA_KEY_LEN);
 }
 
-static bool all_zero(const uint8_t *p)
-{
-	static const uint8_t zeros[64];
-	size_t i;
-
-	for (i = 0; i < BS; i += sizeof(zeros))
-		if (memcmp(p + i, zeros, sizeof(zeros)) != 0)
-			return false;
-	return true;
-}
-
 /*
- * Stores block content for (head, data id, block) into wb, deciding between a full block, a
- * ZERO marker (zeros that must hide older data) and nothing at all (zeros over nothing).
- * head_state: 0 absent from the head, 1 full there, 2 ZERO marker there. Keeps counts exact.
+ * Stores block content for (head, data id, block): a full block goes into the head's overlay
+ * file (and, the first time, its record into wb), zeros become a ZERO marker (zeros that must
+ * hide older data) or nothing at all (zeros over nothing). head_state: 0 absent from the head,
+ * 1 full there, 2 ZERO marker there. Keeps counts exact; 0 or -errno (nothing counted then).
  */
-static void store_block(struct rift_branch *b, rocksdb_writebatch_t *wb,
-			const struct inode_rec *rec, uint64_t block, const uint8_t *content,
-			int head_state)
+static int store_block(struct rift_branch *b, rocksdb_writebatch_t *wb, const struct inode_rec *rec,
+		       uint64_t block, const uint8_t *content, int head_state,
+		       struct punch_list *punch)
 {
 	struct rift_store *s = b->store;
 	uint64_t head = b->rec->chain[0];
+	const char in_file = BLOCK_IN_FILE;
 	struct presence *p;
 	uint8_t k[DATA_KEY_LEN];
-	int new_state;
+	int new_state, rc;
 
 	key_data(k, head, rec->data_id, block);
 	if (!all_zero(content)) {
-		rocksdb_writebatch_put_cf(wb, s->cf_data, (const char *)k, sizeof(k),
-					  (const char *)content, BS);
+		/* the file first: a record never names a block its file has not been given */
+		rc = overlay_write(s, head, rec->data_id, block, content);
+		if (rc != 0)
+			return rc;
+		if (head_state != 1)
+			rocksdb_writebatch_put_cf(wb, s->cf_data, (const char *)k, sizeof(k),
+						  &in_file, 1);
 		new_state = 1;
 	} else {
 		uint8_t scratch[BS];
@@ -404,8 +271,9 @@ static void store_block(struct rift_branch *b, rocksdb_writebatch_t *wb,
 		if (resolve_block(b, rec, block, head, scratch, &older) < 0)
 			older = true;
 		if (older) {
-			rocksdb_writebatch_put_cf(wb, s->cf_data, (const char *)k, sizeof(k), "",
-						  0);
+			if (head_state != 2)
+				rocksdb_writebatch_put_cf(wb, s->cf_data, (const char *)k,
+							  sizeof(k), "", 0);
 			new_state = 2;
 		} else {
 			if (head_state != 0)
@@ -413,7 +281,12 @@ static void store_block(struct rift_branch *b, rocksdb_writebatch_t *wb,
 							     sizeof(k));
 			new_state = 0;
 		}
+		/* the file's copy is dead: its space goes once the batch committed */
+		if (head_state == 1 && punch->n < PUNCH_MAX)
+			punch->blocks[punch->n++] = block;
 	}
+	if (new_state == 1)
+		space_wrote(s, BS); /* the records' bytes are counted by the batch's write */
 	/* The presence vector may move when another file's writer adds to the index: p is
 	 * only used under mem_mu. */
 	pthread_mutex_lock(&s->mem_mu);
@@ -428,6 +301,7 @@ static void store_block(struct rift_branch *b, rocksdb_writebatch_t *wb,
 	}
 	/* p == NULL: out of memory; the sticky-error path of the caller reports it */
 	pthread_mutex_unlock(&s->mem_mu);
+	return 0;
 }
 
 /* Adds the persistent copy of the head's presence record for data_id to wb. */
@@ -443,7 +317,8 @@ static void head_presence_put(struct rift_branch *b, rocksdb_writebatch_t *wb, u
 	pthread_mutex_unlock(&s->mem_mu);
 }
 
-/* Reads the head's own copy of a block: 0 absent, 1 full, 2 ZERO marker; <0 error. */
+/* The head's own copy of a block: 0 absent, 1 full, 2 ZERO marker; <0 error. Its contents go
+ * into out unless out is NULL. */
 static int head_block(struct rift_branch *b, const struct inode_rec *rec, uint64_t block,
 		      uint8_t *out)
 {
@@ -454,6 +329,7 @@ static int head_block(struct rift_branch *b, const struct inode_rec *rec, uint64
 	char *err = NULL;
 	const char *v;
 	size_t n;
+	int state;
 
 	if (!layer_holds(s, rec->data_id, head))
 		return 0;
@@ -464,25 +340,34 @@ static int head_block(struct rift_branch *b, const struct inode_rec *rec, uint64
 	if (ps == NULL)
 		return 0;
 	v = rocksdb_pinnableslice_value(ps, &n);
-	if (n == BS)
-		memcpy(out, v, BS);
-	else
-		memset(out, 0, BS);
+	state = n == 0 ? 2 : n == 1 && v[0] == BLOCK_IN_FILE ? 1 : -1;
 	rocksdb_pinnableslice_destroy(ps);
-	return n == BS ? 1 : 2;
+	if (state < 0)
+		return store_fail(s, NULL, "block read (damaged block record)");
+	if (out != NULL && state == 2)
+		memset(out, 0, BS);
+	if (out != NULL && state == 1) {
+		int rc = overlay_read(s, head, rec->data_id, block, out);
+		if (rc < 0)
+			return rc;
+	}
+	return state;
 }
 
 /* Writes one block's worth [in, in+take) of src at block, read-modify-write when partial. */
 static int write_block(struct rift_branch *b, rocksdb_writebatch_t *wb, const struct inode_rec *rec,
-		       uint64_t block, size_t in, size_t take, const uint8_t *src, uint8_t *scratch)
+		       uint64_t block, size_t in, size_t take, const uint8_t *src, uint8_t *scratch,
+		       struct punch_list *punch)
 {
 	bool found;
 	int head_state, rc;
 
-	head_state = head_block(b, rec, block, scratch);
+	/* a whole block replaces what was there: only its state is needed, not its bytes */
+	head_state = head_block(b, rec, block, take < BS ? scratch : NULL);
 	if (head_state < 0)
 		return head_state;
-	if (take < BS && head_state == 0) {
+	/* zeros read from the head's file: a lost write (get_block), the block is as below */
+	if (take < BS && (head_state == 0 || (head_state == 1 && all_zero(scratch)))) {
 		if (block * BS < rec->size) {
 			rc = resolve_block(b, rec, block, b->rec->chain[0], scratch, &found);
 			if (rc < 0)
@@ -492,8 +377,7 @@ static int write_block(struct rift_branch *b, rocksdb_writebatch_t *wb, const st
 		}
 	}
 	memcpy(scratch + in, src, take);
-	store_block(b, wb, rec, block, scratch, head_state);
-	return 0;
+	return store_block(b, wb, rec, block, scratch, head_state, punch);
 }
 
 /*
@@ -535,11 +419,12 @@ ssize_t rift_store_write(struct rift_branch *b, uint64_t ino, uint64_t off, size
 	uint8_t *scratch = malloc(BS);
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 	pthread_mutex_t *stripe = ino_stripe(b, ino);
+	struct punch_list *punch = calloc(1, sizeof(*punch));
 	uint64_t pos, end = off + len;
 	bool reload = false;
 	ssize_t rc;
 
-	if (rec == NULL || scratch == NULL) {
+	if (rec == NULL || scratch == NULL || punch == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -566,7 +451,7 @@ ssize_t rift_store_write(struct rift_branch *b, uint64_t ino, uint64_t off, size
 		uint64_t n = pos / BS, in = pos % BS;
 		size_t take = (size_t)(BS - in < end - pos ? BS - in : end - pos);
 		rc = write_block(b, wb, rec, n, (size_t)in, take,
-				 (const uint8_t *)buf + (pos - off), scratch);
+				 (const uint8_t *)buf + (pos - off), scratch, punch);
 		if (rc < 0) {
 			/* blocks before this one changed the in-memory counts already */
 			reload = pos > off;
@@ -581,8 +466,12 @@ ssize_t rift_store_write(struct rift_branch *b, uint64_t ino, uint64_t off, size
 	if (len > 0)
 		head_presence_put(b, wb, rec->data_id);
 	rc = branch_write_shared(b, wb, &reload);
-	if (rc == 0)
+	if (rc == 0) {
+		punch->layer = b->rec->chain[0];
+		punch->data_id = rec->data_id;
+		overlay_punch(s, punch);
 		rc = (ssize_t)len;
+	}
 unlock:
 	pthread_mutex_unlock(stripe);
 	pthread_rwlock_unlock(&s->lock);
@@ -590,6 +479,7 @@ unlock:
 		store_reload_counts_exclusive(s);
 out:
 	rocksdb_writebatch_destroy(wb);
+	free(punch);
 	free(scratch);
 	free(rec);
 	return rc;
@@ -607,8 +497,8 @@ void data_drop_layer(struct rift_store *s, rocksdb_writebatch_t *wb, uint64_t la
 	key_data(to, layer, data_id + 1, 0);
 	rocksdb_writebatch_delete_range_cf(wb, s->cf_data, (const char *)from, sizeof(from),
 					   (const char *)to, sizeof(to));
-	if (p->nfull != 0)
-		reclaim_note(s, layer, data_id, p->nfull * BS);
+	/* its overlay file goes once this batch committed (store_reclaim.c) */
+	reclaim_note(s, layer, data_id, p->nfull * BS);
 	account(s, layer, -(int64_t)p->nfull, -(int64_t)p->nzero);
 	p->nfull = p->nzero = 0;
 	presence_put(s, wb, data_id, p);
@@ -686,13 +576,17 @@ static int add_mask(struct inode_rec *rec, uint64_t layer, uint64_t limit)
  * new range already reads as zeros because nothing visible lies past the old end.
  */
 int data_truncate(struct rift_branch *b, rocksdb_writebatch_t *wb, struct inode_rec *rec,
-		  uint64_t new_size)
+		  uint64_t new_size, uint64_t *trim_from, struct punch_list *punch)
 {
 	struct rift_store *s = b->store;
 	uint64_t head = b->rec->chain[0], limit;
 	uint8_t *scratch;
 	int rc = 0;
 
+	*trim_from = UINT64_MAX;
+	punch->n = 0;
+	punch->layer = head;
+	punch->data_id = rec->data_id;
 	if (new_size > (1ull << 50))
 		return -EFBIG;
 	if (new_size >= rec->size) {
@@ -711,6 +605,7 @@ int data_truncate(struct rift_branch *b, rocksdb_writebatch_t *wb, struct inode_
 	rc = drop_head_tail(b, wb, rec->data_id, limit);
 	if (rc != 0)
 		return rc;
+	*trim_from = limit;
 	if (new_size % BS != 0) {
 		/* The kept part of the last block stays; its tail must read as zeros later. */
 		bool found;
@@ -720,11 +615,11 @@ int data_truncate(struct rift_branch *b, rocksdb_writebatch_t *wb, struct inode_
 			return -ENOMEM;
 		st = head_block(b, rec, limit - 1, scratch);
 		rc = st < 0 ? st : 0;
-		if (st == 0)
+		if (st == 0 || (st == 1 && all_zero(scratch)))
 			rc = resolve_block(b, rec, limit - 1, head, scratch, &found);
 		if (rc == 0) {
 			memset(scratch + new_size % BS, 0, BS - new_size % BS);
-			store_block(b, wb, rec, limit - 1, scratch, st);
+			rc = store_block(b, wb, rec, limit - 1, scratch, st, punch);
 		}
 		free(scratch);
 		if (rc != 0)

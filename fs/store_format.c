@@ -1,5 +1,6 @@
 /* store_format.c — the store's on-disk format version: checked at open, upgraded in place. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 /*
  * The meta key 'V' holds the format version (be32). Stores made before versions existed have no
  * such key and hold format 1; their records are those of format 2, which only adds the key.
+ * Format 3 keeps block contents in overlay files instead of the data family's values.
  *
  * Opening a store:
  *   - no 'V' and no records at all: a new store; 'V' = RIFT_STORE_FORMAT is written (synced);
@@ -36,10 +38,6 @@ static int upgrade_1_to_2(struct rift_store *s)
 	return 0;
 }
 
-static const struct upgrade_step steps[] = {
-	{ 1, "record the format version", upgrade_1_to_2 },
-};
-
 static void version_key_put(struct rift_store *s, rocksdb_writebatch_t *wb, uint32_t version)
 {
 	uint8_t k = 'V', v[4] = { (uint8_t)(version >> 24), (uint8_t)(version >> 16),
@@ -47,6 +45,118 @@ static void version_key_put(struct rift_store *s, rocksdb_writebatch_t *wb, uint
 
 	rocksdb_writebatch_put_cf(wb, s->cf_meta, (const char *)&k, 1, (const char *)v, 4);
 }
+
+#define MOVE_BATCH 4096u /* blocks moved between syncs and progress lines */
+
+/* Syncs the overlay files written so far, then commits the records that name them. */
+static int move_commit(struct rift_store *s, rocksdb_writebatch_t *wb)
+{
+	int rc = overlay_sync_dirty(s, 0);
+
+	if (rc == 0)
+		rc = store_write(s, wb, false);
+	rocksdb_writebatch_clear(wb);
+	return rc;
+}
+
+/*
+ * Moves every block still held as a data family value (format 2) into its layer's overlay file
+ * and replaces the value with BLOCK_IN_FILE. Idempotent: a block already moved has the short
+ * value, a ZERO marker (empty) means the same in both formats, and an overlay file's bytes are
+ * only named by a record after they were synced.
+ */
+static int move_blocks_out(struct rift_store *s)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf_data);
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	const char in_file = BLOCK_IN_FILE;
+	/* tests: commit every n blocks and die after the first commit, as a crash would */
+	const char *kill_after = getenv("RIFT_TEST_UPGRADE_KILL_AFTER");
+	uint64_t moved = 0, batch = MOVE_BATCH;
+	char *err = NULL;
+	int rc = 0;
+
+	if (kill_after != NULL && strtoull(kill_after, NULL, 10) > 0)
+		batch = strtoull(kill_after, NULL, 10);
+
+	for (rocksdb_iter_seek_to_first(it); rc == 0 && rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+		const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+		if (kl != DATA_KEY_LEN || vl == 0 || (vl == 1 && v[0] == BLOCK_IN_FILE))
+			continue;
+		if (vl != RIFT_BLOCK_SIZE || get_be64(k) == 0 || get_be64(k + 8) == 0) {
+			rc = store_fail(s, NULL, "format upgrade (damaged block record)");
+			break;
+		}
+		rc = overlay_write(s, get_be64(k), get_be64(k + 8), get_be64(k + 16), v);
+		if (rc != 0)
+			break;
+		rocksdb_writebatch_put_cf(wb, s->cf_data, (const char *)k, kl, &in_file, 1);
+		if (++moved % batch == 0) {
+			rc = move_commit(s, wb);
+			LOG_INFO("store", "%s: %llu MiB of blocks moved to overlay files",
+				 s->state_dir, (unsigned long long)(moved * RIFT_BLOCK_SIZE >> 20));
+			if (rc == 0 && batch != MOVE_BATCH)
+				raise(SIGKILL);
+		}
+	}
+	rocksdb_iter_get_error(it, &err);
+	if (err != NULL && rc == 0)
+		rc = store_fail(s, err, "format upgrade scan");
+	else
+		free(err);
+	if (rc == 0)
+		rc = move_commit(s, wb);
+	if (rc == 0)
+		LOG_INFO("store", "%s: %llu blocks moved to overlay files", s->state_dir,
+			 (unsigned long long)moved);
+	rocksdb_iter_destroy(it);
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+/* Ends a block move: drops the marker in a synced write (which also syncs the moves' records). */
+static int move_done(struct rift_store *s)
+{
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	uint8_t k = 'M';
+	int rc;
+
+	rocksdb_writebatch_delete_cf(wb, s->cf_meta, (const char *)&k, 1);
+	rc = store_write(s, wb, true);
+	rocksdb_writebatch_destroy(wb);
+	if (rc == 0) /* the records are durable: the old values can go from the table files */
+		rocksdb_compact_range_cf(s->db, s->cf_data, NULL, 0, NULL, 0);
+	return rc;
+}
+
+/*
+ * Format 2 → 3: block contents move from the data family into overlay files. Format 3 is
+ * recorded first, with the marker 'M', in one synced write: a rift that reads only format 2
+ * refuses the store from then on (it would read the short values as damaged blocks), and a
+ * crash in the middle resumes the move at the next open (store_format_check).
+ */
+static int upgrade_2_to_3(struct rift_store *s)
+{
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	uint8_t k = 'M';
+	int rc;
+
+	version_key_put(s, wb, 3);
+	rocksdb_writebatch_put_cf(wb, s->cf_meta, (const char *)&k, 1, "", 0);
+	rc = store_write(s, wb, true);
+	rocksdb_writebatch_destroy(wb);
+	if (rc == 0)
+		rc = move_blocks_out(s);
+	return rc == 0 ? move_done(s) : rc;
+}
+
+static const struct upgrade_step steps[] = {
+	{ 1, "record the format version", upgrade_1_to_2 },
+	{ 2, "move block contents into overlay files", upgrade_2_to_3 },
+};
 
 static int write_version(struct rift_store *s, uint32_t version)
 {
@@ -115,6 +225,27 @@ int store_format_check(struct rift_store *s, char *err, size_t errlen)
 			return 0;
 		}
 		version = 1;
+	}
+	if (version == 3) {
+		uint8_t k = 'M', v[1];
+		size_t n;
+		rc = meta_get(s, &k, 1, v, sizeof(v), &n);
+		if (rc == 0) {
+			LOG_INFO("store", "%s: resuming the upgrade to format 3 (%s)", s->state_dir,
+				 steps[1].what);
+			rc = move_blocks_out(s);
+			if (rc == 0)
+				rc = move_done(s);
+		}
+		if (rc == -ENOENT)
+			rc = 0;
+		if (rc != 0) {
+			snprintf(err, errlen,
+				 "upgrading the store in %s to format 3 failed (%s); free disk "
+				 "space if it is full, then start rift again to resume the upgrade",
+				 s->state_dir, strerror(-rc));
+			return rc;
+		}
 	}
 	if (version > RIFT_STORE_FORMAT) {
 		snprintf(

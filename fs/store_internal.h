@@ -24,8 +24,12 @@
  *            'O' layer8 ino8                   inode unlinked while open (freed on recovery)
  *            'S'                               written by syncs (rift_store_sync), never read
  *            'V'                               on-disk format version, be32 (store_format.c)
- *   data CF  layer8 data8 block8               8192 bytes, or empty = a ZERO block
+ *            'M'                               format 2 -> 3 upgrade under way (store_format.c)
+ *   data CF  layer8 data8 block8               "F": the block is in the layer's overlay file
+ *                                              of that data id; empty: a ZERO block
  * Layer-first keys make a layer's inodes, entries and blocks single ranges for DeleteRange.
+ * Block contents live in overlay files, <state>/blocks/<layer>/<data id>, each block at
+ * block × 8 KiB (store_files.c); format 2 kept them as the data CF's values.
  */
 #define KEY_MAX        (1 + 8 + 8 + RIFT_NAME_MAX_LEN + 1)
 #define DATA_KEY_LEN   24u
@@ -136,14 +140,16 @@ struct rift_branch {
 	pthread_mutex_t ino_mu[INO_STRIPES];
 };
 
-/* A base file descriptor, opened on first read, keyed by data id. refs counts readers between
- * base_fd_get and base_fd_put; an entry evicted while held is closed by its last reader. All
- * fields are guarded by the store's fd_mu. */
-struct base_fd {
-	uint64_t data_id;
+/* An open host file of the store (store_files.c): layer 0, the base file of data_id; else
+ * that layer's overlay file. refs counts users between file_get and file_put; an entry evicted
+ * while held is closed by its last user. All fields are guarded by the store's fd_mu. */
+struct store_fd {
+	uint64_t layer, data_id;
 	int fd;
 	uint32_t refs;
 	bool evicted;
+	bool dirty;         /* overlay: written since its last fdatasync */
+	bool name_unsynced; /* overlay: made, its directory not synced since */
 };
 
 /* A dropped range of file data waiting for its compaction (store_reclaim.c). */
@@ -182,8 +188,9 @@ struct rift_store {
 	size_t index_cap, index_used;
 
 	pthread_mutex_t fd_mu;
-	struct base_fd **fds; /* open addressing, NULL = empty */
+	struct store_fd **fds; /* open addressing, NULL = empty */
 	size_t fds_cap, fds_used, fds_max;
+	atomic_bool overlay_unsynced; /* an eviction closed a dirty overlay file (store_files.c) */
 
 	pthread_mutex_t sync_mu;
 	rocksdb_writebatch_t *sync_wb; /* the record whose synced write makes the WAL durable */
@@ -264,7 +271,9 @@ int branch_decode(const uint8_t *buf, size_t len, struct branch_rec *b);
 #define DENTRY_LEN 12u
 
 /* The on-disk format this code reads and writes (store_format.c keeps the history). */
-#define RIFT_STORE_FORMAT 2u
+#define RIFT_STORE_FORMAT 3u
+/* A data CF value: the block is in its overlay file. */
+#define BLOCK_IN_FILE 'F'
 
 /* ---- store_format.c ---- */
 /* Checks the format version at open, upgrading an older store in place; 0 or -errno with *err
@@ -276,6 +285,7 @@ int store_fail(struct rift_store *s, char *rocks_err, const char *what);
 bool warn_now(struct rift_store *s);
 int store_reload_counts(struct rift_store *s);
 int store_write(struct rift_store *s, rocksdb_writebatch_t *wb, bool sync);
+int store_sync_wal(struct rift_store *s);
 /* store_write for a branch's change: also marks its head layer as changed. */
 int branch_write(struct rift_branch *b, rocksdb_writebatch_t *wb);
 /* branch_write for the data path (store lock held shared): on failure *reload is set and the
@@ -328,16 +338,45 @@ void inode_put(struct rift_branch *b, rocksdb_writebatch_t *wb, uint64_t ino,
 	       const struct inode_rec *rec);
 
 /* ---- store_data.c ---- */
+/* Blocks of one head overlay file whose records a call removed (zeros written over them): their
+ * space is freed once the call's batch committed. Blocks past PUNCH_MAX are left allocated. */
+#define PUNCH_MAX 128u
+struct punch_list {
+	uint64_t layer, data_id;
+	uint32_t n;
+	uint64_t blocks[PUNCH_MAX];
+};
+void overlay_punch(struct rift_store *s, const struct punch_list *p);
+void overlay_trim(struct rift_store *s, uint64_t layer, uint64_t data_id, uint64_t from);
+/* *trim_from: the head's overlay file can be cut at this block once wb committed (UINT64_MAX:
+ * nothing to cut); punch as for writes. */
 int data_truncate(struct rift_branch *b, rocksdb_writebatch_t *wb, struct inode_rec *rec,
-		  uint64_t new_size);
+		  uint64_t new_size, uint64_t *trim_from, struct punch_list *punch);
 void data_drop_layer(struct rift_store *s, rocksdb_writebatch_t *wb, uint64_t layer,
 		     uint64_t data_id);
 void attr_from_rec(const struct rift_branch *b, uint64_t ino, const struct inode_rec *rec,
 		   struct rift_attr *attr);
-int base_fd_get(struct rift_store *s, const struct inode_rec *rec, uint64_t data_id,
-		struct base_fd **out);
-void base_fd_put(struct rift_store *s, struct base_fd *f);
-void base_close_fds(struct rift_store *s);
+
+/* ---- store_files.c ---- */
+int file_get(struct rift_store *s, uint64_t layer, const struct inode_rec *rec, uint64_t data_id,
+	     bool create, struct store_fd **out);
+/* wrote: the caller wrote to it (an overlay), which a later sync must make durable */
+void file_put(struct rift_store *s, struct store_fd *f, bool wrote);
+void store_files_close(struct rift_store *s);
+/* data_id 0: the layer's directory */
+void overlay_path(const struct rift_store *s, uint64_t layer, uint64_t data_id, char *buf,
+		  size_t cap);
+int overlay_sync_dirty(struct rift_store *s, uint64_t layer);
+int overlay_sync_one(struct rift_store *s, uint64_t layer, uint64_t data_id);
+void overlay_unlink(struct rift_store *s, uint64_t layer, uint64_t data_id);
+void overlay_remove_layer(struct rift_store *s, uint64_t layer);
+int overlay_sweep(struct rift_store *s);
+/* Reads block of layer's overlay file of data_id into out (zeros where the file has none). */
+int overlay_read(struct rift_store *s, uint64_t layer, uint64_t data_id, uint64_t block,
+		 uint8_t *out);
+/* Writes one block into layer's overlay file of data_id; 0 or -errno. */
+int overlay_write(struct rift_store *s, uint64_t layer, uint64_t data_id, uint64_t block,
+		  const uint8_t *in);
 
 bool block_masked(const struct inode_rec *rec, uint64_t layer, uint64_t block);
 

@@ -848,9 +848,11 @@ int rift_store_setattr(struct rift_branch *b, uint64_t ino, const struct rift_at
 	 * as writes (the kernel's writeback cache sends mtime updates along with data). */
 	bool shared = !(mask & RIFT_SET_SIZE), reload = false;
 	pthread_mutex_t *stripe = ino_stripe(b, ino);
+	struct punch_list *punch = calloc(1, sizeof(*punch));
+	uint64_t trim_from = UINT64_MAX, trim_head = 0, trim_data = 0;
 	int rc;
 
-	if (rec == NULL) {
+	if (rec == NULL || punch == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -874,9 +876,15 @@ int rift_store_setattr(struct rift_branch *b, uint64_t ino, const struct rift_at
 			rc = -EINVAL;
 			goto unlock;
 		}
-		rc = data_truncate(b, wb, rec, in->size);
-		if (rc != 0)
+		rc = data_truncate(b, wb, rec, in->size, &trim_from, punch);
+		if (rc != 0) {
+			/* counts changed in memory for a batch that will not be written */
+			if (store_reload_counts(s) != 0)
+				rc = store_fail(s, NULL, "truncate rollback");
 			goto unlock;
+		}
+		trim_head = b->rec->chain[0];
+		trim_data = rec->data_id;
 		rec->mtime = now;
 	}
 	if (mask & RIFT_SET_MODE)
@@ -894,6 +902,10 @@ int rift_store_setattr(struct rift_branch *b, uint64_t ino, const struct rift_at
 	rc = shared ? branch_write_shared(b, wb, &reload) : branch_write(b, wb);
 	if (rc == 0 && out != NULL)
 		attr_from_rec(b, ino, rec, out);
+	if (rc == 0 && trim_from != UINT64_MAX) /* committed: the cut blocks' space goes */
+		overlay_trim(s, trim_head, trim_data, trim_from);
+	if (rc == 0)
+		overlay_punch(s, punch);
 unlock:
 	if (shared)
 		pthread_mutex_unlock(stripe);
@@ -902,6 +914,7 @@ unlock:
 		store_reload_counts_exclusive(s);
 out:
 	rocksdb_writebatch_destroy(wb);
+	free(punch);
 	free(rec);
 	return rc;
 }

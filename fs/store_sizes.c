@@ -1,16 +1,41 @@
-/* store_sizes.c — estimates of the disk each layer's blocks take, compressed, in the store. */
+/* store_sizes.c — the disk each layer's blocks take: its overlay files and its records. */
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "store_internal.h"
 
+/* Bytes the filesystem allocated to layer's overlay files (holes and unwritten blocks are
+ * free; a filesystem that compresses counts what it stored). */
+static uint64_t overlay_bytes(struct rift_store *s, uint64_t layer)
+{
+	char path[4096];
+	struct dirent *de;
+	struct stat st;
+	uint64_t sum = 0;
+	DIR *d;
+
+	overlay_path(s, layer, 0, path, sizeof(path));
+	d = opendir(path);
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			sum += (uint64_t)st.st_blocks * 512u;
+	closedir(d);
+	return sum;
+}
+
 /*
- * A layer's blocks are the data family's keys that start with its id (big-endian), so the range
- * [id, id + 1) holds exactly them. RocksDB's estimate counts the table files overlapping that
- * range (compressed, as stored); blocks still in the write buffer count from their flush, which
- * the WAL bound makes happen within a few tens of MiB of writes.
+ * A layer's block records are the data family's keys that start with its id (big-endian), so
+ * the range [id, id + 1) holds exactly them: RocksDB's estimate counts the table files
+ * overlapping it (records still in the write buffer count from their flush). Its blocks are in
+ * its overlay files, counted by what the filesystem allocated to them.
  */
 int rift_store_refresh_disk_estimates(struct rift_store *s)
 {
@@ -56,6 +81,8 @@ int rift_store_refresh_disk_estimates(struct rift_store *s)
 		rc = -EIO;
 		goto out;
 	}
+	for (i = 0; i < n; i++)
+		sizes[i] += overlay_bytes(s, ids[i]);
 	/* layers made or dropped meanwhile: the array is mostly as it was, so try i first */
 	pthread_rwlock_rdlock(&s->lock);
 	pthread_mutex_lock(&s->mem_mu);

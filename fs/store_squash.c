@@ -181,11 +181,17 @@ static int copy_chunk(struct rift_store *s, uint64_t fid, uint64_t cid, const st
 			rocksdb_pinnableslice_destroy(ps);
 			continue; /* the child's own newer copy wins */
 		}
-		if (vl != 0 && vl != RIFT_BLOCK_SIZE)
+		if (vl != 0 && !(vl == 1 && val[0] == BLOCK_IN_FILE))
 			continue;
-		memcpy(tmp, val, vl);
-		rocksdb_writebatch_put_cf(wb, s->cf_data, (const char *)ck, sizeof(ck),
-					  (const char *)tmp, vl);
+		if (vl == 1) {
+			/* the child's overlay file gets the block before its record names it */
+			rc = overlay_read(s, fid, data_id, block, tmp);
+			if (rc == 0)
+				rc = overlay_write(s, cid, data_id, block, tmp);
+			if (rc != 0)
+				break;
+		}
+		rocksdb_writebatch_put_cf(wb, s->cf_data, (const char *)ck, sizeof(ck), val, vl);
 		p = index_add(s, data_id, cid);
 		if (p == NULL) {
 			rc = -ENOMEM;
@@ -198,7 +204,7 @@ static int copy_chunk(struct rift_store *s, uint64_t fid, uint64_t cid, const st
 		{
 			struct layer *c = store_layer(s, cid);
 			c->blocks++;
-			c->bytes += vl + DATA_KEY_LEN;
+			c->bytes += (vl != 0 ? RIFT_BLOCK_SIZE : 0) + DATA_KEY_LEN;
 		}
 		presence_put(s, wb, data_id, p);
 	}
@@ -206,6 +212,9 @@ static int copy_chunk(struct rift_store *s, uint64_t fid, uint64_t cid, const st
 	rocksdb_readoptions_destroy(ro);
 	if (rc == 0)
 		rc = store_write(s, wb, false);
+	/* the counts of this chunk's copies were raised as they went: not committed, redo them */
+	if (rc != 0 && store_reload_counts(s) != 0)
+		rc = store_fail(s, NULL, "squash rollback");
 	rocksdb_writebatch_destroy(wb);
 	free(rec);
 	return rc;
@@ -269,6 +278,10 @@ static int merge(struct rift_store *s, uint64_t fid, uint64_t cid)
 		if (rc != 0)
 			goto out;
 	}
+	/* The copies must be durable before the synced batch below drops the frozen layer's. */
+	rc = overlay_sync_dirty(s, cid);
+	if (rc != 0)
+		goto out;
 	wb = rocksdb_writebatch_create();
 	pthread_rwlock_wrlock(&s->lock);
 	rc = still_valid(s, fid, cid) ? copy_meta(s, fid, cid, wb) : -EAGAIN;

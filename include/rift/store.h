@@ -28,10 +28,13 @@
  * is over its limit, or, when free space runs low, for the branches that use most; see
  * fs/store_space.c for the policy.
  *
- * Durability: each mutating call is one RocksDB write batch with the WAL on and no sync, so a
- * crash loses at most a suffix of acknowledged calls; rift_store_sync makes everything
- * acknowledged so far durable (one WAL sync shared by concurrent callers). Branch creation and
- * deletion are synced themselves.
+ * Durability: each mutating call is one RocksDB write batch with the WAL on and no sync, its
+ * block contents written first into plain overlay files, so a crash of the process loses at most
+ * a suffix of acknowledged calls, and the call in flight may be partly applied: each 4 KiB page
+ * it writes as before or as after, its size and times as before (store_crash). rift_store_sync
+ * makes everything acknowledged so far durable (overlay files, then one WAL sync shared by
+ * concurrent callers); rift_store_sync_file one file's contents. Branch creation and deletion are
+ * synced themselves.
  */
 
 #define RIFT_BLOCK_SIZE   8192u
@@ -112,10 +115,22 @@ int rift_store_open(const char *state_dir, bool create, struct rift_store **out,
 void rift_store_close(struct rift_store *store);
 
 /*
- * Makes every call acknowledged so far durable: returns at once when nothing is pending, else
- * one WAL sync shared by all concurrent callers. Returns the sticky error if there is one.
+ * Makes every call acknowledged so far durable: the overlay files written since their last
+ * sync, then one WAL sync shared by all concurrent callers (none when nothing is pending).
+ * Returns the sticky error if there is one.
  */
 int rift_store_sync(struct rift_store *store) __attribute__((warn_unused_result));
+
+/*
+ * fsync of one file: makes its contents as branch b wrote them durable (its overlay file in b's
+ * head), then the WAL as rift_store_sync does, with every call acknowledged so far. Cheaper than
+ * rift_store_sync when other files have unsynced writes.
+ */
+int rift_store_sync_file(struct rift_branch *b, uint64_t ino) __attribute__((warn_unused_result));
+
+/* fsync of a directory: makes every call acknowledged so far durable except file contents
+ * (names, inodes, sizes; block contents need rift_store_sync_file or rift_store_sync). */
+int rift_store_sync_names(struct rift_store *store) __attribute__((warn_unused_result));
 
 /* The sticky storage error (0 if none). */
 int rift_store_error(struct rift_store *store);

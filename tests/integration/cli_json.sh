@@ -21,8 +21,9 @@ j '.state == "running" and .port > 0' start x
 j '.state == "stopped" and .port == 0' stop x
 j '.state == "stopped"' reset x
 j '.url | contains("@localhost:")' url x
-# sizes: ~60 MB of compressible rows; once RocksDB has flushed them, the compressed estimate is
-# there (refreshed every 2 s) and below the logical size; `rift list` shows both
+# sizes: ~60 MB of rows; once written, the on-disk estimate (overlay files and records,
+# refreshed every 2 s) is there and close to the logical size (blocks are stored as written,
+# holes free: within issue 13's 1.3x); `rift list` shows both
 psql -X -q "$(rift url x)" -c "create table big as select g, repeat(md5(g::text), 8) v
 	from generate_series(1, 200000) g" -c checkpoint || fail "could not fill branch x"
 for ((i = 0; i < 300; i++)); do
@@ -32,7 +33,8 @@ for ((i = 0; i < 300; i++)); do
 	sleep 0.1
 done
 jq -e '.branches[] | select(.name == "x") | .bytes_own > 50000000 and .bytes_own_disk > 0 and
-	.bytes_own_disk < .bytes_own * 0.8 and .bytes_shared_disk >= 0' "$TEST_TMP/sizes.json" \
+	.bytes_own_disk > .bytes_own * 0.5 and .bytes_own_disk < .bytes_own * 1.3 and
+	.bytes_shared_disk >= 0' "$TEST_TMP/sizes.json" \
 	>/dev/null || fail "sizes of x: $(jq -c '.branches[] | select(.name == "x")' "$TEST_TMP/sizes.json")"
 echo "sizes of x: $(jq -c '.branches[] | select(.name == "x") | [.bytes_own, .bytes_own_disk]' \
 	"$TEST_TMP/sizes.json")"

@@ -1,9 +1,11 @@
 /* store_admin.c — test helper: creates stores, imports bases, creates and deletes branches. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rocksdb/c.h>
 
@@ -12,8 +14,64 @@
 /*
  * `format`: reads or rewrites the store's format version key ('V' in the meta column family)
  * straight in RocksDB, under the store's back, so that tests can make a store look like one
- * written before versions existed (none) or by a newer rift (a number).
+ * written before versions existed (none) or by a newer rift (a number). `inline` turns a format-3
+ * store back into what format 2 wrote: each block's 8 KiB as its record's value, no blocks/.
  */
+
+static uint64_t be64(const char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | (uint8_t)p[i];
+	return v;
+}
+
+/* Moves every block named by a short record back into the record (format 3 -> 2's layout). */
+static int inline_blocks(const char *state, rocksdb_t *db, rocksdb_column_family_handle_t *data,
+			 rocksdb_writeoptions_t *wo, rocksdb_readoptions_t *ro, char **err)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(db, ro, data);
+	char path[4096], block[8192];
+	unsigned long moved = 0;
+	int rc = 0;
+
+	for (rocksdb_iter_seek_to_first(it); rc == 0 && rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		ssize_t got;
+		int fd;
+		rocksdb_iter_value(it, &vl);
+		if (kl != 24 || vl != 1)
+			continue;
+		snprintf(path, sizeof(path), "%s/blocks/%" PRIu64 "/%" PRIu64, state, be64(k),
+			 be64(k + 8));
+		fd = open(path, O_RDONLY);
+		got = fd < 0 ? -1 : pread(fd, block, sizeof(block), (off_t)(be64(k + 16) * 8192));
+		if (fd >= 0)
+			close(fd);
+		if (got < 0) {
+			fprintf(stderr, "store_admin format inline: %s: %s\n", path,
+				strerror(errno));
+			rc = 1;
+			break;
+		}
+		memset(block + got, 0, sizeof(block) - (size_t)got);
+		rocksdb_put_cf(db, wo, data, k, kl, block, sizeof(block), err);
+		if (*err != NULL)
+			rc = 1;
+		moved++;
+	}
+	rocksdb_iter_destroy(it);
+	printf("store_admin: %lu blocks inlined\n", moved);
+	if (rc == 0) {
+		snprintf(path, sizeof(path), "rm -rf '%s/blocks'", state);
+		rc = system(path) == 0 ? 0 : 1;
+	}
+	return rc;
+}
 static int raw_format(const char *state, const char *what)
 {
 	const char *names[3] = { "default", "meta", "data" };
@@ -50,6 +108,12 @@ static int raw_format(const char *state, const char *what)
 		free(v);
 	} else if (strcmp(what, "none") == 0) {
 		rocksdb_delete_cf(db, wo, h[1], &key, 1, &err);
+	} else if (strcmp(what, "inline") == 0) {
+		uint8_t v[4] = { 0, 0, 0, 2 };
+		if (inline_blocks(state, db, h[2], wo, ro, &err) != 0 && err == NULL)
+			goto close;
+		if (err == NULL)
+			rocksdb_put_cf(db, wo, h[1], &key, 1, (const char *)v, 4, &err);
 	} else if (strcmp(what, "garbage") == 0) {
 		rocksdb_put_cf(db, wo, h[1], &key, 1, "xyz", 3, &err);
 	} else {
@@ -58,7 +122,8 @@ static int raw_format(const char *state, const char *what)
 		uint8_t v[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
 				 (uint8_t)n };
 		if (end == what || *end != '\0' || n > 0xffffffffUL) {
-			fprintf(stderr, "store_admin format: get, none, garbage or a number\n");
+			fprintf(stderr,
+				"store_admin format: get, none, garbage, inline or a number\n");
 			goto close;
 		}
 		rocksdb_put_cf(db, wo, h[1], &key, 1, (const char *)v, 4, &err);
@@ -82,13 +147,14 @@ out:
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: store_admin STATE import DIR\n"
-			"       store_admin STATE create NAME [FROM]\n"
-			"       store_admin STATE delete NAME\n"
-			"       store_admin STATE info NAME     (prints key=value lines)\n"
-			"       store_admin STATE list          (prints NAME ID lines, ID in hex)\n"
-			"       store_admin STATE squash\n"
-			"       store_admin STATE format get|none|garbage|N   (raw, for tests)\n");
+	fprintf(stderr,
+		"usage: store_admin STATE import DIR\n"
+		"       store_admin STATE create NAME [FROM]\n"
+		"       store_admin STATE delete NAME\n"
+		"       store_admin STATE info NAME     (prints key=value lines)\n"
+		"       store_admin STATE list          (prints NAME ID lines, ID in hex)\n"
+		"       store_admin STATE squash\n"
+		"       store_admin STATE format get|none|garbage|inline|N   (raw, for tests)\n");
 	return 2;
 }
 

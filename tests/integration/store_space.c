@@ -31,16 +31,41 @@ static uint64_t du(const char *dir)
 	return total;
 }
 
-/* Bytes of db/ once RocksDB has settled: an open deletes logs and files a previous run left
+/* Bytes the store's data takes: RocksDB's files in db/ and the layers' overlay files under
+ * blocks/<layer>/. */
+static uint64_t store_du(const char *state)
+{
+	char path[512];
+	struct dirent *de;
+	uint64_t total;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/db", state);
+	total = du(path);
+	snprintf(path, sizeof(path), "%s/blocks", state);
+	d = opendir(path);
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char sub[800];
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		total += du(sub);
+	}
+	if (d != NULL)
+		closedir(d);
+	return total;
+}
+
+/* Bytes of the store once RocksDB has settled: an open deletes logs and files a previous run left
  * obsolete (their purge is otherwise asynchronous). */
-static uint64_t settled_du(const char *state, const char *db)
+static uint64_t settled_du(const char *state)
 {
 	char err[RIFT_ERRMSG_LEN];
 	struct rift_store *s;
 
 	if (rift_store_open(state, false, &s, err, sizeof(err)) == 0)
 		rift_store_close(s);
-	return du(db);
+	return store_du(state);
 }
 
 static int fail(const char *what)
@@ -51,7 +76,7 @@ static int fail(const char *what)
 
 int main(void)
 {
-	char dir[] = "/tmp/rift-test-store-space.XXXXXX", state[128], src[128], db[160], cmd[256];
+	char dir[] = "/tmp/rift-test-store-space.XXXXXX", state[128], src[128], cmd[256];
 	char err[RIFT_ERRMSG_LEN];
 	struct rift_store *s = NULL;
 	struct rift_branch *b = NULL;
@@ -65,7 +90,6 @@ int main(void)
 		return 1;
 	snprintf(state, sizeof(state), "%s/state", dir);
 	snprintf(src, sizeof(src), "%s/src", dir);
-	snprintf(db, sizeof(db), "%s/db", state);
 	if (mkdir(src, 0700) != 0 || rift_store_open(state, true, &s, err, sizeof(err)) != 0 ||
 	    rift_store_base_import(s, src, &gen, err, sizeof(err)) != 0 ||
 	    rift_store_branch_create(s, "main", NULL, 0) != 0) {
@@ -93,7 +117,7 @@ int main(void)
 	b = NULL;
 	rift_store_close(s);
 	s = NULL;
-	before = settled_du(state, db);
+	before = settled_du(state);
 
 	/* 200 MiB of incompressible data in a branch, then the branch goes */
 	if (rift_store_open(state, false, &s, err, sizeof(err)) != 0 ||
@@ -122,7 +146,7 @@ int main(void)
 	b = NULL;
 	rift_store_close(s);
 	s = NULL;
-	full = du(db);
+	full = store_du(state);
 	if (rift_store_open(state, false, &s, err, sizeof(err)) != 0 ||
 	    rift_store_branch_delete(s, "big") != 0) {
 		rc = fail("delete of the big branch");
@@ -130,9 +154,9 @@ int main(void)
 	}
 	rift_store_close(s);
 	s = NULL;
-	after = settled_du(state, db);
-	printf("store_space: db/ %" PRIu64 " KiB before, %" PRIu64 " KiB with the branch, %" PRIu64
-	       " KiB after deleting it\n",
+	after = settled_du(state);
+	printf("store_space: store %" PRIu64 " KiB before, %" PRIu64
+	       " KiB with the branch, %" PRIu64 " KiB after deleting it\n",
 	       before >> 10, full >> 10, after >> 10);
 	if (full < (uint64_t)WRITE_MB << 20) {
 		rc = fail("the branch's data did not reach the disk: the measurement is void");
@@ -150,7 +174,7 @@ int main(void)
 		rc = fail("reopen for the live delete");
 		goto out;
 	}
-	before = du(db);
+	before = store_du(state);
 	for (i = 0; i < LIVE_FILES; i++) {
 		char name[32];
 		uint64_t m;
@@ -175,7 +199,7 @@ int main(void)
 		rc = fail("sync");
 		goto out;
 	}
-	full = du(db);
+	full = store_du(state);
 	for (i = 0; i < LIVE_FILES; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "seg%" PRIu64, i);
@@ -185,12 +209,12 @@ int main(void)
 		}
 	}
 	for (i = 0; i < 600; i++) { /* up to 60 s on a busy machine */
-		after = du(db);
+		after = store_du(state);
 		if (after <= before + before / 10 + (32u << 20))
 			break;
 		usleep(100000);
 	}
-	printf("store_space: live branch: db/ %" PRIu64 " KiB before, %" PRIu64
+	printf("store_space: live branch: store %" PRIu64 " KiB before, %" PRIu64
 	       " KiB with %u x 16 MiB files, %" PRIu64 " KiB %.1f s after unlinking them\n",
 	       before >> 10, full >> 10, LIVE_FILES, after >> 10, (double)i / 10);
 	if (full < before + ((uint64_t)LIVE_FILES << 24) / 2) {
@@ -208,7 +232,7 @@ int main(void)
 
 	/* 16 MiB of zeros into a new file (a WAL segment) stores under 64 KiB */
 	memset(buf, 0, 1 << 20);
-	zeros_before = du(db);
+	zeros_before = store_du(state);
 	if (rift_store_open(state, false, &s, err, sizeof(err)) != 0 ||
 	    rift_store_branch_open(s, "main", &b) != 0 ||
 	    rift_store_create(b, RIFT_ROOT_INO, "000000010000000000000001", 0600, 0, 0, &a) != 0) {
@@ -224,8 +248,8 @@ int main(void)
 	b = NULL;
 	rift_store_close(s);
 	s = NULL;
-	zeros_after = du(db);
-	printf("store_space: 16 MiB of zeros grew db/ by %" PRId64 " KiB\n",
+	zeros_after = store_du(state);
+	printf("store_space: 16 MiB of zeros grew the store by %" PRId64 " KiB\n",
 	       ((int64_t)zeros_after - (int64_t)zeros_before) / 1024);
 	if (zeros_after > zeros_before + (64u << 10)) {
 		rc = fail("16 MiB of zeros took 64 KiB or more on disk");
