@@ -11,6 +11,9 @@
 # from it, as riftd lays out a branch. Every server gets the settings riftd gives a branch's.
 # Measured: `pgbench -i` (bulk load) and then TPC-B on a mount remounted first, so its page cache
 # is cold as a new branch's is (the files underneath stay in the host's cache, as a base's do).
+# With BENCH_BASE=physical the tables are loaded once into a seed cluster instead, and each side
+# starts from a copy of it (rift: the seed imported as the store's base, so a branch's writes are
+# copy-on-write over base files, as after `rift init --pgdata`); only TPC-B is measured.
 # Prints each run with the CPU of the FUSE daemon (passthrough_ll or rift-fs, all threads), the
 # medians, and the ratios floor/native, rift/native and rift/floor.
 #
@@ -21,6 +24,7 @@
 #   BENCH_DURATION [15 | 5]       seconds per TPC-B run
 #   BENCH_ROUNDS [3 | 1]          loads and TPC-B runs per side
 #   BENCH_SHARED_BUFFERS [32MB]   riftd's default for a branch's server
+#   BENCH_BASE [loaded]           loaded: tables loaded through each side; physical: see above
 #   BENCH_TMPDIR [/var/tmp]       parent of the temp dir (a real disk, not tmpfs)
 #   RIFT_BIN [<repo>/build/bin]   where rift-fs and store_admin are
 #   PG_BIN [/usr/lib/postgresql/15/bin]
@@ -42,6 +46,7 @@ else
 fi
 CLIENTS=${BENCH_CLIENTS:-4}
 SB=${BENCH_SHARED_BUFFERS:-32MB}
+BASE=${BENCH_BASE:-loaded}
 
 die() {
 	echo "fuse_floor.sh: $*" >&2
@@ -53,6 +58,7 @@ for b in "$RIFT_BIN/rift-fs" "$RIFT_BIN/store_admin"; do
 done
 [ -f "$EXAMPLES/passthrough_ll.c" ] ||
 	die "$EXAMPLES/passthrough_ll.c missing: apt-get install libfuse3-dev"
+[[ $BASE =~ ^(loaded|physical)$ ]] || die "BENCH_BASE must be loaded or physical, got '$BASE'"
 for v in SCALE CLIENTS DURATION ROUNDS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
 done
@@ -128,7 +134,7 @@ pg_start() {
 }
 
 echo "== fuse_floor: native vs a plain-file FUSE passthrough vs a rift branch =="
-echo "command:  $0${*:+ $*}  (BENCH_SCALE=$SCALE BENCH_CLIENTS=$CLIENTS BENCH_DURATION=$DURATION BENCH_ROUNDS=$ROUNDS BENCH_SHARED_BUFFERS=$SB)"
+echo "command:  $0${*:+ $*}  (BENCH_SCALE=$SCALE BENCH_CLIENTS=$CLIENTS BENCH_DURATION=$DURATION BENCH_ROUNDS=$ROUNDS BENCH_SHARED_BUFFERS=$SB BENCH_BASE=$BASE)"
 echo "host:     $(nproc) cores, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 echo "git:      $(git -C "$here" describe --always --dirty 2>/dev/null || echo unknown)"
 echo "server:   postgres -p PORT $OPTS"
@@ -136,10 +142,25 @@ echo "floor:    passthrough_ll -o allow_other,writeback,cache=always (libfuse $(
 echo
 
 install -d -o postgres "$TMP/native" "$TMP/seed" "$TMP/floor-src" "$TMP/floor-mnt" "$TMP/rift-mnt"
-for d in "$TMP/native" "$TMP/seed/data" "$TMP/floor-src/data"; do
-	as_pg "'$PG_BIN/initdb' -D '$d' -A trust -U postgres" >"$TMP/initdb.log" 2>&1 ||
+if [ "$BASE" = loaded ]; then
+	for d in "$TMP/native" "$TMP/seed/data" "$TMP/floor-src/data"; do
+		as_pg "'$PG_BIN/initdb' -D '$d' -A trust -U postgres" >"$TMP/initdb.log" 2>&1 ||
+			die "initdb failed: $(tail -3 "$TMP/initdb.log")"
+	done
+else
+	# one load into the seed; every side starts from a copy of it
+	data[seed]=$TMP/seed/data
+	pgport[seed]=$(port)
+	as_pg "'$PG_BIN/initdb' -D '$TMP/seed/data' -A trust -U postgres" >"$TMP/initdb.log" 2>&1 ||
 		die "initdb failed: $(tail -3 "$TMP/initdb.log")"
-done
+	pg_start seed
+	pgbench -q -i -s "$SCALE" -h "$TMP/sock" -p "${pgport[seed]}" -U postgres postgres >"$TMP/load.log" 2>&1 ||
+		die "pgbench -i failed on the seed: $(tail -3 "$TMP/load.log")"
+	pg_stop seed
+	rmdir "$TMP/native"
+	cp -a "$TMP/seed/data" "$TMP/native"
+	cp -a "$TMP/seed/data" "$TMP/floor-src/data"
+fi
 link_out "$TMP/floor-src/data" "$TMP/floor-wal" "$TMP/floor-temp"
 "$RIFT_BIN/store_admin" "$TMP/state" import "$TMP/seed/data" >"$TMP/store_admin.log" 2>&1 &&
 	"$RIFT_BIN/store_admin" "$TMP/state" create bench >>"$TMP/store_admin.log" 2>&1 ||
@@ -153,10 +174,12 @@ daemon_s() { # SIDE T0: seconds of CPU the side's FUSE daemon used since ticks T
 	[ "$1" = native ] && { echo -; return; }
 	awk -v a="$2" -v b="$(cpu_ticks_of "${fspid[$1]}")" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", (b - a) / hz }'
 }
-declare -A load tps
+declare -A load=([native]= [floor]= [rift]=) tps=([native]= [floor]= [rift]=)
 order() { case $(($1 % 3)) in 1) echo native floor rift ;; 2) echo floor rift native ;; *) echo rift native floor ;; esac; }
 
-for ((r = 1; r <= ROUNDS; r++)); do
+load_rounds=$ROUNDS
+[ "$BASE" = loaded ] || load_rounds=0
+for ((r = 1; r <= load_rounds; r++)); do
 	for s in $(order "$r"); do
 		c0=$(cpu_ticks_of "${fspid[$s]:-0}")
 		t0=$(date +%s.%N)
@@ -200,7 +223,7 @@ for s in native floor rift; do
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 printf '%-28s %8s %8s %8s   %s %s %s\n' "" native floor rift floor/nat rift/nat rift/floor
-printf '%-28s %8s %8s %8s   %9s %8s %10s\n' "pgbench -i, s (lower wins)" "${ml[native]}" "${ml[floor]}" "${ml[rift]}" \
+[ "$BASE" = loaded ] && printf '%-28s %8s %8s %8s   %9s %8s %10s\n' "pgbench -i, s (lower wins)" "${ml[native]}" "${ml[floor]}" "${ml[rift]}" \
 	"$(ratio "${ml[floor]}" "${ml[native]}")" "$(ratio "${ml[rift]}" "${ml[native]}")" "$(ratio "${ml[rift]}" "${ml[floor]}")"
 printf '%-28s %8.0f %8.0f %8.0f   %9s %8s %10s\n' "TPC-B tps, cold mount" "${mt[native]}" "${mt[floor]}" "${mt[rift]}" \
 	"$(ratio "${mt[floor]}" "${mt[native]}")" "$(ratio "${mt[rift]}" "${mt[native]}")" "$(ratio "${mt[rift]}" "${mt[floor]}")"
