@@ -379,7 +379,9 @@ int rift_store_readdir(struct rift_branch *b, uint64_t dir,
  */
 ssize_t rift_store_read(struct rift_branch *b, uint64_t ino, uint64_t off, size_t len, void *buf);
 
-/* Writes len bytes at off, extending the file as needed; returns len or a negative errno. */
+/* Writes len bytes at off, extending the file as needed; returns len or a negative errno. A
+ * write that only rewrites blocks the branch's head already holds leaves the file's mtime and
+ * ctime as they were if they are less than a second old. */
 ssize_t rift_store_write(struct rift_branch *b, uint64_t ino, uint64_t off, size_t len,
 			 const void *buf) __attribute__((warn_unused_result));
 
