@@ -260,17 +260,19 @@ if [ -x "$PG_BIN/pg_test_fsync" ]; then
 	echo "   rift's pg_wal ${fsync_side[rift_wal]} us/op"
 fi
 
-# disk used by the store (db/ only: the base is the shared, read-only starting point) vs data
+# disk used by the store (db/ and the overlay files in blocks/; not the base, the shared,
+# read-only starting point) vs data
 db_sizes() { # PORT: sum of pg_database_size in bytes
 	psql_at "$1" "select sum(pg_database_size(datname)) from pg_database"
 }
 space_line() { # LABEL
 	local store data
 	# the branch's WAL counts too, wherever it lives
-	store=$(du -sb "$STATE/db" "$TMP/rift-wal" "$TMP/rift-temp" 2>/dev/null | awk '{ s += $1 } END { print s }')
+	# allocated bytes, not apparent sizes: overlay files are sparse
+	store=$(du -s -B1 "$STATE/db" "$STATE/blocks" "$TMP/rift-wal" "$TMP/rift-temp" 2>/dev/null | awk '{ s += $1 } END { print s }')
 	data=$(db_sizes "$PORT_RIFT")
 	awk -v l="$1" -v s="$store" -v d="$data" 'BEGIN {
-		printf "   space %-12s store db/+WAL %7.1f MiB, pg_database_size sum %7.1f MiB, ratio %.2f\n",
+		printf "   space %-12s store db/+blocks/+WAL %7.1f MiB, pg_database_size sum %7.1f MiB, ratio %.2f\n",
 			l, s / 1048576, d / 1048576, (d > 0) ? s / d : 0 }'
 }
 
@@ -398,7 +400,7 @@ if [ -n "${fsync_side[rift]:-}" ]; then
 		"$(awk -v a="${fsync_side[rift_wal]}" -v b="${fsync_side[native]}" \
 			'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')"
 fi
-printf '%-12s store db/ and WAL over pg_database_size: %s after -i, %s at the end (target <= 1.30)\n' \
+printf '%-12s store db/, blocks/ and WAL over pg_database_size: %s after -i, %s at the end (target <= 1.30)\n' \
 	"space" "$space_after_init" "$space_end"
 init_ratio=$(awk -v a="${init_s[rift]}" -v b="${init_s[native]}" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
 printf '%-12s %11ss %11ss %8s  (median time of %d, lower is better; rift/native; target <= 1.25)\n' \

@@ -254,5 +254,5 @@ done
 echo
 echo "== medians of $ROUNDS, aggregate tps of $N at once (targets: issue 13)"
 printf '%s\n' "${summary[@]}"
-echo "   store db/ $(du -sh "$state/db" | cut -f1), native data dirs $(du -sch "$tmp"/native? | tail -1 | cut -f1)"
+echo "   store db/ $(du -sh "$state/db" | cut -f1), blocks/ $(du -sh "$state/blocks" 2>/dev/null | cut -f1), native data dirs $(du -sch "$tmp"/native? | tail -1 | cut -f1)"
 echo "load avg: $(cut -d' ' -f1-3 /proc/loadavg) at the end; well above $(nproc) means other load shared the machine"
