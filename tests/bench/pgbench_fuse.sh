@@ -275,6 +275,9 @@ space_line() { # LABEL
 		printf "   space %-12s store db/+blocks/+WAL %7.1f MiB, pg_database_size sum %7.1f MiB, ratio %.2f\n",
 			l, s / 1048576, d / 1048576, (d > 0) ? s / d : 0 }'
 }
+space_parts() { # where the store's bytes are, and the native cluster's WAL for comparison
+	echo "         of which db/ $(du -sh "$STATE/db" | cut -f1), blocks/ $(du -sh "$STATE/blocks" 2>/dev/null | cut -f1), WAL $(du -sh "$TMP/rift-wal" 2>/dev/null | cut -f1), temp $(du -sh "$TMP/rift-temp" 2>/dev/null | cut -f1); native pg_wal $(du -sh "$NATIVE_DATA/pg_wal" | cut -f1)"
+}
 
 # ---- pgbench -i on both (timed) ----
 
@@ -307,6 +310,7 @@ done
 
 line=$(space_line "after -i")
 echo "$line"
+space_parts
 space_after_init=${line##* }
 
 # ---- measured runs ----
@@ -390,6 +394,7 @@ for mode in tpcb select; do
 done
 line=$(space_line "at the end")
 echo "$line"
+space_parts
 space_end=${line##* }
 if [ -n "${fsync_side[rift]:-}" ]; then
 	printf '%-12s %11sus %11sus %8s  (target <= 1.30)\n' "fdatasync" "${fsync_side[native]}" \
