@@ -49,18 +49,24 @@ check_same() { # what -> the contents and branch info are as before
 	[ "$(sums child)" = "$sum_child" ] || fail "$1: child's contents differ"
 }
 
+opens_saying() { # LOG WHAT PATTERN...: the store opens, and its log says every PATTERN
+	local log=$TEST_TMP/$1 what=$2 p
+	shift 2
+	"$RIFT_BIN/store_admin" "$state" info main >/dev/null 2>"$log" ||
+		fail "$what: the store did not open: $(cat "$log")"
+	for p in "$@"; do
+		grep -q "$p" "$log" || fail "$what: the log does not say \"$p\": $(cat "$log")"
+	done
+}
+
 # Format 2: the blocks as the code before overlay files kept them, inside RocksDB.
 out=$("$RIFT_BIN/store_admin" "$state" format inline) || fail "inline: $out"
 grep -q "blocks inlined" <<<"$out" || fail "inline: $out"
 [ ! -e "$state/blocks" ] || fail "blocks/ left after inlining"
 expect_status 0 "$RIFT_BIN/store_admin" "$state" format get
 expect_output "^format=2$"
-"$RIFT_BIN/store_admin" "$state" info main >/dev/null 2>"$TEST_TMP/upgrade.log" ||
-	fail "the format-2 store did not open: $(cat "$TEST_TMP/upgrade.log")"
-grep -q "upgrading the store's format 2 -> 3" "$TEST_TMP/upgrade.log" ||
-	fail "the upgrade did not report its progress: $(cat "$TEST_TMP/upgrade.log")"
-grep -q "blocks moved to overlay files" "$TEST_TMP/upgrade.log" ||
-	fail "the upgrade did not say what it moved: $(cat "$TEST_TMP/upgrade.log")"
+opens_saying upgrade.log "format 2" "upgrading the store's format 2 -> 3" \
+	"blocks moved to overlay files"
 check_same "format 2 -> 3"
 
 # A crash in the middle of the move (killed after its first committed batch): the next open
@@ -72,10 +78,7 @@ RIFT_TEST_UPGRADE_KILL_AFTER=7 "$RIFT_BIN/store_admin" "$state" info main \
 [ "$status" -eq 137 ] || fail "the upgrade was not killed midway ($status): $(cat "$TEST_TMP/killed.log")"
 expect_status 0 "$RIFT_BIN/store_admin" "$state" format get
 expect_output "^format=3$"
-"$RIFT_BIN/store_admin" "$state" info main >/dev/null 2>"$TEST_TMP/resume.log" ||
-	fail "the interrupted upgrade did not resume: $(cat "$TEST_TMP/resume.log")"
-grep -q "resuming the upgrade to format 3" "$TEST_TMP/resume.log" ||
-	fail "the resumed upgrade did not say so: $(cat "$TEST_TMP/resume.log")"
+opens_saying resume.log "interrupted upgrade" "resuming the upgrade to format 3"
 check_same "resumed upgrade"
 
 # Format 1 (no version key, the records of format 2): two steps.
@@ -83,12 +86,8 @@ expect_status 0 "$RIFT_BIN/store_admin" "$state" format inline
 expect_status 0 "$RIFT_BIN/store_admin" "$state" format none
 expect_status 0 "$RIFT_BIN/store_admin" "$state" format get
 expect_output "^format=none$"
-"$RIFT_BIN/store_admin" "$state" info main >/dev/null 2>"$TEST_TMP/upgrade1.log" ||
-	fail "the old-format store did not open: $(cat "$TEST_TMP/upgrade1.log")"
-grep -q "upgrading the store's format 1 -> 2" "$TEST_TMP/upgrade1.log" ||
-	fail "the upgrade did not report its progress: $(cat "$TEST_TMP/upgrade1.log")"
-grep -q "upgrading the store's format 2 -> 3" "$TEST_TMP/upgrade1.log" ||
-	fail "the upgrade stopped at format 2: $(cat "$TEST_TMP/upgrade1.log")"
+opens_saying upgrade1.log "format 1" "upgrading the store's format 1 -> 2" \
+	"upgrading the store's format 2 -> 3"
 check_same "format 1 -> 3"
 
 # A store from a newer rift: refused, with what to do, and left as it was.
