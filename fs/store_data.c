@@ -57,17 +57,16 @@ static bool all_zero(const uint8_t *p)
 	return true;
 }
 
-/* Gets block (layer, data, block) into out: 1 found, 0 absent, <0 error. */
-static int get_block(struct rift_store *s, uint64_t layer, uint64_t data_id, uint64_t block,
-		     uint8_t *out)
+/* What layer's record of a block says: 0 absent, 1 in its overlay file, 2 a ZERO block; <0 an
+ * error (a record of another shape is damage). */
+static int block_record(struct rift_store *s, uint64_t layer, uint64_t data_id, uint64_t block)
 {
 	uint8_t k[DATA_KEY_LEN];
 	rocksdb_pinnableslice_t *ps;
 	char *err = NULL;
 	const char *v;
 	size_t n;
-	bool lost = false;
-	int rc = 0;
+	int state;
 
 	key_data(k, layer, data_id, block);
 	ps = rocksdb_get_pinned_cf(s->db, s->ro, s->cf_data, (const char *)k, sizeof(k), &err);
@@ -76,20 +75,30 @@ static int get_block(struct rift_store *s, uint64_t layer, uint64_t data_id, uin
 	if (ps == NULL)
 		return 0;
 	v = rocksdb_pinnableslice_value(ps, &n);
-	if (n == 0) {
-		memset(out, 0, BS);
-	} else if (n == 1 && v[0] == BLOCK_IN_FILE) {
-		rc = overlay_read(s, layer, data_id, block, out);
-		/* Zeros are never stored in a file (store_block makes them ZERO markers), so zeros
-		 * here are a write a power loss took before its file was synced: the block reads as
-		 * it was before that write, from the layers below. */
-		if (rc == 0 && all_zero(out))
-			lost = true;
-	} else {
-		rc = store_fail(s, NULL, "block read (damaged block record)");
-	}
+	state = n == 0 ? 2 : n == 1 && v[0] == BLOCK_IN_FILE ? 1 : -1;
 	rocksdb_pinnableslice_destroy(ps);
-	return rc < 0 ? rc : lost ? 0 : 1;
+	return state < 0 ? store_fail(s, NULL, "block read (damaged block record)") : state;
+}
+
+/* Gets block (layer, data, block) into out: 1 found, 0 absent, <0 error. */
+static int get_block(struct rift_store *s, uint64_t layer, uint64_t data_id, uint64_t block,
+		     uint8_t *out)
+{
+	int state = block_record(s, layer, data_id, block), rc;
+
+	if (state <= 0)
+		return state;
+	if (state == 2) {
+		memset(out, 0, BS);
+		return 1;
+	}
+	rc = overlay_read(s, layer, data_id, block, out);
+	if (rc < 0)
+		return rc;
+	/* Zeros are never stored in a file (store_block makes them ZERO markers), so zeros here
+	 * are a write a power loss took before its file was synced: the block reads as it was
+	 * before that write, from the layers below. */
+	return all_zero(out) ? 0 : 1;
 }
 
 static bool holds(const struct data_index_entry *e, uint64_t layer)
@@ -324,26 +333,11 @@ static int head_block(struct rift_branch *b, const struct inode_rec *rec, uint64
 {
 	struct rift_store *s = b->store;
 	uint64_t head = b->rec->chain[0];
-	uint8_t k[DATA_KEY_LEN];
-	rocksdb_pinnableslice_t *ps;
-	char *err = NULL;
-	const char *v;
-	size_t n;
 	int state;
 
 	if (!layer_holds(s, rec->data_id, head))
 		return 0;
-	key_data(k, head, rec->data_id, block);
-	ps = rocksdb_get_pinned_cf(s->db, s->ro, s->cf_data, (const char *)k, sizeof(k), &err);
-	if (err != NULL)
-		return store_fail(s, err, "block read");
-	if (ps == NULL)
-		return 0;
-	v = rocksdb_pinnableslice_value(ps, &n);
-	state = n == 0 ? 2 : n == 1 && v[0] == BLOCK_IN_FILE ? 1 : -1;
-	rocksdb_pinnableslice_destroy(ps);
-	if (state < 0)
-		return store_fail(s, NULL, "block read (damaged block record)");
+	state = block_record(s, head, rec->data_id, block);
 	if (out != NULL && state == 2)
 		memset(out, 0, BS);
 	if (out != NULL && state == 1) {
