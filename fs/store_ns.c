@@ -659,6 +659,7 @@ static int remove_name(struct rift_branch *b, uint64_t dir, const char *name, bo
 	struct timespec now = now_ts();
 	uint64_t ino, found_in;
 	uint32_t mode;
+	bool dropped = false;
 	int rc;
 
 	if (rec == NULL) {
@@ -684,13 +685,19 @@ static int remove_name(struct rift_branch *b, uint64_t dir, const char *name, bo
 	if (want_dir && (rc = dir_is_empty(b, ino)) != 0)
 		goto unlock;
 	rc = dentry_remove(b, wb, dir, name);
-	if (rc == 0)
+	if (rc == 0) {
+		dropped = true;
 		rc = unname_inode(b, wb, ino, rec, found_in, now);
+	}
 	if (rc == 0)
 		rc = touch_dir(b, wb, dir, want_dir ? -1 : 0, now);
 	if (rc == 0)
 		rc = branch_write(b, wb);
 unlock:
+	/* unname_inode took the file's blocks out of the index (and queued its overlay file for
+	 * removal) for a batch that did not commit: the index must show them again. */
+	if (rc != 0 && dropped)
+		store_reload_counts(s);
 	pthread_rwlock_unlock(&s->lock);
 out:
 	rocksdb_writebatch_destroy(wb);
@@ -745,7 +752,7 @@ int rift_store_rename(struct rift_branch *b, uint64_t dir, const char *name, uin
 	uint64_t sino, dino, sfound, dfound;
 	uint32_t smode, dmode;
 	int rc, ddelta_old = 0, ddelta_new = 0;
-	bool has_dst, within;
+	bool has_dst, within, dropped = false;
 
 	if (src == NULL || dst == NULL) {
 		rc = -ENOMEM;
@@ -804,6 +811,7 @@ int rift_store_rename(struct rift_branch *b, uint64_t dir, const char *name, uin
 			goto unlock;
 		if (S_ISDIR(dst->mode))
 			ddelta_new--;
+		dropped = true;
 		rc = unname_inode(b, wb, dino, dst, dfound, now);
 		if (rc != 0)
 			goto unlock;
@@ -829,6 +837,8 @@ int rift_store_rename(struct rift_branch *b, uint64_t dir, const char *name, uin
 	if (rc == 0)
 		rc = branch_write(b, wb);
 unlock:
+	if (rc != 0 && dropped)
+		store_reload_counts(s); /* as in remove_name */
 	pthread_rwlock_unlock(&s->lock);
 out:
 	rocksdb_writebatch_destroy(wb);
