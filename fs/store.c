@@ -534,6 +534,7 @@ static int load_presence(struct rift_store *s, const uint8_t *k, size_t kl, cons
 	p = index_add(s, get_be64(k + 1), get_be64(k + 9));
 	if (p == NULL)
 		return -ENOMEM;
+	presence_forget(s, p); /* it has records; which blocks, only RocksDB knows */
 	p->nfull = get_be64(v);
 	p->nzero = get_be64(v + 8);
 	l = store_layer(s, p->layer);

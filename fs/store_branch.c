@@ -202,7 +202,7 @@ void drop_layer(struct rift_store *s, rocksdb_writebatch_t *wb, uint64_t id)
 				uint8_t pk[17];
 				key_presence(pk, e->data_id, id);
 				rocksdb_writebatch_delete_cf(wb, s->cf_meta, (const char *)pk, 17);
-				e->v[j] = e->v[--e->n];
+				index_remove_at(s, e, j);
 				break;
 			}
 		}

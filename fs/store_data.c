@@ -101,31 +101,33 @@ static int get_block(struct rift_store *s, uint64_t layer, uint64_t data_id, uin
 	return all_zero(out) ? 0 : 1;
 }
 
-static bool holds(const struct data_index_entry *e, uint64_t layer)
+/* Whether the index says layer may hold a record of block of data_id: it holds blocks of the
+ * data id and its bits do not rule this one out. */
+static bool may_hold(const struct data_index_entry *e, uint64_t layer, uint64_t block)
 {
 	uint32_t i;
 
 	for (i = 0; e != NULL && i < e->n; i++)
 		if (e->v[i].layer == layer)
-			return true;
+			return presence_may_hold(&e->v[i], block);
 	return false;
 }
 
-/* Whether the index says layer holds blocks of data_id (takes mem_mu: writers of other files
- * change the index while this runs). */
-static bool layer_holds(struct rift_store *s, uint64_t data_id, uint64_t layer)
+/* may_hold, taking mem_mu: writers of other files change the index while this runs. */
+static bool layer_may_hold(struct rift_store *s, uint64_t data_id, uint64_t layer, uint64_t block)
 {
 	bool h;
 
 	pthread_mutex_lock(&s->mem_mu);
-	h = holds(index_find(s, data_id), layer);
+	h = may_hold(index_find(s, data_id), layer, block);
 	pthread_mutex_unlock(&s->mem_mu);
 	return h;
 }
 
-/* Bit i set: chain position i (i < 64) holds blocks of data_id. Positions from 64 on are
- * asked one at a time (squash keeps chains far shorter). */
-static uint64_t chain_holders(struct rift_branch *b, uint64_t data_id)
+/* Bit i set: chain position i (i < 64) may hold block of data_id. Positions from 64 on are
+ * asked one at a time (squash keeps chains far shorter). Each clear bit is a RocksDB lookup
+ * saved: in a young branch most blocks are only in the base. */
+static uint64_t chain_holders(struct rift_branch *b, uint64_t data_id, uint64_t block)
 {
 	struct rift_store *s = b->store;
 	struct data_index_entry *e;
@@ -135,7 +137,7 @@ static uint64_t chain_holders(struct rift_branch *b, uint64_t data_id)
 	pthread_mutex_lock(&s->mem_mu);
 	e = index_find(s, data_id);
 	for (i = 0; e != NULL && e->n > 0 && i < b->rec->depth && i < 64; i++)
-		if (holds(e, b->rec->chain[i]))
+		if (may_hold(e, b->rec->chain[i], block))
 			mask |= 1ull << i;
 	pthread_mutex_unlock(&s->mem_mu);
 	return mask;
@@ -150,7 +152,7 @@ static int resolve_block(struct rift_branch *b, const struct inode_rec *rec, uin
 			 uint64_t skip, uint8_t *out, bool *found_any)
 {
 	struct rift_store *s = b->store;
-	uint64_t holders = chain_holders(b, rec->data_id);
+	uint64_t holders = chain_holders(b, rec->data_id, block);
 	struct store_fd *bf;
 	uint32_t i;
 	int rc;
@@ -159,7 +161,8 @@ static int resolve_block(struct rift_branch *b, const struct inode_rec *rec, uin
 	*found_any = false;
 	for (i = 0; i < b->rec->depth; i++) {
 		uint64_t layer = b->rec->chain[i];
-		bool h = i < 64 ? (holders >> i) & 1 : layer_holds(s, rec->data_id, layer);
+		bool h =
+		    i < 64 ? (holders >> i) & 1 : layer_may_hold(s, rec->data_id, layer, block);
 		if (layer == skip || !h || block_masked(rec, layer, block))
 			continue;
 		rc = get_block(s, layer, rec->data_id, block, out);
@@ -300,6 +303,8 @@ static int store_block(struct rift_branch *b, rocksdb_writebatch_t *wb, const st
 	 * only used under mem_mu. */
 	pthread_mutex_lock(&s->mem_mu);
 	p = index_add(s, rec->data_id, head);
+	if (p != NULL && new_state != 0)
+		presence_mark(s, p, block);
 	if (p != NULL && head_state != new_state) {
 		int64_t df = (new_state == 1) - (head_state == 1);
 		int64_t dz = (new_state == 2) - (head_state == 2);
@@ -308,9 +313,11 @@ static int store_block(struct rift_branch *b, rocksdb_writebatch_t *wb, const st
 		p->nzero += (uint64_t)dz;
 		account(s, head, df, dz);
 	}
-	/* p == NULL: out of memory; the sticky-error path of the caller reports it */
 	pthread_mutex_unlock(&s->mem_mu);
-	return 0;
+	/* Out of memory: the batch holding this record must not commit without the index (and
+	 * the presence record) knowing of it, or a later write would find the layer's bits all
+	 * clear and reads would skip the block. Nothing was counted for it. */
+	return p == NULL ? -ENOMEM : 0;
 }
 
 /* Adds the persistent copy of the head's presence record for data_id to wb. */
@@ -335,7 +342,7 @@ static int head_block(struct rift_branch *b, const struct inode_rec *rec, uint64
 	uint64_t head = b->rec->chain[0];
 	int state;
 
-	if (!layer_holds(s, rec->data_id, head))
+	if (!layer_may_hold(s, rec->data_id, head, block))
 		return 0;
 	state = block_record(s, head, rec->data_id, block);
 	if (out != NULL && state == 2)

@@ -1,4 +1,5 @@
 /* store_index.c — in-memory index of which layers hold blocks of which data id, with counts. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,14 @@
  * empty stays (with n = 0) as a tombstone so probe chains stay intact. Callers hold the store
  * lock: for writing to change it, for reading to look.
  */
+
+/* A presence's bits cover blocks below this (16 GiB files; Postgres's segments are 1 GiB)... */
+#define PRESENCE_BITS_BLOCKS (1u << 21)
+/* ...and all of them together take at most this much memory: a branch that writes one block at
+ * the far end of many files cannot make riftd grow without bound. Past either, a presence's
+ * blocks are asked of RocksDB, as before bits existed. */
+#define PRESENCE_BITS_MAX_BYTES (64u << 20)
+#define PRESENCE_BITS_MIN_WORDS 16u
 
 static size_t slot_of(uint64_t data_id, size_t cap)
 {
@@ -97,7 +106,63 @@ struct presence *index_add(struct rift_store *s, uint64_t data_id, uint64_t laye
 	p = &e->v[e->n++];
 	memset(p, 0, sizeof(*p));
 	p->layer = layer;
+	/* Not in the index means no records: a layer's records and its presence record are
+	 * written in the same batches, and an entry leaves the index only with its records (or
+	 * the whole index is reloaded after a failed batch). So a new entry's bits are known,
+	 * all clear; load_presence makes them unknown for entries that have records. */
+	p->known = true;
 	return p;
+}
+
+void presence_forget(struct rift_store *s, struct presence *p)
+{
+	assert(s->presence_bits_bytes >= (size_t)p->nwords * 8);
+	s->presence_bits_bytes -= (size_t)p->nwords * 8;
+	free(p->bits);
+	p->bits = NULL;
+	p->nwords = 0;
+	p->known = false;
+}
+
+void presence_mark(struct rift_store *s, struct presence *p, uint64_t block)
+{
+	uint64_t word = block / 64;
+
+	ASSERT_MEM(s);
+	if (!p->known)
+		return;
+	if (word >= p->nwords) {
+		uint32_t n = p->nwords ? p->nwords : PRESENCE_BITS_MIN_WORDS;
+		uint64_t *bits;
+		while (n <= word && n < PRESENCE_BITS_BLOCKS / 64)
+			n *= 2;
+		if (block >= PRESENCE_BITS_BLOCKS ||
+		    s->presence_bits_bytes + (size_t)(n - p->nwords) * 8 >
+			PRESENCE_BITS_MAX_BYTES ||
+		    (bits = realloc(p->bits, (size_t)n * 8)) == NULL) {
+			presence_forget(s, p);
+			return;
+		}
+		memset(bits + p->nwords, 0, (size_t)(n - p->nwords) * 8);
+		s->presence_bits_bytes += (size_t)(n - p->nwords) * 8;
+		p->bits = bits;
+		p->nwords = n;
+	}
+	p->bits[word] |= 1ull << (block % 64);
+}
+
+bool presence_may_hold(const struct presence *p, uint64_t block)
+{
+	if (!p->known)
+		return true;
+	return block / 64 < p->nwords && ((p->bits[block / 64] >> (block % 64)) & 1);
+}
+
+void index_remove_at(struct rift_store *s, struct data_index_entry *e, uint32_t i)
+{
+	assert(i < e->n);
+	presence_forget(s, &e->v[i]);
+	e->v[i] = e->v[--e->n];
 }
 
 void index_remove(struct rift_store *s, uint64_t data_id, uint64_t layer)
@@ -109,7 +174,7 @@ void index_remove(struct rift_store *s, uint64_t data_id, uint64_t layer)
 		return;
 	for (i = 0; i < e->n; i++) {
 		if (e->v[i].layer == layer) {
-			e->v[i] = e->v[--e->n];
+			index_remove_at(s, e, i);
 			return;
 		}
 	}
@@ -118,9 +183,14 @@ void index_remove(struct rift_store *s, uint64_t data_id, uint64_t layer)
 void index_free(struct rift_store *s)
 {
 	size_t i;
+	uint32_t j;
 
-	for (i = 0; i < s->index_cap; i++)
+	for (i = 0; i < s->index_cap; i++) {
+		for (j = 0; j < s->index[i].n; j++)
+			free(s->index[i].v[j].bits);
 		free(s->index[i].v);
+	}
+	s->presence_bits_bytes = 0;
 	free(s->index);
 	s->index = NULL;
 	s->index_cap = 0;

@@ -76,10 +76,19 @@ struct layer {
 	bool dirty;             /* head layers: changed since created (unknown after a reopen) */
 };
 
-/* Blocks of one data id held by one layer. */
+/*
+ * Blocks of one data id held by one layer. With known set, bits says which blocks the layer may
+ * hold a record of: a clear bit (or one past nwords) means it holds none, so a read need not ask
+ * RocksDB. A bit may stay set after its record went (a truncate): that only costs a lookup.
+ * Known only for presences born empty in this process; loaded ones, and any whose bits would
+ * pass the memory bound, ask RocksDB for every block (store_index.c).
+ */
 struct presence {
 	uint64_t layer;
 	uint64_t nfull, nzero;
+	uint64_t *bits;
+	uint32_t nwords;
+	bool known;
 };
 
 struct data_index_entry {
@@ -186,6 +195,7 @@ struct rift_store {
 
 	struct data_index_entry *index;
 	size_t index_cap, index_used;
+	size_t presence_bits_bytes; /* all presences' bits, bounded (store_index.c) */
 
 	pthread_mutex_t fd_mu;
 	struct store_fd **fds; /* open addressing, NULL = empty */
@@ -329,6 +339,14 @@ struct presence *index_get(struct rift_store *s, uint64_t data_id, uint64_t laye
 struct presence *index_add(struct rift_store *s, uint64_t data_id, uint64_t layer);
 void index_remove(struct rift_store *s, uint64_t data_id, uint64_t layer);
 void index_free(struct rift_store *s);
+/* Drops the layer's entry at position i of e (its bits too). */
+void index_remove_at(struct rift_store *s, struct data_index_entry *e, uint32_t i);
+/* Notes that p's layer may now hold a record of block (before the record's batch commits). */
+void presence_mark(struct rift_store *s, struct presence *p, uint64_t block);
+/* Makes p's bits unknown: every block is asked of RocksDB. */
+void presence_forget(struct rift_store *s, struct presence *p);
+/* Whether p's layer may hold a record of block (false only when its bits say it holds none). */
+bool presence_may_hold(const struct presence *p, uint64_t block);
 void presence_put(struct rift_store *s, rocksdb_writebatch_t *wb, uint64_t data_id,
 		  const struct presence *p);
 

@@ -197,6 +197,7 @@ static int copy_chunk(struct rift_store *s, uint64_t fid, uint64_t cid, const st
 			rc = -ENOMEM;
 			break;
 		}
+		presence_mark(s, p, block);
 		if (vl == 0)
 			p->nzero++;
 		else

@@ -152,6 +152,48 @@ static void test_unaligned_write_and_branch_isolation(void **state)
 	assert_int_equal(rift_store_branch_delete(f->s, "child"), -ENOENT);
 }
 
+/* A write far past what the in-memory presence bits cover (store_index.c) makes that file's
+ * bits unknown; blocks written before and after it, and the base's, all still read back. */
+static void test_far_block_and_near_blocks_read_back(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t ino = lookup_path(f->main, "base", "1259");
+	const uint64_t far = (1ull << 21) + 5;
+	uint8_t near1[RIFT_BLOCK_SIZE], farb[RIFT_BLOCK_SIZE], near2[RIFT_BLOCK_SIZE];
+	uint8_t got[RIFT_BLOCK_SIZE];
+	size_t i;
+
+	memset(near1, 0x11, sizeof(near1));
+	memset(farb, 0x22, sizeof(farb));
+	memset(near2, 0x33, sizeof(near2));
+	assert_int_equal(rift_store_write(f->main, ino, RIFT_BLOCK_SIZE, RIFT_BLOCK_SIZE, near1),
+			 RIFT_BLOCK_SIZE);
+	assert_int_equal(
+	    rift_store_write(f->main, ino, far * RIFT_BLOCK_SIZE, RIFT_BLOCK_SIZE, farb),
+	    RIFT_BLOCK_SIZE);
+	assert_int_equal(
+	    rift_store_write(f->main, ino, 2 * RIFT_BLOCK_SIZE, RIFT_BLOCK_SIZE, near2),
+	    RIFT_BLOCK_SIZE);
+	assert_int_equal(rift_store_read(f->main, ino, RIFT_BLOCK_SIZE, RIFT_BLOCK_SIZE, got),
+			 RIFT_BLOCK_SIZE);
+	assert_memory_equal(got, near1, RIFT_BLOCK_SIZE);
+	assert_int_equal(rift_store_read(f->main, ino, far * RIFT_BLOCK_SIZE, RIFT_BLOCK_SIZE, got),
+			 RIFT_BLOCK_SIZE);
+	assert_memory_equal(got, farb, RIFT_BLOCK_SIZE);
+	assert_int_equal(rift_store_read(f->main, ino, 2 * RIFT_BLOCK_SIZE, RIFT_BLOCK_SIZE, got),
+			 RIFT_BLOCK_SIZE);
+	assert_memory_equal(got, near2, RIFT_BLOCK_SIZE);
+	/* block 0 was never written: the base's, and between the far block and the base's end zeros
+	 */
+	assert_int_equal(rift_store_read(f->main, ino, 0, RIFT_BLOCK_SIZE, got), RIFT_BLOCK_SIZE);
+	for (i = 0; i < RIFT_BLOCK_SIZE; i++)
+		assert_int_equal(got[i], (uint8_t)(i * 7));
+	assert_int_equal(rift_store_read(f->main, ino, 40 * RIFT_BLOCK_SIZE, RIFT_BLOCK_SIZE, got),
+			 RIFT_BLOCK_SIZE);
+	for (i = 0; i < RIFT_BLOCK_SIZE; i++)
+		assert_int_equal(got[i], 0);
+}
+
 static void test_truncate_never_resurrects(void **state)
 {
 	struct fixture *f = *state;
@@ -480,6 +522,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_base_visible_and_lock_file_hidden, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unaligned_write_and_branch_isolation, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_far_block_and_near_blocks_read_back, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_truncate_never_resurrects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_namespace_ops, setup, teardown),
