@@ -19,6 +19,7 @@
 #include "rift/pgproc.h"
 #include "rift/store.h"
 #include "rift/tls.h"
+#include "rift/tree_remove.h"
 #include "rift/bootstrap_role.h"
 
 #define OUT_TAIL        2048

@@ -19,6 +19,7 @@
 #include "rift/log.h"
 #include "rift/pg_control.h"
 #include "rift/store.h"
+#include "rift/tree_remove.h"
 #include "rift/wal_dir.h"
 
 /* Every open of something a branch's user may have planted: no link, no blocking FIFO. */

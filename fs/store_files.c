@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "rift/log.h"
+#include "rift/tree_remove.h"
 #include "store_internal.h"
 
 /*
@@ -420,26 +421,13 @@ void overlay_unlink(struct rift_store *s, uint64_t layer, uint64_t data_id)
 void overlay_remove_layer(struct rift_store *s, uint64_t layer)
 {
 	char path[4096];
-	DIR *d;
-	struct dirent *de;
-	int dfd;
+	int rc;
 
 	fd_forget_layer(s, layer);
 	overlay_path(s, layer, 0, path, sizeof(path));
-	d = opendir(path);
-	if (d == NULL) {
-		if (errno != ENOENT)
-			LOG_WARN("store", "cannot list %s to remove it: %s", path, strerror(errno));
-		return;
-	}
-	dfd = dirfd(d);
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.' && unlinkat(dfd, de->d_name, 0) != 0)
-			LOG_WARN("store", "removing %s/%s failed: %s", path, de->d_name,
-				 strerror(errno));
-	closedir(d);
-	if (rmdir(path) != 0)
-		LOG_WARN("store", "removing %s failed: %s", path, strerror(errno));
+	rc = rift_tree_remove(path);
+	if (rc != 0)
+		LOG_WARN("store", "removing %s failed: %s", path, strerror(-rc));
 }
 
 /* A name under blocks/ as rift writes it: decimal digits only, no leading zero; else 0. */

@@ -23,13 +23,6 @@ int rift_base_copy(const char *src, const char *dst, rift_progress_fn progress, 
 		   char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
- * Removes path and everything below it without ever following a link (unlinkat relative to
- * directory descriptors opened with O_NOFOLLOW): safe on a tree another user can change
- * meanwhile. 0, or the first -errno met (it goes on removing what it can).
- */
-int rift_tree_remove(const char *path);
-
-/*
  * Fails with *err naming the first symlink under datadir that is absolute, dangling or leads
  * out of datadir: a base must not depend on anything outside it.
  */

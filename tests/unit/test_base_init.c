@@ -12,6 +12,7 @@
 
 #include "rift/base_copy.h"
 #include "rift/base_init.h"
+#include "rift/tree_remove.h"
 
 struct scrub_case {
 	const char *in, *want;
