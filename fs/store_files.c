@@ -33,14 +33,23 @@ static size_t fd_slot(uint64_t layer, uint64_t data_id, size_t cap)
 	return (size_t)(h >> 23) & (cap - 1);
 }
 
+/* <state>/blocks holds every layer's directory of overlay files. */
+#define BLOCKS_DIR "blocks"
+
+static void blocks_dir(const struct rift_store *s, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s/" BLOCKS_DIR, s->state_dir);
+}
+
 void overlay_path(const struct rift_store *s, uint64_t layer, uint64_t data_id, char *buf,
 		  size_t cap)
 {
 	if (data_id == 0)
-		snprintf(buf, cap, "%s/blocks/%llu", s->state_dir, (unsigned long long)layer);
+		snprintf(buf, cap, "%s/" BLOCKS_DIR "/%llu", s->state_dir,
+			 (unsigned long long)layer);
 	else
-		snprintf(buf, cap, "%s/blocks/%llu/%llu", s->state_dir, (unsigned long long)layer,
-			 (unsigned long long)data_id);
+		snprintf(buf, cap, "%s/" BLOCKS_DIR "/%llu/%llu", s->state_dir,
+			 (unsigned long long)layer, (unsigned long long)data_id);
 }
 
 /* fsyncs the directory at path; 0 or -errno. */
@@ -167,7 +176,7 @@ static int open_overlay(struct rift_store *s, uint64_t layer, uint64_t data_id, 
 		/* the layer's first file: its directory, made durable at once (once per layer) */
 		char dir[4096], top[4096];
 		overlay_path(s, layer, 0, dir, sizeof(dir));
-		snprintf(top, sizeof(top), "%s/blocks", s->state_dir);
+		blocks_dir(s, top, sizeof(top));
 		if (mkdir(top, 0700) != 0 && errno != EEXIST)
 			return -errno;
 		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
@@ -337,7 +346,7 @@ static int sync_evicted(struct rift_store *s)
 
 	if (!atomic_exchange(&s->overlay_unsynced, false))
 		return 0;
-	snprintf(top, sizeof(top), "%s/blocks", s->state_dir);
+	blocks_dir(s, top, sizeof(top));
 	fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || syncfs(fd) != 0) {
 		LOG_ERROR("store", "syncing %s failed: %s", top, strerror(errno));
@@ -456,7 +465,7 @@ int overlay_sweep(struct rift_store *s)
 	struct dirent *de, *fe;
 	int rc = 0;
 
-	snprintf(top, sizeof(top), "%s/blocks", s->state_dir);
+	blocks_dir(s, top, sizeof(top));
 	if (mkdir(top, 0700) != 0 && errno != EEXIST)
 		return -errno;
 	d = opendir(top);
