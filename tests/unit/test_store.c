@@ -194,6 +194,117 @@ static void test_far_block_and_near_blocks_read_back(void **state)
 		assert_int_equal(got[i], 0);
 }
 
+#define BIG_BLOCKS 48
+
+/* What block b of the 48-block base file "big" holds at byte i. */
+static uint8_t big_byte(size_t b, size_t i)
+{
+	return (uint8_t)(b * 31 + i * 3 + 1);
+}
+
+static void expect_block(const uint8_t *got, size_t b, int fill)
+{
+	size_t i;
+
+	for (i = 0; i < RIFT_BLOCK_SIZE; i++) {
+		uint8_t want = fill < 0 ? big_byte(b, i) : (uint8_t)fill;
+		if (got[b * RIFT_BLOCK_SIZE + i] != want)
+			fail_msg("block %zu byte %zu: %u, want %u", b, i,
+				 got[b * RIFT_BLOCK_SIZE + i], want);
+	}
+}
+
+/*
+ * One read over a whole file that mixes base blocks (read in runs straight from the base file),
+ * blocks of the head and of an older layer, and blocks a truncation hid: every block as the
+ * branch sees it, in both branches.
+ */
+static void test_long_reads_mix_base_and_layers(void **state)
+{
+	struct fixture *f = *state;
+	struct rift_branch *child;
+	struct rift_attr in = { 0 }, a;
+	uint8_t *base = malloc(BIG_BLOCKS * RIFT_BLOCK_SIZE),
+		*got = malloc(BIG_BLOCKS * RIFT_BLOCK_SIZE);
+	uint8_t blk[RIFT_BLOCK_SIZE];
+	char path[256];
+	int fill[BIG_BLOCKS];
+	size_t b, i;
+	uint64_t ino;
+
+	assert_non_null(base);
+	assert_non_null(got);
+	(void)state;
+	/* a store of its own, whose base holds the 48-block file */
+	rift_store_close(f->s);
+	snprintf(path, sizeof(path), "rm -rf '%s'", f->state);
+	assert_int_equal(system(path), 0);
+	for (b = 0; b < BIG_BLOCKS; b++)
+		for (i = 0; i < RIFT_BLOCK_SIZE; i++)
+			base[b * RIFT_BLOCK_SIZE + i] = big_byte(b, i);
+	snprintf(path, sizeof(path), "%s/src/big", f->dir);
+	write_file(path, base, BIG_BLOCKS * RIFT_BLOCK_SIZE);
+	{
+		char err[RIFT_ERRMSG_LEN];
+		uint32_t gen;
+		assert_int_equal(rift_store_open(f->state, true, &f->s, err, sizeof(err)), 0);
+		snprintf(path, sizeof(path), "%s/src", f->dir);
+		assert_int_equal(rift_store_base_import(f->s, path, &gen, err, sizeof(err)), 0);
+		assert_int_equal(rift_store_branch_create(f->s, "main", NULL, 0), 0);
+		assert_int_equal(rift_store_branch_open(f->s, "main", &f->main), 0);
+	}
+	ino = lookup_path(f->main, NULL, "big");
+	for (b = 0; b < BIG_BLOCKS; b++)
+		fill[b] = -1;
+	/* main writes blocks 3, 10, 11 and 40; the child is taken; the child writes 11 and 20 */
+	const size_t in_main[] = { 3, 10, 11, 40 }, in_child[] = { 11, 20 };
+	for (i = 0; i < 4; i++) {
+		memset(blk, 0x50 + (int)i, sizeof(blk));
+		assert_int_equal(rift_store_write(f->main, ino, in_main[i] * RIFT_BLOCK_SIZE,
+						  RIFT_BLOCK_SIZE, blk),
+				 RIFT_BLOCK_SIZE);
+		fill[in_main[i]] = 0x50 + (int)i;
+	}
+	assert_int_equal(rift_store_branch_create(f->s, "child", "main", 0), 0);
+	assert_int_equal(rift_store_branch_open(f->s, "child", &child), 0);
+	for (i = 0; i < 2; i++) {
+		memset(blk, 0x70 + (int)i, sizeof(blk));
+		assert_int_equal(rift_store_write(child, ino, in_child[i] * RIFT_BLOCK_SIZE,
+						  RIFT_BLOCK_SIZE, blk),
+				 RIFT_BLOCK_SIZE);
+	}
+	/* main as it was: its four blocks, the base around them */
+	assert_int_equal(rift_store_read(f->main, ino, 0, BIG_BLOCKS * RIFT_BLOCK_SIZE, got),
+			 BIG_BLOCKS * RIFT_BLOCK_SIZE);
+	for (b = 0; b < BIG_BLOCKS; b++)
+		expect_block(got, b, fill[b]);
+	/* the child: its own two blocks over main's, then cut to 30 blocks and grown back */
+	fill[11] = 0x70;
+	fill[20] = 0x71;
+	in.size = 30 * RIFT_BLOCK_SIZE;
+	assert_int_equal(rift_store_setattr(child, ino, &in, RIFT_SET_SIZE, &a), 0);
+	in.size = BIG_BLOCKS * RIFT_BLOCK_SIZE;
+	assert_int_equal(rift_store_setattr(child, ino, &in, RIFT_SET_SIZE, &a), 0);
+	for (b = 30; b < BIG_BLOCKS; b++)
+		fill[b] = 0;
+	assert_int_equal(rift_store_read(child, ino, 0, BIG_BLOCKS * RIFT_BLOCK_SIZE, got),
+			 BIG_BLOCKS * RIFT_BLOCK_SIZE);
+	for (b = 0; b < BIG_BLOCKS; b++)
+		expect_block(got, b, fill[b]);
+	/* a read that starts inside a block and ends inside another */
+	assert_int_equal(
+	    rift_store_read(child, ino, 2 * RIFT_BLOCK_SIZE + 100, 10 * RIFT_BLOCK_SIZE, got),
+	    10 * RIFT_BLOCK_SIZE);
+	assert_int_equal(got[0], big_byte(2, 100));
+	assert_int_equal(got[RIFT_BLOCK_SIZE - 100], 0x50);      /* block 3, main's */
+	assert_int_equal(got[9 * RIFT_BLOCK_SIZE], 0x70);        /* block 11, the child's */
+	assert_int_equal(got[10 * RIFT_BLOCK_SIZE - 101], 0x70); /* block 11's last byte */
+	assert_int_equal(got[10 * RIFT_BLOCK_SIZE - 100], big_byte(12, 0));
+	rift_store_branch_close(child);
+	free(base);
+	free(got);
+}
+
 static void test_truncate_never_resurrects(void **state)
 {
 	struct fixture *f = *state;
@@ -526,6 +637,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_far_block_and_near_blocks_read_back, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_truncate_never_resurrects, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_reads_mix_base_and_layers, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_namespace_ops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_blocks_cost_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_acknowledged_state, setup,
