@@ -38,7 +38,6 @@ source "$here/lib.sh"
 bench_args fuse_floor.sh "$@"
 RIFT_BIN=${RIFT_BIN:-$here/../../build/bin}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-EXAMPLES=/usr/share/doc/libfuse3-dev/examples
 if [ "$quick" = 1 ]; then
 	SCALE=${BENCH_SCALE:-5} DURATION=${BENCH_DURATION:-5} ROUNDS=${BENCH_ROUNDS:-1}
 else
@@ -56,8 +55,8 @@ die() {
 for b in "$RIFT_BIN/rift-fs" "$RIFT_BIN/store_admin"; do
 	[ -x "$b" ] || die "$b missing: build first (cmake --build build), or set RIFT_BIN"
 done
-[ -f "$EXAMPLES/passthrough_ll.c" ] ||
-	die "$EXAMPLES/passthrough_ll.c missing: apt-get install libfuse3-dev"
+[ -f "$FLOOR_EXAMPLES/passthrough_ll.c" ] ||
+	die "$FLOOR_EXAMPLES/passthrough_ll.c missing: apt-get install libfuse3-dev"
 [[ $BASE =~ ^(loaded|physical)$ ]] || die "BENCH_BASE must be loaded or physical, got '$BASE'"
 for v in SCALE CLIENTS DURATION ROUNDS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
@@ -103,19 +102,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- the floor's daemon: libfuse's example, with rift-fs's op_init settings added
-sed '/^static void lo_init(/,/^}/ s/^}$/\tconn->max_write = 1u << 20;\n\tconn->max_readahead = 1u << 20;\n}/' \
-	"$EXAMPLES/passthrough_ll.c" >"$TMP/passthrough_ll.c"
-grep -q 'max_readahead = 1u << 20' "$TMP/passthrough_ll.c" || die "could not add rift-fs's settings to passthrough_ll.c"
-cp "$EXAMPLES/passthrough_helpers.h" "$TMP/"
-# shellcheck disable=SC2046 # pkg-config's flags are words
-gcc -O2 -w -o "$TMP/passthrough_ll" "$TMP/passthrough_ll.c" $(pkg-config --cflags --libs fuse3) -lpthread ||
-	die "could not build passthrough_ll (gcc, pkg-config and libfuse3-dev are needed)"
+floor_build "$TMP" || die "the floor's daemon could not be built (above)"
 
 # mount_side SIDE: mounts floor or rift and waits for the mount
 mount_side() {
 	local m=$TMP/$1-mnt i
 	if [ "$1" = floor ]; then
-		"$TMP/passthrough_ll" -f -o "allow_other,source=$TMP/floor-src,writeback,cache=always,timeout=86400" "$m" \
+		"$TMP/passthrough_ll" -f -o "$(floor_opts "$TMP/floor-src")" "$m" \
 			2>>"$TMP/floor.log" &
 	else
 		"$RIFT_BIN/rift-fs" -f --state "$TMP/state" bench "$m" 2>>"$TMP/rift-fs.log" &

@@ -37,7 +37,6 @@ source "$here/lib.sh"
 bench_args fuse_floor_multi.sh "$@"
 RIFT_BIN=${RIFT_BIN:-$here/../../build/bin}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-EXAMPLES=/usr/share/doc/libfuse3-dev/examples
 if [ "$quick" = 1 ]; then
 	SCALE=${BENCH_SCALE:-2} DURATION=${BENCH_DURATION:-5} ROUNDS=${BENCH_ROUNDS:-1}
 else
@@ -55,8 +54,8 @@ die() {
 for b in "$RIFT_BIN/rift-fs" "$RIFT_BIN/store_admin"; do
 	[ -x "$b" ] || die "$b missing: build first (cmake --build build), or set RIFT_BIN"
 done
-[ -f "$EXAMPLES/passthrough_ll.c" ] ||
-	die "$EXAMPLES/passthrough_ll.c missing: apt-get install libfuse3-dev"
+[ -f "$FLOOR_EXAMPLES/passthrough_ll.c" ] ||
+	die "$FLOOR_EXAMPLES/passthrough_ll.c missing: apt-get install libfuse3-dev"
 for v in N SCALE CLIENTS DURATION ROUNDS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
 done
@@ -107,13 +106,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- the floor's daemon: libfuse's example, with rift-fs's op_init settings added
-sed '/^static void lo_init(/,/^}/ s/^}$/\tconn->max_write = 1u << 20;\n\tconn->max_readahead = 1u << 20;\n}/' \
-	"$EXAMPLES/passthrough_ll.c" >"$TMP/passthrough_ll.c"
-grep -q 'max_readahead = 1u << 20' "$TMP/passthrough_ll.c" || die "could not add rift-fs's settings to passthrough_ll.c"
-cp "$EXAMPLES/passthrough_helpers.h" "$TMP/"
-# shellcheck disable=SC2046 # pkg-config's flags are words
-gcc -O2 -w -o "$TMP/passthrough_ll" "$TMP/passthrough_ll.c" $(pkg-config --cflags --libs fuse3) -lpthread ||
-	die "could not build passthrough_ll (gcc, pkg-config and libfuse3-dev are needed)"
+floor_build "$TMP" || die "the floor's daemon could not be built (above)"
 
 wait_mount() { # KEY MOUNTPOINT
 	local i
@@ -154,8 +147,7 @@ for ((i = 1; i <= N; i++)); do
 	install -d -o postgres "$TMP/floor-src$i" "$TMP/floor-mnt$i"
 	cp -a "$TMP/seed/data" "$TMP/floor-src$i/data"
 	link_out "$TMP/floor-src$i/data" "$TMP/floor-wal$i" "$TMP/floor-temp$i"
-	"$TMP/passthrough_ll" -f -o "allow_other,source=$TMP/floor-src$i,writeback,cache=always,timeout=86400" \
-		"$TMP/floor-mnt$i" 2>>"$TMP/floor$i.fs.log" &
+	"$TMP/passthrough_ll" -f -o "$(floor_opts "$TMP/floor-src$i")" "$TMP/floor-mnt$i" 2>>"$TMP/floor$i.fs.log" &
 	fspid[floor$i]=$!
 	wait_mount "floor$i" "$TMP/floor-mnt$i"
 	data[floor$i]=$TMP/floor-mnt$i/data

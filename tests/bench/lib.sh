@@ -62,3 +62,30 @@ link_out() {
 	ln -s "$2" "$1/pg_wal"
 	ln -s "$3" "$1/base/pgsql_tmp"
 }
+
+# The FUSE floor (fuse_floor.sh, fuse_floor_multi.sh): libfuse's passthrough_ll example from
+# Debian's libfuse3-dev, with rift-fs's op_init settings added (1 MiB writes and readahead) and
+# mounted with rift-fs's cache settings, over plain files: what any FUSE design can reach here.
+FLOOR_EXAMPLES=/usr/share/doc/libfuse3-dev/examples
+# floor_build DIR: builds DIR/passthrough_ll (never kept: DIR is a temp dir); 1 with the reason
+# on stderr when it cannot.
+floor_build() {
+	[ -f "$FLOOR_EXAMPLES/passthrough_ll.c" ] || {
+		echo "$FLOOR_EXAMPLES/passthrough_ll.c missing: apt-get install libfuse3-dev" >&2
+		return 1
+	}
+	sed '/^static void lo_init(/,/^}/ s/^}$/\tconn->max_write = 1u << 20;\n\tconn->max_readahead = 1u << 20;\n}/' \
+		"$FLOOR_EXAMPLES/passthrough_ll.c" >"$1/passthrough_ll.c"
+	grep -q 'max_readahead = 1u << 20' "$1/passthrough_ll.c" || {
+		echo "could not add rift-fs's settings to passthrough_ll.c" >&2
+		return 1
+	}
+	cp "$FLOOR_EXAMPLES/passthrough_helpers.h" "$1/"
+	# shellcheck disable=SC2046 # pkg-config's flags are words
+	gcc -O2 -w -o "$1/passthrough_ll" "$1/passthrough_ll.c" $(pkg-config --cflags --libs fuse3) -lpthread || {
+		echo "could not build passthrough_ll (gcc, pkg-config and libfuse3-dev are needed)" >&2
+		return 1
+	}
+}
+# floor_opts SRC: passthrough_ll's -o for a mount of the directory SRC
+floor_opts() { echo "allow_other,source=$1,writeback,cache=always,timeout=86400"; }
