@@ -128,15 +128,8 @@ echo
 
 # ---- one seed, loaded once; every cluster of every side starts from a copy of it
 install -d -o postgres "$TMP/seed"
-data[seed]=$TMP/seed/data
-pgport[seed]=$(port)
-as_pg "'$PG_BIN/initdb' -D '$TMP/seed/data' -A trust -U postgres" >"$TMP/initdb.log" 2>&1 ||
-	die "initdb failed: $(tail -3 "$TMP/initdb.log")"
-pg_start seed
-pgbench -q -i -s "$SCALE" -h "$TMP/sock" -p "${pgport[seed]}" -U postgres postgres >"$TMP/load.log" 2>&1 ||
-	die "pgbench -i failed on the seed: $(tail -3 "$TMP/load.log")"
-pg_stop seed
-unset 'data[seed]'
+seed_cluster "$TMP/seed/data" "$TMP/sock" "$SCALE" "$PG_BIN" "$TMP/load.log" ||
+	die "loading the seed cluster failed: $(tail -3 "$TMP/load.log")"
 
 rift_args=(-f)
 [ -n "${RIFT_FS_THREADS:-}" ] && rift_args+=(--threads "$RIFT_FS_THREADS")

@@ -89,3 +89,18 @@ floor_build() {
 }
 # floor_opts SRC: passthrough_ll's -o for a mount of the directory SRC
 floor_opts() { echo "allow_other,source=$1,writeback,cache=always,timeout=86400"; }
+
+# seed_cluster DATADIR SOCKDIR SCALE PG_BIN LOG: makes DATADIR (its parent postgres's) a stopped
+# cluster holding pgbench's tables at SCALE: the one load every side of a floor benchmark starts
+# from a copy of. Its server listens only on a socket in SOCKDIR and is stopped on every path;
+# 1 with LOG telling why on failure.
+seed_cluster() {
+	local d=$1 sock=$2 scale=$3 bin=$4 log=$5 p rc=0
+	p=$(port)
+	su postgres -s /bin/bash -c "'$bin/initdb' -D '$d' -A trust -U postgres" >"$log" 2>&1 || return 1
+	su postgres -s /bin/bash -c "'$bin/pg_ctl' -D '$d' -l '$sock/seed.log' -w -t 120 -o '-p $p -c listen_addresses= -k $sock' start" \
+		>>"$log" 2>&1 || return 1
+	pgbench -q -i -s "$scale" -h "$sock" -p "$p" -U postgres postgres >>"$log" 2>&1 || rc=1
+	su postgres -s /bin/bash -c "'$bin/pg_ctl' -D '$d' -m fast -w -t 60 stop" >>"$log" 2>&1 || rc=1
+	return "$rc"
+}
