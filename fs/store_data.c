@@ -187,8 +187,8 @@ static int resolve_block(struct rift_branch *b, const struct inode_rec *rec, uin
 	return 0;
 }
 
-/* Whether block resolves to the base file: the base has it, and no chain layer may hold it
- * (or a truncation mask hides what one holds). The same walk as resolve_block's. */
+/* Whether block surely resolves to the base file: the base has it, and no chain layer may hold
+ * it (or a truncation mask hides what one holds). false only means "ask resolve_block". */
 static bool base_only(struct rift_branch *b, const struct inode_rec *rec, uint64_t block)
 {
 	uint64_t holders;
@@ -216,18 +216,27 @@ static int read_base_run(struct rift_store *s, const struct inode_rec *rec, uint
 			 uint64_t n, uint8_t *out)
 {
 	struct store_fd *bf;
-	ssize_t got;
+	ssize_t got = 0;
 	int rc;
+	size_t want = (size_t)(n * BS), have = 0;
 
 	rc = file_get(s, 0, rec, rec->data_id, false, &bf);
 	if (rc < 0)
 		return rc == -ENOENT ? -EIO : rc;
-	got = pread(bf->fd, out, (size_t)(n * BS), (off_t)(block * BS));
+	/* a short read before the end (a state directory on a network filesystem) reads on */
+	while (have < want) {
+		got = pread(bf->fd, out + have, want - have, (off_t)(block * BS + have));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		have += (size_t)got;
+	}
 	file_put(s, bf, false);
 	if (got < 0)
 		return -EIO;
 	/* past the base file's end (its last block partly there): zeros, as resolve_block */
-	memset(out + got, 0, (size_t)(n * BS) - (size_t)got);
+	memset(out + have, 0, want - have);
 	return 0;
 }
 
@@ -236,7 +245,7 @@ ssize_t rift_store_read(struct rift_branch *b, uint64_t ino, uint64_t off, size_
 	struct rift_store *s = b->store;
 	struct inode_rec *rec = malloc(sizeof(*rec));
 	uint8_t *block = malloc(BS);
-	uint64_t end, pos;
+	uint64_t end, pos, not_base = UINT64_MAX;
 	bool found;
 	ssize_t rc;
 
@@ -261,8 +270,13 @@ ssize_t rift_store_read(struct rift_branch *b, uint64_t ino, uint64_t off, size_
 		uint64_t n = pos / BS, in = pos % BS, run = 0;
 		size_t take = (size_t)(BS - in < end - pos ? BS - in : end - pos);
 		int r;
-		while (in == 0 && run < (end - pos) / BS && base_only(b, rec, n + run))
+		/* not_base: the block that ended the last run, already known to need resolve_block
+		 */
+		while (in == 0 && n + run != not_base && run < (end - pos) / BS &&
+		       base_only(b, rec, n + run))
 			run++;
+		if (run > 0)
+			not_base = n + run;
 		if (run > 0) {
 			r = read_base_run(s, rec, n, run, (uint8_t *)buf + (pos - off));
 			if (r < 0) {

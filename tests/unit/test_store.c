@@ -244,6 +244,9 @@ static void test_long_reads_mix_base_and_layers(void **state)
 			base[b * RIFT_BLOCK_SIZE + i] = big_byte(b, i);
 	snprintf(path, sizeof(path), "%s/src/big", f->dir);
 	write_file(path, base, BIG_BLOCKS * RIFT_BLOCK_SIZE);
+	/* and one of 2.5 blocks, whose last base block is half there */
+	snprintf(path, sizeof(path), "%s/src/tail", f->dir);
+	write_file(path, base, 5 * RIFT_BLOCK_SIZE / 2);
 	{
 		char err[RIFT_ERRMSG_LEN];
 		uint32_t gen;
@@ -300,6 +303,16 @@ static void test_long_reads_mix_base_and_layers(void **state)
 	assert_int_equal(got[9 * RIFT_BLOCK_SIZE], 0x70);        /* block 11, the child's */
 	assert_int_equal(got[10 * RIFT_BLOCK_SIZE - 101], 0x70); /* block 11's last byte */
 	assert_int_equal(got[10 * RIFT_BLOCK_SIZE - 100], big_byte(12, 0));
+	/* the half block: its base half, then zeros, and zeros in the block grown after it */
+	ino = lookup_path(f->main, NULL, "tail");
+	in.size = 4 * RIFT_BLOCK_SIZE;
+	assert_int_equal(rift_store_setattr(f->main, ino, &in, RIFT_SET_SIZE, &a), 0);
+	assert_int_equal(rift_store_read(f->main, ino, 0, 4 * RIFT_BLOCK_SIZE, got),
+			 4 * RIFT_BLOCK_SIZE);
+	assert_memory_equal(got, base, 5 * RIFT_BLOCK_SIZE / 2);
+	for (i = 5 * RIFT_BLOCK_SIZE / 2; i < 4 * RIFT_BLOCK_SIZE; i++)
+		if (got[i] != 0)
+			fail_msg("byte %zu past the base's end: %u", i, got[i]);
 	rift_store_branch_close(child);
 	free(base);
 	free(got);
