@@ -143,6 +143,17 @@ static uint64_t chain_holders(struct rift_branch *b, uint64_t data_id, uint64_t 
 	return mask;
 }
 
+/* Whether chain position i may show block: its layer may hold it (holders from chain_holders
+ * for i < 64, the index asked for deeper ones) and no truncation mask hides what it holds. */
+static bool chain_may_show(struct rift_branch *b, const struct inode_rec *rec, uint64_t holders,
+			   uint32_t i, uint64_t block)
+{
+	uint64_t layer = b->rec->chain[i];
+	bool h = i < 64 ? (holders >> i) & 1 : layer_may_hold(b->store, rec->data_id, layer, block);
+
+	return h && !block_masked(rec, layer, block);
+}
+
 /*
  * Resolves one block as the branch sees it, ignoring layer skip (0 = none): the newest chain
  * layer that the index says holds blocks of this data id and that no truncation masks, else
@@ -161,9 +172,7 @@ static int resolve_block(struct rift_branch *b, const struct inode_rec *rec, uin
 	*found_any = false;
 	for (i = 0; i < b->rec->depth; i++) {
 		uint64_t layer = b->rec->chain[i];
-		bool h =
-		    i < 64 ? (holders >> i) & 1 : layer_may_hold(s, rec->data_id, layer, block);
-		if (layer == skip || !h || block_masked(rec, layer, block))
+		if (layer == skip || !chain_may_show(b, rec, holders, i, block))
 			continue;
 		rc = get_block(s, layer, rec->data_id, block, out);
 		if (rc != 0) {
@@ -197,13 +206,9 @@ static bool base_only(struct rift_branch *b, const struct inode_rec *rec, uint64
 	if (!base_has(rec, block))
 		return false;
 	holders = chain_holders(b, rec->data_id, block);
-	for (i = 0; i < b->rec->depth; i++) {
-		uint64_t layer = b->rec->chain[i];
-		bool h = i < 64 ? (holders >> i) & 1
-				: layer_may_hold(b->store, rec->data_id, layer, block);
-		if (h && !block_masked(rec, layer, block))
+	for (i = 0; i < b->rec->depth; i++)
+		if (chain_may_show(b, rec, holders, i, block))
 			return false;
-	}
 	return true;
 }
 
@@ -270,14 +275,12 @@ ssize_t rift_store_read(struct rift_branch *b, uint64_t ino, uint64_t off, size_
 		uint64_t n = pos / BS, in = pos % BS, run = 0;
 		size_t take = (size_t)(BS - in < end - pos ? BS - in : end - pos);
 		int r;
-		/* not_base: the block that ended the last run, already known to need resolve_block
-		 */
+		/* not_base: the block that ended the last run, known to need resolve_block */
 		while (in == 0 && n + run != not_base && run < (end - pos) / BS &&
 		       base_only(b, rec, n + run))
 			run++;
-		if (run > 0)
-			not_base = n + run;
 		if (run > 0) {
+			not_base = n + run;
 			r = read_base_run(s, rec, n, run, (uint8_t *)buf + (pos - off));
 			if (r < 0) {
 				rc = r;
